@@ -1,0 +1,3 @@
+"""Things every architecture of the example hub shares."""
+
+NUM_FEATURES = 8

@@ -1,0 +1,49 @@
+"""hubcore: a framework-agnostic, plugin-based model hub.
+
+List, read and load the entrypoints a repository publishes in its ``hubconf.py``, from any
+source a plugin provides and for any framework a backend plugin supports::
+
+    import hubcore
+
+    hubcore.list("./my-hub")                       # static: runs no repository code
+    print(hubcore.help("./my-hub", "resnet18"))
+    model = hubcore.load("./my-hub", "resnet18", pretrained=True)
+"""
+
+from hubcore.api import discover, download_file, help, list, load, load_weights, open_repo
+from hubcore.backends import Backend, WeightsFile
+from hubcore.config import get_dir, set_dir
+from hubcore.download import file_sha256
+from hubcore.errors import HubError, IntegrityError
+from hubcore.hookspecs import hookimpl
+from hubcore.pretrained import Weights, pretrained
+from hubcore.sources import RepoRef, Snapshot, Source
+
+__version__ = "0.1.0"
+
+download = download_file
+
+__all__ = [
+    "Backend",
+    "HubError",
+    "IntegrityError",
+    "RepoRef",
+    "Snapshot",
+    "Source",
+    "Weights",
+    "WeightsFile",
+    "__version__",
+    "discover",
+    "download",
+    "download_file",
+    "file_sha256",
+    "get_dir",
+    "help",
+    "hookimpl",
+    "list",
+    "load",
+    "load_weights",
+    "open_repo",
+    "pretrained",
+    "set_dir",
+]

@@ -1,0 +1,249 @@
+"""The user-facing operations: open a repository, list, help, load, download."""
+
+from __future__ import annotations
+
+import builtins
+import difflib
+import importlib.util
+import logging
+import threading
+from collections.abc import Sequence
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from packaging.requirements import InvalidRequirement, Requirement
+
+from hubcore import config, download
+from hubcore.backends import WeightsFile
+from hubcore.cache import get_cache
+from hubcore.discovery import Entrypoint, HubconfInfo, discover_hubconf
+from hubcore.errors import (
+    DependencyError,
+    EntrypointError,
+    EntrypointNotFoundError,
+    HubError,
+)
+from hubcore.isolation import RepoImporter
+from hubcore.plugins import get_plugins, notify
+from hubcore.pretrained import current_repo_root, last_applied, read_state
+from hubcore.sources import FetchContext, Snapshot, parse_reference
+
+__all__ = [
+    "discover",
+    "download_file",
+    "help",
+    "list",
+    "load",
+    "load_weights",
+    "open_repo",
+]
+
+logger = logging.getLogger(__name__)
+
+_importers: dict[tuple[Path, str | None], RepoImporter] = {}
+_importers_lock = threading.Lock()
+
+
+def open_repo(
+    repo: str,
+    *,
+    source: str | None = None,
+    offline: bool | None = None,
+    force_reload: bool = False,
+    progress: bool | None = None,
+    **options: Any,
+) -> Snapshot:
+    """Resolve the reference *repo* and make its snapshot available on local disk.
+
+    *source* forces a source by name (``"local"``, ``"github"``, ...); other keyword *options*
+    go to the source (a host, a token). See the user guide for the reference forms.
+    """
+    plugins = get_plugins()
+    ref = parse_reference(repo, plugins.sources, source=source, options=options)
+    ctx = FetchContext(
+        cache=get_cache(),
+        offline=config.is_offline(offline),
+        force_reload=force_reload,
+        progress=config.progress_enabled(progress),
+    )
+    return plugins.sources[ref.source].open(ref, ctx)
+
+
+def discover(repo: str | Snapshot, **options: Any) -> HubconfInfo:
+    """Statically describe *repo*'s entrypoints, dependencies and weights; runs no repo code."""
+    snapshot = repo if isinstance(repo, Snapshot) else open_repo(repo, **options)
+    return discover_hubconf(snapshot.root)
+
+
+def list(repo: str, **options: Any) -> builtins.list[str]:  # noqa: A001 - torch.hub's name
+    """The names of *repo*'s entrypoints, read statically (never imports ``hubconf.py``)."""
+    return builtins.list(discover(repo, **options).entrypoints)
+
+
+def help(repo: str, entry: str, **options: Any) -> str:  # noqa: A001 - torch.hub's name
+    """The docstring of entrypoint *entry* of *repo*, read statically.
+
+    Raises :class:`~hubcore.errors.EntrypointNotFoundError` (with close matches) when the
+    entrypoint does not exist.
+    """
+    info = discover(repo, **options)
+    found = _static_entry(info, entry, repo)
+    if found is None or not found.resolved:
+        why = found.note if found is not None else "defined through a star import"
+        return f"({entry} cannot be read statically: {why})"
+    return found.doc or ""
+
+
+def load(
+    repo: str,
+    entry: str,
+    *args: Any,
+    source: str | None = None,
+    offline: bool | None = None,
+    force_reload: bool = False,
+    progress: bool | None = None,
+    skip_dependency_check: bool = False,
+    **kwargs: Any,
+) -> Any:
+    """Run entrypoint *entry* of *repo* with ``*args, **kwargs`` and return what it returns.
+
+    Dependencies declared in ``hubconf.py`` are checked before anything is imported; the
+    repository is imported in isolation (its ``utils`` never clashes with anyone else's).
+    ``pretrained=True`` (or a variant name) applies the weights the entrypoint declares
+    with ``@pretrained``.
+    """
+    snapshot = open_repo(
+        repo, source=source, offline=offline, force_reload=force_reload, progress=progress
+    )
+    info = discover_hubconf(snapshot.root)
+    _static_entry(info, entry, repo)
+    if not skip_dependency_check:
+        check_dependencies(info.dependencies, repo)
+    importer = _importer_for(snapshot)
+    try:
+        module = importer.import_hubconf(fresh=snapshot.snapshot_id is None)
+    except HubError:
+        raise
+    except Exception as exc:
+        raise EntrypointError(
+            f"importing hubconf.py of {repo} failed: {type(exc).__name__}: {exc}"
+        ) from exc
+    fn = getattr(module, entry, None)
+    if fn is None or not callable(fn):
+        names = sorted(n for n in dir(module) if not n.startswith("_") and callable(getattr(module, n)))
+        raise EntrypointNotFoundError(entry, repo, names, difflib.get_close_matches(entry, names))
+    root_token = current_repo_root.set(snapshot.root)
+    applied_token = last_applied.set(None)
+    try:
+        with importer.active():
+            try:
+                result = fn(*args, **kwargs)
+            except HubError:
+                raise
+            except Exception as exc:
+                raise EntrypointError(
+                    f"entrypoint {entry!r} of {repo} raised {type(exc).__name__}: {exc}"
+                ) from exc
+        weights = last_applied.get()
+    finally:
+        current_repo_root.reset(root_token)
+        last_applied.reset(applied_token)
+    notify("hubcore_entrypoint_loaded", repo=repo, entrypoint=entry, result=result, weights=weights)
+    return result
+
+
+def download_file(
+    url: str,
+    *,
+    sha256: str | None = None,
+    offline: bool | None = None,
+    progress: bool | None = None,
+) -> Path:
+    """Fetch *url* (any fsspec URL or a path) into the cache and return the cached file."""
+    return download.fetch(url, sha256=sha256, offline=offline, progress=progress).path
+
+
+def load_weights(
+    url: str,
+    *,
+    backend: str,
+    sha256: str | None = None,
+    offline: bool | None = None,
+    progress: bool | None = None,
+    **read_options: Any,
+) -> Any:
+    """Fetch *url* through the cache and read it with the backend named *backend*.
+
+    This is the framework-neutral ``load_state_dict_from_url``; *read_options* go to the
+    backend (``map_location=...``).
+    """
+    chosen = get_plugins().backend_named(backend)
+    file: WeightsFile = download.fetch(url, sha256=sha256, offline=offline, progress=progress)
+    return read_state(chosen, file, **read_options)
+
+
+def check_dependencies(dependencies: Sequence[str], repo: str) -> None:
+    """Raise :class:`~hubcore.errors.DependencyError` naming every unmet requirement.
+
+    Each entry is a requirement (``"torch>=2"``, ``"Pillow"``). It is met when a module of
+    that name can be imported or a distribution of that name is installed (so ``Pillow``
+    counts although its module is ``PIL``), at an allowed version when one is given.
+    """
+    problems = []
+    for text in dependencies:
+        try:
+            req = Requirement(text)
+        except InvalidRequirement:
+            problems.append(f"{text!r} (not a valid requirement)")
+            continue
+        version = _installed_version(req.name)
+        importable = _importable(req.name)
+        if version is None and not importable:
+            problems.append(req.name)
+        elif req.specifier and version is not None and not req.specifier.contains(
+            version, prereleases=True
+        ):
+            problems.append(f"{req.name}{req.specifier} (installed: {version})")
+    if problems:
+        raise DependencyError(repo, problems)
+
+
+def _installed_version(name: str) -> str | None:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        pass
+    for dist in metadata.packages_distributions().get(name, []):
+        try:
+            return metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            continue
+    return None
+
+
+def _importable(name: str) -> bool:
+    if not name.isidentifier():
+        return False
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def _static_entry(info: HubconfInfo, entry: str, repo: str) -> Entrypoint | None:
+    """The entrypoint as discovered statically; raise if it surely does not exist."""
+    found = info.entrypoints.get(entry)
+    if found is None and info.complete:
+        names = builtins.list(info.entrypoints)
+        raise EntrypointNotFoundError(entry, repo, names, difflib.get_close_matches(entry, names))
+    return found
+
+
+def _importer_for(snapshot: Snapshot) -> RepoImporter:
+    key = (snapshot.root.resolve(), snapshot.snapshot_id)
+    with _importers_lock:
+        importer = _importers.get(key)
+        if importer is None:
+            importer = _importers[key] = RepoImporter(snapshot.root, snapshot.snapshot_id)
+        return importer

@@ -1,0 +1,173 @@
+"""Framework backends: recognise a model object, read weight files, apply a state.
+
+Backends come from plugins (see :func:`hubcore.hookspecs.hubcore_register_backends`); the
+core never imports a framework. Weight files arrive as :class:`WeightsFile` objects: the blob
+in the cache plus the original file name, so a backend can pick the format by suffix, and
+:func:`sniff_format` for the formats that announce themselves in their first bytes.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import attrs
+
+from hubcore.errors import WeightsMismatchError
+
+__all__ = [
+    "Backend",
+    "WeightsFile",
+    "check_state_fits",
+    "fit_state",
+    "sniff_format",
+    "unwrap_checkpoint",
+]
+
+
+@attrs.frozen
+class WeightsFile:
+    """A verified weight file in the cache.
+
+    ``path`` is the file to read, ``name`` the file name it had at its URL (for its suffix),
+    ``sha256`` and ``size`` describe its bytes, ``url`` says where it came from.
+    """
+
+    path: Path
+    name: str
+    sha256: str
+    size: int
+    url: str
+
+    @property
+    def suffix(self) -> str:
+        """The lower-case suffix of the original name (``.pth``, ``.safetensors``)."""
+        return Path(self.name).suffix.lower()
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """The protocol every framework backend implements."""
+
+    #: Unique short name (``torch``, ``megengine``).
+    name: str
+
+    def recognizes(self, obj: object) -> bool:
+        """Whether *obj* is a model of this framework that weights can be applied to.
+
+        Must be cheap and must not import the framework: if the framework module is not in
+        ``sys.modules`` yet, *obj* cannot be one of its models.
+        """
+        ...
+
+    def read_weights(self, file: WeightsFile, **options: Any) -> Any:
+        """Read *file* into a state (for most frameworks, a mapping of names to arrays).
+
+        *options* come from the caller (``map_location`` for a device, for example). Raise
+        :class:`hubcore.errors.WeightsFormatError` for a format the backend cannot read
+        safely.
+        """
+        ...
+
+    def apply_weights(self, model: Any, state: Any, *, strict: bool = True) -> None:
+        """Load *state* into *model*.
+
+        With ``strict=True`` every key must match in name and shape, or
+        :class:`hubcore.errors.WeightsMismatchError` is raised listing the differences.
+        """
+        ...
+
+    def summarize(self, model: Any) -> Mapping[str, Any]:
+        """A few facts for display, such as ``{"parameters": 11_689_512}``."""
+        ...
+
+
+def sniff_format(path: Path) -> str | None:
+    """Guess a weight file's container from its first bytes.
+
+    Returns ``"safetensors"``, ``"zip"`` (torch's default format, also ``.npz``), ``"pickle"`` or
+    ``None`` when unknown. Reads at most a few kilobytes.
+    """
+    with path.open("rb") as fh:
+        head = fh.read(8)
+        if head[:4] == b"PK\x03\x04":
+            return "zip"
+        if head[:1] == b"\x80" and len(head) > 1 and 2 <= head[1] <= 5:
+            return "pickle"
+        if len(head) == 8:
+            (header_len,) = struct.unpack("<Q", head)
+            if 2 <= header_len <= 100_000_000:
+                first = fh.read(1)
+                if first == b"{":
+                    try:
+                        json.loads(first + fh.read(header_len - 1))
+                    except ValueError:
+                        return None
+                    return "safetensors"
+    return None
+
+
+def check_state_fits(
+    expected: Mapping[str, tuple[int, ...]],
+    given: Mapping[str, tuple[int, ...]],
+    *,
+    model: str = "the model",
+    ignore: Iterable[str] = (),
+) -> None:
+    """Raise :class:`WeightsMismatchError` unless *given* matches *expected* key for key.
+
+    Both map parameter names to shapes. Backends call this before applying a state strictly,
+    so every framework reports a mismatch the same way.
+    """
+    skip = set(ignore)
+    missing = [k for k in expected if k not in given and k not in skip]
+    unexpected = [k for k in given if k not in expected and k not in skip]
+    mismatched = [
+        f"{k} (model {tuple(expected[k])}, weights {tuple(given[k])})"
+        for k in expected
+        if k in given and tuple(expected[k]) != tuple(given[k])
+    ]
+    if missing or unexpected or mismatched:
+        raise WeightsMismatchError(missing, unexpected, mismatched, model=model)
+
+
+def fit_state(
+    model_state: Mapping[str, Any],
+    state: Mapping[str, Any],
+    *,
+    strict: bool,
+    model: str = "the model",
+) -> dict[str, Any]:
+    """Check *state* against *model_state* (both map names to arrays with ``.shape``).
+
+    Strict: raise :class:`WeightsMismatchError` on any difference and return *state*.
+    Not strict: return only the entries whose name and shape match the model.
+    """
+    expected = {k: tuple(getattr(v, "shape", ())) for k, v in model_state.items()}
+    given = {k: tuple(getattr(v, "shape", ())) for k, v in state.items()}
+    if strict:
+        check_state_fits(expected, given, model=model)
+        return dict(state)
+    return {k: v for k, v in state.items() if expected.get(k) == given[k]}
+
+
+#: Keys under which training checkpoints commonly nest the model's state.
+CHECKPOINT_KEYS = ("state_dict", "model_state_dict", "model", "module")
+
+
+def unwrap_checkpoint(obj: Any, is_array: Callable[[Any], bool]) -> Any:
+    """Return the state nested in a training checkpoint, or *obj* itself.
+
+    A checkpoint is a mapping whose values are not all arrays but which holds one of
+    :data:`CHECKPOINT_KEYS` mapping to arrays (``{"epoch": 3, "state_dict": {...}}``).
+    """
+    if not isinstance(obj, Mapping) or all(is_array(v) for v in obj.values()):
+        return obj
+    for key in CHECKPOINT_KEYS:
+        inner = obj.get(key)
+        if isinstance(inner, Mapping) and inner and all(is_array(v) for v in inner.values()):
+            return inner
+    return obj

@@ -1,0 +1,283 @@
+"""The ``hubcore`` command line. Every :class:`~hubcore.errors.HubError` ends the command with
+a one-line message on stderr and exit status 1; usage errors exit with 2."""
+
+from __future__ import annotations
+
+import ast
+import logging
+import os
+import shutil
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import click
+
+from hubcore import api, config, download
+from hubcore.discovery import Entrypoint, WeightsInfo
+from hubcore.errors import HubError
+from hubcore.isolation import PRIVATE_PREFIX
+from hubcore.plugins import get_plugins
+
+__all__ = ["main"]
+
+
+@contextmanager
+def _hub_errors() -> Iterator[None]:
+    try:
+        yield
+    except HubError as exc:
+        message = " ".join(str(exc).split())
+        click.echo(f"error: {message}", err=True)
+        sys.exit(1)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="hubcore")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bars, only warnings and errors.")
+@click.option("-v", "--verbose", "verbosity", count=True, help="More log output (-vv: debug).")
+@click.option("--offline", is_flag=True, help="Use only the cache; never touch the network.")
+@click.option(
+    "--home",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Hub home (cache) for this command; default $HUBCORE_HOME or the user cache dir.",
+)
+def main(quiet: bool, verbosity: int, offline: bool, home: Path | None) -> None:
+    """List, inspect and load models published in hubconf.py repositories."""
+    level = logging.WARNING if quiet or verbosity == 0 else logging.INFO
+    if verbosity > 1:
+        level = logging.DEBUG
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    if quiet:
+        os.environ["HUBCORE_DISABLE_PROGRESS"] = "1"
+    if offline:
+        os.environ["HUBCORE_OFFLINE"] = "1"
+    if home is not None:
+        config.set_dir(home)
+
+
+_source_option = click.option(
+    "--source", default=None, help="Force a source by name (local, github, ...)."
+)
+
+
+@main.command("list")
+@click.argument("repo")
+@_source_option
+@click.option("--verbose", "-V", "details", is_flag=True, help="Show signatures and weights.")
+def list_command(repo: str, source: str | None, details: bool) -> None:
+    """List REPO's entrypoints (reads hubconf.py; runs nothing)."""
+    with _hub_errors():
+        info = api.discover(repo, source=source)
+    for entry in info.entrypoints.values():
+        if not details:
+            click.echo(entry.name)
+            continue
+        click.echo(_entry_line(entry))
+        if entry.weights is not None:
+            for line in _weights_lines(entry.weights):
+                click.echo(f"    {line}")
+    for warning in info.warnings:
+        click.echo(f"warning: {warning}", err=True)
+
+
+@main.command("help")
+@click.argument("repo")
+@click.argument("entry")
+@_source_option
+def help_command(repo: str, entry: str, source: str | None) -> None:
+    """Show the documentation of ENTRY in REPO (reads hubconf.py; runs nothing)."""
+    with _hub_errors():
+        info = api.discover(repo, source=source)
+        doc = api.help(repo, entry, source=source)
+    found = info.entrypoints.get(entry)
+    if found is not None:
+        click.echo(_entry_line(found))
+        if found.weights is not None:
+            click.echo("  pretrained weights:")
+            for line in _weights_lines(found.weights):
+                click.echo(f"    {line}")
+        click.echo()
+    if info.dependencies:
+        click.echo(f"dependencies: {', '.join(info.dependencies)}\n")
+    click.echo(doc or "(no docstring)")
+
+
+@main.command("load")
+@click.argument("repo")
+@click.argument("entry")
+@_source_option
+@click.option(
+    "--pretrained",
+    is_flag=False,
+    flag_value="true",
+    default=None,
+    metavar="[VARIANT]",
+    help="Apply the declared weights (the default variant, or the one named).",
+)
+@click.option(
+    "--kw",
+    "kwargs",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Keyword argument for the entrypoint; VALUE is a Python literal or a plain string.",
+)
+@click.option("--map-location", default=None, help="Device for the weights (e.g. cpu).")
+@click.option("--force-reload", is_flag=True, help="Fetch the repository again.")
+def load_command(
+    repo: str,
+    entry: str,
+    source: str | None,
+    pretrained: str | None,
+    kwargs: tuple[str, ...],
+    map_location: str | None,
+    force_reload: bool,
+) -> None:
+    """Run ENTRY of REPO and describe what it returned."""
+    options = dict(_parse_kw(item) for item in kwargs)
+    if pretrained is not None:
+        options["pretrained"] = True if pretrained == "true" else pretrained
+    if map_location is not None:
+        options["map_location"] = map_location
+    applied: list[str] = []
+    with _hub_errors(), _watch_weights(applied):
+        result = api.load(repo, entry, source=source, force_reload=force_reload, **options)
+    for line in _describe_result(result):
+        click.echo(line)
+    click.echo(f"weights: {applied[-1] if applied else 'none (randomly initialised)'}")
+
+
+@main.command("plugins")
+def plugins_command() -> None:
+    """List loaded plugins, what each registers, and plugins that failed to load."""
+    plugins = get_plugins()
+    for info in plugins.infos.values():
+        origin = info.distribution or "?"
+        version = f" {info.version}" if info.version else ""
+        tag = " (built-in)" if info.builtin else ""
+        if info.blocked:
+            state = "blocked"
+        elif info.error:
+            state = f"FAILED: {info.error}"
+        else:
+            parts = [f"sources: {', '.join(info.sources)}"] if info.sources else []
+            parts += [f"backends: {', '.join(info.backends)}"] if info.backends else []
+            state = "; ".join(parts) or "no registrations (events only)"
+        click.echo(f"{info.name}  [{origin}{version}]{tag}  {state}")
+
+
+@main.command("hash")
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+def hash_command(files: tuple[str, ...]) -> None:
+    """Print the sha256 of weight FILES, for @pretrained(..., sha256=...)."""
+    for name in files:
+        click.echo(f"{download.file_sha256(name)}  {name}")
+
+
+@main.command("download")
+@click.argument("url")
+@click.option("-o", "--output", type=click.Path(path_type=Path), help="Also copy the file here.")
+@click.option("--sha256", default=None, help="Expected sha256; a mismatch is an error.")
+def download_command(url: str, output: Path | None, sha256: str | None) -> None:
+    """Fetch URL into the cache (verified, locked, atomic) and print where it is."""
+    with _hub_errors():
+        path = api.download_file(url, sha256=sha256)
+    if output is not None:
+        target = output / path.name if output.is_dir() else output
+        shutil.copyfile(path, target)
+        path = target
+    click.echo(str(path))
+
+
+# -- helpers --------------------------------------------------------------------------------------
+
+
+def _entry_line(entry: Entrypoint) -> str:
+    if not entry.resolved:
+        return f"{entry.name}  (unresolved: {entry.note})"
+    summary = (entry.doc or "").strip().splitlines()
+    first = f"  - {summary[0]}" if summary else ""
+    where = f"  [{entry.defined_in}]" if entry.defined_in else ""
+    return f"{entry.name}{entry.signature or ''}{first}{where}"
+
+
+def _weights_lines(weights: WeightsInfo) -> list[str]:
+    if not weights.known:
+        return ["weights: declared, but not literal (known only when run)"]
+    lines = []
+    for name, spec in weights.variants.items():
+        mark = "*" if name == weights.default else " "
+        sha = f" sha256={spec.sha256[:12]}..." if spec.sha256 else " (no sha256)"
+        size = f" {_human_size(spec.size)}" if spec.size else ""
+        lines.append(f"{mark} {name}: {spec.url}{sha}{size}")
+    return lines
+
+
+def _human_size(size: int) -> str:
+    if size < 1024:
+        return f"{size} B"
+    value = float(size)
+    for unit in ("KiB", "MiB", "GiB", "TiB"):
+        value /= 1024
+        if value < 1024:
+            break
+    return f"{value:.1f} {unit}"
+
+
+def _parse_kw(item: str) -> tuple[str, Any]:
+    key, sep, raw = item.partition("=")
+    if not sep or not key.isidentifier():
+        raise click.BadParameter(f"expected KEY=VALUE, got {item!r}", param_hint="--kw")
+    try:
+        value: Any = ast.literal_eval(raw)
+    except (ValueError, SyntaxError):
+        value = raw
+    return key, value
+
+
+def _describe_result(result: Any) -> list[str]:
+    items = list(result) if isinstance(result, tuple) else [result]
+    plugins = get_plugins()
+    lines = []
+    for item in items:
+        module = type(item).__module__
+        if module.startswith(PRIVATE_PREFIX):  # show the repository's own module name
+            module = module.partition(".")[2]
+        kind = f"{module}.{type(item).__qualname__}"
+        backend = plugins.backend_for(item)
+        facts = ""
+        if backend is not None:
+            summary = backend.summarize(item)
+            facts = "  " + ", ".join(f"{k}={_fmt(v)}" for k, v in summary.items())
+            facts += f"  (backend: {backend.name})"
+        lines.append(f"loaded: {kind}{facts}")
+    return lines
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:,}" if isinstance(value, int) else str(value)
+
+
+@contextmanager
+def _watch_weights(applied: list[str]) -> Iterator[None]:
+    """Record where applied weights came from, via the download events."""
+    from hubcore.hookspecs import hookimpl
+
+    class _Watcher:
+        @hookimpl
+        def hubcore_download_finished(
+            self, url: str, path: str, sha256: str, size: int, cached: bool
+        ) -> None:
+            origin = "cache" if cached else "transferred"
+            applied.append(f"{url} (sha256 {sha256[:12]}..., {_human_size(size)}, {origin})")
+
+    manager = get_plugins().manager
+    watcher = _Watcher()
+    manager.register(watcher)
+    try:
+        yield
+    finally:
+        manager.unregister(watcher)
+

@@ -1,0 +1,176 @@
+"""The one error hierarchy of hubcore.
+
+Every error hubcore raises on purpose is a :class:`HubError`. Each subclass also derives from the
+builtin exception it most resembles, so ``except FileNotFoundError`` or ``except ImportError`` in
+existing code keeps working. Messages say what was wrong and what to do about it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+__all__ = [
+    "BackendError",
+    "DependencyError",
+    "DownloadError",
+    "EntrypointError",
+    "EntrypointNotFoundError",
+    "HubError",
+    "HubconfError",
+    "HubconfNotFoundError",
+    "HubconfSyntaxError",
+    "IntegrityError",
+    "InvalidReferenceError",
+    "NoBackendError",
+    "NoWeightsError",
+    "OfflineError",
+    "PluginError",
+    "RepoNotFoundError",
+    "UnknownSourceError",
+    "VariantNotFoundError",
+    "WeightsFormatError",
+    "WeightsMismatchError",
+]
+
+
+class HubError(Exception):
+    """Base class of every error hubcore raises deliberately."""
+
+
+class InvalidReferenceError(HubError, ValueError):
+    """A repository reference could not be parsed."""
+
+
+class UnknownSourceError(HubError, LookupError):
+    """A reference names a source that no loaded plugin provides."""
+
+
+class RepoNotFoundError(HubError, FileNotFoundError):
+    """The repository (folder, remote repository or reference) does not exist."""
+
+
+class HubconfError(HubError):
+    """Base class for problems with a repository's ``hubconf.py``."""
+
+
+class HubconfNotFoundError(HubconfError, FileNotFoundError):
+    """The repository has no ``hubconf.py`` at its root."""
+
+
+class HubconfSyntaxError(HubconfError, SyntaxError):
+    """``hubconf.py`` (or a module it re-exports from) is not valid Python."""
+
+
+class EntrypointError(HubconfError, RuntimeError):
+    """Importing ``hubconf.py`` or running an entrypoint raised an exception."""
+
+
+class EntrypointNotFoundError(HubconfError, LookupError):
+    """The requested entrypoint is not defined by the repository."""
+
+    def __init__(self, entry: str, repo: str, available: Sequence[str], suggestions: Sequence[str]):
+        self.entry = entry
+        self.repo = repo
+        self.available = list(available)
+        self.suggestions = list(suggestions)
+        hint = (
+            f" Did you mean {_quoted_list(self.suggestions)}?"
+            if self.suggestions
+            else f" Available entrypoints: {_quoted_list(self.available) or '(none)'}."
+        )
+        super().__init__(f"{repo} has no entrypoint {entry!r}.{hint}")
+
+
+class DependencyError(HubError, ImportError):
+    """Packages listed in ``dependencies`` are missing or at the wrong version."""
+
+    def __init__(self, repo: str, problems: Sequence[str]):
+        self.repo = repo
+        self.problems = list(problems)
+        super().__init__(
+            f"{repo} needs packages that are not installed: {'; '.join(self.problems)}. "
+            "Install them (for example with pip) and try again."
+        )
+
+
+class IntegrityError(HubError, ValueError):
+    """Downloaded bytes do not match the expected sha256."""
+
+    def __init__(self, url: str, expected: str, actual: str):
+        self.url = url
+        self.expected = expected
+        self.actual = actual
+        super().__init__(
+            f"sha256 mismatch for {url}: expected {expected}, got {actual}. "
+            "The file is corrupt or was replaced; nothing was cached. If the new file is "
+            "legitimate, update the sha256 in the hubconf (hubcore hash FILE prints it)."
+        )
+
+
+class DownloadError(HubError, OSError):
+    """A file could not be fetched."""
+
+
+class OfflineError(HubError, ConnectionError):
+    """Offline mode is on and what was asked for is not in the cache."""
+
+
+class WeightsFormatError(HubError, ValueError):
+    """A weight file is in a format the backend cannot (or will not) read."""
+
+
+class WeightsMismatchError(HubError, ValueError):
+    """A state does not fit the model: missing, unexpected or differently shaped entries."""
+
+    def __init__(
+        self,
+        missing: Iterable[str] = (),
+        unexpected: Iterable[str] = (),
+        mismatched: Iterable[str] = (),
+        *,
+        model: str = "the model",
+    ):
+        self.missing = sorted(missing)
+        self.unexpected = sorted(unexpected)
+        self.mismatched = sorted(mismatched)
+        parts = []
+        if self.missing:
+            parts.append(f"missing keys: {_short_list(self.missing)}")
+        if self.unexpected:
+            parts.append(f"unexpected keys: {_short_list(self.unexpected)}")
+        if self.mismatched:
+            parts.append(f"shape mismatches: {_short_list(self.mismatched)}")
+        super().__init__(
+            f"weights do not fit {model} ({'; '.join(parts)}). Are these weights for another "
+            "architecture or variant? To apply only the entries that match, pass "
+            "weights_strict=False."
+        )
+
+
+class NoBackendError(HubError, TypeError):
+    """No installed backend recognises an object, or no backend has the requested name."""
+
+
+class BackendError(HubError, RuntimeError):
+    """A backend failed while reading or applying weights."""
+
+
+class NoWeightsError(HubError, LookupError):
+    """Pretrained weights were requested from an entrypoint that declares none."""
+
+
+class VariantNotFoundError(HubError, LookupError):
+    """The requested pretrained variant does not exist."""
+
+
+class PluginError(HubError, RuntimeError):
+    """A plugin is broken or registered something invalid."""
+
+
+def _quoted_list(names: Sequence[str]) -> str:
+    return ", ".join(repr(n) for n in names)
+
+
+def _short_list(names: Sequence[str], limit: int = 8) -> str:
+    shown = ", ".join(names[:limit])
+    return shown + (f" (+{len(names) - limit} more)" if len(names) > limit else "")

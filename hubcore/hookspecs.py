@@ -1,0 +1,81 @@
+"""Hook specifications: everything a plugin can add to or observe in hubcore.
+
+A plugin is a module (or object) with functions marked ``@hubcore.hookimpl`` whose names match
+the specs below. Third-party plugins are found through the ``hubcore`` entry-point group::
+
+    [project.entry-points.hubcore]
+    myplugin = "my_package.hub_plugin"
+
+The built-in sources register through these same hooks as default plugins. Registration hooks
+receive a ``register`` callback (the core owns the collection); event hooks are notifications,
+and an exception raised by one is logged and otherwise ignored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import pluggy
+
+if TYPE_CHECKING:
+    from hubcore.backends import Backend
+    from hubcore.sources import Source
+
+__all__ = [
+    "hookimpl",
+    "hookspec",
+    "hubcore_download_finished",
+    "hubcore_download_progress",
+    "hubcore_download_started",
+    "hubcore_entrypoint_loaded",
+    "hubcore_register_backends",
+    "hubcore_register_sources",
+]
+
+PROJECT_NAME = "hubcore"
+hookspec = pluggy.HookspecMarker(PROJECT_NAME)
+hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
+
+
+@hookspec
+def hubcore_register_sources(register: Callable[[Source], None]) -> None:
+    """Register repository sources by calling ``register(source)`` once per source.
+
+    A source turns a reference string (``./dir``, ``owner/repo:ref``, ``s3://...``) into a
+    :class:`hubcore.sources.RepoRef` and makes an immutable snapshot of that repository
+    available as a local folder. See :class:`hubcore.sources.Source` for the protocol. A source
+    whose ``name`` is already taken replaces the earlier one (the replacement is logged).
+    """
+
+
+@hookspec
+def hubcore_register_backends(register: Callable[[Backend], None]) -> None:
+    """Register framework backends by calling ``register(backend)`` once per backend.
+
+    A backend recognises its framework's model objects, reads weight files into a state and
+    applies a state to a model. See :class:`hubcore.backends.Backend` for the protocol.
+    Backends should import their framework lazily, so that listing plugins stays fast.
+    """
+
+
+@hookspec
+def hubcore_download_started(url: str, total: int | None) -> None:
+    """A download of *url* started; *total* is its size in bytes when known."""
+
+
+@hookspec
+def hubcore_download_progress(url: str, done: int, total: int | None) -> None:
+    """*done* bytes of *url* have arrived so far (called about once per chunk)."""
+
+
+@hookspec
+def hubcore_download_finished(url: str, path: str, sha256: str, size: int, cached: bool) -> None:
+    """*url* is available at *path*; *cached* is true when no transfer was needed."""
+
+
+@hookspec
+def hubcore_entrypoint_loaded(
+    repo: str, entrypoint: str, result: object, weights: str | None
+) -> None:
+    """An entrypoint returned *result*; *weights* is the URL of applied weights, if any."""

@@ -1,0 +1,222 @@
+"""The plugin manager: built-in plugins, entry-point discovery, blocking, and registries.
+
+Plugins are loaded once per process, on first use. The built-in sources are default plugins
+registered through the same hooks as third-party ones. Entry points of the ``hubcore`` group
+are loaded one by one, so a plugin that fails to import is reported (``hubcore plugins``) and
+the rest still load. ``HUBCORE_DISABLE_PLUGIN_AUTOLOAD=1`` skips entry points;
+``HUBCORE_BLOCK_PLUGINS=a,b`` blocks plugins by name (built-in ones too).
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from importlib import metadata
+from typing import Any
+
+import attrs
+import pluggy
+
+from hubcore import hookspecs
+from hubcore.backends import Backend
+from hubcore.config import env_flag
+from hubcore.errors import NoBackendError, PluginError
+from hubcore.sources import Source
+
+__all__ = ["PluginInfo", "Plugins", "get_plugins", "notify", "reset_plugins"]
+
+logger = logging.getLogger(__name__)
+
+ENTRY_POINT_GROUP = "hubcore"
+#: Built-in plugins, registered before entry points, in this order.
+DEFAULT_PLUGINS: tuple[tuple[str, str], ...] = (("local", "hubcore.sources.local"),)
+
+
+@attrs.define
+class PluginInfo:
+    """One plugin: where it came from and what it registered, or why it failed."""
+
+    name: str
+    distribution: str | None = None
+    version: str | None = None
+    builtin: bool = False
+    sources: list[str] = attrs.field(factory=list)
+    backends: list[str] = attrs.field(factory=list)
+    error: str | None = None
+    blocked: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and not self.blocked
+
+
+@attrs.define
+class Plugins:
+    """The loaded plugin manager and everything the plugins registered."""
+
+    manager: pluggy.PluginManager
+    infos: dict[str, PluginInfo] = attrs.field(factory=dict)
+    sources: dict[str, Source] = attrs.field(factory=dict)
+    backends: dict[str, Backend] = attrs.field(factory=dict)
+
+    def backend_named(self, name: str) -> Backend:
+        """The backend registered as *name*."""
+        try:
+            return self.backends[name]
+        except KeyError:
+            known = ", ".join(sorted(self.backends)) or "none"
+            raise NoBackendError(
+                f"no backend named {name!r} is installed (installed: {known}). Install its "
+                f"plugin, for example `pip install hubcore-{name}`."
+            ) from None
+
+    def backend_for(self, obj: object) -> Backend | None:
+        """The first backend that recognises *obj*, or ``None``."""
+        for backend in self.backends.values():
+            if backend.recognizes(obj):
+                return backend
+        return None
+
+
+_lock = threading.Lock()
+_plugins: Plugins | None = None
+
+
+def get_plugins() -> Plugins:
+    """The process-wide plugins, loading them on first call."""
+    global _plugins
+    with _lock:
+        if _plugins is None:
+            _plugins = load_plugins()
+        return _plugins
+
+
+def reset_plugins() -> None:
+    """Forget loaded plugins so the next :func:`get_plugins` loads them afresh (for tests)."""
+    global _plugins
+    with _lock:
+        _plugins = None
+
+
+def load_plugins(
+    *,
+    autoload: bool | None = None,
+    blocked: Iterable[str] | None = None,
+    extra: Iterable[tuple[str, object]] = (),
+) -> Plugins:
+    """Build a plugin manager: defaults, then entry points, then *extra* ``(name, plugin)``.
+
+    *autoload* and *blocked* default to the environment variables described in the module
+    docstring.
+    """
+    if autoload is None:
+        autoload = not env_flag("HUBCORE_DISABLE_PLUGIN_AUTOLOAD")
+    if blocked is None:
+        blocked = _names(os.environ.get("HUBCORE_BLOCK_PLUGINS", ""))
+    manager = pluggy.PluginManager(hookspecs.PROJECT_NAME)
+    manager.add_hookspecs(hookspecs)
+    plugins = Plugins(manager=manager)
+    for name in blocked:
+        manager.set_blocked(name)
+        plugins.infos[name] = PluginInfo(name=name, blocked=True)
+
+    for name, module_name in DEFAULT_PLUGINS:
+        if not manager.is_blocked(name):
+            manager.register(importlib.import_module(module_name), name=name)
+            plugins.infos[name] = PluginInfo(name=name, distribution="hubcore", builtin=True)
+            plugins.infos[name].version = _version("hubcore")
+    if autoload:
+        _load_entry_points(plugins)
+    for name, plugin in extra:
+        if not manager.is_blocked(name):
+            manager.register(plugin, name=name)
+            plugins.infos[name] = PluginInfo(name=name)
+
+    _collect(plugins, "hubcore_register_sources", _add_source)
+    _collect(plugins, "hubcore_register_backends", _add_backend)
+    return plugins
+
+
+def _load_entry_points(plugins: Plugins) -> None:
+    seen: set[str] = set()
+    for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
+        if ep.name in seen:
+            continue
+        seen.add(ep.name)
+        dist = ep.dist.name if ep.dist is not None else None
+        version = ep.dist.version if ep.dist is not None else None
+        if plugins.manager.is_blocked(ep.name):
+            plugins.infos[ep.name] = PluginInfo(
+                name=ep.name, distribution=dist, version=version, blocked=True
+            )
+            continue
+        info = PluginInfo(name=ep.name, distribution=dist, version=version)
+        plugins.infos[ep.name] = info
+        try:
+            plugin = ep.load()
+            plugins.manager.register(plugin, name=ep.name)
+        except Exception as exc:  # a broken plugin must not take the others down
+            info.error = f"{type(exc).__name__}: {exc}"
+            logger.warning("hubcore plugin %r (%s) failed to load: %s", ep.name, dist, info.error)
+
+
+def _collect(
+    plugins: Plugins, hook_name: str, add: Callable[[Plugins, PluginInfo, Any], None]
+) -> None:
+    """Call one registration hook plugin by plugin, so each registration is attributed."""
+    caller = getattr(plugins.manager.hook, hook_name)
+    # pluggy returns implementations last-registered-first; register in load order instead.
+    for impl in reversed(caller.get_hookimpls()):
+        info = plugins.infos.setdefault(impl.plugin_name, PluginInfo(name=impl.plugin_name))
+        try:
+            kwargs = {"register": lambda obj, _info=info: add(plugins, _info, obj)}
+            impl.function(**{k: v for k, v in kwargs.items() if k in impl.argnames})
+        except Exception as exc:
+            info.error = f"{hook_name} failed: {type(exc).__name__}: {exc}"
+            logger.warning("hubcore plugin %r: %s", impl.plugin_name, info.error)
+
+
+def _add_source(plugins: Plugins, info: PluginInfo, source: object) -> None:
+    if not isinstance(source, Source) or not isinstance(getattr(source, "name", None), str):
+        raise PluginError(f"{source!r} does not implement hubcore.sources.Source")
+    _warn_replacement(plugins.sources, source.name, "source", info)
+    plugins.sources[source.name] = source
+    info.sources.append(source.name)
+
+
+def _add_backend(plugins: Plugins, info: PluginInfo, backend: object) -> None:
+    if not isinstance(backend, Backend) or not isinstance(getattr(backend, "name", None), str):
+        raise PluginError(f"{backend!r} does not implement hubcore.backends.Backend")
+    _warn_replacement(plugins.backends, backend.name, "backend", info)
+    plugins.backends[backend.name] = backend
+    info.backends.append(backend.name)
+
+
+def _warn_replacement(existing: Mapping[str, object], name: str, kind: str, by: PluginInfo) -> None:
+    if name in existing:
+        logger.info("plugin %r replaces the %s %r", by.name, kind, name)
+
+
+def notify(event: str, **kwargs: Any) -> None:
+    """Call the event hook *event*; a failing listener is logged, never propagated."""
+    caller = getattr(get_plugins().manager.hook, event)
+    if not caller.get_hookimpls():
+        return
+    try:
+        caller(**kwargs)
+    except Exception:
+        logger.warning("a hubcore %s listener failed", event, exc_info=True)
+
+
+def _names(text: str) -> list[str]:
+    return [n.strip() for n in text.split(",") if n.strip()]
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None

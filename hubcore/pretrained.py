@@ -1,0 +1,230 @@
+"""The pretrained protocol: ``@pretrained(url, sha256=...)`` on a hubconf entrypoint.
+
+The decorated entrypoint gains a ``pretrained`` argument. ``pretrained=False`` (the default)
+just builds the model. ``pretrained=True`` builds it, fetches the declared weights into the
+cache (verified when a sha256 is declared), and hands file and model to the backend that
+recognises the returned object. Named variants let one entrypoint offer several weight sets::
+
+    @pretrained({"imagenet": Weights(url1, sha256=h1), "coco": url2}, default="imagenet")
+    def detector(**kwargs): ...
+
+    load(repo, "detector", pretrained="coco")
+
+Relative weight URLs (``weights/model.safetensors``) are resolved against the repository root,
+so weights can ship inside the repository.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import functools
+import inspect
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+import attrs
+
+from hubcore import download
+from hubcore.backends import Backend, WeightsFile
+from hubcore.errors import (
+    BackendError,
+    HubError,
+    NoBackendError,
+    NoWeightsError,
+    VariantNotFoundError,
+)
+from hubcore.plugins import get_plugins
+
+__all__ = ["Weights", "apply_pretrained", "pretrained", "weights_of"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+#: Options the wrapper consumes unless the entrypoint declares them itself.
+WEIGHT_OPTIONS = ("map_location", "progress", "weights_strict")
+
+#: The repository root of the entrypoint being run by :func:`hubcore.load`.
+current_repo_root: contextvars.ContextVar[Path | None] = contextvars.ContextVar(
+    "hubcore_current_repo_root", default=None
+)
+#: The URL of the weights the last pretrained entrypoint applied (for events).
+last_applied: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "hubcore_last_applied", default=None
+)
+
+
+@attrs.frozen
+class Weights:
+    """One weight file: its URL, and optionally its sha256 and size in bytes."""
+
+    url: str
+    sha256: str | None = attrs.field(default=None, converter=attrs.converters.optional(str.lower))
+    size: int | None = None
+
+
+@attrs.frozen
+class PretrainedSpec:
+    """The weights an entrypoint declares: variants by name and the default variant."""
+
+    variants: Mapping[str, Weights]
+    default: str
+
+    def choose(self, choice: bool | str, entry: str) -> Weights:
+        """The weights ``pretrained=choice`` selects."""
+        if choice is True:
+            return self.variants[self.default]
+        if isinstance(choice, str) and choice in self.variants:
+            return self.variants[choice]
+        raise VariantNotFoundError(
+            f"{entry} has no pretrained variant {choice!r}; available: "
+            f"{', '.join(sorted(self.variants))} (pretrained=True uses {self.default!r})"
+        )
+
+
+def pretrained(
+    weights: str | Weights | Mapping[str, str | Weights],
+    sha256: str | None = None,
+    *,
+    size: int | None = None,
+    default: str | None = None,
+) -> Callable[[F], F]:
+    """Declare the pretrained weights of a hubconf entrypoint.
+
+    *weights* is one URL (any fsspec URL, or a path relative to the repository root), a
+    :class:`Weights`, or a mapping of variant names to either. *sha256* and *size* describe a
+    single URL. *default* names the variant ``pretrained=True`` selects (the first one
+    otherwise). Keep the arguments literal so ``hubcore list``/``help`` can show them without
+    running the hubconf.
+
+    The decorated function accepts ``pretrained`` (``False``, ``True`` or a variant name) and,
+    unless it declares them itself, ``map_location`` (passed to the backend's reader),
+    ``progress`` and ``weights_strict`` (``False`` tolerates missing/unexpected keys).
+    """
+    spec = _make_spec(weights, sha256, size, default)
+
+    def decorate(fn: F) -> F:
+        signature = inspect.signature(fn)
+        own = set(signature.parameters)
+
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            if "pretrained" in own:
+                bound = signature.bind_partial(*args, **kwargs)
+                param = signature.parameters["pretrained"]
+                fallback = False if param.default is inspect.Parameter.empty else param.default
+                choice = bound.arguments.get("pretrained", fallback)
+            else:
+                choice = kwargs.pop("pretrained", False)
+            options = {k: kwargs.pop(k) for k in WEIGHT_OPTIONS if k in kwargs and k not in own}
+            result = fn(*args, **kwargs)
+            if choice:
+                apply_pretrained(result, spec.choose(choice, fn.__name__), fn, **options)
+            return result
+
+        wrapper.__hubcore_pretrained__ = spec  # type: ignore[attr-defined]
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
+
+
+def weights_of(entrypoint: Callable[..., Any]) -> PretrainedSpec | None:
+    """The :class:`PretrainedSpec` an entrypoint was decorated with, if any."""
+    spec = getattr(entrypoint, "__hubcore_pretrained__", None)
+    return spec if isinstance(spec, PretrainedSpec) else None
+
+
+def apply_pretrained(
+    result: Any,
+    weights: Weights,
+    entrypoint: Callable[..., Any] | None = None,
+    *,
+    map_location: Any = None,
+    progress: bool | None = None,
+    weights_strict: bool = True,
+) -> Any:
+    """Fetch *weights* and apply them to the model in *result*; return *result*.
+
+    *result* may be the model itself or a tuple/list whose first recognised element is the
+    model (``(model, transform)``).
+    """
+    model, backend = _find_model(result)
+    base = _repo_root_for(entrypoint)
+    file = download.fetch(
+        download.normalize_url(weights.url, base), sha256=weights.sha256, progress=progress
+    )
+    read_options = {} if map_location is None else {"map_location": map_location}
+    state = read_state(backend, file, **read_options)
+    try:
+        backend.apply_weights(model, state, strict=weights_strict)
+    except HubError:
+        raise
+    except Exception as exc:
+        raise BackendError(
+            f"{backend.name} could not apply {file.name} to {type(model).__name__}: {exc}"
+        ) from exc
+    last_applied.set(file.url)
+    return result
+
+
+def read_state(backend: Backend, file: WeightsFile, **options: Any) -> Any:
+    """Read *file* with *backend*, turning unexpected failures into a HubError."""
+    try:
+        return backend.read_weights(file, **options)
+    except HubError:
+        raise
+    except Exception as exc:
+        raise BackendError(f"{backend.name} could not read {file.name} ({file.url}): {exc}") from exc
+
+
+def _find_model(result: Any) -> tuple[Any, Backend]:
+    plugins = get_plugins()
+    candidates = list(result) if isinstance(result, tuple | list) else [result]
+    for candidate in candidates:
+        backend = plugins.backend_for(candidate)
+        if backend is not None:
+            return candidate, backend
+    installed = ", ".join(plugins.backends) or "none"
+    raise NoBackendError(
+        f"no installed backend recognises {type(result).__name__} (installed backends: "
+        f"{installed}), so pretrained weights cannot be applied. Install the plugin for its "
+        "framework, such as hubcore-torch or hubcore-megengine."
+    )
+
+
+def _repo_root_for(entrypoint: Callable[..., Any] | None) -> Path:
+    root = current_repo_root.get()
+    if root is not None:
+        return root
+    if entrypoint is not None:
+        try:
+            folder = Path(inspect.getfile(inspect.unwrap(entrypoint))).resolve().parent
+        except (TypeError, OSError):
+            return Path.cwd()
+        for candidate in (folder, *folder.parents):
+            if (candidate / "hubconf.py").is_file():
+                return candidate
+        return folder
+    return Path.cwd()
+
+
+def _make_spec(
+    weights: str | Weights | Mapping[str, str | Weights],
+    sha256: str | None,
+    size: int | None,
+    default: str | None,
+) -> PretrainedSpec:
+    if isinstance(weights, str | Weights):
+        single = weights if isinstance(weights, Weights) else Weights(weights, sha256, size)
+        return PretrainedSpec({"default": single}, "default")
+    if sha256 is not None or size is not None:
+        raise TypeError("sha256= and size= describe a single URL; use Weights(...) per variant")
+    variants = {
+        str(name): value if isinstance(value, Weights) else Weights(str(value))
+        for name, value in weights.items()
+    }
+    if not variants:
+        raise TypeError("@pretrained needs at least one weight URL")
+    chosen = default if default is not None else next(iter(variants))
+    if chosen not in variants:
+        raise TypeError(f"default variant {chosen!r} is not one of {sorted(variants)}")
+    return PretrainedSpec(variants, chosen)

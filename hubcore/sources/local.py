@@ -1,0 +1,64 @@
+"""The ``local`` source: a repository that is a folder on this machine, used in place."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from hubcore.errors import InvalidReferenceError, RepoNotFoundError
+from hubcore.hookspecs import hookimpl
+from hubcore.sources import FetchContext, RepoRef, Snapshot, Source
+
+__all__ = ["LocalSource"]
+
+
+class LocalSource:
+    """A folder on disk. It is read live (no copy), so edits show up on the next load."""
+
+    name = "local"
+    forms = ("./dir, ../dir, /abs/dir, ~/dir, file:///abs/dir, local:dir",)
+
+    def parse(self, text: str, options: Mapping[str, Any]) -> RepoRef | None:
+        path: str | None = None
+        if text.startswith("local:"):
+            path = text[len("local:") :]
+        elif text.startswith("file:"):
+            parts = urlsplit(text)
+            if parts.netloc not in ("", "localhost"):
+                raise InvalidReferenceError(
+                    f"{text!r} names a file on another host; use file:///absolute/path"
+                )
+            path = unquote(parts.path)
+        elif options.get("source") == "local" or _looks_like_path(text):
+            path = text
+        if path is None:
+            return None
+        if not path:
+            raise InvalidReferenceError(f"{text!r} names no folder; write local:./path")
+        resolved = Path(path).expanduser().absolute()
+        return RepoRef(source=self.name, repo=str(resolved), text=text)
+
+    def open(self, ref: RepoRef, ctx: FetchContext) -> Snapshot:
+        root = Path(ref.repo)
+        if not root.exists():
+            raise RepoNotFoundError(f"the folder {root} does not exist (from {ref.text!r})")
+        if not root.is_dir():
+            raise RepoNotFoundError(f"{root} is a file, not a repository folder")
+        return Snapshot(ref=ref, root=root, snapshot_id=None)
+
+
+def _looks_like_path(text: str) -> bool:
+    if text in (".", "..") or text.startswith(("/", "./", "../", "~")):
+        return True
+    if os.sep != "/" and text.startswith((".\\", "..\\")):
+        return True
+    return os.path.isdir(text)
+
+
+@hookimpl
+def hubcore_register_sources(register: Callable[[Source], None]) -> None:
+    """Register the built-in local folder source."""
+    register(LocalSource())

@@ -1,0 +1,11 @@
+"""MegEngine backend for hubcore.
+
+Installing this distribution registers the ``megengine`` backend through the ``hubcore``
+entry-point group; hubcore then applies ``@pretrained`` weights to any
+``megengine.module.Module`` an entrypoint returns. MegEngine's pickled state dicts are read
+with a restricted unpickler (arrays and containers only), never with plain ``pickle``.
+"""
+
+from hubcore_megengine.backend import MegEngineBackend, load_weights, safe_load
+
+__all__ = ["MegEngineBackend", "load_weights", "safe_load"]
