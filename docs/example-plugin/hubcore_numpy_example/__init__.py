@@ -1,0 +1,60 @@
+"""A complete hubcore backend in one file: models whose parameters are numpy arrays.
+
+The plugin-author guide (docs/plugin-guide.md) walks through this file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+
+import hubcore
+from hubcore.backends import fit_state
+from hubcore.errors import WeightsFormatError
+
+
+class NumpyModel:
+    """A 'model' of this toy framework: named float32 arrays and a linear forward pass."""
+
+    def __init__(self, shapes: Mapping[str, tuple[int, ...]], seed: int = 0):
+        rng = np.random.default_rng(seed)
+        self.params = {k: rng.standard_normal(s).astype(np.float32) for k, s in shapes.items()}
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        return dict(self.params)
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return x @ self.params["weight"].T + self.params["bias"]
+
+
+class NumpyBackend:
+    """Recognises NumpyModel; reads .npz (without pickle) and .safetensors."""
+
+    name = "numpy-example"
+
+    def recognizes(self, obj: object) -> bool:
+        return isinstance(obj, NumpyModel)
+
+    def read_weights(self, file: hubcore.WeightsFile, **options: Any) -> dict[str, np.ndarray]:
+        if file.suffix == ".safetensors":
+            from safetensors.numpy import load_file
+
+            return load_file(str(file.path))
+        if file.suffix == ".npz":
+            with np.load(file.path, allow_pickle=False) as data:
+                return {k: data[k] for k in data.files}
+        raise WeightsFormatError(f"{file.name}: the numpy-example backend reads .npz or .safetensors")
+
+    def apply_weights(self, model: NumpyModel, state: Any, *, strict: bool = True) -> None:
+        fitted = fit_state(model.state_dict(), state, strict=strict, model="NumpyModel")
+        model.params.update({k: np.asarray(v, dtype=np.float32) for k, v in fitted.items()})
+
+    def summarize(self, model: NumpyModel) -> Mapping[str, Any]:
+        return {"parameters": sum(int(v.size) for v in model.params.values())}
+
+
+@hubcore.hookimpl
+def hubcore_register_backends(register: Callable[[hubcore.Backend], None]) -> None:
+    register(NumpyBackend())

@@ -1,0 +1,244 @@
+"""The conformance suite every backend plugin runs against itself.
+
+Subclass :class:`BackendConformance` in the plugin's tests, set ``backend_name`` and
+``formats``, and implement the four fixtures. Each test below then runs against the real
+backend, found through the ``hubcore`` entry point exactly as users get it::
+
+    class TestMyBackend(BackendConformance):
+        backend_name = "mine"
+        formats = (".safetensors", ".bin")
+
+        @pytest.fixture
+        def model_source(self):          # a module defining build(seed) -> model
+            return "def build(seed=0): ..."
+
+        @pytest.fixture
+        def other_model(self):           # a model of a different architecture
+            ...
+
+        @pytest.fixture
+        def save_weights(self):          # (model, path) -> writes the model's weights
+            ...
+
+        @pytest.fixture
+        def to_numpy(self):              # model -> {name: numpy array}
+            ...
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import hubcore
+from hubcore.backends import Backend
+from hubcore.errors import HubError, IntegrityError, WeightsMismatchError
+from hubcore.plugins import get_plugins, load_plugins
+from hubcore.testing.pytest_plugin import write_repo
+
+__all__ = ["BackendConformance"]
+
+Model = Any
+
+
+class BackendConformance:
+    """Contract tests for a backend; see the module docstring for how to use them."""
+
+    #: The name the backend registers under.
+    backend_name: str = ""
+    #: Weight file suffixes the backend reads; each is tested.
+    formats: tuple[str, ...] = (".safetensors",)
+
+    # -- fixtures the plugin provides --------------------------------------------------------
+    @pytest.fixture
+    def model_source(self) -> str:
+        """Python source of a module defining ``build(seed=0)`` that returns a small model."""
+        raise NotImplementedError("provide the model_source fixture")
+
+    @pytest.fixture
+    def other_model(self) -> Model:
+        """A model whose parameters differ in names or shapes from ``build()``'s."""
+        raise NotImplementedError("provide the other_model fixture")
+
+    @pytest.fixture
+    def save_weights(self) -> Callable[[Model, Path], None]:
+        """A function writing a model's weights to a path, in the format its suffix names."""
+        raise NotImplementedError("provide the save_weights fixture")
+
+    @pytest.fixture
+    def to_numpy(self) -> Callable[[Model], dict[str, Any]]:
+        """A function returning a model's parameters as ``{name: numpy array}``."""
+        raise NotImplementedError("provide the to_numpy fixture")
+
+    # -- helpers ------------------------------------------------------------------------------------
+    @pytest.fixture
+    def build(self, model_source: str, tmp_path: Path) -> Iterator[Callable[..., Model]]:
+        """``build(seed)`` from :meth:`model_source`, imported as a plain module."""
+        path = write_repo(tmp_path / "model-src", {"conformance_net.py": model_source})
+        spec = importlib.util.spec_from_file_location(
+            "_hubcore_conformance_net", path / "conformance_net.py"
+        )
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        yield module.build
+        sys.modules.pop("_hubcore_conformance_net", None)
+
+    @pytest.fixture
+    def backend(self, hub_home: Path) -> Backend:
+        return get_plugins().backend_named(self.backend_name)
+
+    def assert_same(self, to_numpy: Callable[[Model], dict[str, Any]], a: Model, b: Model) -> None:
+        import numpy as np
+
+        left, right = to_numpy(a), to_numpy(b)
+        assert left.keys() == right.keys()
+        for key in left:
+            np.testing.assert_array_equal(left[key], right[key], err_msg=key)
+
+    def make_repo(
+        self, root: Path, model_source: str, weights: Path, sha256: str | None
+    ) -> Path:
+        sha = f", sha256={sha256!r}" if sha256 else ""
+        return write_repo(
+            root,
+            {
+                "net.py": model_source,
+                "hubconf.py": f"""
+                    from hubcore import pretrained
+                    from net import build as _build
+
+                    dependencies = []
+
+                    @pretrained({weights.name!r}{sha})
+                    def model(seed: int = 0):
+                        '''The conformance model.'''
+                        return _build(seed)
+                """,
+            },
+        )
+
+    # -- the contract ---------------------------------------------------------------------------------
+    def test_found_through_entry_point(self, hub_home: Path) -> None:
+        plugins = load_plugins()
+        assert self.backend_name in plugins.backends
+        owner = next(i for i in plugins.infos.values() if self.backend_name in i.backends)
+        assert owner.distribution, "the backend must come from an installed distribution"
+        assert not owner.builtin
+
+    def test_recognizes_only_its_models(
+        self, backend: Backend, build: Callable[..., Model]
+    ) -> None:
+        assert backend.recognizes(build(0))
+        for foreign in (object(), {}, None, [1, 2], "model"):
+            assert not backend.recognizes(foreign)
+
+    def test_summarize_counts_parameters(
+        self, backend: Backend, build: Callable[..., Model]
+    ) -> None:
+        summary = backend.summarize(build(0))
+        assert isinstance(summary["parameters"], int)
+        assert summary["parameters"] > 0
+
+    def pytest_generate_tests(self, metafunc: pytest.Metafunc) -> None:
+        if "weight_suffix" in metafunc.fixturenames:
+            metafunc.parametrize("weight_suffix", self.formats)
+
+    def test_weights_round_trip(
+        self,
+        weight_suffix: str,
+        backend: Backend,
+        build: Callable[..., Model],
+        save_weights: Callable[[Model, Path], None],
+        to_numpy: Callable[[Model], dict[str, Any]],
+        tmp_path: Path,
+    ) -> None:
+        source, target = build(1), build(2)
+        path = tmp_path / f"weights{weight_suffix}"
+        save_weights(source, path)
+        state = hubcore.load_weights(str(path), backend=self.backend_name)
+        backend.apply_weights(target, state, strict=True)
+        self.assert_same(to_numpy, source, target)
+
+    def test_strict_mismatch_names_the_keys(
+        self,
+        backend: Backend,
+        build: Callable[..., Model],
+        other_model: Model,
+        save_weights: Callable[[Model, Path], None],
+        tmp_path: Path,
+    ) -> None:
+        path = tmp_path / f"other{self.formats[0]}"
+        save_weights(other_model, path)
+        state = hubcore.load_weights(str(path), backend=self.backend_name)
+        with pytest.raises(WeightsMismatchError) as info:
+            backend.apply_weights(build(0), state, strict=True)
+        err = info.value
+        assert err.missing or err.unexpected or err.mismatched
+        assert any(name.split(" ")[0] in str(err) for name in err.missing + err.mismatched)
+
+    def test_non_strict_applies_what_matches(
+        self,
+        backend: Backend,
+        build: Callable[..., Model],
+        other_model: Model,
+        save_weights: Callable[[Model, Path], None],
+        tmp_path: Path,
+    ) -> None:
+        path = tmp_path / f"other{self.formats[0]}"
+        save_weights(other_model, path)
+        state = hubcore.load_weights(str(path), backend=self.backend_name)
+        backend.apply_weights(build(0), state, strict=False)
+
+    def test_pretrained_entrypoint_end_to_end(
+        self,
+        hub_home: Path,
+        build: Callable[..., Model],
+        model_source: str,
+        save_weights: Callable[[Model, Path], None],
+        to_numpy: Callable[[Model], dict[str, Any]],
+        tmp_path: Path,
+    ) -> None:
+        trained = build(7)
+        weights = tmp_path / "repo" / f"trained{self.formats[0]}"
+        weights.parent.mkdir()
+        save_weights(trained, weights)
+        repo = self.make_repo(
+            weights.parent, model_source, weights, hubcore.file_sha256(weights)
+        )
+        assert hubcore.list(str(repo)) == ["model"]
+        fresh = hubcore.load(str(repo), "model", seed=3)
+        loaded = hubcore.load(str(repo), "model", seed=3, pretrained=True)
+        self.assert_same(to_numpy, trained, loaded)
+        with pytest.raises(AssertionError):
+            self.assert_same(to_numpy, trained, fresh)
+
+    def test_wrong_hash_is_refused_and_not_cached(
+        self,
+        hub_home: Path,
+        build: Callable[..., Model],
+        model_source: str,
+        save_weights: Callable[[Model, Path], None],
+        tmp_path: Path,
+    ) -> None:
+        weights = tmp_path / "repo" / f"trained{self.formats[0]}"
+        weights.parent.mkdir()
+        save_weights(build(7), weights)
+        actual = hubcore.file_sha256(weights)
+        wrong = "0" * 64
+        repo = self.make_repo(weights.parent, model_source, weights, wrong)
+        with pytest.raises(IntegrityError) as info:
+            hubcore.load(str(repo), "model", pretrained=True)
+        assert wrong in str(info.value) and actual in str(info.value)
+        assert not any(p.is_file() for p in (hub_home / "blobs").rglob("*"))
+
+    def test_unreadable_file_is_a_hub_error(self, hub_home: Path, tmp_path: Path) -> None:
+        path = tmp_path / f"garbage{self.formats[0]}"
+        path.write_bytes(b"\x00not weights at all\xff" * 10)
+        with pytest.raises(HubError):
+            hubcore.load_weights(str(path), backend=self.backend_name)

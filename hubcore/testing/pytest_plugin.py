@@ -1,0 +1,47 @@
+"""pytest fixtures for code that uses hubcore: an isolated hub home and throwaway repos."""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+
+import pytest
+
+from hubcore import config
+from hubcore.plugins import reset_plugins
+
+
+def write_repo(root: Path, files: Mapping[str, str | bytes]) -> Path:
+    """Write *files* (relative path -> text or bytes) under *root*; text is dedented."""
+    for rel, content in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(textwrap.dedent(content).lstrip("\n"), encoding="utf-8")
+    return root
+
+
+@pytest.fixture
+def hub_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """An empty hub home for one test (``HUBCORE_HOME``), with plugins loaded afresh."""
+    home = tmp_path_factory.mktemp("hub-home")
+    monkeypatch.setenv("HUBCORE_HOME", str(home))
+    monkeypatch.delenv("HUBCORE_OFFLINE", raising=False)
+    monkeypatch.setenv("HUBCORE_DISABLE_PROGRESS", "1")
+    config.set_dir(None)
+    reset_plugins()
+    yield home
+    reset_plugins()
+
+
+@pytest.fixture
+def make_hub_repo(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path]:
+    """A factory: ``make_hub_repo({"hubconf.py": "...", "utils.py": "..."})`` returns a folder."""
+
+    def make(files: Mapping[str, str | bytes], name: str = "repo") -> Path:
+        return write_repo(tmp_path_factory.mktemp(name), files)
+
+    return make
