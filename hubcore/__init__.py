@@ -13,11 +13,11 @@ source a plugin provides and for any framework a backend plugin supports::
 from hubcore.api import discover, download_file, help, list, load, load_weights, open_repo
 from hubcore.backends import Backend, WeightsFile
 from hubcore.config import get_dir, set_dir
-from hubcore.download import file_sha256
 from hubcore.errors import HubError, IntegrityError
 from hubcore.hookspecs import hookimpl
 from hubcore.pretrained import Weights, pretrained
 from hubcore.sources import RepoRef, Snapshot, Source
+from hubcore.transfer import file_sha256
 
 __version__ = "0.1.0"
 

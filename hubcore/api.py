@@ -5,6 +5,7 @@ from __future__ import annotations
 import builtins
 import difflib
 import importlib.util
+import inspect
 import logging
 import threading
 from collections.abc import Sequence
@@ -14,7 +15,7 @@ from typing import Any
 
 from packaging.requirements import InvalidRequirement, Requirement
 
-from hubcore import config, download
+from hubcore import config, transfer
 from hubcore.backends import WeightsFile
 from hubcore.cache import get_cache
 from hubcore.discovery import Entrypoint, HubconfInfo, discover_hubconf
@@ -23,10 +24,11 @@ from hubcore.errors import (
     EntrypointError,
     EntrypointNotFoundError,
     HubError,
+    NoWeightsError,
 )
 from hubcore.isolation import RepoImporter
 from hubcore.plugins import get_plugins, notify
-from hubcore.pretrained import current_repo_root, last_applied, read_state
+from hubcore.pretrained import current_repo_root, last_applied, read_state, weights_of
 from hubcore.sources import FetchContext, Snapshot, parse_reference
 
 __all__ = [
@@ -76,12 +78,12 @@ def discover(repo: str | Snapshot, **options: Any) -> HubconfInfo:
     return discover_hubconf(snapshot.root)
 
 
-def list(repo: str, **options: Any) -> builtins.list[str]:  # noqa: A001 - torch.hub's name
+def list(repo: str, **options: Any) -> builtins.list[str]:
     """The names of *repo*'s entrypoints, read statically (never imports ``hubconf.py``)."""
     return builtins.list(discover(repo, **options).entrypoints)
 
 
-def help(repo: str, entry: str, **options: Any) -> str:  # noqa: A001 - torch.hub's name
+def help(repo: str, entry: str, **options: Any) -> str:
     """The docstring of entrypoint *entry* of *repo*, read statically.
 
     Raises :class:`~hubcore.errors.EntrypointNotFoundError` (with close matches) when the
@@ -131,8 +133,15 @@ def load(
         ) from exc
     fn = getattr(module, entry, None)
     if fn is None or not callable(fn):
-        names = sorted(n for n in dir(module) if not n.startswith("_") and callable(getattr(module, n)))
+        names = sorted(
+            n for n in dir(module) if not n.startswith("_") and callable(getattr(module, n))
+        )
         raise EntrypointNotFoundError(entry, repo, names, difflib.get_close_matches(entry, names))
+    if kwargs.get("pretrained") and not _accepts_pretrained(fn):
+        raise NoWeightsError(
+            f"entrypoint {entry!r} of {repo} declares no pretrained weights (no @pretrained) "
+            "and takes no `pretrained` argument; call it without pretrained=..."
+        )
     root_token = current_repo_root.set(snapshot.root)
     applied_token = last_applied.set(None)
     try:
@@ -161,7 +170,7 @@ def download_file(
     progress: bool | None = None,
 ) -> Path:
     """Fetch *url* (any fsspec URL or a path) into the cache and return the cached file."""
-    return download.fetch(url, sha256=sha256, offline=offline, progress=progress).path
+    return transfer.fetch(url, sha256=sha256, offline=offline, progress=progress).path
 
 
 def load_weights(
@@ -179,7 +188,7 @@ def load_weights(
     backend (``map_location=...``).
     """
     chosen = get_plugins().backend_named(backend)
-    file: WeightsFile = download.fetch(url, sha256=sha256, offline=offline, progress=progress)
+    file: WeightsFile = transfer.fetch(url, sha256=sha256, offline=offline, progress=progress)
     return read_state(chosen, file, **read_options)
 
 
@@ -201,8 +210,10 @@ def check_dependencies(dependencies: Sequence[str], repo: str) -> None:
         importable = _importable(req.name)
         if version is None and not importable:
             problems.append(req.name)
-        elif req.specifier and version is not None and not req.specifier.contains(
-            version, prereleases=True
+        elif (
+            req.specifier
+            and version is not None
+            and not req.specifier.contains(version, prereleases=True)
         ):
             problems.append(f"{req.name}{req.specifier} (installed: {version})")
     if problems:
@@ -229,6 +240,16 @@ def _importable(name: str) -> bool:
         return importlib.util.find_spec(name) is not None
     except (ImportError, ValueError):
         return False
+
+
+def _accepts_pretrained(fn: Any) -> bool:
+    if weights_of(fn) is not None:
+        return True
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return True  # cannot tell; let the call decide
+    return any(p.name == "pretrained" or p.kind is p.VAR_KEYWORD for p in params)
 
 
 def _static_entry(info: HubconfInfo, entry: str, repo: str) -> Entrypoint | None:

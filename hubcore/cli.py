@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 
-from hubcore import api, config, download
+from hubcore import api, config, transfer
 from hubcore.discovery import Entrypoint, WeightsInfo
 from hubcore.errors import HubError
 from hubcore.isolation import PRIVATE_PREFIX
@@ -173,7 +173,7 @@ def plugins_command() -> None:
 def hash_command(files: tuple[str, ...]) -> None:
     """Print the sha256 of weight FILES, for @pretrained(..., sha256=...)."""
     for name in files:
-        click.echo(f"{download.file_sha256(name)}  {name}")
+        click.echo(f"{transfer.file_sha256(name)}  {name}")
 
 
 @main.command("download")
@@ -216,14 +216,12 @@ def _weights_lines(weights: WeightsInfo) -> list[str]:
 
 
 def _human_size(size: int) -> str:
-    if size < 1024:
-        return f"{size} B"
-    value = float(size)
-    for unit in ("KiB", "MiB", "GiB", "TiB"):
+    units = ("B", "KiB", "MiB", "GiB", "TiB")
+    value, index = float(size), 0
+    while value >= 1024 and index < len(units) - 1:
         value /= 1024
-        if value < 1024:
-            break
-    return f"{value:.1f} {unit}"
+        index += 1
+    return f"{size} B" if index == 0 else f"{value:.1f} {units[index]}"
 
 
 def _parse_kw(item: str) -> tuple[str, Any]:
@@ -280,4 +278,3 @@ def _watch_weights(applied: list[str]) -> Iterator[None]:
         yield
     finally:
         manager.unregister(watcher)
-

@@ -18,21 +18,13 @@ from typing import Literal
 import attrs
 
 from hubcore.errors import HubconfNotFoundError, HubconfSyntaxError
+from hubcore.weights import Weights
 
-__all__ = ["Entrypoint", "HubconfInfo", "WeightSpec", "WeightsInfo", "discover_hubconf"]
+__all__ = ["Entrypoint", "HubconfInfo", "WeightsInfo", "discover_hubconf"]
 
 HUBCONF = "hubconf.py"
 _MAX_DEPTH = 32
 _PRETRAINED_NAMES = {"pretrained"}
-
-
-@attrs.frozen
-class WeightSpec:
-    """One downloadable weight file declared with ``@pretrained``."""
-
-    url: str
-    sha256: str | None = None
-    size: int | None = None
 
 
 @attrs.frozen
@@ -43,7 +35,7 @@ class WeightsInfo:
     known at run time.
     """
 
-    variants: Mapping[str, WeightSpec]
+    variants: Mapping[str, Weights]
     default: str | None
     known: bool = True
 
@@ -294,7 +286,9 @@ class _Scanner:
         ):
             return
         literals = [
-            n.value for n in ast.walk(call) if isinstance(n, ast.Constant) and isinstance(n.value, str)
+            n.value
+            for n in ast.walk(call)
+            if isinstance(n, ast.Constant) and isinstance(n.value, str)
         ]
         if literals:
             candidate = (file.parent / literals[-1]).resolve()
@@ -452,7 +446,7 @@ def _weights_from_call(call: ast.Call) -> WeightsInfo:
     if single is not None:
         return WeightsInfo({"default": single}, "default")
     if isinstance(first, ast.Dict):
-        variants: dict[str, WeightSpec] = {}
+        variants: dict[str, Weights] = {}
         for key, value in zip(first.keys, first.values, strict=True):
             name = _literal(key) if key is not None else None
             spec = _weight_spec(value, None, None)
@@ -466,20 +460,20 @@ def _weights_from_call(call: ast.Call) -> WeightsInfo:
     return unknown
 
 
-def _weight_spec(node: ast.expr, sha: str | None, size: object) -> WeightSpec | None:
+def _weight_spec(node: ast.expr, sha: str | None, size: object) -> Weights | None:
     value = _literal(node)
     if isinstance(value, str):
-        return WeightSpec(value, sha, size if isinstance(size, int) else None)
-    if isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", None)) in (
-        "Weights",
-    ):
+        return Weights(value, sha, size if isinstance(size, int) else None)
+    if isinstance(node, ast.Call) and getattr(
+        node.func, "id", getattr(node.func, "attr", None)
+    ) in ("Weights",):
         kw = {k.arg: _literal(k.value) for k in node.keywords if k.arg}
         pos = [_literal(a) for a in node.args]
         url = pos[0] if pos else kw.get("url")
         sha_v = pos[1] if len(pos) > 1 else kw.get("sha256")
         size_v = pos[2] if len(pos) > 2 else kw.get("size")
         if isinstance(url, str):
-            return WeightSpec(
+            return Weights(
                 url,
                 sha_v if isinstance(sha_v, str) else None,
                 size_v if isinstance(size_v, int) else None,

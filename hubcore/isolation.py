@@ -120,8 +120,8 @@ class RepoImporter:
 
         def repo_import(
             name: str,
-            globals: Mapping[str, object] | None = None,  # noqa: A002 - __import__'s own names
-            locals: Mapping[str, object] | None = None,  # noqa: A002
+            globals: Mapping[str, object] | None = None,
+            locals: Mapping[str, object] | None = None,
             fromlist: Sequence[str] | None = (),
             level: int = 0,
         ) -> types.ModuleType:
@@ -224,7 +224,10 @@ def _top_level_modules(root: Path) -> frozenset[str]:
     for child in root.iterdir():
         if child.suffix == ".py" and child.stem.isidentifier():
             names.add(child.stem)
-        elif child.is_dir() and child.name.isidentifier() and not child.name.startswith("."):
-            if (child / "__init__.py").is_file() or any(child.glob("*.py")):
-                names.add(child.name)
+        elif (
+            child.is_dir()
+            and child.name.isidentifier()
+            and ((child / "__init__.py").is_file() or any(child.glob("*.py")))
+        ):
+            names.add(child.name)
     return frozenset(names)

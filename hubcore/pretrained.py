@@ -25,16 +25,16 @@ from typing import Any, TypeVar
 
 import attrs
 
-from hubcore import download
+from hubcore import transfer
 from hubcore.backends import Backend, WeightsFile
 from hubcore.errors import (
     BackendError,
     HubError,
     NoBackendError,
-    NoWeightsError,
     VariantNotFoundError,
 )
 from hubcore.plugins import get_plugins
+from hubcore.weights import Weights
 
 __all__ = ["Weights", "apply_pretrained", "pretrained", "weights_of"]
 
@@ -51,15 +51,6 @@ current_repo_root: contextvars.ContextVar[Path | None] = contextvars.ContextVar(
 last_applied: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "hubcore_last_applied", default=None
 )
-
-
-@attrs.frozen
-class Weights:
-    """One weight file: its URL, and optionally its sha256 and size in bytes."""
-
-    url: str
-    sha256: str | None = attrs.field(default=None, converter=attrs.converters.optional(str.lower))
-    size: int | None = None
 
 
 @attrs.frozen
@@ -149,8 +140,8 @@ def apply_pretrained(
     """
     model, backend = _find_model(result)
     base = _repo_root_for(entrypoint)
-    file = download.fetch(
-        download.normalize_url(weights.url, base), sha256=weights.sha256, progress=progress
+    file = transfer.fetch(
+        transfer.normalize_url(weights.url, base), sha256=weights.sha256, progress=progress
     )
     read_options = {} if map_location is None else {"map_location": map_location}
     state = read_state(backend, file, **read_options)
@@ -173,7 +164,9 @@ def read_state(backend: Backend, file: WeightsFile, **options: Any) -> Any:
     except HubError:
         raise
     except Exception as exc:
-        raise BackendError(f"{backend.name} could not read {file.name} ({file.url}): {exc}") from exc
+        raise BackendError(
+            f"{backend.name} could not read {file.name} ({file.url}): {exc}"
+        ) from exc
 
 
 def _find_model(result: Any) -> tuple[Any, Backend]:

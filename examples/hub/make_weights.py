@@ -84,7 +84,7 @@ def main() -> None:
     files = make()
     sources = (HERE / "hubconf.py").read_text() + (HERE / "models" / "registry.py").read_text()
     bad = [key for key, path in files.items() if sha256(path) not in sources]
-    for key, path in files.items():
+    for _key, path in files.items():
         print(f"{sha256(path)}  {path.relative_to(HERE)}")
     if args.check and bad:
         raise SystemExit(f"hashes in the hubconf do not match: {', '.join(bad)}")

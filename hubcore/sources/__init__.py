@@ -119,7 +119,7 @@ def parse_reference(
         candidates = [_source_named(source, sources)]
     else:
         match = _PREFIX.match(text)
-        named = match.group(1).lower() if match and len(match.group(1)) > 1 else None
+        named = match.group(1).lower() if match and len(match.group(1)) > 1 else ""
         candidates = [sources[named]] if named in sources else list(sources.values())
     for candidate in candidates:
         ref = candidate.parse(text, opts)

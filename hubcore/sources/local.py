@@ -19,7 +19,7 @@ class LocalSource:
     """A folder on disk. It is read live (no copy), so edits show up on the next load."""
 
     name = "local"
-    forms = ("./dir, ../dir, /abs/dir, ~/dir, file:///abs/dir, local:dir",)
+    forms: tuple[str, ...] = ("./dir, ../dir, /abs/dir, ~/dir, file:///abs/dir, local:dir",)
 
     def parse(self, text: str, options: Mapping[str, Any]) -> RepoRef | None:
         path: str | None = None

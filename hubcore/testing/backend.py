@@ -75,7 +75,7 @@ class BackendConformance:
         """A function returning a model's parameters as ``{name: numpy array}``."""
         raise NotImplementedError("provide the to_numpy fixture")
 
-    # -- helpers ------------------------------------------------------------------------------------
+    # -- helpers ----------------------------------------------------------------------------
     @pytest.fixture
     def build(self, model_source: str, tmp_path: Path) -> Iterator[Callable[..., Model]]:
         """``build(seed)`` from :meth:`model_source`, imported as a plain module."""
@@ -83,7 +83,8 @@ class BackendConformance:
         spec = importlib.util.spec_from_file_location(
             "_hubcore_conformance_net", path / "conformance_net.py"
         )
-        assert spec is not None and spec.loader is not None
+        assert spec is not None
+        assert spec.loader is not None
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
         yield module.build
@@ -101,9 +102,7 @@ class BackendConformance:
         for key in left:
             np.testing.assert_array_equal(left[key], right[key], err_msg=key)
 
-    def make_repo(
-        self, root: Path, model_source: str, weights: Path, sha256: str | None
-    ) -> Path:
+    def make_repo(self, root: Path, model_source: str, weights: Path, sha256: str | None) -> Path:
         sha = f", sha256={sha256!r}" if sha256 else ""
         return write_repo(
             root,
@@ -123,7 +122,7 @@ class BackendConformance:
             },
         )
 
-    # -- the contract ---------------------------------------------------------------------------------
+    # -- the contract -----------------------------------------------------------------------
     def test_found_through_entry_point(self, hub_home: Path) -> None:
         plugins = load_plugins()
         assert self.backend_name in plugins.backends
@@ -208,9 +207,7 @@ class BackendConformance:
         weights = tmp_path / "repo" / f"trained{self.formats[0]}"
         weights.parent.mkdir()
         save_weights(trained, weights)
-        repo = self.make_repo(
-            weights.parent, model_source, weights, hubcore.file_sha256(weights)
-        )
+        repo = self.make_repo(weights.parent, model_source, weights, hubcore.file_sha256(weights))
         assert hubcore.list(str(repo)) == ["model"]
         fresh = hubcore.load(str(repo), "model", seed=3)
         loaded = hubcore.load(str(repo), "model", seed=3, pretrained=True)
@@ -234,7 +231,8 @@ class BackendConformance:
         repo = self.make_repo(weights.parent, model_source, weights, wrong)
         with pytest.raises(IntegrityError) as info:
             hubcore.load(str(repo), "model", pretrained=True)
-        assert wrong in str(info.value) and actual in str(info.value)
+        assert wrong in str(info.value)
+        assert actual in str(info.value)
         assert not any(p.is_file() for p in (hub_home / "blobs").rglob("*"))
 
     def test_unreadable_file_is_a_hub_error(self, hub_home: Path, tmp_path: Path) -> None:

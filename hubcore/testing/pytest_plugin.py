@@ -25,7 +25,9 @@ def write_repo(root: Path, files: Mapping[str, str | bytes]) -> Path:
 
 
 @pytest.fixture
-def hub_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+def hub_home(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Path]:
     """An empty hub home for one test (``HUBCORE_HOME``), with plugins loaded afresh."""
     home = tmp_path_factory.mktemp("hub-home")
     monkeypatch.setenv("HUBCORE_HOME", str(home))

@@ -45,7 +45,9 @@ class NumpyBackend:
         if file.suffix == ".npz":
             with np.load(file.path, allow_pickle=False) as data:
                 return {k: data[k] for k in data.files}
-        raise WeightsFormatError(f"{file.name}: the numpy-example backend reads .npz or .safetensors")
+        raise WeightsFormatError(
+            f"{file.name}: the numpy-example backend reads .npz or .safetensors"
+        )
 
     def apply_weights(self, model: NumpyModel, state: Any, *, strict: bool = True) -> None:
         fitted = fit_state(model.state_dict(), state, strict=strict, model="NumpyModel")

@@ -26,8 +26,9 @@ class Net(M.Module):
         self.conv = M.Conv2d(3, 3, 1)
         self.fc2 = M.Linear(3, 2)
         rng = np.random.default_rng(seed)
+        shapes = {k: v.shape for k, v in self.state_dict().items()}
         self.load_state_dict(
-            {k: rng.standard_normal(v.shape).astype("float32") for k, v in self.state_dict().items()}
+            {k: rng.standard_normal(s).astype("float32") for k, s in shapes.items()}
         )
 
     def forward(self, x):

@@ -151,7 +151,12 @@ def _transfer(
         final = cache.store_blob(tmp, actual)
     cache.write_url_record(UrlRecord(url, actual, done, name, validator))
     notify(
-        "hubcore_download_finished", url=url, path=str(final), sha256=actual, size=done, cached=False
+        "hubcore_download_finished",
+        url=url,
+        path=str(final),
+        sha256=actual,
+        size=done,
+        cached=False,
     )
     return WeightsFile(final, name, actual, done, url)
 
@@ -172,13 +177,16 @@ def _cached(cache: Cache, url: str, name: str, sha256: str) -> WeightsFile:
     path = cache.blob_path(sha256)
     size = path.stat().st_size
     logger.debug("using cached %s for %s", path, url)
-    notify("hubcore_download_finished", url=url, path=str(path), sha256=sha256, size=size, cached=True)
+    notify(
+        "hubcore_download_finished", url=url, path=str(path), sha256=sha256, size=size, cached=True
+    )
     return WeightsFile(path, name, sha256, size, url)
 
 
 def _filesystem(url: str) -> tuple[Any, str]:
     try:
-        return fsspec.core.url_to_fs(url)
+        fs, path = fsspec.core.url_to_fs(url)
+        return fs, str(path)
     except ImportError as exc:
         raise DownloadError(f"cannot open {url}: {exc}") from exc
     except ValueError as exc:

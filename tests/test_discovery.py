@@ -1,0 +1,228 @@
+"""Static discovery: list/help read hubconf.py with ast and never execute repository code."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import hubcore
+from hubcore.errors import (
+    EntrypointNotFoundError,
+    HubconfNotFoundError,
+    HubconfSyntaxError,
+    RepoNotFoundError,
+)
+
+# Every module of this repository writes a marker and raises if it is ever imported.
+TRAP = """
+import pathlib
+pathlib.Path({marker!r}).write_text("executed")
+raise RuntimeError("repository code must not run during discovery")
+"""
+
+
+@pytest.fixture
+def trapped_repo(make_hub_repo, tmp_path: Path) -> tuple[Path, Path]:
+    marker = tmp_path / "executed.txt"
+    trap = TRAP.format(marker=str(marker))
+    repo = make_hub_repo(
+        {
+            "hubconf.py": trap
+            + """
+import not_installed_anywhere
+from models.resnet import resnet18
+from models.zoo import *
+from .local_mod import local_entry as renamed
+from external_pkg import external_thing
+from models import resnet
+import os
+from hubcore import pretrained, Weights
+
+dependencies = ["not_installed_anywhere", "another-missing-dist>=1.0"]
+
+alias = resnet18
+CONSTANT = 3
+configured = make_model("x")
+
+@pretrained(
+    {"imagenet": Weights("https://example.invalid/r.pth", sha256="ab" * 32, size=1024),
+     "coco": "https://example.invalid/c.pth"},
+    default="coco",
+)
+def detector(num_classes: int = 80, *, pretrained_backbone=True):
+    '''Detect things.
+
+    More text.
+    '''
+
+class Tokenizer:
+    '''Splits text.'''
+    def __init__(self, vocab, lower=True):
+        pass
+
+def _helper():
+    '''not an entrypoint'''
+""",
+            "models/__init__.py": trap,
+            "models/resnet.py": trap
+            + """
+from hubcore import pretrained
+
+@pretrained(
+    "weights/r18.pth",
+    sha256="CDCDCDCDCDCDCDCDCDCDCDCDCDCDCDCDCDCDCDCDCDCDCDCDCDCDCDCDCDCDCDCD",
+)
+def resnet18(pretrained=False, **kwargs):
+    '''ResNet-18 from the repo.'''
+""",
+            "models/zoo.py": trap
+            + """
+__all__ = ["vgg", "deep_alias"]
+from .deep import deep as deep_alias
+
+def vgg(depth=11):
+    '''VGG.'''
+
+def not_exported():
+    pass
+""",
+            "models/deep.py": trap + "\ndef deep():\n    '''Deep definition.'''\n",
+            "local_mod.py": trap + "\ndef local_entry(x):\n    '''Relative import.'''\n",
+        }
+    )
+    return repo, marker
+
+
+def test_list_follows_reexports_without_executing(trapped_repo) -> None:
+    repo, marker = trapped_repo
+    names = hubcore.list(str(repo))
+    assert names == sorted(
+        [
+            "Tokenizer",
+            "alias",
+            "configured",
+            "deep_alias",
+            "detector",
+            "external_thing",
+            "renamed",
+            "resnet18",
+            "vgg",
+        ]
+    )
+    assert not marker.exists()
+
+
+def test_help_reads_the_real_definition(trapped_repo) -> None:
+    repo, marker = trapped_repo
+    assert hubcore.help(str(repo), "resnet18") == "ResNet-18 from the repo."
+    assert hubcore.help(str(repo), "alias") == "ResNet-18 from the repo."
+    assert hubcore.help(str(repo), "deep_alias") == "Deep definition."
+    assert hubcore.help(str(repo), "renamed") == "Relative import."
+    assert hubcore.help(str(repo), "detector").startswith("Detect things.")
+    assert hubcore.help(str(repo), "Tokenizer") == "Splits text."
+    assert not marker.exists()
+
+
+def test_discover_details(trapped_repo) -> None:
+    repo, _ = trapped_repo
+    info = hubcore.discover(str(repo))
+    assert info.dependencies == ("not_installed_anywhere", "another-missing-dist>=1.0")
+    r18 = info.entrypoints["resnet18"]
+    assert r18.defined_in == "models/resnet.py:11"
+    assert r18.signature == "(pretrained=False, **kwargs)"
+    assert r18.weights is not None
+    assert r18.weights.variants["default"].url == "weights/r18.pth"
+    assert r18.weights.variants["default"].sha256 == "cd" * 32
+    det = info.entrypoints["detector"].weights
+    assert det is not None
+    assert det.default == "coco"
+    assert det.variants["imagenet"].size == 1024
+    assert info.entrypoints["Tokenizer"].signature == "(vocab, lower=True)"
+    assert info.entrypoints["Tokenizer"].kind == "class"
+
+
+def test_unresolvable_names_say_why(trapped_repo) -> None:
+    repo, _ = trapped_repo
+    info = hubcore.discover(str(repo))
+    ext = info.entrypoints["external_thing"]
+    assert not ext.resolved
+    assert "external_pkg" in (ext.note or "")
+    assert "make_model" in (info.entrypoints["configured"].note or "")
+    assert "cannot be read statically" in hubcore.help(str(repo), "external_thing")
+
+
+def test_helpers_modules_and_data_are_not_entrypoints(trapped_repo) -> None:
+    repo, _ = trapped_repo
+    names = hubcore.list(str(repo))
+    for hidden in ("_helper", "os", "resnet", "CONSTANT", "dependencies", "pretrained", "Weights"):
+        assert hidden not in names
+    with pytest.raises(EntrypointNotFoundError):
+        hubcore.help(str(repo), "_helper")
+
+
+def test_external_star_import_is_reported(make_hub_repo) -> None:
+    repo = make_hub_repo({"hubconf.py": "from torchvision.models import *\ndef a():\n    pass\n"})
+    info = hubcore.discover(str(repo))
+    assert list(info.entrypoints) == ["a"]
+    assert not info.complete
+    assert "torchvision.models" in info.warnings[0]
+
+
+def test_sys_path_insert_is_followed(make_hub_repo) -> None:
+    repo = make_hub_repo(
+        {
+            "hubconf.py": """
+                import os, sys
+                sys.path.insert(0, os.path.join(os.path.dirname(__file__), "src"))
+                from nets import net
+            """,
+            "src/nets.py": "def net():\n    '''From src.'''\n",
+        }
+    )
+    assert hubcore.help(str(repo), "net") == "From src."
+
+
+def test_unknown_entry_suggests_close_names(trapped_repo) -> None:
+    repo, _ = trapped_repo
+    with pytest.raises(EntrypointNotFoundError) as info:
+        hubcore.help(str(repo), "resnet19")
+    assert info.value.suggestions[0] == "resnet18"
+    assert "resnet18" in str(info.value)
+    assert isinstance(info.value, LookupError)
+
+
+def test_missing_folder(tmp_path: Path) -> None:
+    with pytest.raises(RepoNotFoundError, match="does not exist"):
+        hubcore.list(str(tmp_path / "nope"))
+
+
+def test_no_hubconf(make_hub_repo) -> None:
+    repo = make_hub_repo({"model.py": "x = 1\n"})
+    with pytest.raises(HubconfNotFoundError, match=r"no hubconf\.py"):
+        hubcore.list(str(repo))
+
+
+def test_syntax_error_names_file_and_line(make_hub_repo) -> None:
+    repo = make_hub_repo({"hubconf.py": "def ok():\n    pass\n\ndef broken(:\n    pass\n"})
+    with pytest.raises(HubconfSyntaxError) as info:
+        hubcore.list(str(repo))
+    assert "hubconf.py line 4" in str(info.value)
+    assert isinstance(info.value, SyntaxError)
+
+
+def test_syntax_error_in_reexported_module(make_hub_repo) -> None:
+    repo = make_hub_repo({"hubconf.py": "from m import f\n", "m.py": "def f(:\n"})
+    with pytest.raises(HubconfSyntaxError, match=r"m\.py line 1"):
+        hubcore.list(str(repo))
+
+
+def test_import_cycle_terminates(make_hub_repo) -> None:
+    repo = make_hub_repo(
+        {
+            "hubconf.py": "from a import *\n",
+            "a.py": "from b import *\ndef fa():\n    pass\n",
+            "b.py": "from a import *\ndef fb():\n    pass\n",
+        }
+    )
+    assert hubcore.list(str(repo)) == ["fa", "fb"]

@@ -1,0 +1,169 @@
+"""Loading: dependency checks, isolation between repositories, errors from repository code."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+import hubcore
+from hubcore.errors import DependencyError, EntrypointError, EntrypointNotFoundError
+
+CLASHING = {
+    "hubconf.py": """
+        import utils
+        from models import net
+
+        dependencies = []
+
+        def which():
+            '''Return which repository's modules this hubconf sees.'''
+            return utils.NAME, net(), which_later()
+
+        def which_later():
+            import utils as late  # imported while the entrypoint runs
+            from models.sub import deep
+            return late.NAME, deep()
+    """,
+    "utils.py": "NAME = {name!r}\n",
+    "models/__init__.py": "def net():\n    from utils import NAME\n    return 'net-' + NAME\n",
+    "models/sub.py": "from ..utils import NAME as _n\n\ndef deep():\n    return 'deep-' + _n\n",
+}
+
+
+def clashing_repo(make_hub_repo, name: str) -> Path:
+    files = {k: v.replace("{name!r}", repr(name)) for k, v in CLASHING.items()}
+    return make_hub_repo(files, name=name)
+
+
+def test_two_repos_with_same_module_names(hub_home, make_hub_repo) -> None:
+    first = clashing_repo(make_hub_repo, "first")
+    second = clashing_repo(make_hub_repo, "second")
+    assert hubcore.load(str(first), "which") == ("first", "net-first", ("first", "deep-first"))
+    assert hubcore.load(str(second), "which") == (
+        "second",
+        "net-second",
+        ("second", "deep-second"),
+    )
+    assert hubcore.load(str(first), "which")[0] == "first"
+
+
+def test_users_modules_and_path_are_untouched(hub_home, make_hub_repo, monkeypatch) -> None:
+    users_utils = type(sys)("utils")
+    users_utils.NAME = "user"
+    monkeypatch.setitem(sys.modules, "utils", users_utils)
+    repo = clashing_repo(make_hub_repo, "repo")
+    path_before = list(sys.path)
+    modules_before = set(sys.modules)
+    assert hubcore.load(str(repo), "which")[0] == "repo"
+    assert sys.path == path_before
+    added = set(sys.modules) - modules_before
+    assert all(name.startswith("_hubcore_repo_") for name in added), added
+    assert sys.modules["utils"] is users_utils
+
+
+def test_sys_path_manipulating_hubconf_is_contained(hub_home, make_hub_repo) -> None:
+    repo = make_hub_repo(
+        {
+            "hubconf.py": """
+                import os, sys
+                sys.path.insert(0, os.path.join(os.path.dirname(__file__), "src"))
+                from srcmod import value
+
+                def get():
+                    import srcmod
+                    return srcmod.value()
+            """,
+            "src/srcmod.py": "def value():\n    return 42\n",
+        }
+    )
+    path_before = list(sys.path)
+    assert hubcore.load(str(repo), "get") == 42
+    assert hubcore.load(str(repo), "value") == 42
+    assert sys.path == path_before
+    assert "srcmod" not in sys.modules
+
+
+def test_local_repo_edits_are_picked_up(hub_home, make_hub_repo) -> None:
+    repo = make_hub_repo(
+        {"hubconf.py": "from helper import v\n", "helper.py": "def v():\n    return 1\n"}
+    )
+    assert hubcore.load(str(repo), "v") == 1
+    (repo / "helper.py").write_text("def v():\n    return 2\n")
+    assert hubcore.load(str(repo), "v") == 2
+
+
+def test_missing_dependencies_are_all_named_before_import(
+    hub_home, make_hub_repo, tmp_path
+) -> None:
+    marker = tmp_path / "imported"
+    repo = make_hub_repo(
+        {
+            "hubconf.py": f"""
+                import pathlib
+                pathlib.Path({str(marker)!r}).write_text("x")
+                dependencies = ["numpy", "surely_missing_pkg", "other-missing-dist", "pytest>=999"]
+                def m():
+                    return 1
+            """
+        }
+    )
+    with pytest.raises(DependencyError) as info:
+        hubcore.load(str(repo), "m")
+    message = str(info.value)
+    for name in ("surely_missing_pkg", "other-missing-dist", "pytest>=999"):
+        assert name in message
+    assert "numpy" not in info.value.problems
+    assert info.value.problems[0] == "surely_missing_pkg"
+    assert len(info.value.problems) == 3
+    assert not marker.exists()
+    assert isinstance(info.value, ImportError)
+
+
+def test_distribution_name_differing_from_module_name(hub_home, make_hub_repo) -> None:
+    # "PyYAML" is a distribution whose module is "yaml"; "attrs" both; "typing_extensions".
+    repo = make_hub_repo(
+        {"hubconf.py": "dependencies = ['attrs>=20', 'packaging']\ndef m():\n    return 1\n"}
+    )
+    assert hubcore.load(str(repo), "m") == 1
+
+
+def test_hubconf_import_error_is_wrapped(hub_home, make_hub_repo) -> None:
+    repo = make_hub_repo({"hubconf.py": "raise ValueError('boom')\ndef m():\n    pass\n"})
+    with pytest.raises(EntrypointError, match=r"importing hubconf\.py .* ValueError: boom"):
+        hubcore.load(str(repo), "m")
+
+
+def test_entrypoint_exception_is_wrapped_with_cause(hub_home, make_hub_repo) -> None:
+    repo = make_hub_repo({"hubconf.py": "def m(x):\n    return 1 / x\n"})
+    with pytest.raises(EntrypointError, match="ZeroDivisionError") as info:
+        hubcore.load(str(repo), "m", 0)
+    assert isinstance(info.value.__cause__, ZeroDivisionError)
+
+
+def test_unknown_entrypoint(hub_home, make_hub_repo) -> None:
+    repo = make_hub_repo({"hubconf.py": "def resnet50():\n    pass\n"})
+    with pytest.raises(EntrypointNotFoundError, match="resnet50"):
+        hubcore.load(str(repo), "resnet05")
+
+
+def test_entrypoints_return_any_object(hub_home, make_hub_repo) -> None:
+    repo = make_hub_repo({"hubconf.py": "def pair(a, b=2, **kw):\n    return (a, b, kw)\n"})
+    assert hubcore.load(str(repo), "pair", 1, extra="x") == (1, 2, {"extra": "x"})
+
+
+def test_entrypoint_loaded_event(hub_home, make_hub_repo) -> None:
+    from hubcore.plugins import get_plugins
+
+    seen = []
+
+    class Listener:
+        @hubcore.hookimpl
+        def hubcore_entrypoint_loaded(self, repo, entrypoint, result, weights):
+            seen.append((entrypoint, result, weights))
+
+    get_plugins().manager.register(Listener())
+    repo = make_hub_repo({"hubconf.py": "def m():\n    return 5\n"})
+    hubcore.load(str(repo), "m")
+    assert seen == [("m", 5, None)]
