@@ -16,7 +16,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import attrs
 
-from hubcore.errors import WeightsMismatchError
+from hubcore.errors import WeightsFormatError, WeightsMismatchError
 
 __all__ = [
     "Backend",
@@ -136,7 +136,7 @@ def check_state_fits(
 
 def fit_state(
     model_state: Mapping[str, Any],
-    state: Mapping[str, Any],
+    state: Any,
     *,
     strict: bool,
     model: str = "the model",
@@ -144,8 +144,13 @@ def fit_state(
     """Check *state* against *model_state* (both map names to arrays with ``.shape``).
 
     Strict: raise :class:`WeightsMismatchError` on any difference and return *state*.
-    Not strict: return only the entries whose name and shape match the model.
+    Not strict: return only the entries whose name and shape match the model. A *state* that
+    is not a mapping raises :class:`~hubcore.errors.WeightsFormatError`.
     """
+    if not isinstance(state, Mapping):
+        raise WeightsFormatError(
+            f"expected a state dict (names to arrays), got {type(state).__name__}"
+        )
     expected = {k: tuple(getattr(v, "shape", ())) for k, v in model_state.items()}
     given = {k: tuple(getattr(v, "shape", ())) for k, v in state.items()}
     if strict:

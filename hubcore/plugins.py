@@ -13,7 +13,7 @@ import importlib
 import logging
 import os
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from importlib import metadata
 from typing import Any
 
@@ -180,24 +180,24 @@ def _collect(
 
 
 def _add_source(plugins: Plugins, info: PluginInfo, source: object) -> None:
-    if not isinstance(source, Source) or not isinstance(getattr(source, "name", None), str):
-        raise PluginError(f"{source!r} does not implement hubcore.sources.Source")
-    _warn_replacement(plugins.sources, source.name, "source", info)
-    plugins.sources[source.name] = source
-    info.sources.append(source.name)
+    _add(plugins.sources, info.sources, source, Source, info)
 
 
 def _add_backend(plugins: Plugins, info: PluginInfo, backend: object) -> None:
-    if not isinstance(backend, Backend) or not isinstance(getattr(backend, "name", None), str):
-        raise PluginError(f"{backend!r} does not implement hubcore.backends.Backend")
-    _warn_replacement(plugins.backends, backend.name, "backend", info)
-    plugins.backends[backend.name] = backend
-    info.backends.append(backend.name)
+    _add(plugins.backends, info.backends, backend, Backend, info)
 
 
-def _warn_replacement(existing: Mapping[str, object], name: str, kind: str, by: PluginInfo) -> None:
-    if name in existing:
-        logger.info("plugin %r replaces the %s %r", by.name, kind, name)
+def _add(
+    registry: dict[str, Any], names: list[str], obj: object, protocol: type, by: PluginInfo
+) -> None:
+    """Validate *obj* against *protocol* and register it under its ``name``."""
+    name = getattr(obj, "name", None)
+    if not isinstance(obj, protocol) or not isinstance(name, str):
+        raise PluginError(f"{obj!r} does not implement {protocol.__module__}.{protocol.__name__}")
+    if name in registry:
+        logger.info("plugin %r replaces the %s %r", by.name, protocol.__name__.lower(), name)
+    registry[name] = obj
+    names.append(name)
 
 
 def notify(event: str, **kwargs: Any) -> None:

@@ -164,35 +164,31 @@ class BackendConformance:
         backend.apply_weights(target, state, strict=True)
         self.assert_same(to_numpy, source, target)
 
-    def test_strict_mismatch_names_the_keys(
+    @pytest.fixture
+    def other_state(
         self,
-        backend: Backend,
-        build: Callable[..., Model],
         other_model: Model,
         save_weights: Callable[[Model, Path], None],
         tmp_path: Path,
-    ) -> None:
+    ) -> Any:
+        """The state of :meth:`other_model`, saved and read back through hubcore."""
         path = tmp_path / f"other{self.formats[0]}"
         save_weights(other_model, path)
-        state = hubcore.load_weights(str(path), backend=self.backend_name)
+        return hubcore.load_weights(str(path), backend=self.backend_name)
+
+    def test_strict_mismatch_names_the_keys(
+        self, backend: Backend, build: Callable[..., Model], other_state: Any
+    ) -> None:
         with pytest.raises(WeightsMismatchError) as info:
-            backend.apply_weights(build(0), state, strict=True)
+            backend.apply_weights(build(0), other_state, strict=True)
         err = info.value
         assert err.missing or err.unexpected or err.mismatched
         assert any(name.split(" ")[0] in str(err) for name in err.missing + err.mismatched)
 
     def test_non_strict_applies_what_matches(
-        self,
-        backend: Backend,
-        build: Callable[..., Model],
-        other_model: Model,
-        save_weights: Callable[[Model, Path], None],
-        tmp_path: Path,
+        self, backend: Backend, build: Callable[..., Model], other_state: Any
     ) -> None:
-        path = tmp_path / f"other{self.formats[0]}"
-        save_weights(other_model, path)
-        state = hubcore.load_weights(str(path), backend=self.backend_name)
-        backend.apply_weights(build(0), state, strict=False)
+        backend.apply_weights(build(0), other_state, strict=False)
 
     def test_pretrained_entrypoint_end_to_end(
         self,

@@ -83,10 +83,6 @@ class MegEngineBackend:
         return state
 
     def apply_weights(self, model: Any, state: Any, *, strict: bool = True) -> None:
-        if not isinstance(state, Mapping):
-            raise WeightsFormatError(
-                f"expected a state dict (names to arrays), got {type(state).__name__}"
-            )
         fitted = fit_state(model.state_dict(), state, strict=strict, model=type(model).__name__)
         model.load_state_dict(fitted, strict=strict)
 

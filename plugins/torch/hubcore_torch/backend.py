@@ -46,10 +46,6 @@ class TorchBackend:
         return unwrap_checkpoint(state, lambda v: isinstance(v, torch.Tensor))
 
     def apply_weights(self, model: Any, state: Any, *, strict: bool = True) -> None:
-        if not isinstance(state, Mapping):
-            raise WeightsFormatError(
-                f"expected a state dict (names to tensors), got {type(state).__name__}"
-            )
         fitted = fit_state(model.state_dict(), state, strict=strict, model=type(model).__name__)
         model.load_state_dict(fitted, strict=strict)
 
