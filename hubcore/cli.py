@@ -146,7 +146,7 @@ def load_command(
         result = api.load(repo, entry, source=source, force_reload=force_reload, **options)
     for line in _describe_result(result):
         click.echo(line)
-    click.echo(f"weights: {applied[-1] if applied else 'none (randomly initialised)'}")
+    click.echo(f"weights: {applied[-1] if applied else 'none applied'}")
 
 
 @main.command("plugins")

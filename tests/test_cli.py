@@ -41,7 +41,7 @@ def test_help(run) -> None:
 def test_load_plain_object(run) -> None:
     out = run("load", EXAMPLE, "tokenizer", "--kw", "vocab=['a','b']").output
     assert "loaded: tokenizer.WhitespaceTokenizer" in out
-    assert "weights: none" in out
+    assert "weights: none applied" in out
 
 
 @pytest.mark.parametrize(

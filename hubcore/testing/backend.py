@@ -186,9 +186,29 @@ class BackendConformance:
         assert any(name.split(" ")[0] in str(err) for name in err.missing + err.mismatched)
 
     def test_non_strict_applies_what_matches(
-        self, backend: Backend, build: Callable[..., Model], other_state: Any
+        self,
+        backend: Backend,
+        build: Callable[..., Model],
+        save_weights: Callable[[Model, Path], None],
+        to_numpy: Callable[[Model], dict[str, Any]],
+        tmp_path: Path,
     ) -> None:
-        backend.apply_weights(build(0), other_state, strict=False)
+        import numpy as np
+
+        source, target = build(1), build(2)
+        path = tmp_path / f"partial{self.formats[0]}"
+        save_weights(source, path)
+        state = dict(hubcore.load_weights(str(path), backend=self.backend_name))
+        dropped = sorted(state)[0]
+        del state[dropped]
+        with pytest.raises(WeightsMismatchError, match="missing keys"):
+            backend.apply_weights(target, state, strict=True)
+        kept = to_numpy(target)[dropped].copy()
+        backend.apply_weights(target, state, strict=False)
+        after, expected = to_numpy(target), to_numpy(source)
+        np.testing.assert_array_equal(after[dropped], kept)
+        for key in state:
+            np.testing.assert_array_equal(after[key], expected[key], err_msg=key)
 
     def test_pretrained_entrypoint_end_to_end(
         self,
