@@ -8,7 +8,7 @@ import importlib.util
 import inspect
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -51,18 +51,35 @@ def open_repo(
     repo: str,
     *,
     source: str | None = None,
+    host: str | None = None,
+    token: str | None = None,
+    commit: str | None = None,
+    storage_options: Mapping[str, Any] | None = None,
     offline: bool | None = None,
     force_reload: bool = False,
     progress: bool | None = None,
-    **options: Any,
 ) -> Snapshot:
     """Resolve the reference *repo* and make its snapshot available on local disk.
 
-    *source* forces a source by name (``"local"``, ``"github"``, ...); other keyword *options*
-    go to the source (a host, a token). See the user guide for the reference forms.
+    *source* forces a source by name (``"local"``, ``"github"``, ...). *host* selects a
+    self-hosted GitHub/GitLab (``"gitlab.example.com"`` or a full base URL), *token*
+    authenticates to it, *commit* pins a revision (like megengine.hub), *storage_options*
+    go to fsspec for object-store folders. See the user guide for the reference forms.
     """
     plugins = get_plugins()
-    ref = parse_reference(repo, plugins.sources, source=source, options=options)
+    options = {
+        "host": host,
+        "git_host": host,
+        "token": token,
+        "commit": commit,
+        "storage_options": storage_options,
+    }
+    ref = parse_reference(
+        repo,
+        plugins.sources,
+        source=source,
+        options={k: v for k, v in options.items() if v is not None},
+    )
     ctx = FetchContext(
         cache=get_cache(),
         offline=config.is_offline(offline),
@@ -78,19 +95,19 @@ def discover(repo: str | Snapshot, **options: Any) -> HubconfInfo:
     return discover_hubconf(snapshot.root)
 
 
-def list(repo: str, **options: Any) -> builtins.list[str]:
+def list(repo: str | Snapshot, **options: Any) -> builtins.list[str]:
     """The names of *repo*'s entrypoints, read statically (never imports ``hubconf.py``)."""
     return builtins.list(discover(repo, **options).entrypoints)
 
 
-def help(repo: str, entry: str, **options: Any) -> str:
+def help(repo: str | Snapshot, entry: str, **options: Any) -> str:
     """The docstring of entrypoint *entry* of *repo*, read statically.
 
     Raises :class:`~hubcore.errors.EntrypointNotFoundError` (with close matches) when the
     entrypoint does not exist.
     """
     info = discover(repo, **options)
-    found = _static_entry(info, entry, repo)
+    found = _static_entry(info, entry, str(repo.ref) if isinstance(repo, Snapshot) else repo)
     if found is None or not found.resolved:
         why = found.note if found is not None else "defined through a star import"
         return f"({entry} cannot be read statically: {why})"
@@ -102,6 +119,10 @@ def load(
     entry: str,
     *args: Any,
     source: str | None = None,
+    host: str | None = None,
+    token: str | None = None,
+    commit: str | None = None,
+    storage_options: Mapping[str, Any] | None = None,
     offline: bool | None = None,
     force_reload: bool = False,
     progress: bool | None = None,
@@ -113,10 +134,19 @@ def load(
     Dependencies declared in ``hubconf.py`` are checked before anything is imported; the
     repository is imported in isolation (its ``utils`` never clashes with anyone else's).
     ``pretrained=True`` (or a variant name) applies the weights the entrypoint declares
-    with ``@pretrained``.
+    with ``@pretrained``. The keyword arguments named above configure the hub (see
+    :func:`open_repo`); every other one goes to the entrypoint.
     """
     snapshot = open_repo(
-        repo, source=source, offline=offline, force_reload=force_reload, progress=progress
+        repo,
+        source=source,
+        host=host,
+        token=token,
+        commit=commit,
+        storage_options=storage_options,
+        offline=offline,
+        force_reload=force_reload,
+        progress=progress,
     )
     info = discover_hubconf(snapshot.root)
     _static_entry(info, entry, repo)

@@ -137,27 +137,43 @@ class Cache:
 
     # -- snapshots ----------------------------------------------------------------------------
     def publish_tree(
-        self, source: str, repo_key: str, snapshot_id: str, fill: Callable[[Path], None]
+        self,
+        source: str,
+        repo_key: str,
+        snapshot_id: str,
+        fill: Callable[[Path], None],
+        *,
+        replace: bool = False,
     ) -> Path:
         """Return the snapshot's folder, creating it with ``fill(tmp_folder)`` if needed.
 
         ``fill`` writes the tree into an empty temporary folder; it is moved into place only
         when ``fill`` returns. Concurrent callers for the same snapshot wait for the first.
+        ``replace=True`` rebuilds an existing snapshot (``force_reload``); the old tree is
+        swapped out in one rename, so readers never see a mixture.
         """
         final = self.snapshot_dir(source, repo_key, snapshot_id)
-        if final.is_dir():
+        if final.is_dir() and not replace:
             return final
         with self.lock("snapshot", source, repo_key, snapshot_id):
-            if final.is_dir():
+            if final.is_dir() and not replace:
                 return final
             work = Path(tempfile.mkdtemp(dir=self.tmp_dir, prefix="tree-"))
             try:
                 fill(work)
                 self._ensure(final.parent)
+                if final.is_dir():
+                    self.discard_tree(final)
                 os.replace(work, final)
             finally:
                 shutil.rmtree(work, ignore_errors=True)
         return final
+
+    def discard_tree(self, folder: Path) -> None:
+        """Remove a tree: first renamed away atomically, then deleted."""
+        trash = Path(tempfile.mkdtemp(dir=self.tmp_dir, prefix="trash-"))
+        os.replace(folder, trash / "tree")
+        shutil.rmtree(trash, ignore_errors=True)
 
     def read_refs(self, source: str, repo_key: str) -> dict[str, str]:
         """The branch/tag -> snapshot id record of a repository."""

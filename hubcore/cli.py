@@ -58,19 +58,27 @@ def main(quiet: bool, verbosity: int, offline: bool, home: Path | None) -> None:
         config.set_dir(home)
 
 
-_source_option = click.option(
-    "--source", default=None, help="Force a source by name (local, github, ...)."
-)
+def _repo_options(fn: Any) -> Any:
+    """--source, --host and --commit, shared by every command that takes a REPO."""
+    fn = click.option("--commit", default=None, help="Pin a commit (or branch/tag).")(fn)
+    fn = click.option("--host", default=None, help="Self-hosted GitHub/GitLab host or base URL.")(
+        fn
+    )
+    return click.option(
+        "--source", default=None, help="Force a source by name (local, github, ...)."
+    )(fn)
 
 
 @main.command("list")
 @click.argument("repo")
-@_source_option
+@_repo_options
 @click.option("--verbose", "-V", "details", is_flag=True, help="Show signatures and weights.")
-def list_command(repo: str, source: str | None, details: bool) -> None:
+def list_command(
+    repo: str, source: str | None, host: str | None, commit: str | None, details: bool
+) -> None:
     """List REPO's entrypoints (reads hubconf.py; runs nothing)."""
     with _hub_errors():
-        info = api.discover(repo, source=source)
+        info = api.discover(repo, source=source, host=host, commit=commit)
     for entry in info.entrypoints.values():
         if not details:
             click.echo(entry.name)
@@ -86,12 +94,15 @@ def list_command(repo: str, source: str | None, details: bool) -> None:
 @main.command("help")
 @click.argument("repo")
 @click.argument("entry")
-@_source_option
-def help_command(repo: str, entry: str, source: str | None) -> None:
+@_repo_options
+def help_command(
+    repo: str, entry: str, source: str | None, host: str | None, commit: str | None
+) -> None:
     """Show the documentation of ENTRY in REPO (reads hubconf.py; runs nothing)."""
     with _hub_errors():
-        info = api.discover(repo, source=source)
-        doc = api.help(repo, entry, source=source)
+        snapshot = api.open_repo(repo, source=source, host=host, commit=commit)
+        info = api.discover(snapshot)
+        doc = api.help(snapshot, entry)
     found = info.entrypoints.get(entry)
     if found is not None:
         click.echo(_entry_line(found))
@@ -108,7 +119,7 @@ def help_command(repo: str, entry: str, source: str | None) -> None:
 @main.command("load")
 @click.argument("repo")
 @click.argument("entry")
-@_source_option
+@_repo_options
 @click.option(
     "--pretrained",
     is_flag=False,
@@ -130,6 +141,8 @@ def load_command(
     repo: str,
     entry: str,
     source: str | None,
+    host: str | None,
+    commit: str | None,
     pretrained: str | None,
     kwargs: tuple[str, ...],
     map_location: str | None,
@@ -143,7 +156,15 @@ def load_command(
         options["map_location"] = map_location
     applied: list[str] = []
     with _hub_errors(), _watch_weights(applied):
-        result = api.load(repo, entry, source=source, force_reload=force_reload, **options)
+        result = api.load(
+            repo,
+            entry,
+            source=source,
+            host=host,
+            commit=commit,
+            force_reload=force_reload,
+            **options,
+        )
     for line in _describe_result(result):
         click.echo(line)
     click.echo(f"weights: {applied[-1] if applied else 'none applied'}")

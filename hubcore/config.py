@@ -6,17 +6,42 @@
 ``HUBCORE_DISABLE_PROGRESS``    ``1`` hides progress bars
 ``HUBCORE_DISABLE_PLUGIN_AUTOLOAD``  ``1`` loads only the built-in plugins
 ``HUBCORE_BLOCK_PLUGINS``       comma-separated plugin names that must not be loaded
+``HUBCORE_CONFIG``              the configuration file (default ``<home>/config.toml``)
+``HUBCORE_MIRRORS``             URL prefix rewrites: ``from=to`` pairs separated by ``;``
 ==============================  ===========================================================
+
+The configuration file is TOML. Its ``[mirrors]`` table maps URL prefixes to replacements::
+
+    [mirrors]
+    "https://github.com/" = "https://git-mirror.internal/github/"
+    "https://example.org/weights/" = "s3://weights-mirror/"
+
+Rewrites from ``HUBCORE_MIRRORS`` take precedence over the file; the longest matching prefix
+wins. They apply to every URL hubcore fetches (repositories and weights) but not to cache
+keys, so switching a mirror on or off keeps the cache.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import sys
+from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import platformdirs
 
-__all__ = ["get_dir", "is_offline", "progress_enabled", "set_dir"]
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python 3.10
+    import tomli as tomllib
+
+from hubcore.errors import ConfigError
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["get_dir", "is_offline", "mirrors", "progress_enabled", "rewrite_url", "set_dir"]
 
 _TRUE = {"1", "true", "yes", "on"}
 _home_override: Path | None = None
@@ -57,3 +82,52 @@ def progress_enabled(progress: bool | None = None) -> bool:
     if progress is not None:
         return progress
     return not env_flag("HUBCORE_DISABLE_PROGRESS")
+
+
+def config_path() -> Path:
+    """The configuration file: ``HUBCORE_CONFIG`` or ``<home>/config.toml``."""
+    env = os.environ.get("HUBCORE_CONFIG")
+    return Path(env).expanduser() if env else get_dir() / "config.toml"
+
+
+def load_config() -> dict[str, Any]:
+    """The parsed configuration file (empty when there is none)."""
+    return _load_config_file(str(config_path()))
+
+
+@lru_cache(maxsize=8)
+def _load_config_file(path: str) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as fh:
+            return dict(tomllib.load(fh))
+    except FileNotFoundError:
+        return {}
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"cannot read the configuration file {path}: {exc}") from exc
+
+
+def mirrors() -> dict[str, str]:
+    """URL prefix rewrites, from ``HUBCORE_MIRRORS`` and the ``[mirrors]`` table."""
+    table = load_config().get("mirrors", {})
+    if not isinstance(table, dict):
+        raise ConfigError(f"[mirrors] in {config_path()} must be a table of prefix = replacement")
+    result = {str(k): str(v) for k, v in table.items()}
+    for pair in filter(None, (p.strip() for p in os.environ.get("HUBCORE_MIRRORS", "").split(";"))):
+        prefix, sep, replacement = pair.partition("=")
+        if not sep or not prefix.strip():
+            raise ConfigError(
+                f"HUBCORE_MIRRORS entry {pair!r} is not of the form PREFIX=REPLACEMENT"
+            )
+        result[prefix.strip()] = replacement.strip()
+    return result
+
+
+def rewrite_url(url: str) -> str:
+    """Apply the longest matching mirror prefix to *url*."""
+    table = mirrors()
+    for prefix in sorted(table, key=len, reverse=True):
+        if url.startswith(prefix):
+            rewritten = table[prefix] + url[len(prefix) :]
+            logger.debug("mirror: %s -> %s", prefix, table[prefix])
+            return rewritten
+    return url

@@ -10,7 +10,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 __all__ = [
+    "ArchiveError",
+    "AuthenticationError",
     "BackendError",
+    "ConfigError",
     "DependencyError",
     "DownloadError",
     "EntrypointError",
@@ -25,6 +28,7 @@ __all__ = [
     "NoWeightsError",
     "OfflineError",
     "PluginError",
+    "RefNotFoundError",
     "RepoNotFoundError",
     "UnknownSourceError",
     "VariantNotFoundError",
@@ -47,6 +51,22 @@ class UnknownSourceError(HubError, LookupError):
 
 class RepoNotFoundError(HubError, FileNotFoundError):
     """The repository (folder, remote repository or reference) does not exist."""
+
+
+class ConfigError(HubError, ValueError):
+    """The configuration file or a configuration variable is malformed."""
+
+
+class RefNotFoundError(RepoNotFoundError):
+    """The repository exists but has no such branch, tag or commit."""
+
+
+class AuthenticationError(HubError, PermissionError):
+    """The server refused access (401/403): a token is missing or lacks permission."""
+
+
+class ArchiveError(HubError, ValueError):
+    """An archive is not an archive, is truncated, or holds a member that is unsafe to extract."""
 
 
 class HubconfError(HubError):

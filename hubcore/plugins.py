@@ -32,7 +32,12 @@ logger = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "hubcore"
 #: Built-in plugins, registered before entry points, in this order.
-DEFAULT_PLUGINS: tuple[tuple[str, str], ...] = (("local", "hubcore.sources.local"),)
+#: Order matters for references without a ``name:`` prefix: the first source to claim wins,
+#: so the broad ``owner/repo`` form of GitHub comes last.
+DEFAULT_PLUGINS: tuple[tuple[str, str], ...] = (
+    ("local", "hubcore.sources.local"),
+    ("git-hosts", "hubcore.sources.git_hosts"),
+)
 
 
 @attrs.define
@@ -168,8 +173,8 @@ def _collect(
 ) -> None:
     """Call one registration hook plugin by plugin, so each registration is attributed."""
     caller = getattr(plugins.manager.hook, hook_name)
-    # pluggy returns implementations last-registered-first; register in load order instead.
-    for impl in reversed(caller.get_hookimpls()):
+    # get_hookimpls() lists implementations in registration order (built-ins first).
+    for impl in caller.get_hookimpls():
         info = plugins.infos.setdefault(impl.plugin_name, PluginInfo(name=impl.plugin_name))
         try:
             kwargs = {"register": lambda obj, _info=info: add(plugins, _info, obj)}

@@ -50,7 +50,7 @@ def test_load_plain_object(run) -> None:
         (("list", "/definitely/not/here"), "does not exist"),
         (("help", EXAMPLE, "tinynt"), "Did you mean 'tinynet'"),
         (("load", EXAMPLE, "nope"), "has no entrypoint 'nope'"),
-        (("list", "owner/not-a-local-folder"), "Accepted forms"),
+        (("list", "not a reference!"), "Accepted forms"),
     ],
 )
 def test_errors_are_one_line(run, args, message) -> None:

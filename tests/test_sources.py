@@ -39,13 +39,16 @@ def test_forced_source(hub_home) -> None:
 
 
 @pytest.mark.parametrize(
-    "bad", ["", "   ", "owner/repo-that-is-not-a-folder", "file://otherhost/x"]
+    "bad", ["", "   ", "no such thing!", "file://otherhost/x", "github:onlyowner", "gitlab:x"]
 )
 def test_malformed_references(hub_home, bad: str) -> None:
     with pytest.raises(InvalidReferenceError) as info:
         parse(bad)
-    if bad.strip() and "://" not in bad:
-        assert "Accepted forms" in str(info.value)
+    message = str(info.value)
+    if bad.startswith(("github:", "gitlab:")):
+        assert "expected" in message  # the forms of the named source
+    elif bad.strip() and "://" not in bad:
+        assert "Accepted forms" in message
 
 
 def test_file_is_not_a_repo(hub_home, tmp_path) -> None:

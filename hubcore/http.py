@@ -1,0 +1,136 @@
+"""Small, careful HTTP for talking to git hosts: mirrors, timeouts, credential-safe redirects.
+
+Every request goes through :func:`get`: the URL is rewritten by the configured mirrors,
+redirects are followed by hand so that credentials are dropped as soon as a redirect leaves the
+host they were meant for, and failures become :class:`~hubcore.errors.HubError` subclasses whose
+messages never contain a token.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from collections.abc import Mapping
+from urllib.parse import urljoin, urlsplit, urlunsplit
+
+import requests
+
+from hubcore import config
+from hubcore.errors import AuthenticationError, DownloadError, RepoNotFoundError
+
+__all__ = ["Credentials", "get", "redact", "session"]
+
+logger = logging.getLogger(__name__)
+
+CONNECT_TIMEOUT = 10.0
+READ_TIMEOUT = 60.0
+MAX_REDIRECTS = 10
+USER_AGENT = "hubcore/0.1"
+
+_local = threading.local()
+
+
+def session() -> requests.Session:
+    """A per-thread session (connection reuse), with proxies and CA bundles from the env."""
+    current: requests.Session | None = getattr(_local, "session", None)
+    if current is None:
+        current = requests.Session()
+        current.headers["User-Agent"] = USER_AGENT
+        _local.session = current
+    return current
+
+
+class Credentials:
+    """Authentication headers per host; sent only to those hosts, never shown by ``repr``."""
+
+    def __init__(self, headers_by_host: Mapping[str, Mapping[str, str]]):
+        self._by_host = {host.lower(): dict(h) for host, h in headers_by_host.items()}
+
+    def headers_for(self, url: str) -> dict[str, str]:
+        """The headers for *url*'s host (none for any other host)."""
+        return dict(self._by_host.get(_host(url), {}))
+
+    def __repr__(self) -> str:
+        return f"Credentials(hosts={sorted(self._by_host)})"
+
+
+def get(
+    url: str,
+    *,
+    credentials: Credentials | None = None,
+    headers: Mapping[str, str] | None = None,
+    stream: bool = False,
+    what: str = "",
+    token_hint: str = "",
+) -> requests.Response:
+    """GET *url* (after mirror rewriting) and return a successful response.
+
+    404 raises :class:`RepoNotFoundError`, 401/403 :class:`AuthenticationError` (with
+    *token_hint*), other failures :class:`DownloadError`. *what* names the thing fetched in
+    those messages ("ref list of owner/repo").
+    """
+    target = config.rewrite_url(url)
+    label = what or redact(url)
+    for _ in range(MAX_REDIRECTS + 1):
+        request_headers = dict(headers or {})
+        if credentials is not None:
+            request_headers.update(credentials.headers_for(target))
+        try:
+            response = session().get(
+                target,
+                headers=request_headers,
+                stream=stream,
+                allow_redirects=False,
+                timeout=(CONNECT_TIMEOUT, READ_TIMEOUT),
+            )
+        except requests.RequestException as exc:
+            raise DownloadError(
+                f"cannot fetch {label} from {redact(target)}: {_reason(exc)}"
+            ) from None
+        if response.is_redirect or response.status_code in (301, 302, 303, 307, 308):
+            location = response.headers.get("Location")
+            response.close()
+            if not location:
+                raise DownloadError(f"{redact(target)} redirected without a Location")
+            target = urljoin(target, location)
+            logger.debug("redirected to %s", redact(target))
+            continue
+        _raise_for_status(response, label, token_hint)
+        return response
+    raise DownloadError(f"too many redirects fetching {label}")
+
+
+def _raise_for_status(response: requests.Response, label: str, token_hint: str) -> None:
+    status = response.status_code
+    if status < 400:
+        return
+    response.close()
+    if status == 404:
+        raise RepoNotFoundError(f"{label} not found (HTTP 404). Check the name and the host.")
+    if status in (401, 403):
+        hint = f" {token_hint}" if token_hint else ""
+        raise AuthenticationError(
+            f"access to {label} was refused (HTTP {status}): the repository may be private or "
+            f"the token may lack permission.{hint}"
+        )
+    raise DownloadError(f"fetching {label} failed: HTTP {status} {response.reason}")
+
+
+def redact(url: str) -> str:
+    """*url* without user info (``https://user:token@host`` -> ``https://host``) or query."""
+    parts = urlsplit(url)
+    netloc = parts.netloc.rpartition("@")[2]
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+def _host(url: str) -> str:
+    return (urlsplit(url).hostname or "").lower()
+
+
+_SECRET = re.compile(r"(?i)(token|authorization|password)[=:]\s*\S+")
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc.__cause__ or exc) or type(exc).__name__
+    return _SECRET.sub(r"\1=<hidden>", text)[:300]

@@ -1,0 +1,362 @@
+"""GitHub and GitLab sources: one small ref request, one archive download, no REST rate limits.
+
+A reference is resolved to a commit with git's smart-HTTP ref advertisement
+(``<repo>.git/info/refs?service=git-upload-pack``, what ``git ls-remote`` reads), which is not
+the rate-limited REST API. The snapshot of that commit is then one zip archive, extracted
+into the cache under the commit sha. A full commit sha that is already cached costs no request
+at all; a branch costs the one ref request. Short shas are fetched as archives directly and
+expanded with the commit id git records in the zip.
+
+Tokens (``token=``, ``HUBCORE_GITHUB_TOKEN``/``GITHUB_TOKEN``, ``HUBCORE_GITLAB_TOKEN``) are
+sent only to the host they belong to, and never written to the cache, logs or errors.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import os
+import re
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+from tqdm.auto import tqdm
+
+from hubcore import http
+from hubcore.archives import archive_commit, extract_archive
+from hubcore.cache import Cache, safe_component
+from hubcore.errors import (
+    ArchiveError,
+    DownloadError,
+    InvalidReferenceError,
+    OfflineError,
+    RefNotFoundError,
+)
+from hubcore.hookspecs import hookimpl
+from hubcore.sources import FetchContext, RepoRef, Snapshot, Source
+
+__all__ = ["GitHubSource", "GitLabSource", "parse_ref_advertisement"]
+
+logger = logging.getLogger(__name__)
+
+FULL_SHA = re.compile(r"^[0-9a-f]{40}$")
+SHORT_SHA = re.compile(r"^[0-9a-f]{7,39}$")
+_OWNER_REPO = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9_.][A-Za-z0-9_.-]*$")
+
+
+def parse_ref_advertisement(data: bytes) -> tuple[dict[str, str], str | None]:
+    """Parse a smart-HTTP ref advertisement into ``{ref: sha}`` and HEAD's branch.
+
+    Annotated tags are reported by the commit they point to (the peeled ``^{}`` line).
+    """
+    refs: dict[str, str] = {}
+    head_target = None
+    pos = 0
+    while pos + 4 <= len(data):
+        try:
+            length = int(data[pos : pos + 4], 16)
+        except ValueError as exc:
+            raise DownloadError("the server's ref list is not in git's pkt-line format") from exc
+        if length == 0:
+            pos += 4
+            continue
+        line = data[pos + 4 : pos + length].rstrip(b"\n")
+        pos += length
+        if line.startswith(b"#"):
+            continue
+        body, _, caps = line.partition(b"\0")
+        sha, _, name = body.decode("utf-8", "replace").partition(" ")
+        for cap in caps.decode("utf-8", "replace").split():
+            if cap.startswith("symref=HEAD:"):
+                head_target = cap[len("symref=HEAD:") :]
+        if name.endswith("^{}"):
+            refs[name[:-3]] = sha  # the peeled commit of an annotated tag wins
+        elif name not in refs:
+            refs[name] = sha
+    return refs, head_target
+
+
+class GitHostSource:
+    """The shared flow of hosted-git sources; subclasses supply URLs and credentials."""
+
+    name = ""
+    forms: tuple[str, ...] = ()
+    default_host = ""
+    token_variables: tuple[str, ...] = ()
+
+    # -- parsing -------------------------------------------------------------------------------
+    def parse(self, text: str, options: Mapping[str, Any]) -> RepoRef | None:
+        prefix = f"{self.name}:"
+        if text.startswith(prefix):
+            body = text[len(prefix) :]
+        elif options.get("source") == self.name:
+            body = text
+        else:
+            return None
+        repo, revision = self._split(body, text)
+        return self._ref(repo, revision, text, options)
+
+    def _split(self, body: str, text: str) -> tuple[str, str | None]:
+        repo, sep, revision = body.partition("@")
+        if not sep and ":" in body:
+            repo, _, revision = body.partition(":")
+        repo = repo.strip("/")
+        if repo.endswith(".git"):
+            repo = repo[:-4]
+        if not self._valid_path(repo) or (sep and not revision):
+            raise InvalidReferenceError(
+                f"{text!r} is not a valid {self.name} reference; expected "
+                + " or ".join(self.forms)
+            )
+        return repo, revision or None
+
+    def _valid_path(self, repo: str) -> bool:
+        return bool(_OWNER_REPO.match(repo))
+
+    def _ref(
+        self, repo: str, revision: str | None, text: str, options: Mapping[str, Any]
+    ) -> RepoRef:
+        commit = options.get("commit")
+        if commit:
+            revision = str(commit)
+        host = options.get("host") or options.get("git_host") or self.default_host
+        opts = {"host": str(host)}
+        if options.get("token"):
+            opts["token"] = str(options["token"])
+        return RepoRef(source=self.name, repo=repo, revision=revision, text=text, options=opts)
+
+    # -- hosts, URLs, credentials ------------------------------------------------------------------
+    def base_url(self, ref: RepoRef) -> str:
+        host = str(ref.options.get("host") or self.default_host)
+        return host.rstrip("/") if "://" in host else f"https://{host}"
+
+    def repo_key(self, ref: RepoRef) -> str:
+        netloc = urlsplit(self.base_url(ref)).netloc
+        return f"{safe_component(netloc)}/{ref.repo}"
+
+    def refs_url(self, ref: RepoRef) -> str:
+        return f"{self.base_url(ref)}/{ref.repo}.git/info/refs?service=git-upload-pack"
+
+    def archive_url(self, ref: RepoRef, commit: str, authenticated: bool) -> str:
+        raise NotImplementedError
+
+    def credential_headers(self, ref: RepoRef, token: str) -> dict[str, dict[str, str]]:
+        raise NotImplementedError
+
+    def token(self, ref: RepoRef) -> str | None:
+        explicit = ref.options.get("token")
+        if explicit:
+            return str(explicit)
+        for variable in self.token_variables:
+            value = os.environ.get(variable)
+            if value:
+                return value
+        return None
+
+    def credentials(self, ref: RepoRef) -> http.Credentials | None:
+        token = self.token(ref)
+        return http.Credentials(self.credential_headers(ref, token)) if token else None
+
+    def token_hint(self) -> str:
+        names = " or ".join(self.token_variables)
+        return f"For a private repository pass token=... or set {names}."
+
+    # -- opening ---------------------------------------------------------------------------------
+    def open(self, ref: RepoRef, ctx: FetchContext) -> Snapshot:
+        key = self.repo_key(ref)
+        revision = ref.revision
+        if revision and FULL_SHA.match(revision.lower()):
+            return self._snapshot(ref, ctx, key, revision.lower())
+        if ctx.offline:
+            return self._offline_snapshot(ref, ctx, key)
+        commit = self._resolve(ref)
+        if commit is None:  # a short sha: the archive tells us the full commit
+            return self._snapshot(ref, ctx, key, None)
+        ctx.cache.write_ref(self.name, key, revision or "HEAD", commit)
+        return self._snapshot(ref, ctx, key, commit)
+
+    def _resolve(self, ref: RepoRef) -> str | None:
+        response = http.get(
+            self.refs_url(ref),
+            credentials=self.credentials(ref),
+            what=f"the refs of {self.name}:{ref.repo}",
+            token_hint=self.token_hint(),
+        )
+        with response:
+            refs, head = parse_ref_advertisement(response.content)
+        revision = ref.revision
+        if revision is None:
+            target = refs.get("HEAD") or (refs.get(head) if head else None)
+            if target is None:
+                raise RefNotFoundError(f"{self.name}:{ref.repo} has no default branch (empty?)")
+            return target
+        for candidate in (revision, f"refs/tags/{revision}", f"refs/heads/{revision}"):
+            if candidate in refs:
+                return refs[candidate]
+        if SHORT_SHA.match(revision.lower()):
+            return None
+        branches = sorted(
+            r.removeprefix("refs/heads/") for r in refs if r.startswith("refs/heads/")
+        )
+        raise RefNotFoundError(
+            f"{self.name}:{ref.repo} has no branch or tag {revision!r} "
+            f"(branches: {', '.join(branches[:10]) or 'none'})"
+        )
+
+    def _offline_snapshot(self, ref: RepoRef, ctx: FetchContext, key: str) -> Snapshot:
+        revision = ref.revision or "HEAD"
+        commit = ctx.cache.read_refs(self.name, key).get(revision)
+        if commit is None and SHORT_SHA.match(revision.lower()):
+            commit = _unique_prefix(ctx.cache, self.name, key, revision.lower())
+        if commit is None or not ctx.cache.snapshot_dir(self.name, key, commit).is_dir():
+            raise OfflineError(
+                f"offline mode is on and {ref} has not been fetched before. Run once online "
+                "(unset HUBCORE_OFFLINE) to cache it."
+            )
+        return Snapshot(ref, ctx.cache.snapshot_dir(self.name, key, commit), commit)
+
+    def _snapshot(self, ref: RepoRef, ctx: FetchContext, key: str, commit: str | None) -> Snapshot:
+        if commit is not None:
+            folder = ctx.cache.snapshot_dir(self.name, key, commit)
+            if folder.is_dir() and not ctx.force_reload:
+                return Snapshot(ref, folder, commit)
+            if ctx.offline:
+                raise OfflineError(f"offline mode is on and {ref} is not in the cache")
+        with ctx.cache.temp_file(".zip") as archive:
+            wanted = commit or str(ref.revision)
+            self._download(ref, wanted, archive, ctx.progress)
+            actual = archive_commit(archive)
+            if commit is None:
+                if actual is None or not actual.startswith(wanted):
+                    raise ArchiveError(
+                        f"the archive of {ref} does not record commit {wanted}; "
+                        "use a branch, a tag or the full commit sha"
+                    )
+                commit = actual
+                ctx.cache.write_ref(self.name, key, wanted, commit)
+            folder = ctx.cache.publish_tree(
+                self.name,
+                key,
+                commit,
+                lambda tree: extract_archive(archive, tree),
+                replace=ctx.force_reload,
+            )
+        return Snapshot(ref, folder, commit)
+
+    def _download(self, ref: RepoRef, commit: str, target: Path, progress: bool) -> None:
+        credentials = self.credentials(ref)
+        url = self.archive_url(ref, commit, authenticated=credentials is not None)
+        response = http.get(
+            url,
+            credentials=credentials,
+            stream=True,
+            what=f"the archive of {self.name}:{ref.repo} at {commit[:12]}",
+            token_hint=self.token_hint(),
+        )
+        expected = response.headers.get("Content-Length")
+        received = 0
+        with (
+            response,
+            open(target, "wb") as fh,
+            tqdm(
+                total=int(expected) if expected and expected.isdigit() else None,
+                unit="B",
+                unit_scale=True,
+                desc=f"{ref.repo}@{commit[:8]}",
+                disable=None if progress else True,
+                leave=False,
+            ) as bar,
+        ):
+            try:
+                for chunk in response.iter_content(1 << 20):
+                    fh.write(chunk)
+                    received += len(chunk)
+                    bar.update(len(chunk))
+            except Exception as exc:  # requests wraps broken streams in several types
+                raise DownloadError(
+                    f"the archive of {ref} broke off after {received} bytes: {type(exc).__name__}"
+                ) from None
+        if expected and expected.isdigit() and received != int(expected):
+            raise DownloadError(
+                f"the archive of {ref} is incomplete: {received} of {expected} bytes"
+            )
+
+
+class GitHubSource(GitHostSource):
+    """GitHub and GitHub Enterprise (``host=``)."""
+
+    name = "github"
+    forms: tuple[str, ...] = ("owner/repo[:ref]", "github:owner/repo[@ref]")
+    default_host = "github.com"
+    token_variables = ("HUBCORE_GITHUB_TOKEN", "GITHUB_TOKEN")
+
+    def parse(self, text: str, options: Mapping[str, Any]) -> RepoRef | None:
+        claimed = super().parse(text, options)
+        if claimed is not None:
+            return claimed
+        # torch.hub's bare form: owner/repo or owner/repo:ref
+        repo, _, revision = text.partition(":")
+        if _OWNER_REPO.match(repo) and "://" not in text:
+            return self._ref(repo, revision or None, text, options)
+        return None
+
+    def _is_public_github(self, ref: RepoRef) -> bool:
+        return urlsplit(self.base_url(ref)).netloc == "github.com"
+
+    def archive_url(self, ref: RepoRef, commit: str, authenticated: bool) -> str:
+        owner, repo = ref.repo.split("/")
+        if self._is_public_github(ref):
+            if authenticated:
+                return f"https://api.github.com/repos/{owner}/{repo}/zipball/{commit}"
+            return f"https://codeload.github.com/{owner}/{repo}/zip/{commit}"
+        base = self.base_url(ref)
+        if authenticated:
+            return f"{base}/api/v3/repos/{owner}/{repo}/zipball/{commit}"
+        return f"{base}/{owner}/{repo}/archive/{commit}.zip"
+
+    def credential_headers(self, ref: RepoRef, token: str) -> dict[str, dict[str, str]]:
+        basic = base64.b64encode(f"x-access-token:{token}".encode()).decode()
+        host = urlsplit(self.base_url(ref)).hostname or ""
+        headers = {host: {"Authorization": f"Basic {basic}"}}
+        api = "api.github.com" if self._is_public_github(ref) else host
+        headers.setdefault(api, {})["Authorization"] = (
+            f"Basic {basic}" if api == host else f"Bearer {token}"
+        )
+        return headers
+
+
+class GitLabSource(GitHostSource):
+    """GitLab and self-hosted GitLab (``host=``), with nested groups."""
+
+    name = "gitlab"
+    forms: tuple[str, ...] = ("gitlab:group[/subgroup...]/repo[@ref]",)
+    default_host = "gitlab.com"
+    token_variables = ("HUBCORE_GITLAB_TOKEN",)
+
+    def _valid_path(self, repo: str) -> bool:
+        parts = repo.split("/")
+        return len(parts) >= 2 and all(re.match(r"^[A-Za-z0-9_.-]+$", p) for p in parts)
+
+    def archive_url(self, ref: RepoRef, commit: str, authenticated: bool) -> str:
+        project = quote(ref.repo, safe="")
+        return f"{self.base_url(ref)}/api/v4/projects/{project}/repository/archive.zip?sha={commit}"
+
+    def credential_headers(self, ref: RepoRef, token: str) -> dict[str, dict[str, str]]:
+        basic = base64.b64encode(f"oauth2:{token}".encode()).decode()
+        host = urlsplit(self.base_url(ref)).hostname or ""
+        return {host: {"Authorization": f"Basic {basic}", "PRIVATE-TOKEN": token}}
+
+
+def _unique_prefix(cache: Cache, source: str, key: str, prefix: str) -> str | None:
+    folder = cache.repo_dir(source, key) / "snapshots"
+    matches = [p.name for p in folder.glob(f"{prefix}*")] if folder.is_dir() else []
+    return matches[0] if len(matches) == 1 else None
+
+
+@hookimpl
+def hubcore_register_sources(register: Callable[[Source], None]) -> None:
+    """Register the GitHub and GitLab sources."""
+    register(GitHubSource())
+    register(GitLabSource())
