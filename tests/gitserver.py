@@ -43,13 +43,13 @@ class BareRepo:
         self.work.mkdir(parents=True)
         git("init", "-q", "-b", "main", cwd=self.work)
         self.bare.parent.mkdir(parents=True, exist_ok=True)
-        git("init", "-q", "--bare", str(self.bare), cwd=self.work)
+        git("init", "-q", "--bare", "-b", "main", str(self.bare), cwd=self.work)
         git("config", "uploadpack.allowAnySHA1InWant", "true", cwd=self.bare)
         git("remote", "add", "origin", str(self.bare), cwd=self.work)
 
     def commit(self, files: dict[str, str], message: str = "change", branch: str = "main") -> str:
         """Write *files*, commit on *branch*, push; return the commit sha."""
-        current = git("rev-parse", "--abbrev-ref", "HEAD", cwd=self.work)
+        current = git("symbolic-ref", "--short", "HEAD", cwd=self.work)
         if current != branch:
             git("checkout", "-q", "-B", branch, cwd=self.work)
         for rel, text in files.items():

@@ -189,6 +189,7 @@ class GitHostSource:
         revision = ref.revision
         if revision is None:
             target = refs.get("HEAD") or (refs.get(head) if head else None)
+            target = target or refs.get("refs/heads/main") or refs.get("refs/heads/master")
             if target is None:
                 raise RefNotFoundError(f"{self.name}:{ref.repo} has no default branch (empty?)")
             return target
@@ -218,24 +219,38 @@ class GitHostSource:
         return Snapshot(ref, ctx.cache.snapshot_dir(self.name, key, commit), commit)
 
     def _snapshot(self, ref: RepoRef, ctx: FetchContext, key: str, commit: str | None) -> Snapshot:
-        if commit is not None:
-            folder = ctx.cache.snapshot_dir(self.name, key, commit)
-            if folder.is_dir() and not ctx.force_reload:
-                return Snapshot(ref, folder, commit)
-            if ctx.offline:
-                raise OfflineError(f"offline mode is on and {ref} is not in the cache")
-        with ctx.cache.temp_file(".zip") as archive:
-            wanted = commit or str(ref.revision)
-            self._download(ref, wanted, archive, ctx.progress)
-            actual = archive_commit(archive)
-            if commit is None:
-                if actual is None or not actual.startswith(wanted):
+        if commit is None:
+            return self._snapshot_of_short_sha(ref, ctx, key)
+        folder = ctx.cache.snapshot_dir(self.name, key, commit)
+        if folder.is_dir() and not ctx.force_reload:
+            return Snapshot(ref, folder, commit)
+        if ctx.offline:
+            raise OfflineError(f"offline mode is on and {ref} is not in the cache")
+
+        def fill(tree: Path) -> None:  # runs under the snapshot's lock: one download
+            with ctx.cache.temp_file(".zip") as archive:
+                self._download(ref, commit, archive, ctx.progress)
+                recorded = archive_commit(archive)
+                if recorded is not None and recorded != commit:
                     raise ArchiveError(
-                        f"the archive of {ref} does not record commit {wanted}; "
-                        "use a branch, a tag or the full commit sha"
+                        f"the archive served for {ref} at {commit} holds commit {recorded}"
                     )
-                commit = actual
-                ctx.cache.write_ref(self.name, key, wanted, commit)
+                extract_archive(archive, tree)
+
+        folder = ctx.cache.publish_tree(self.name, key, commit, fill, replace=ctx.force_reload)
+        return Snapshot(ref, folder, commit)
+
+    def _snapshot_of_short_sha(self, ref: RepoRef, ctx: FetchContext, key: str) -> Snapshot:
+        short = str(ref.revision).lower()
+        with ctx.cache.temp_file(".zip") as archive:
+            self._download(ref, short, archive, ctx.progress)
+            commit = archive_commit(archive)
+            if commit is None or not commit.startswith(short):
+                raise ArchiveError(
+                    f"the archive of {ref} does not record commit {short}; "
+                    "use a branch, a tag or the full commit sha"
+                )
+            ctx.cache.write_ref(self.name, key, short, commit)
             folder = ctx.cache.publish_tree(
                 self.name,
                 key,
