@@ -21,7 +21,13 @@ from typing import IO
 
 from hubcore.errors import ArchiveError
 
-__all__ = ["DEFAULT_MAX_BYTES", "archive_commit", "extract_archive"]
+__all__ = [
+    "DEFAULT_MAX_BYTES",
+    "archive_commit",
+    "check_link",
+    "check_member_name",
+    "extract_archive",
+]
 
 #: Largest total uncompressed size accepted (a zip-bomb guard); ``HUBCORE_MAX_ARCHIVE_BYTES``.
 DEFAULT_MAX_BYTES = 4 << 30
@@ -115,7 +121,7 @@ def _write(
 ) -> None:
     limit = max_bytes()
     total = 0
-    names = [_check_name(m.name) for m in members]
+    names = [check_member_name(m.name) for m in members]
     prefix = _common_top(names) if strip else ""
     root = dest.resolve()
     for member, name in zip(members, names, strict=True):
@@ -127,7 +133,7 @@ def _write(
             target.mkdir(parents=True, exist_ok=True)
             continue
         if member.link is not None:
-            _check_link(member.name, rel, member.link, prefix)
+            check_link(member.name, rel, member.link, prefix)
             if member.link.startswith("/"):  # a hard link inside the archive: copy its target
                 source = root / member.link.lstrip("/")[len(prefix) :]
                 target.parent.mkdir(parents=True, exist_ok=True)
@@ -161,7 +167,8 @@ def _copy_limited(src: IO[bytes], dst: IO[bytes], declared: int) -> int:
     return written
 
 
-def _check_name(name: str) -> str:
+def check_member_name(name: str) -> str:
+    """*name* normalised to a relative path; :class:`ArchiveError` if it could escape."""
     normalized = name.replace("\\", "/")
     if normalized.startswith("/") or re.match(r"^[A-Za-z]:", normalized):
         raise ArchiveError(f"refusing {name!r}: absolute path")
@@ -171,9 +178,10 @@ def _check_name(name: str) -> str:
     return "/".join(parts) + ("/" if normalized.endswith("/") and parts else "")
 
 
-def _check_link(name: str, rel: str, link: str, prefix: str) -> None:
+def check_link(name: str, rel: str, link: str, prefix: str = "") -> None:
+    """Refuse a link at *rel* whose target *link* would point outside the extracted tree."""
     if link.startswith("/"):
-        inside = _check_name(link.lstrip("/"))
+        inside = check_member_name(link.lstrip("/"))
         if prefix and not inside.startswith(prefix):
             raise ArchiveError(f"refusing {name!r}: hard link outside the archive")
         return

@@ -36,6 +36,7 @@ ENTRY_POINT_GROUP = "hubcore"
 #: so the broad ``owner/repo`` form of GitHub comes last.
 DEFAULT_PLUGINS: tuple[tuple[str, str], ...] = (
     ("local", "hubcore.sources.local"),
+    ("git", "hubcore.sources.git"),
     ("git-hosts", "hubcore.sources.git_hosts"),
 )
 

@@ -18,6 +18,7 @@ import hashlib
 import logging
 import os
 import posixpath
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -64,12 +65,17 @@ def fetch(
     offline: bool | None = None,
     progress: bool | None = None,
     cache: Cache | None = None,
+    revalidate: bool = False,
+    storage_options: Mapping[str, Any] | None = None,
 ) -> WeightsFile:
     """Return the cached, verified file for *url*, transferring it only if needed.
 
     With *sha256* the content must match (:class:`~hubcore.errors.IntegrityError` otherwise)
     and a blob already in the cache is used without touching the network. In offline mode
-    (``offline=True`` or ``HUBCORE_OFFLINE=1``) only the cache is consulted.
+    (``offline=True`` or ``HUBCORE_OFFLINE=1``) only the cache is consulted. *revalidate*
+    asks the server (one metadata request) whether a cached URL changed, by ETag or
+    Last-Modified; without it a cached URL is trusted, as torch.hub does. Mirrors apply to
+    the request, never to the cache key.
     """
     cache = cache or get_cache()
     url = normalize_url(url)
@@ -88,9 +94,9 @@ def fetch(
             "(unset HUBCORE_OFFLINE) to cache it."
         )
 
-    fs, path = _filesystem(url)
-    validator = _local_validator(fs, path)
-    if _still_valid(cache, record, sha256, validator):
+    fs, path = _filesystem(config.rewrite_url(url), storage_options)
+    validator = _validator(fs, path, remote=revalidate and sha256 is None)
+    if _still_valid(cache, record, sha256, validator) and not (revalidate and validator is None):
         assert record is not None
         return _cached(cache, url, name, record.sha256)
 
@@ -183,9 +189,9 @@ def _cached(cache: Cache, url: str, name: str, sha256: str) -> WeightsFile:
     return WeightsFile(path, name, sha256, size, url)
 
 
-def _filesystem(url: str) -> tuple[Any, str]:
+def _filesystem(url: str, storage_options: Mapping[str, Any] | None = None) -> tuple[Any, str]:
     try:
-        fs, path = fsspec.core.url_to_fs(url)
+        fs, path = fsspec.core.url_to_fs(url, **dict(storage_options or {}))
         return fs, str(path)
     except ImportError as exc:
         raise DownloadError(f"cannot open {url}: {exc}") from exc
@@ -209,14 +215,25 @@ def _size(fs: Any, path: str, url: str) -> int | None:
     return int(size) if isinstance(size, int) else None
 
 
-def _local_validator(fs: Any, path: str) -> str | None:
-    if not isinstance(fs, LocalFileSystem):
+def _validator(fs: Any, path: str, *, remote: bool) -> str | None:
+    """What tells whether a source file changed: mtime and size locally (free), the ETag
+    or Last-Modified remotely (one metadata request, only when *remote*)."""
+    if isinstance(fs, LocalFileSystem):
+        try:
+            st = os.stat(path)
+        except OSError:
+            return None
+        return f"{st.st_mtime_ns}:{st.st_size}"
+    if not remote:
         return None
     try:
-        st = os.stat(path)
+        info = fs.info(path)
     except OSError:
         return None
-    return f"{st.st_mtime_ns}:{st.st_size}"
+    for key in ("ETag", "etag", "Last-Modified", "LastModified", "mtime", "md5"):
+        if info.get(key):
+            return f"{key}:{info[key]}:{info.get('size')}"
+    return None
 
 
 def _file_name(url: str) -> str:

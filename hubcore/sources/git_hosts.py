@@ -37,7 +37,7 @@ from hubcore.errors import (
 from hubcore.hookspecs import hookimpl
 from hubcore.sources import FetchContext, RepoRef, Snapshot, Source
 
-__all__ = ["GitHubSource", "GitLabSource", "parse_ref_advertisement"]
+__all__ = ["GitHubSource", "GitLabSource", "parse_ref_advertisement", "pick_commit"]
 
 logger = logging.getLogger(__name__)
 
@@ -76,6 +76,34 @@ def parse_ref_advertisement(data: bytes) -> tuple[dict[str, str], str | None]:
         elif name not in refs:
             refs[name] = sha
     return refs, head_target
+
+
+def pick_commit(
+    refs: Mapping[str, str], head: str | None, revision: str | None, label: str
+) -> str | None:
+    """The commit *revision* names in an advertised ref list, as git would pick it.
+
+    ``None`` means HEAD (the default branch). Tags win over branches of the same name, as in
+    ``git rev-parse``. Returns ``None`` for what looks like a short sha (the advertisement
+    cannot expand it); raises :class:`RefNotFoundError` otherwise.
+    """
+    if revision is None:
+        target = refs.get("HEAD") or (refs.get(head) if head else None)
+        target = target or refs.get("refs/heads/main") or refs.get("refs/heads/master")
+        if target is None:
+            raise RefNotFoundError(f"{label} has no default branch (is it empty?)")
+        return target
+    for candidate in (revision, f"refs/tags/{revision}", f"refs/heads/{revision}"):
+        if candidate in refs:
+            return refs[candidate]
+    if SHORT_SHA.match(revision.lower()):
+        return None
+    heads = "refs/heads/"
+    branches = sorted(r.removeprefix(heads) for r in refs if r.startswith(heads))
+    raise RefNotFoundError(
+        f"{label} has no branch or tag {revision!r} "
+        f"(branches: {', '.join(branches[:10]) or 'none'})"
+    )
 
 
 class GitHostSource:
@@ -186,25 +214,7 @@ class GitHostSource:
         )
         with response:
             refs, head = parse_ref_advertisement(response.content)
-        revision = ref.revision
-        if revision is None:
-            target = refs.get("HEAD") or (refs.get(head) if head else None)
-            target = target or refs.get("refs/heads/main") or refs.get("refs/heads/master")
-            if target is None:
-                raise RefNotFoundError(f"{self.name}:{ref.repo} has no default branch (empty?)")
-            return target
-        for candidate in (revision, f"refs/tags/{revision}", f"refs/heads/{revision}"):
-            if candidate in refs:
-                return refs[candidate]
-        if SHORT_SHA.match(revision.lower()):
-            return None
-        branches = sorted(
-            r.removeprefix("refs/heads/") for r in refs if r.startswith("refs/heads/")
-        )
-        raise RefNotFoundError(
-            f"{self.name}:{ref.repo} has no branch or tag {revision!r} "
-            f"(branches: {', '.join(branches[:10]) or 'none'})"
-        )
+        return pick_commit(refs, head, ref.revision, f"{self.name}:{ref.repo}")
 
     def _offline_snapshot(self, ref: RepoRef, ctx: FetchContext, key: str) -> Snapshot:
         revision = ref.revision or "HEAD"

@@ -1,0 +1,227 @@
+"""The ``git`` source: any git server (``git+https://``, ``git+ssh://``, ``git://``).
+
+References resolve to a commit first (for http(s), one smart-HTTP ref request; otherwise git's
+own ref listing), then exactly that commit is fetched with depth 1 by dulwich, a pure-Python
+git client, and its tree is written into the cache under the commit sha. No ``git`` program is
+needed except for ``ssh`` transport, which uses the system's ``ssh``.
+"""
+
+from __future__ import annotations
+
+import logging
+import stat
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from dulwich.client import HTTPUnauthorized, get_transport_and_path
+from dulwich.errors import GitProtocolError, HangupException, NotGitRepository
+from dulwich.objects import Commit
+from dulwich.repo import MemoryRepo
+
+from hubcore import config, http
+from hubcore.archives import check_link, check_member_name
+from hubcore.cache import safe_component
+from hubcore.errors import (
+    AuthenticationError,
+    DownloadError,
+    HubError,
+    InvalidReferenceError,
+    OfflineError,
+    RefNotFoundError,
+    RepoNotFoundError,
+)
+from hubcore.hookspecs import hookimpl
+from hubcore.sources import FetchContext, RepoRef, Snapshot, Source
+from hubcore.sources.git_hosts import FULL_SHA, parse_ref_advertisement, pick_commit
+
+__all__ = ["GitSource"]
+
+logger = logging.getLogger(__name__)
+
+
+class GitSource:
+    """Any git server, fetched one commit deep."""
+
+    name = "git"
+    forms: tuple[str, ...] = (
+        "git+https://host/path/repo.git[@ref]",
+        "git+ssh://user@host/path/repo.git[@ref]",
+        "git://host/path/repo.git[@ref]",
+    )
+
+    def parse(self, text: str, options: Mapping[str, Any]) -> RepoRef | None:
+        if text.startswith("git+"):
+            url = text[len("git+") :]
+        elif text.startswith("git://"):
+            url = text
+        else:
+            return None
+        revision: str | None = None
+        at = url.rfind("@")
+        if at > url.rfind("/"):
+            url, revision = url[:at], url[at + 1 :]
+            if not revision:
+                raise InvalidReferenceError(f"{text!r} ends with '@' but names no revision")
+        parts = urlsplit(url)
+        if not parts.scheme or not (parts.netloc or parts.scheme == "file") or not parts.path:
+            raise InvalidReferenceError(
+                f"{text!r} is not a valid git reference; expected " + " or ".join(self.forms)
+            )
+        if options.get("commit"):
+            revision = str(options["commit"])
+        return RepoRef(source=self.name, repo=url, revision=revision, text=text)
+
+    def open(self, ref: RepoRef, ctx: FetchContext) -> Snapshot:
+        key = _repo_key(ref.repo)
+        revision = ref.revision.lower() if ref.revision else None
+        if revision and FULL_SHA.match(revision):
+            commit: str | None = revision
+        elif ctx.offline:
+            commit = ctx.cache.read_refs(self.name, key).get(ref.revision or "HEAD")
+            if commit is None:
+                raise OfflineError(f"offline mode is on and {_label(ref)} was never fetched")
+        else:
+            commit = self._resolve(ref)
+        label = _label(ref)
+        if commit is None:  # a short sha: only the fetched history can expand it
+            repo, commit = self._fetch(ref, str(ref.revision))
+            fill: Callable[[Path], None] = lambda tree: _write_tree(repo, commit, tree, label)  # noqa: E731
+        else:
+            folder = ctx.cache.snapshot_dir(self.name, key, commit)
+            if folder.is_dir() and not ctx.force_reload:
+                return Snapshot(ref, folder, commit)
+            if ctx.offline:
+                raise OfflineError(f"offline mode is on and {label} is not in the cache")
+            pinned = commit
+
+            def fill(tree: Path) -> None:  # under the snapshot lock: one fetch
+                fetched, _ = self._fetch(ref, pinned)
+                _write_tree(fetched, pinned, tree, label)
+
+        folder = ctx.cache.publish_tree(self.name, key, commit, fill, replace=ctx.force_reload)
+        ctx.cache.write_ref(self.name, key, ref.revision or "HEAD", commit)
+        return Snapshot(ref, folder, commit)
+
+    # -- resolution ----------------------------------------------------------------------
+    def _resolve(self, ref: RepoRef) -> str | None:
+        url = ref.repo
+        if url.startswith(("http://", "https://")):
+            response = http.get(
+                f"{url.rstrip('/')}/info/refs?service=git-upload-pack",
+                what=f"the refs of {_label(ref)}",
+                token_hint="Put credentials in the URL or in git's credential configuration.",
+            )
+            with response:
+                refs, head = parse_ref_advertisement(response.content)
+        else:
+            result = self._call(ref, lambda client, path: client.get_refs(path))
+            raw = getattr(result, "refs", result)
+            refs = {k.decode(): v.decode() for k, v in raw.items() if v is not None}
+            symrefs = getattr(result, "symrefs", {}) or {}
+            head_target = symrefs.get(b"HEAD")
+            head = head_target.decode() if head_target else None
+            refs = {k.removesuffix("^{}"): v for k, v in sorted(refs.items(), key=_peeled_last)}
+        return pick_commit(refs, head, ref.revision, _label(ref))
+
+    # -- fetching ------------------------------------------------------------------------
+    def _fetch(self, ref: RepoRef, wanted: str) -> tuple[MemoryRepo, str]:
+        """Fetch commit *wanted* (full sha: one commit deep; short sha: the history of every
+        ref, to expand it) into memory; return the repository and the full sha."""
+        repo = MemoryRepo()
+        if FULL_SHA.match(wanted):
+            self._call(
+                ref,
+                lambda client, path: client.fetch(
+                    path, repo, determine_wants=lambda refs, depth=None: [wanted.encode()], depth=1
+                ),
+            )
+            return repo, wanted
+        self._call(
+            ref,
+            lambda client, path: client.fetch(
+                path,
+                repo,
+                determine_wants=lambda refs, depth=None: sorted(
+                    {v for k, v in refs.items() if v and not k.endswith(b"^{}")}
+                ),
+            ),
+        )
+        prefix = wanted.lower()
+        commits = [
+            sha.decode()
+            for sha in repo.object_store
+            if sha.decode().startswith(prefix) and repo[sha].type_name == b"commit"
+        ]
+        if len(commits) != 1:
+            problem = f"is ambiguous ({len(commits)} commits)" if commits else "was not found"
+            raise RefNotFoundError(f"commit {wanted} {problem} in {_label(ref)}")
+        return repo, commits[0]
+
+    def _call(self, ref: RepoRef, action: Callable[[Any, str], Any]) -> Any:
+        url = config.rewrite_url(ref.repo)
+        try:
+            client, path = get_transport_and_path(url)
+            return action(client, path)
+        except HubError:
+            raise
+        except HTTPUnauthorized:
+            raise AuthenticationError(
+                f"{_label(ref)} refused access; put credentials in the URL or git's "
+                "credential configuration"
+            ) from None
+        except NotGitRepository:
+            raise RepoNotFoundError(f"{_label(ref)} is not a git repository") from None
+        except (GitProtocolError, HangupException, OSError) as exc:
+            message = str(exc)
+            if "not found" in message.lower() or "does not appear" in message.lower():
+                raise RepoNotFoundError(f"{_label(ref)} not found: {message[:200]}") from None
+            raise DownloadError(
+                f"fetching {_label(ref)} failed: {type(exc).__name__}: {message[:200]}"
+            ) from None
+
+
+def _peeled_last(item: tuple[str, str]) -> tuple[bool, str]:
+    return (item[0].endswith("^{}"), item[0])
+
+
+def _repo_key(url: str) -> str:
+    parts = urlsplit(http.redact(url))
+    return f"{safe_component(parts.netloc or parts.scheme)}/{parts.path.strip('/')}"
+
+
+def _label(ref: RepoRef) -> str:
+    return http.redact(ref.repo) + (f"@{ref.revision}" if ref.revision else "")
+
+
+def _write_tree(repo: MemoryRepo, commit: str, tree: Path, label: str) -> None:
+    """Write the files of *commit* into *tree*: regular files, executables, safe symlinks."""
+    try:
+        obj = repo[commit.encode()]
+    except KeyError:
+        raise RefNotFoundError(f"commit {commit} was not found in {label}") from None
+    if not isinstance(obj, Commit):
+        raise RefNotFoundError(f"{commit} is not a commit in {label}")
+    tree_id = obj.tree
+    for entry in repo.object_store.iter_tree_contents(tree_id):
+        if stat.S_ISDIR(entry.mode) or entry.mode == 0o160000:  # submodules are not fetched
+            continue
+        rel = check_member_name(entry.path.decode("utf-8", "surrogateescape"))
+        target = tree / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        data = repo[entry.sha].as_raw_string()
+        if stat.S_ISLNK(entry.mode):
+            link = data.decode("utf-8", "surrogateescape")
+            check_link(rel, rel, link)
+            target.symlink_to(link)
+            continue
+        target.write_bytes(data)
+        if entry.mode & 0o111:
+            target.chmod(0o755)
+
+
+@hookimpl
+def hubcore_register_sources(register: Callable[[Source], None]) -> None:
+    """Register the generic git source."""
+    register(GitSource())
