@@ -88,7 +88,8 @@ def _zip_members(zf: zipfile.ZipFile) -> Iterator[_Member]:
         link = None
         if stat.S_ISLNK(mode):
             link = zf.read(info).decode("utf-8", "replace")
-        elif mode and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        elif stat.S_IFMT(mode) and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+            # a file type of 0 is a regular file: some zip writers store permission bits only
             raise ArchiveError(f"refusing {info.filename!r}: not a regular file or folder")
         yield _Member(info.filename, info.file_size, info.is_dir(), mode, link)
 

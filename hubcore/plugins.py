@@ -37,6 +37,8 @@ ENTRY_POINT_GROUP = "hubcore"
 DEFAULT_PLUGINS: tuple[tuple[str, str], ...] = (
     ("local", "hubcore.sources.local"),
     ("git", "hubcore.sources.git"),
+    ("url", "hubcore.sources.archive"),
+    ("fsspec", "hubcore.sources.folder"),
     ("git-hosts", "hubcore.sources.git_hosts"),
 )
 
