@@ -76,10 +76,13 @@ def extract_archive(path: Path, dest: Path, *, strip_single_top: bool = True) ->
 
 
 class _Member:
-    __slots__ = ("is_dir", "link", "mode", "name", "size")
+    __slots__ = ("hard", "is_dir", "link", "mode", "name", "size")
 
-    def __init__(self, name: str, size: int, is_dir: bool, mode: int, link: str | None):
-        self.name, self.size, self.is_dir, self.mode, self.link = name, size, is_dir, mode, link
+    def __init__(
+        self, name: str, size: int, is_dir: bool, mode: int, link: str | None, hard: bool = False
+    ):
+        self.name, self.size, self.is_dir, self.mode = name, size, is_dir, mode
+        self.link, self.hard = link, hard
 
 
 def _zip_members(zf: zipfile.ZipFile) -> Iterator[_Member]:
@@ -100,14 +103,10 @@ def _tar_members(tf: tarfile.TarFile) -> Iterator[_Member]:
             continue
         if info.isdev() or info.isfifo():
             raise ArchiveError(f"refusing {info.name!r}: device files and FIFOs are not allowed")
-        link = None
-        if info.issym():
-            link = info.linkname
-        elif info.islnk():
-            link = "/" + info.linkname  # hard links name archive paths: check like absolute
-        elif not (info.isfile() or info.isdir()):
+        link = info.linkname if info.issym() or info.islnk() else None
+        if link is None and not (info.isfile() or info.isdir()):
             raise ArchiveError(f"refusing {info.name!r}: unsupported member type")
-        yield _Member(info.name, info.size, info.isdir(), info.mode, link)
+        yield _Member(info.name, info.size, info.isdir(), info.mode, link, hard=info.islnk())
 
 
 def _tar_open(tf: tarfile.TarFile, name: str) -> IO[bytes]:
@@ -134,13 +133,14 @@ def _write(
             target.mkdir(parents=True, exist_ok=True)
             continue
         if member.link is not None:
-            check_link(member.name, rel, member.link, prefix)
-            if member.link.startswith("/"):  # a hard link inside the archive: copy its target
-                source = root / member.link.lstrip("/")[len(prefix) :]
-                target.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(source, target)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if member.hard:  # names another member of the archive: copy what it extracted to
+                source = check_member_name(member.link)
+                if prefix and not source.startswith(prefix):
+                    raise ArchiveError(f"refusing {member.name!r}: hard link outside the archive")
+                shutil.copyfile(root / source[len(prefix) :], target)
             else:
-                target.parent.mkdir(parents=True, exist_ok=True)
+                check_link(member.name, rel, member.link)
                 os.symlink(member.link, target)
             continue
         total += member.size
@@ -179,15 +179,12 @@ def check_member_name(name: str) -> str:
     return "/".join(parts) + ("/" if normalized.endswith("/") and parts else "")
 
 
-def check_link(name: str, rel: str, link: str, prefix: str = "") -> None:
-    """Refuse a link at *rel* whose target *link* would point outside the extracted tree."""
-    if link.startswith("/"):
-        inside = check_member_name(link.lstrip("/"))
-        if prefix and not inside.startswith(prefix):
-            raise ArchiveError(f"refusing {name!r}: hard link outside the archive")
-        return
+def check_link(name: str, rel: str, link: str) -> None:
+    """Refuse a symbolic link at *rel* whose target *link* could point outside the tree."""
+    if posixpath.isabs(link) or re.match(r"^[A-Za-z]:", link):
+        raise ArchiveError(f"refusing {name!r}: symbolic link to the absolute path {link!r}")
     resolved = posixpath.normpath(posixpath.join(posixpath.dirname(rel), link))
-    if resolved.startswith("../") or resolved == ".." or posixpath.isabs(resolved):
+    if resolved == ".." or resolved.startswith("../"):
         raise ArchiveError(f"refusing {name!r}: symbolic link to {link!r} leaves the archive")
 
 
