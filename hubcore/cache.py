@@ -35,7 +35,7 @@ import filelock
 
 from hubcore import config
 
-__all__ = ["Cache", "UrlRecord", "get_cache"]
+__all__ = ["Cache", "CachedBlob", "CachedSnapshot", "UrlRecord", "get_cache"]
 
 _SAFE_COMPONENT = re.compile(r"[^A-Za-z0-9._-]+")
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
@@ -56,6 +56,30 @@ class UrlRecord:
     size: int
     name: str
     validator: str | None = None  # e.g. "mtime:size" for local files, an ETag for HTTP
+
+
+@attrs.frozen
+class CachedSnapshot:
+    """One snapshot folder in the cache, for listing and cleaning."""
+
+    source: str
+    repo: str
+    snapshot_id: str
+    path: Path
+    size: int
+    mtime: float
+    refs: tuple[str, ...]  # branches/tags whose last resolution is this snapshot
+
+
+@attrs.frozen
+class CachedBlob:
+    """One weight blob, with the URLs last resolved to it."""
+
+    sha256: str
+    path: Path
+    size: int
+    mtime: float
+    urls: tuple[str, ...]
 
 
 @attrs.frozen
@@ -188,6 +212,94 @@ class Cache:
             refs[ref] = snapshot_id
             self.atomic_write_json(path, refs)
 
+    # -- inspection and cleaning ------------------------------------------------------------------
+    def snapshots(self) -> list[CachedSnapshot]:
+        """Every snapshot in the cache, with size and the refs pointing at it."""
+        found = []
+        for snaps in sorted((self.root / "repos").glob("*/**/snapshots")):
+            repo_dir = snaps.parent
+            source = repo_dir.relative_to(self.root / "repos").parts[0]
+            repo = "/".join(repo_dir.relative_to(self.root / "repos").parts[1:])
+            refs = _read_json(repo_dir / "refs.json") or {}
+            for folder in sorted(p for p in snaps.iterdir() if p.is_dir()):
+                pointing = tuple(sorted(k for k, v in refs.items() if v == folder.name))
+                found.append(
+                    CachedSnapshot(
+                        source,
+                        repo,
+                        folder.name,
+                        folder,
+                        _tree_size(folder),
+                        folder.stat().st_mtime,
+                        pointing,
+                    )
+                )
+        return found
+
+    def blobs(self) -> list[CachedBlob]:
+        """Every weight blob, with the URLs whose records point at it."""
+        urls: dict[str, list[str]] = {}
+        for record_path in (self.root / "urls").glob("*.json"):
+            data = _read_json(record_path) or {}
+            if isinstance(data.get("sha256"), str) and isinstance(data.get("url"), str):
+                urls.setdefault(data["sha256"], []).append(data["url"])
+        found = []
+        for blob in sorted((self.root / "blobs" / "sha256").glob("*/*")):
+            if _HEX64.match(blob.name):
+                st = blob.stat()
+                found.append(
+                    CachedBlob(
+                        blob.name, blob, st.st_size, st.st_mtime, tuple(urls.get(blob.name, ()))
+                    )
+                )
+        return found
+
+    def remove_snapshot(self, snap: CachedSnapshot) -> None:
+        """Delete a snapshot (atomically, under its lock) and refs that pointed at it."""
+        with self.lock("snapshot", snap.source, snap.repo, snap.snapshot_id):
+            if snap.path.is_dir():
+                self.discard_tree(snap.path)
+        with self.lock("refs", snap.source, snap.repo):
+            refs = self.read_refs(snap.source, snap.repo)
+            kept = {k: v for k, v in refs.items() if v != snap.snapshot_id}
+            if kept != refs:
+                self.atomic_write_json(self.repo_dir(snap.source, snap.repo) / "refs.json", kept)
+
+    def remove_blob(self, blob: CachedBlob) -> None:
+        """Delete a blob and the URL records that resolve to it."""
+        for url in blob.urls:
+            with self.lock("url", url):
+                self._url_record_path(url).unlink(missing_ok=True)
+        blob.path.unlink(missing_ok=True)
+
+    def prune(self, *, older_than: float, now: float | None = None) -> tuple[int, int]:
+        """Remove unreferenced blobs, snapshots no ref points at that are older than
+        *older_than* seconds, and stale temporary files. Returns (files, bytes) freed."""
+        import time
+
+        now = time.time() if now is None else now
+        freed = count = 0
+        for blob in self.blobs():
+            if not blob.urls and now - blob.mtime > older_than:
+                self.remove_blob(blob)
+                freed, count = freed + blob.size, count + 1
+        for snap in self.snapshots():
+            if not snap.refs and now - snap.mtime > older_than:
+                self.remove_snapshot(snap)
+                freed, count = freed + snap.size, count + 1
+        for litter in (self.root / "tmp").glob("*"):
+            try:
+                if now - litter.stat().st_mtime > max(older_than, 3600):
+                    size = _tree_size(litter) if litter.is_dir() else litter.stat().st_size
+                    if litter.is_dir():
+                        shutil.rmtree(litter, ignore_errors=True)
+                    else:
+                        litter.unlink(missing_ok=True)
+                    freed, count = freed + size, count + 1
+            except OSError:
+                continue
+        return count, freed
+
     # -- helpers --------------------------------------------------------------------------------
     def atomic_write_json(self, path: Path, data: Mapping[str, Any]) -> None:
         """Write JSON so that readers see either the old or the new content, never a part."""
@@ -213,6 +325,10 @@ def _read_json(path: Path) -> dict[str, Any] | None:
     except (OSError, ValueError):
         return None
     return data if isinstance(data, dict) else None
+
+
+def _tree_size(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file() and not p.is_symlink())
 
 
 def get_cache() -> Cache:

@@ -16,8 +16,10 @@ from typing import Any
 import click
 
 from hubcore import api, config, transfer
+from hubcore.cache import Cache, get_cache
 from hubcore.discovery import Entrypoint, WeightsInfo
-from hubcore.errors import HubError
+from hubcore.errors import CacheTargetError, HubError
+from hubcore.http import redact
 from hubcore.isolation import PRIVATE_PREFIX
 from hubcore.plugins import get_plugins
 
@@ -210,6 +212,81 @@ def download_command(url: str, output: Path | None, sha256: str | None) -> None:
         shutil.copyfile(path, target)
         path = target
     click.echo(str(path))
+
+
+@main.group("cache")
+def cache_group() -> None:
+    """Inspect and clean the cache (safe while other processes load)."""
+
+
+@cache_group.command("ls")
+def cache_ls() -> None:
+    """List cached repository snapshots and weight files with their sizes."""
+    cache = get_cache()
+    snapshots, blobs = cache.snapshots(), cache.blobs()
+    click.echo(f"hub home: {cache.root}")
+    click.echo(f"repositories ({len(snapshots)} snapshots):")
+    for snap in snapshots:
+        refs = f"  ({', '.join(snap.refs)})" if snap.refs else ""
+        click.echo(
+            f"  {snap.source}:{snap.repo}  {snap.snapshot_id[:16]}{refs}  {_human_size(snap.size)}"
+        )
+    click.echo(f"weights ({len(blobs)} files):")
+    for blob in blobs:
+        urls = ", ".join(redact(u) for u in blob.urls) or "(no URL record)"
+        click.echo(f"  {blob.sha256[:16]}  {_human_size(blob.size)}  {urls}")
+    total = sum(s.size for s in snapshots) + sum(b.size for b in blobs)
+    click.echo(f"total: {_human_size(total)}")
+
+
+@cache_group.command("rm")
+@click.argument("targets", nargs=-1, required=True)
+def cache_rm(targets: tuple[str, ...]) -> None:
+    """Remove cached items: a repository (source:repo), a snapshot id or a weight sha256
+    (prefixes of at least 7 characters are accepted)."""
+    cache = get_cache()
+    with _hub_errors():
+        for target in targets:
+            removed = _remove(cache, target)
+            click.echo(f"removed {removed} item(s) matching {target}")
+
+
+@cache_group.command("prune")
+@click.option(
+    "--older-than", "days", default=30.0, show_default=True, help="Age in days before removal."
+)
+def cache_prune(days: float) -> None:
+    """Remove weights no URL refers to, snapshots no branch or tag points at (when older than
+    --older-than days), and stale temporary files."""
+    count, freed = get_cache().prune(older_than=days * 86400)
+    click.echo(f"pruned {count} item(s), {_human_size(freed)} freed")
+
+
+def _remove(cache: Cache, target: str) -> int:
+    snapshots = cache.snapshots()
+    if ":" in target:
+        source, _, repo = target.partition(":")
+        chosen = [s for s in snapshots if s.source == source and s.repo.endswith(repo)]
+        for snap in chosen:
+            cache.remove_snapshot(snap)
+        if not chosen:
+            raise CacheTargetError(
+                f"no cached repository matches {target!r} (see hubcore cache ls)"
+            )
+        return len(chosen)
+    if len(target) < 7:
+        raise CacheTargetError(f"{target!r} is too short; give at least 7 characters")
+    snaps = [s for s in snapshots if s.snapshot_id.startswith(target)]
+    blobs = [b for b in cache.blobs() if b.sha256.startswith(target)]
+    if len(snaps) + len(blobs) > 1:
+        raise CacheTargetError(f"{target!r} is ambiguous; give more characters")
+    for snap in snaps:
+        cache.remove_snapshot(snap)
+    for blob in blobs:
+        cache.remove_blob(blob)
+    if not snaps and not blobs:
+        raise CacheTargetError(f"nothing in the cache matches {target!r} (see hubcore cache ls)")
+    return 1
 
 
 # -- helpers --------------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ __all__ = [
     "ArchiveError",
     "AuthenticationError",
     "BackendError",
+    "CacheTargetError",
     "ConfigError",
     "DependencyError",
     "DownloadError",
@@ -51,6 +52,10 @@ class UnknownSourceError(HubError, LookupError):
 
 class RepoNotFoundError(HubError, FileNotFoundError):
     """The repository (folder, remote repository or reference) does not exist."""
+
+
+class CacheTargetError(HubError, LookupError):
+    """``hubcore cache rm`` was given something that matches no (or more than one) entry."""
 
 
 class ConfigError(HubError, ValueError):

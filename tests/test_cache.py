@@ -80,3 +80,92 @@ def test_refs_record(tmp_path: Path) -> None:
     cache.write_ref("github", "o/r", "main", "sha1")
     cache.write_ref("github", "o/r", "v1", "sha2")
     assert cache.read_refs("github", "o/r") == {"main": "sha1", "v1": "sha2"}
+
+
+def _fill(text: str):
+    def fill(folder: Path) -> None:
+        (folder / "hubconf.py").write_text(text)
+
+    return fill
+
+
+def test_listing_removing_and_pruning(tmp_path: Path) -> None:
+    import os
+
+    cache = Cache(tmp_path)
+    old = cache.publish_tree("github", "h/o/r", "a" * 40, _fill("old"))
+    cache.publish_tree("github", "h/o/r", "b" * 40, _fill("new"))
+    cache.write_ref("github", "h/o/r", "main", "b" * 40)
+    src = tmp_path / "w.bin"
+    src.write_bytes(b"w" * 10)
+    from hubcore.transfer import fetch
+
+    kept = fetch(str(src), cache=cache, progress=False)
+    orphan = cache.blob_path("c" * 64)
+    orphan.parent.mkdir(parents=True)
+    orphan.write_bytes(b"orphan")
+
+    snaps = {s.snapshot_id: s for s in cache.snapshots()}
+    assert snaps["b" * 40].refs == ("main",)
+    assert snaps["a" * 40].refs == ()
+    assert snaps["a" * 40].size == 3
+    blobs = {b.sha256: b for b in cache.blobs()}
+    assert blobs[kept.sha256].urls == (src.absolute().as_uri(),)
+    assert blobs["c" * 64].urls == ()
+
+    week_ago = 7 * 86400
+    past = os.stat(old).st_mtime - week_ago
+    os.utime(old, (past, past))
+    os.utime(orphan, (past, past))
+    count, freed = cache.prune(older_than=86400)
+    assert count == 2
+    assert freed == 3 + 6
+    assert not old.exists()
+    assert not orphan.exists()
+    assert kept.path.exists()
+    assert cache.snapshot_dir("github", "h/o/r", "b" * 40).exists()
+
+    cache.remove_snapshot(next(s for s in cache.snapshots() if s.snapshot_id == "b" * 40))
+    assert cache.read_refs("github", "h/o/r") == {}
+    cache.remove_blob(next(iter(cache.blobs())))
+    assert cache.blobs() == []
+    assert cache.read_url_record(src.absolute().as_uri()) is None
+
+
+def test_cache_cli(hub_home, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from hubcore.cli import main
+    from hubcore.transfer import fetch
+
+    src = tmp_path / "model.bin"
+    src.write_bytes(b"m" * 2048)
+    blob = fetch(str(src), progress=False)
+    Cache(hub_home).publish_tree("git", "host/x", "d" * 40, _fill("x"))
+    runner = CliRunner()
+    out = runner.invoke(main, ["cache", "ls"]).output
+    assert "git:host/x  dddddddddddddddd" in out
+    assert f"{blob.sha256[:16]}  2.0 KiB  file://" in out
+    result = runner.invoke(main, ["cache", "rm", "abc"])
+    assert result.exit_code == 1
+    assert "too short" in result.output
+    result = runner.invoke(main, ["cache", "rm", blob.sha256[:10], "git:host/x"])
+    assert result.exit_code == 0, result.output
+    assert runner.invoke(main, ["cache", "ls"]).output.count("\n  ") == 0
+    assert "pruned 0 item(s)" in runner.invoke(main, ["cache", "prune"]).output
+
+
+def test_cache_ls_hides_credentials_in_urls(hub_home) -> None:
+    from click.testing import CliRunner
+
+    from hubcore.cli import main
+
+    cache = Cache(hub_home)
+    sha = "e" * 64
+    cache.blob_path(sha).parent.mkdir(parents=True)
+    cache.blob_path(sha).write_bytes(b"x")
+    cache.write_url_record(UrlRecord("https://bob:hunter2@host/w.pth?token=abc", sha, 1, "w.pth"))
+    out = CliRunner().invoke(main, ["cache", "ls"]).output
+    assert "https://host/w.pth" in out
+    assert "hunter2" not in out
+    assert "abc" not in out
