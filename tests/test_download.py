@@ -82,3 +82,25 @@ def test_concurrent_processes_transfer_once(hub_home, tmp_path) -> None:
     assert len(paths) == 1
     assert sum(n for _, n in results) == 1
     assert hubcore.file_sha256(next(iter(paths))) == hubcore.file_sha256(src)
+
+
+def test_mirrors_apply_to_weight_urls(hub_home, tmp_path, monkeypatch) -> None:
+    from hubcore.cache import get_cache
+
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    (mirror / "w.bin").write_bytes(b"mirrored weights")
+    monkeypatch.setenv("HUBCORE_MIRRORS", f"https://weights.invalid/={mirror.as_uri()}/")
+    path = hubcore.download("https://weights.invalid/w.bin")
+    assert path.read_bytes() == b"mirrored weights"
+    record = get_cache().read_url_record("https://weights.invalid/w.bin")
+    assert record is not None  # keyed by the original URL, not the mirror
+    assert record.name == "w.bin"
+
+
+def test_malformed_mirror_setting(hub_home, tmp_path, monkeypatch) -> None:
+    from hubcore.errors import ConfigError
+
+    monkeypatch.setenv("HUBCORE_MIRRORS", "no-equals-sign")
+    with pytest.raises(ConfigError, match="PREFIX=REPLACEMENT"):
+        hubcore.download(str(tmp_path / "x"))
