@@ -106,8 +106,9 @@ def help(repo: str | Snapshot, entry: str, **options: Any) -> str:
     Raises :class:`~hubcore.errors.EntrypointNotFoundError` (with close matches) when the
     entrypoint does not exist.
     """
-    info = discover(repo, **options)
-    found = _static_entry(info, entry, str(repo.ref) if isinstance(repo, Snapshot) else repo)
+    snapshot = repo if isinstance(repo, Snapshot) else open_repo(repo, **options)
+    info = discover(snapshot)
+    found = _static_entry(info, entry, str(snapshot.ref))
     if found is None or not found.resolved:
         why = found.note if found is not None else "defined through a star import"
         return f"({entry} cannot be read statically: {why})"
@@ -148,10 +149,11 @@ def load(
         force_reload=force_reload,
         progress=progress,
     )
+    label = str(snapshot.ref)  # the reference without credentials, for every message
     info = discover_hubconf(snapshot.root)
-    _static_entry(info, entry, repo)
+    _static_entry(info, entry, label)
     if not skip_dependency_check:
-        check_dependencies(info.dependencies, repo)
+        check_dependencies(info.dependencies, label)
     importer = _importer_for(snapshot)
     try:
         module = importer.import_hubconf(fresh=snapshot.snapshot_id is None)
@@ -159,17 +161,17 @@ def load(
         raise
     except Exception as exc:
         raise EntrypointError(
-            f"importing hubconf.py of {repo} failed: {type(exc).__name__}: {exc}"
+            f"importing hubconf.py of {label} failed: {type(exc).__name__}: {exc}"
         ) from exc
     fn = getattr(module, entry, None)
     if fn is None or not callable(fn):
         names = sorted(
             n for n in dir(module) if not n.startswith("_") and callable(getattr(module, n))
         )
-        raise EntrypointNotFoundError(entry, repo, names, difflib.get_close_matches(entry, names))
+        raise EntrypointNotFoundError(entry, label, names, difflib.get_close_matches(entry, names))
     if kwargs.get("pretrained") and not _accepts_pretrained(fn):
         raise NoWeightsError(
-            f"entrypoint {entry!r} of {repo} declares no pretrained weights (no @pretrained) "
+            f"entrypoint {entry!r} of {label} declares no pretrained weights (no @pretrained) "
             "and takes no `pretrained` argument; call it without pretrained=..."
         )
     root_token = current_repo_root.set(snapshot.root)
@@ -182,13 +184,15 @@ def load(
                 raise
             except Exception as exc:
                 raise EntrypointError(
-                    f"entrypoint {entry!r} of {repo} raised {type(exc).__name__}: {exc}"
+                    f"entrypoint {entry!r} of {label} raised {type(exc).__name__}: {exc}"
                 ) from exc
         weights = last_applied.get()
     finally:
         current_repo_root.reset(root_token)
         last_applied.reset(applied_token)
-    notify("hubcore_entrypoint_loaded", repo=repo, entrypoint=entry, result=result, weights=weights)
+    notify(
+        "hubcore_entrypoint_loaded", repo=label, entrypoint=entry, result=result, weights=weights
+    )
     return result
 
 

@@ -121,3 +121,14 @@ def test_errors(hub_home, daemon, http_server, models) -> None:
         hubcore.list("git+https://")
     with pytest.raises(InvalidReferenceError, match="names no revision"):
         hubcore.list("git://host/repo.git@")
+
+
+def test_credentials_in_urls_never_surface(hub_home, http_server, models) -> None:
+    ref = f"git+http://alice:t0psecret@{http_server.url.removeprefix('http://')}/lab/models.git"
+    with pytest.raises(hubcore.HubError) as info:
+        hubcore.load(f"{ref}@main", "missing_entry")
+    assert "t0psecret" not in str(info.value)
+    snapshot = hubcore.open_repo(f"{ref}@main")
+    assert "t0psecret" not in repr(snapshot)
+    assert "t0psecret" not in str(snapshot.ref)
+    assert "t0psecret" not in str(snapshot.root)

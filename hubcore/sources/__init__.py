@@ -20,12 +20,12 @@ import attrs
 from hubcore.cache import Cache
 from hubcore.errors import InvalidReferenceError, UnknownSourceError
 
-__all__ = ["FetchContext", "RepoRef", "Snapshot", "Source", "parse_reference"]
+__all__ = ["FetchContext", "RepoRef", "Snapshot", "Source", "parse_reference", "redact_url"]
 
 _PREFIX = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):(?!//)(.*)$", re.DOTALL)
 
 
-@attrs.frozen
+@attrs.frozen(repr=False)
 class RepoRef:
     """A parsed repository reference.
 
@@ -39,11 +39,20 @@ class RepoRef:
     repo: str
     revision: str | None = None
     text: str = ""
+    # Never shown: options may hold a token, and reprs end up in logs and tracebacks.
     options: Mapping[str, Any] = attrs.field(factory=dict, eq=False, hash=False)
 
+    def __repr__(self) -> str:
+        return (
+            f"RepoRef(source={self.source!r}, repo={redact_url(self.repo)!r}, "
+            f"revision={self.revision!r}, text={redact_url(self.text)!r})"
+        )
+
     def __str__(self) -> str:
-        return self.text or (
-            f"{self.source}:{self.repo}" + (f"@{self.revision}" if self.revision else "")
+        """The reference as the user wrote it, without any credentials in URLs."""
+        return redact_url(
+            self.text
+            or f"{self.source}:{self.repo}" + (f"@{self.revision}" if self.revision else "")
         )
 
 
@@ -97,6 +106,15 @@ class Source(Protocol):
         :class:`hubcore.errors.OfflineError`) and ``ctx.force_reload``.
         """
         ...
+
+
+_USERINFO = re.compile(r"(?<=://)[^/@\s]*@")
+_SECRET_QUERY = re.compile(r"(?i)([?&](?:token|access_token|private_token|sig|signature)=)[^&#\s]*")
+
+
+def redact_url(text: str) -> str:
+    """*text* with URL user info (``user:token@``) and secret query values removed."""
+    return _SECRET_QUERY.sub(r"\1<hidden>", _USERINFO.sub("", text))
 
 
 def parse_reference(
