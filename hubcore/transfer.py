@@ -18,7 +18,10 @@ import hashlib
 import logging
 import os
 import posixpath
-from collections.abc import Mapping
+import re
+import tempfile
+import threading
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -30,10 +33,12 @@ from tqdm.auto import tqdm
 from hubcore import config
 from hubcore.backends import WeightsFile
 from hubcore.cache import Cache, UrlRecord, get_cache
+from hubcore.downloader import HttpDownload
 from hubcore.errors import DownloadError, IntegrityError, OfflineError
+from hubcore.http import redact, session
 from hubcore.plugins import notify
 
-__all__ = ["fetch", "file_sha256", "normalize_url"]
+__all__ = ["fetch", "file_sha256", "hash_prefix", "normalize_url"]
 
 logger = logging.getLogger(__name__)
 CHUNK = 1 << 20
@@ -94,8 +99,14 @@ def fetch(
             "(unset HUBCORE_OFFLINE) to cache it."
         )
 
-    fs, path = _filesystem(config.rewrite_url(url), storage_options)
-    validator = _validator(fs, path, remote=revalidate and sha256 is None)
+    target = config.rewrite_url(url)
+    fs: Any = None
+    path = target
+    if _is_http(target):
+        validator = _http_validator(target) if revalidate and sha256 is None else None
+    else:
+        fs, path = _filesystem(target, storage_options)
+        validator = _validator(fs, path, remote=revalidate and sha256 is None)
     if _still_valid(cache, record, sha256, validator) and not (revalidate and validator is None):
         assert record is not None
         return _cached(cache, url, name, record.sha256)
@@ -119,52 +130,156 @@ def _transfer(
     validator: str | None,
     progress: bool | None,
 ) -> WeightsFile:
-    total = _size(fs, path, url)
-    logger.info("downloading %s", url)
-    notify("hubcore_download_started", url=url, total=total)
-    digest = hashlib.sha256()
-    done = 0
-    with cache.temp_file() as tmp:
-        bar = tqdm(
-            total=total,
-            unit="B",
-            unit_scale=True,
-            unit_divisor=1024,
-            desc=name,
-            # None lets tqdm hide itself when stderr is not a terminal.
-            disable=None if config.progress_enabled(progress) else True,
-            leave=False,
-        )
-        try:
-            with fs.open(path, "rb") as src, open(tmp, "wb") as dst:
-                while chunk := src.read(CHUNK):
-                    digest.update(chunk)
-                    dst.write(chunk)
-                    done += len(chunk)
-                    bar.update(len(chunk))
-                    notify("hubcore_download_progress", url=url, done=done, total=total)
-        except FileNotFoundError as exc:
-            raise DownloadError(f"{url} does not exist") from exc
-        except OSError as exc:
-            raise DownloadError(f"reading {url} failed: {exc}") from exc
-        finally:
-            bar.close()
-        if total is not None and done != total:
-            raise DownloadError(f"{url}: expected {total} bytes, received {done}; nothing cached")
-        actual = digest.hexdigest()
-        if sha256 and actual != sha256:
-            raise IntegrityError(url, sha256, actual)
-        final = cache.store_blob(tmp, actual)
-    cache.write_url_record(UrlRecord(url, actual, done, name, validator))
+    logger.info("downloading %s", redact(url))
+    bar = _ProgressBar(url, name, progress)
+    try:
+        if fs is None:
+            partial, digest, size, discard = _download_http(cache, url, bar)
+        else:
+            partial, digest, size, discard = _copy_fsspec(cache, fs, path, url, bar)
+    finally:
+        bar.close()
+    try:
+        _verify(url, name, sha256, digest)
+    except IntegrityError:
+        discard()
+        raise
+    final = cache.store_blob(partial, digest)
+    discard()
+    cache.write_url_record(UrlRecord(url, digest, size, name, validator))
     notify(
         "hubcore_download_finished",
         url=url,
         path=str(final),
-        sha256=actual,
-        size=done,
+        sha256=digest,
+        size=size,
         cached=False,
     )
-    return WeightsFile(final, name, actual, done, url)
+    return WeightsFile(final, name, digest, size, url)
+
+
+def _download_http(
+    cache: Cache, url: str, bar: _ProgressBar
+) -> tuple[Path, str, int, Callable[[], None]]:
+    folder = cache.tmp_dir / "partial"
+    folder.mkdir(exist_ok=True)
+    key = hashlib.sha256(url.encode()).hexdigest()[:32]
+    download = HttpDownload(
+        url,
+        folder / f"{key}.part",
+        folder / f"{key}.json",
+        on_start=bar.start,
+        on_bytes=bar.update,
+    )
+    digest, size = download.run()
+    return download.partial, digest, size, download.discard
+
+
+def _copy_fsspec(
+    cache: Cache, fs: Any, path: str, url: str, bar: _ProgressBar
+) -> tuple[Path, str, int, Callable[[], None]]:
+    total = _size(fs, path, url)
+    bar.start(total, 0)
+    fd, name = tempfile.mkstemp(dir=cache.tmp_dir, suffix=".part")
+    os.close(fd)
+    tmp = Path(name)
+    digest = hashlib.sha256()
+    done = 0
+    try:
+        with fs.open(path, "rb") as src, open(tmp, "wb") as dst:
+            while chunk := src.read(CHUNK):
+                digest.update(chunk)
+                dst.write(chunk)
+                done += len(chunk)
+                bar.update(len(chunk))
+    except FileNotFoundError as exc:
+        tmp.unlink(missing_ok=True)
+        raise DownloadError(f"{redact(url)} does not exist") from exc
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise DownloadError(f"reading {redact(url)} failed: {exc}") from exc
+    if total is not None and done != total:
+        tmp.unlink(missing_ok=True)
+        raise DownloadError(f"{redact(url)}: expected {total} bytes, received {done}")
+    return tmp, digest.hexdigest(), done, lambda: tmp.unlink(missing_ok=True)
+
+
+_HASH_PREFIX = re.compile(r"-([0-9a-f]{8,64})\.")
+
+
+def hash_prefix(name: str) -> str | None:
+    """The torch-style sha256 prefix in a file name (``resnet18-f37072fd.pth``), if any."""
+    match = _HASH_PREFIX.search(name)
+    return match.group(1) if match else None
+
+
+def _verify(url: str, name: str, sha256: str | None, actual: str) -> None:
+    if sha256:
+        if actual != sha256:
+            raise IntegrityError(redact(url), sha256, actual)
+        return
+    prefix = hash_prefix(name)
+    if prefix and not actual.startswith(prefix):
+        raise IntegrityError(redact(url), f"{prefix}... (from the file name)", actual)
+
+
+class _ProgressBar:
+    """tqdm plus the progress events; created when the size is known."""
+
+    def __init__(self, url: str, name: str, progress: bool | None):
+        self.url, self.name = url, name
+        self.enabled = config.progress_enabled(progress)
+        self.bar: Any = None
+        self.total: int | None = None
+        self.done = 0
+        self.lock = threading.Lock()
+
+    def start(self, total: int | None, resumed: int) -> None:
+        self.total, self.done = total, resumed
+        notify("hubcore_download_started", url=self.url, total=total)
+        self.bar = tqdm(
+            total=total,
+            initial=resumed,
+            unit="B",
+            unit_scale=True,
+            unit_divisor=1024,
+            desc=self.name,
+            # None lets tqdm hide itself when stderr is not a terminal.
+            disable=None if self.enabled else True,
+            leave=False,
+        )
+
+    def update(self, count: int) -> None:
+        with self.lock:
+            self.done += count
+            done = self.done
+            if self.bar is not None:
+                self.bar.update(count)
+        notify("hubcore_download_progress", url=self.url, done=done, total=self.total)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _is_http(url: str) -> bool:
+    return urlsplit(url).scheme in ("http", "https")
+
+
+def _http_validator(url: str) -> str | None:
+    """ETag or Last-Modified (with the size) from one HEAD request; None if unavailable."""
+    import requests
+
+    try:
+        response = session().head(url, allow_redirects=True, timeout=(10, 30))
+    except requests.RequestException:
+        return None
+    with response:
+        if response.status_code >= 400:
+            return None
+        headers = response.headers
+        marker = headers.get("ETag") or headers.get("Last-Modified")
+        return f"{marker}:{headers.get('Content-Length')}" if marker else None
 
 
 def _still_valid(

@@ -1,0 +1,566 @@
+"""The HTTP download engine: resumable, parallel, retried, hashed while the bytes arrive.
+
+One download writes one partial file under ``<home>/tmp/partial/`` next to a small JSON
+sidecar. The first request asks for the first chunk with ``Range``:
+
+* ``206``: the server supports ranges. The file is split into fixed-size chunks that worker
+  threads (``HUBCORE_CONNECTIONS``, default 8, for files of at least 64 MiB) fetch in order and
+  write at their offsets; the sidecar records finished chunks, so a later run (after a crash or
+  ``kill -9``) fetches only the rest. ``If-Range`` and the ETag of every response make sure the
+  pieces all belong to the same version of the file; a changed file starts over.
+* ``200``: no range support (or the file changed); the body is streamed from the start.
+
+A hashing thread follows the contiguous finished prefix of the file, so sha256 is computed
+while the rest is still arriving, not in a second pass. Connection errors, timeouts and
+408/429/5xx answers are retried with exponential backoff (honouring ``Retry-After``); other
+4xx answers fail at once.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import logging
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
+
+import attrs
+import requests
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+)
+
+from hubcore import config
+from hubcore.errors import AuthenticationError, DownloadError
+from hubcore.http import Credentials, redact, session
+
+__all__ = ["DownloadSettings", "HttpDownload", "download_settings"]
+
+logger = logging.getLogger(__name__)
+
+READ_SIZE = 1 << 20
+
+
+@attrs.frozen
+class DownloadSettings:
+    """Tunables, read from the environment by :func:`download_settings`."""
+
+    connections: int = 8
+    chunk_size: int = 16 << 20
+    parallel_threshold: int = 64 << 20
+    attempts: int = 5
+    backoff: float = 0.5
+    max_backoff: float = 30.0
+    connect_timeout: float = 10.0
+    read_timeout: float = 60.0
+
+
+def download_settings() -> DownloadSettings:
+    """Settings from ``HUBCORE_CONNECTIONS``, ``HUBCORE_CHUNK_MB``, ``HUBCORE_PARALLEL_MIN_MB``
+    (smallest file fetched over several connections), ``HUBCORE_RETRIES``,
+    ``HUBCORE_CONNECT_TIMEOUT`` and ``HUBCORE_READ_TIMEOUT`` (seconds)."""
+    env = os.environ
+    defaults = DownloadSettings()
+
+    def number(name: str, default: float) -> float:
+        try:
+            return float(env[name]) if env.get(name) else default
+        except ValueError:
+            raise DownloadError(f"{name}={env[name]!r} is not a number") from None
+
+    return DownloadSettings(
+        connections=max(1, int(number("HUBCORE_CONNECTIONS", defaults.connections))),
+        chunk_size=max(1 << 16, int(number("HUBCORE_CHUNK_MB", 16) * (1 << 20))),
+        parallel_threshold=int(number("HUBCORE_PARALLEL_MIN_MB", 64) * (1 << 20)),
+        attempts=max(1, int(number("HUBCORE_RETRIES", defaults.attempts))),
+        connect_timeout=number("HUBCORE_CONNECT_TIMEOUT", defaults.connect_timeout),
+        read_timeout=number("HUBCORE_READ_TIMEOUT", defaults.read_timeout),
+    )
+
+
+class TransientError(DownloadError):
+    """A failure worth retrying (connection trouble, 408/429/5xx, a short body)."""
+
+    def __init__(self, message: str, retry_after: float | None = None):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class _Changed(Exception):
+    """The file changed on the server, or it stopped honouring Range: start over."""
+
+
+@attrs.define
+class _Meta:
+    url: str
+    size: int
+    validator: str | None
+    chunk_size: int
+    done: set[int] = attrs.field(factory=set)
+
+    def save(self, path: Path) -> None:
+        tmp = path.with_suffix(".tmp")
+        data = {**attrs.asdict(self), "done": sorted(self.done)}
+        tmp.write_text(json.dumps(data))
+        os.replace(tmp, path)
+
+    @classmethod
+    def load(cls, path: Path, url: str) -> _Meta | None:
+        try:
+            data = json.loads(path.read_text())
+            meta = cls(
+                url=data["url"],
+                size=int(data["size"]),
+                validator=data.get("validator"),
+                chunk_size=int(data["chunk_size"]),
+                done={int(i) for i in data["done"]},
+            )
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        return meta if meta.url == url else None
+
+
+class HttpDownload:
+    """Download *url* into *partial* (with sidecar *meta_path*); :meth:`run` returns
+    ``(sha256, size)``. *on_bytes* is called with every number of bytes that arrive."""
+
+    def __init__(
+        self,
+        url: str,
+        partial: Path,
+        meta_path: Path,
+        *,
+        settings: DownloadSettings | None = None,
+        on_start: Callable[[int | None, int], None] | None = None,
+        on_bytes: Callable[[int], None] | None = None,
+    ):
+        self.url, self.credentials = _split_credentials(url)
+        self.label = redact(url)
+        self.partial = partial
+        self.meta_path = meta_path
+        self.settings = settings or download_settings()
+        self.on_start = on_start or (lambda total, resumed: None)
+        self.on_bytes = on_bytes or (lambda n: None)
+
+    # -- the whole download ----------------------------------------------------------------------
+    def run(self) -> tuple[str, int]:
+        for _ in range(3):  # a file that keeps changing under us is given three chances
+            try:
+                return self._attempt()
+            except _Changed:
+                logger.info("%s changed on the server; starting over", self.label)
+                self.discard()
+        raise DownloadError(f"{self.label} kept changing while it was downloaded")
+
+    def discard(self) -> None:
+        """Forget the partial download."""
+        self.partial.unlink(missing_ok=True)
+        self.meta_path.unlink(missing_ok=True)
+
+    def _attempt(self) -> tuple[str, int]:
+        meta = _Meta.load(self.meta_path, self.url) if self.partial.exists() else None
+        if meta is not None and meta.chunk_size != self.settings.chunk_size:
+            meta = None
+        if meta is None:
+            self.discard()
+        # Ask for the first chunk still missing: it tells size, validator and Range support,
+        # and its bytes are useful (after a crash, chunk 0 is usually on disk already).
+        first_index = _first_missing(meta) if meta is not None else 0
+        start = first_index * self.settings.chunk_size
+        headers = {"Range": f"bytes={start}-{start + self.settings.chunk_size - 1}"}
+        if meta is not None and meta.validator:
+            headers["If-Range"] = meta.validator
+        response = self._retrying(lambda: self._open(self.url, headers))
+        final_url = response.url or self.url
+        if response.status_code == 206:
+            total = _content_range_total(response)
+            validator = _validator(response)
+            if meta is not None and (meta.size != total or meta.validator != validator):
+                response.close()
+                raise _Changed
+            if meta is None:
+                meta = _Meta(self.url, total, validator, self.settings.chunk_size)
+                with open(self.partial, "wb") as fh:
+                    fh.truncate(total)
+                meta.save(self.meta_path)
+            return self._ranged(final_url, meta, response, first_index)
+        return self._whole(response)
+
+    # -- ranged downloads --------------------------------------------------------------------------
+    def _ranged(
+        self, url: str, meta: _Meta, first: requests.Response, first_index: int
+    ) -> tuple[str, int]:
+        chunks = max(1, -(-meta.size // meta.chunk_size))
+        resumed = sum(self._chunk_len(meta, i) for i in meta.done)
+        self.on_start(meta.size, resumed)
+        workers = self.settings.connections if meta.size >= self.settings.parallel_threshold else 1
+        state = _ChunkState(chunks, meta.done)
+        hasher = _PrefixHasher(self.partial, meta, chunks, state)
+        hasher.start()
+        fd = os.open(self.partial, os.O_WRONLY)
+        try:
+            if first_index >= chunks or first_index in meta.done:
+                first.close()
+            else:
+                try:
+                    self._write_chunk(fd, meta, first_index, first)
+                    self._finish(meta, first_index, state)
+                except TransientError as exc:  # fetched again below, with retries
+                    logger.info("first chunk of %s failed: %s", self.label, exc)
+            pending = [i for i in range(chunks) if i not in meta.done]
+            if pending:
+                self._fetch_chunks(fd, url, meta, pending, state, min(workers, len(pending)))
+        except BaseException:
+            state.abort()
+            raise
+        finally:
+            os.close(fd)
+            hasher.join()
+        if hasher.error is not None:
+            raise hasher.error
+        return hasher.hexdigest(), meta.size
+
+    def _fetch_chunks(
+        self, fd: int, url: str, meta: _Meta, pending: list[int], state: _ChunkState, workers: int
+    ) -> None:
+        work: queue.SimpleQueue[int] = queue.SimpleQueue()
+        for index in pending:
+            work.put(index)
+
+        def worker() -> None:
+            while not state.aborted:
+                try:
+                    index = work.get_nowait()
+                except queue.Empty:
+                    return
+                start = index * meta.chunk_size
+                end = start + self._chunk_len(meta, index) - 1
+                headers = {"Range": f"bytes={start}-{end}"}
+                if meta.validator:
+                    headers["If-Range"] = meta.validator
+
+                def fetch_one(index: int = index, headers: dict[str, str] = headers) -> None:
+                    response = self._open(url, headers)
+                    if response.status_code != 206:
+                        response.close()
+                        raise _Changed  # the server ignored Range or the file changed
+                    if _content_range_total(response) != meta.size or (
+                        meta.validator and _validator(response) not in (None, meta.validator)
+                    ):
+                        response.close()
+                        raise _Changed
+                    self._write_chunk(fd, meta, index, response)
+
+                self._retrying(fetch_one)
+                self._finish(meta, index, state)
+
+        with ThreadPoolExecutor(workers, thread_name_prefix="hubcore-dl") as pool:
+            futures = [pool.submit(worker) for _ in range(workers)]
+            errors = []
+            for future in futures:
+                try:
+                    future.result()
+                except BaseException as exc:
+                    state.abort()
+                    errors.append(exc)
+            if errors:
+                raise errors[0]
+
+    def _write_chunk(self, fd: int, meta: _Meta, index: int, response: requests.Response) -> None:
+        offset = index * meta.chunk_size
+        expected = self._chunk_len(meta, index)
+        written = 0
+        with response:
+            try:
+                while written < expected:
+                    data = response.raw.read(min(READ_SIZE, expected - written))
+                    if not data:
+                        break
+                    os.pwrite(fd, data, offset + written)
+                    written += len(data)
+                    self.on_bytes(len(data))
+            except (requests.RequestException, OSError) as exc:
+                self.on_bytes(-written)
+                raise TransientError(f"{self.label}: connection broke: {_reason(exc)}") from None
+            except Exception as exc:  # urllib3 protocol errors
+                self.on_bytes(-written)
+                raise TransientError(f"{self.label}: transfer failed: {_reason(exc)}") from None
+        if written != expected:
+            self.on_bytes(-written)
+            raise TransientError(
+                f"{self.label}: chunk {index} ended after {written} of {expected} bytes"
+            )
+
+    def _finish(self, meta: _Meta, index: int, state: _ChunkState) -> None:
+        with state.lock:
+            meta.done.add(index)
+            meta.save(self.meta_path)
+        state.mark(index)
+
+    def _chunk_len(self, meta: _Meta, index: int) -> int:
+        start = index * meta.chunk_size
+        return min(meta.chunk_size, meta.size - start)
+
+    # -- whole-body downloads (no Range support) ---------------------------------------------------
+    def _whole(self, response: requests.Response) -> tuple[str, int]:
+        self.discard()
+        expected = response.headers.get("Content-Length")
+        total = int(expected) if expected and expected.isdigit() else None
+        self.on_start(total, 0)
+
+        def stream(response: requests.Response) -> tuple[str, int]:
+            digest = _OverlappedHash()
+            size = 0
+            with response, open(self.partial, "wb") as fh:
+                try:
+                    while data := response.raw.read(READ_SIZE):
+                        fh.write(data)
+                        digest.update(data)
+                        size += len(data)
+                        self.on_bytes(len(data))
+                except (requests.RequestException, OSError) as exc:
+                    self.on_bytes(-size)
+                    digest.close()
+                    raise TransientError(
+                        f"{self.label}: connection broke: {_reason(exc)}"
+                    ) from None
+                except Exception as exc:
+                    self.on_bytes(-size)
+                    digest.close()
+                    raise TransientError(f"{self.label}: transfer failed: {_reason(exc)}") from None
+            hexdigest = digest.hexdigest()
+            if total is not None and size != total:
+                self.on_bytes(-size)
+                raise TransientError(f"{self.label}: received {size} of {total} bytes")
+            return hexdigest, size
+
+        first = [response]
+
+        def attempt() -> tuple[str, int]:
+            current = first.pop() if first else self._open(self.url, {})
+            return stream(current)
+
+        result: tuple[str, int] = self._retrying(attempt)
+        return result
+
+    # -- requests ---------------------------------------------------------------------------------
+    def _open(self, url: str, headers: dict[str, str]) -> requests.Response:
+        """GET with manual redirects (credentials stay on their host) and status checks."""
+        target = config.rewrite_url(url)
+        for _ in range(11):
+            request_headers = dict(headers)
+            if self.credentials is not None:
+                request_headers.update(self.credentials.headers_for(target))
+            try:
+                response = session().get(
+                    target,
+                    headers=request_headers,
+                    stream=True,
+                    allow_redirects=False,
+                    timeout=(self.settings.connect_timeout, self.settings.read_timeout),
+                )
+            except requests.RequestException as exc:
+                raise TransientError(f"cannot reach {redact(target)}: {_reason(exc)}") from None
+            if response.status_code in (301, 302, 303, 307, 308):
+                location = response.headers.get("Location")
+                response.close()
+                if not location:
+                    raise DownloadError(f"{redact(target)} redirected without a Location")
+                target = urljoin(target, location)
+                continue
+            _check_status(response, self.label)
+            return response
+        raise DownloadError(f"too many redirects downloading {self.label}")
+
+    def _retrying(self, action: Callable[[], Any]) -> Any:
+        settings = self.settings
+
+        def wait(state: RetryCallState) -> float:
+            exc = state.outcome.exception() if state.outcome else None
+            hint = getattr(exc, "retry_after", None)
+            if isinstance(hint, int | float):
+                return float(min(hint, settings.max_backoff))
+            return float(
+                min(settings.backoff * 2 ** (state.attempt_number - 1), settings.max_backoff)
+            )
+
+        def log(state: RetryCallState) -> None:
+            exc = state.outcome.exception() if state.outcome else None
+            logger.info("retrying %s after: %s", self.label, exc)
+
+        retrying = Retrying(
+            stop=stop_after_attempt(settings.attempts),
+            wait=wait,
+            retry=retry_if_exception(lambda exc: isinstance(exc, TransientError)),
+            before_sleep=log,
+            reraise=True,
+        )
+        return retrying(action)
+
+
+class _ChunkState:
+    """Which chunks are on disk; the hasher waits on it."""
+
+    def __init__(self, chunks: int, done: set[int]):
+        self.lock = threading.Lock()
+        self.changed = threading.Condition(self.lock)
+        self.ready = [i in done for i in range(chunks)]
+        self.aborted = False
+
+    def mark(self, index: int) -> None:
+        with self.changed:
+            self.ready[index] = True
+            self.changed.notify_all()
+
+    def abort(self) -> None:
+        with self.changed:
+            self.aborted = True
+            self.changed.notify_all()
+
+    def wait_for(self, index: int) -> bool:
+        with self.changed:
+            while not self.ready[index] and not self.aborted:
+                self.changed.wait()
+            return self.ready[index]
+
+
+class _PrefixHasher(threading.Thread):
+    """Hashes chunks in file order as soon as each is on disk (read back from the page cache)."""
+
+    def __init__(self, path: Path, meta: _Meta, chunks: int, state: _ChunkState):
+        super().__init__(name="hubcore-hash", daemon=True)
+        self.path, self.meta, self.chunks, self.state = path, meta, chunks, state
+        self.digest = hashlib.sha256()
+        self.error: BaseException | None = None
+        self.complete = False
+
+    def run(self) -> None:
+        try:
+            with open(self.path, "rb", buffering=0) as fh:
+                for index in range(self.chunks):
+                    if not self.state.wait_for(index):
+                        return
+                    fh.seek(index * self.meta.chunk_size)
+                    remaining = min(
+                        self.meta.chunk_size, self.meta.size - index * self.meta.chunk_size
+                    )
+                    while remaining:
+                        data = fh.read(min(READ_SIZE * 4, remaining))
+                        if not data:
+                            raise DownloadError("the partial file is shorter than expected")
+                        self.digest.update(data)
+                        remaining -= len(data)
+            self.complete = True
+        except BaseException as exc:
+            self.error = exc
+
+    def hexdigest(self) -> str:
+        if not self.complete:
+            raise DownloadError("the download stopped before every chunk was hashed")
+        return self.digest.hexdigest()
+
+
+class _OverlappedHash:
+    """sha256 on a helper thread, so hashing overlaps the next network read."""
+
+    def __init__(self) -> None:
+        self._digest = hashlib.sha256()
+        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=16)
+        self._thread = threading.Thread(target=self._work, name="hubcore-hash", daemon=True)
+        self._thread.start()
+
+    def _work(self) -> None:
+        while (data := self._queue.get()) is not None:
+            self._digest.update(data)
+
+    def update(self, data: bytes) -> None:
+        self._queue.put(data)
+
+    def close(self) -> None:
+        self._queue.put(None)
+        self._thread.join()
+
+    def hexdigest(self) -> str:
+        self.close()
+        return self._digest.hexdigest()
+
+
+# -- helpers --------------------------------------------------------------------------------------
+
+
+def _first_missing(meta: _Meta) -> int:
+    chunks = max(1, -(-meta.size // meta.chunk_size))
+    return next((i for i in range(chunks) if i not in meta.done), 0)
+
+
+def _check_status(response: requests.Response, label: str) -> None:
+    status = response.status_code
+    if status < 400:
+        return
+    retry_after = _retry_after(response.headers.get("Retry-After"))
+    response.close()
+    if status in (408, 425, 429) or status >= 500:
+        raise TransientError(f"{label}: HTTP {status} {response.reason}", retry_after)
+    if status in (401, 403):
+        raise AuthenticationError(f"access to {label} was refused (HTTP {status})")
+    if status == 404:
+        raise DownloadError(f"{label} does not exist (HTTP 404)")
+    if status == 416:
+        raise DownloadError(f"{label}: the server rejected the byte range (HTTP 416)")
+    raise DownloadError(f"downloading {label} failed: HTTP {status} {response.reason}")
+
+
+def _retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    if value.strip().isdigit():
+        return float(value.strip())
+    try:
+        from email.utils import parsedate_to_datetime
+
+        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+    except (TypeError, ValueError):
+        return None
+
+
+def _content_range_total(response: requests.Response) -> int:
+    value = response.headers.get("Content-Range", "")
+    total = value.rpartition("/")[2]
+    if not total.isdigit():
+        response.close()
+        raise _Changed  # a 206 without a usable total: treat the server as range-less
+    return int(total)
+
+
+def _validator(response: requests.Response) -> str | None:
+    etag = response.headers.get("ETag")
+    if etag and not etag.startswith("W/"):
+        return etag
+    return response.headers.get("Last-Modified")
+
+
+def _split_credentials(url: str) -> tuple[str, Credentials | None]:
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url, None
+    userinfo, _, host = parts.netloc.rpartition("@")
+    user, _, password = userinfo.partition(":")
+    token = base64.b64encode(f"{unquote(user)}:{unquote(password)}".encode()).decode()
+    clean = urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
+    hostname = (urlsplit(clean).hostname or "").lower()
+    return clean, Credentials({hostname: {"Authorization": f"Basic {token}"}})
+
+
+def _reason(exc: BaseException) -> str:
+    return (str(exc) or type(exc).__name__)[:200]

@@ -1,0 +1,259 @@
+"""The HTTP engine under fault injection: every case ends verified or with a clear HubError,
+and the cache never holds anything corrupt."""
+
+from __future__ import annotations
+
+import hashlib
+import multiprocessing
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import hubcore
+from hubcore.errors import AuthenticationError, DownloadError, IntegrityError
+from hubcore.testing.fileserver import FileServer
+
+SIZE = 3 << 20  # 3 MiB: 48 chunks of 64 KiB
+
+
+@pytest.fixture
+def data() -> bytes:
+    return os.urandom(SIZE)
+
+
+@pytest.fixture
+def fast_settings(monkeypatch):
+    monkeypatch.setenv("HUBCORE_CHUNK_MB", "0.0625")  # 64 KiB chunks
+    monkeypatch.setenv("HUBCORE_PARALLEL_MIN_MB", "1")
+    monkeypatch.setenv("HUBCORE_CONNECTIONS", "4")
+    monkeypatch.setenv("HUBCORE_READ_TIMEOUT", "1")
+    monkeypatch.setenv("HUBCORE_RETRIES", "4")
+
+
+@pytest.fixture
+def server(tmp_path):
+    srv = FileServer(tmp_path / "files").start()
+    yield srv
+    srv.stop()
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def assert_clean_cache(home: Path) -> None:
+    """Only verified blobs: each blob's name is the sha256 of its bytes; no partial left."""
+    for blob in (home / "blobs").rglob("*"):
+        if blob.is_file():
+            assert hubcore.file_sha256(blob) == blob.name
+    partial = home / "tmp" / "partial"
+    assert not partial.exists() or not any(partial.iterdir())
+
+
+def test_parallel_download_is_exact(hub_home, fast_settings, server, data) -> None:
+    url = server.add("w.bin", data)
+    path = hubcore.download(url, sha256=sha(data))
+    assert path.read_bytes() == data
+    assert server.bytes_sent == SIZE
+    ranges = [h.get("Range") for _, h in server.requests()]
+    assert len(ranges) == 48
+    assert all(r and r.startswith("bytes=") for r in ranges)
+    assert_clean_cache(hub_home)
+
+
+def test_small_file_single_stream(hub_home, server, data) -> None:
+    url = server.add("small.bin", data[:1000])
+    assert hubcore.download(url).read_bytes() == data[:1000]
+    assert len(server.requests()) == 1
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        {"cut_after": 10_000},
+        {"short_body": True},
+        {"reset_after": 20_000},
+        {"stall_after": 1000, "stall_seconds": 3},
+        {"cut_after": 5000, "times": 3},
+    ],
+    ids=["cut", "short", "reset", "stall", "cut-three-times"],
+)
+def test_stream_faults_are_retried(hub_home, fast_settings, server, data, fault) -> None:
+    for key, value in fault.items():
+        setattr(server.faults, key, value)
+    url = server.add("w.bin", data)
+    assert hubcore.download(url, sha256=sha(data)).read_bytes() == data
+    assert_clean_cache(hub_home)
+
+
+@pytest.mark.parametrize("status", [500, 503, 429, 408])
+def test_transient_statuses_honour_retry_after(
+    hub_home, fast_settings, server, data, status
+) -> None:
+    server.faults.errors = [(status, 1), (status, 1)]
+    url = server.add("w.bin", data)
+    began = time.monotonic()
+    assert hubcore.download(url, sha256=sha(data)).read_bytes() == data
+    assert time.monotonic() - began >= 2  # two Retry-After: 1 waits
+
+
+def test_persistent_errors_give_up(hub_home, fast_settings, server, data) -> None:
+    server.faults.errors = [(503, 0)] * 10
+    url = server.add("w.bin", data)
+    with pytest.raises(DownloadError, match="HTTP 503"):
+        hubcore.download(url)
+    assert len(server.requests()) == 4
+    assert_clean_cache(hub_home)
+
+
+@pytest.mark.parametrize(("status", "error"), [(404, DownloadError), (403, AuthenticationError)])
+def test_hopeless_statuses_are_not_retried(hub_home, fast_settings, server, status, error) -> None:
+    server.faults.errors = [(status, None)]
+    url = server.add("w.bin", b"x")
+    with pytest.raises(error):
+        hubcore.download(url)
+    assert len(server.requests()) == 1
+
+
+def test_server_ignoring_range(hub_home, fast_settings, server, data) -> None:
+    server.faults.ignore_range = True
+    url = server.add("w.bin", data)
+    assert hubcore.download(url, sha256=sha(data)).read_bytes() == data
+    assert len(server.requests()) == 1  # the whole body came with the first answer
+
+
+def test_file_changing_between_attempts(hub_home, fast_settings, server, data) -> None:
+    new = os.urandom(SIZE)
+    server.faults.cut_after = 10_000
+    server.faults.change_after_requests = 1
+    server.faults.changed_content = new
+    url = server.add("w.bin", data)
+    path = hubcore.download(url)
+    assert path.read_bytes() == new  # never a mixture of both versions
+    assert_clean_cache(hub_home)
+
+
+def test_wrong_bytes_fail_verification(hub_home, fast_settings, server, data) -> None:
+    server.faults.wrong_bytes = True
+    url = server.add("w.bin", data)
+    with pytest.raises(IntegrityError):
+        hubcore.download(url, sha256=sha(data))
+    assert_clean_cache(hub_home)
+    assert not (hub_home / "urls").exists() or not any((hub_home / "urls").iterdir())
+
+
+def test_hash_prefix_in_file_name(hub_home, server, data) -> None:
+    good = server.add(f"model-{sha(data)[:10]}.pth", data)
+    assert hubcore.download(good).read_bytes() == data
+    bad = server.add("model-0123456789.pth", data)
+    with pytest.raises(IntegrityError, match="0123456789"):
+        hubcore.download(bad)
+    short = server.add("model-abc.pth", data)  # fewer than 8 hex digits: not a hash
+    assert hubcore.download(short).read_bytes() == data
+
+
+def test_redirects_and_credentials(hub_home, fast_settings, server, data, tmp_path) -> None:
+    other = FileServer(tmp_path / "other", host="localhost").start()
+    try:
+        other.add("w.bin", data)
+        server.redirects["/w.bin"] = f"{other.url}/w.bin"
+        host = server.url.removeprefix("http://")
+        path = hubcore.download(f"http://user:pa55@{host}/w.bin", sha256=sha(data))
+        assert path.read_bytes() == data
+        assert "Authorization" in server.requests()[0][1]
+        assert other.requests()
+        assert all("Authorization" not in headers for _, headers in other.requests())
+    finally:
+        other.stop()
+
+
+def test_progress_events(hub_home, fast_settings, server, data) -> None:
+    from hubcore.plugins import get_plugins
+
+    seen: list[tuple[str, int | None]] = []
+
+    class Listener:
+        @hubcore.hookimpl
+        def hubcore_download_started(self, url, total):
+            seen.append(("start", total))
+
+        @hubcore.hookimpl
+        def hubcore_download_progress(self, url, done, total):
+            seen.append(("progress", done))
+
+    get_plugins().manager.register(Listener())
+    hubcore.download(server.add("w.bin", data))
+    assert seen[0] == ("start", SIZE)
+    assert seen[-1] == ("progress", SIZE)
+
+
+# -- several processes ------------------------------------------------------------------------
+
+
+def _download_in_child(args: tuple[str, str]) -> str:
+    home, url = args
+    os.environ["HUBCORE_HOME"] = home
+    os.environ["HUBCORE_DISABLE_PROGRESS"] = "1"
+    import hubcore as hc
+
+    return str(hc.download(url))
+
+
+def test_eight_processes_one_transfer(hub_home, server, data, monkeypatch) -> None:
+    monkeypatch.setenv("HUBCORE_CHUNK_MB", "0.25")
+    url = server.add("big.bin", data)
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Pool(8) as pool:
+        paths = pool.map(_download_in_child, [(str(hub_home), url)] * 8)
+    assert len(set(paths)) == 1
+    assert Path(paths[0]).read_bytes() == data
+    assert server.bytes_sent == SIZE  # exactly one full transfer at the server
+
+
+def test_sigkill_then_resume(hub_home, tmp_path, data) -> None:
+    slow = FileServer(tmp_path / "slow", rate_limit=1 << 20).start()  # 1 MiB/s per connection
+    try:
+        url = slow.add("w.bin", data)
+        env = {
+            **os.environ,
+            "HUBCORE_HOME": str(hub_home),
+            "HUBCORE_CHUNK_MB": "0.125",
+            "HUBCORE_CONNECTIONS": "1",
+            "HUBCORE_DISABLE_PROGRESS": "1",
+        }
+        child = subprocess.Popen(
+            [sys.executable, "-c", f"import hubcore; hubcore.download({url!r})"], env=env
+        )
+        meta_dir = hub_home / "tmp" / "partial"
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            metas = list(meta_dir.glob("*.json")) if meta_dir.exists() else []
+            if metas and '"done": [0, 1, 2' in metas[0].read_text():
+                break
+            time.sleep(0.05)
+        else:
+            pytest.fail("the download did not make progress")
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+        time.sleep(0.5)  # let the server notice the dead connection before counting
+        first_run = slow.bytes_sent
+        assert 0 < first_run < SIZE
+        slow.reset_counters()
+        slow.rate_limit = None
+        os.environ.update({k: env[k] for k in ("HUBCORE_CHUNK_MB", "HUBCORE_CONNECTIONS")})
+        try:
+            path = hubcore.download(url, sha256=sha(data))
+        finally:
+            for key in ("HUBCORE_CHUNK_MB", "HUBCORE_CONNECTIONS"):
+                os.environ.pop(key, None)
+        assert path.read_bytes() == data
+        done_before = 3 * (128 << 10)  # at least chunks 0-2 were on disk
+        assert slow.bytes_sent <= SIZE - done_before  # and were not fetched again
+        assert_clean_cache(hub_home)
+    finally:
+        slow.stop()
