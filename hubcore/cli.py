@@ -194,9 +194,16 @@ def plugins_command() -> None:
 @main.command("hash")
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
 def hash_command(files: tuple[str, ...]) -> None:
-    """Print the sha256 of weight FILES, for @pretrained(..., sha256=...)."""
+    """Print the sha256 of weight FILES, for @pretrained(..., sha256=...), and the
+    torch-style file name that carries a hash prefix (checked on download)."""
     for name in files:
-        click.echo(f"{transfer.file_sha256(name)}  {name}")
+        digest = transfer.file_sha256(name)
+        path = Path(name)
+        stem = path.name[: -len("".join(path.suffixes))] if path.suffixes else path.name
+        prefix = transfer.hash_prefix(path.name)
+        suggested = path.name if prefix else f"{stem}-{digest[:10]}{''.join(path.suffixes)}"
+        click.echo(f"{digest}  {name}")
+        click.echo(f"  suggested name: {suggested}")
 
 
 @main.command("download")

@@ -80,7 +80,7 @@ def test_hash_and_download(run, tmp_path) -> None:
     f = tmp_path / "w.bin"
     f.write_bytes(b"hello")
     sha = "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"
-    assert run("hash", str(f)).output == f"{sha}  {f}\n"
+    assert run("hash", str(f)).output == f"{sha}  {f}\n  suggested name: w-{sha[:10]}.bin\n"
     out_path = tmp_path / "copy.bin"
     result = run("download", str(f), "--sha256", sha, "-o", str(out_path))
     assert result.exit_code == 0
