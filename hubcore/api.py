@@ -13,8 +13,6 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from packaging.requirements import InvalidRequirement, Requirement
-
 from hubcore import config, transfer
 from hubcore.backends import WeightsFile
 from hubcore.cache import get_cache
@@ -233,6 +231,8 @@ def check_dependencies(dependencies: Sequence[str], repo: str) -> None:
     that name can be imported or a distribution of that name is installed (so ``Pillow``
     counts although its module is ``PIL``), at an allowed version when one is given.
     """
+    from packaging.requirements import InvalidRequirement, Requirement
+
     problems = []
     for text in dependencies:
         try:

@@ -12,12 +12,14 @@ import logging
 import re
 import threading
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 from urllib.parse import urljoin, urlsplit, urlunsplit
-
-import requests
 
 from hubcore import config
 from hubcore.errors import AuthenticationError, DownloadError, RepoNotFoundError
+
+if TYPE_CHECKING:
+    import requests
 
 __all__ = ["Credentials", "get", "redact", "session"]
 
@@ -35,6 +37,8 @@ def session() -> requests.Session:
     """A per-thread session (connection reuse), with proxies and CA bundles from the env."""
     current: requests.Session | None = getattr(_local, "session", None)
     if current is None:
+        import requests  # imported on first use: it is slow to import
+
         current = requests.Session()
         current.headers["User-Agent"] = USER_AGENT
         _local.session = current
@@ -70,6 +74,8 @@ def get(
     *token_hint*), other failures :class:`DownloadError`. *what* names the thing fetched in
     those messages ("ref list of owner/repo").
     """
+    import requests
+
     target = config.rewrite_url(url)
     label = what or redact(url)
     for _ in range(MAX_REDIRECTS + 1):

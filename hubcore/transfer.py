@@ -14,6 +14,7 @@ re-read.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import os
@@ -26,14 +27,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-import fsspec
-from fsspec.implementations.local import LocalFileSystem
-from tqdm.auto import tqdm
-
 from hubcore import config
 from hubcore.backends import WeightsFile
 from hubcore.cache import Cache, UrlRecord, get_cache
-from hubcore.downloader import HttpDownload
 from hubcore.errors import DownloadError, IntegrityError, OfflineError
 from hubcore.http import redact, session
 from hubcore.plugins import notify
@@ -104,9 +100,12 @@ def fetch(
     path = target
     if _is_http(target):
         validator = _http_validator(target) if revalidate and sha256 is None else None
+    elif _is_local(target):
+        path = _local_path(target)
+        validator = _local_validator(path)
     else:
         fs, path = _filesystem(target, storage_options)
-        validator = _validator(fs, path, remote=revalidate and sha256 is None)
+        validator = _remote_validator(fs, path) if revalidate and sha256 is None else None
     if _still_valid(cache, record, sha256, validator) and not (revalidate and validator is None):
         assert record is not None
         return _cached(cache, url, name, record.sha256)
@@ -133,10 +132,16 @@ def _transfer(
     logger.info("downloading %s", redact(url))
     bar = _ProgressBar(url, name, progress)
     try:
-        if fs is None:
+        if _is_http(path):
             partial, digest, size, discard = _download_http(cache, url, bar)
+        elif fs is None:
+            local_size = _local_size(path, url)
+            opener = functools.partial(open, path, "rb")
+            partial, digest, size, discard = _copy(cache, opener, local_size, url, bar)
         else:
-            partial, digest, size, discard = _copy_fsspec(cache, fs, path, url, bar)
+            remote_size = _size(fs, path, url)
+            opener = functools.partial(fs.open, path, "rb")
+            partial, digest, size, discard = _copy(cache, opener, remote_size, url, bar)
     finally:
         bar.close()
     try:
@@ -161,6 +166,8 @@ def _transfer(
 def _download_http(
     cache: Cache, url: str, bar: _ProgressBar
 ) -> tuple[Path, str, int, Callable[[], None]]:
+    from hubcore.downloader import HttpDownload
+
     folder = cache.tmp_dir / "partial"
     folder.mkdir(exist_ok=True)
     key = hashlib.sha256(url.encode()).hexdigest()[:32]
@@ -175,10 +182,14 @@ def _download_http(
     return download.partial, digest, size, download.discard
 
 
-def _copy_fsspec(
-    cache: Cache, fs: Any, path: str, url: str, bar: _ProgressBar
+def _copy(
+    cache: Cache,
+    opener: Callable[[], Any],
+    total: int | None,
+    url: str,
+    bar: _ProgressBar,
 ) -> tuple[Path, str, int, Callable[[], None]]:
-    total = _size(fs, path, url)
+    """Copy a local or fsspec file into a temp file, hashing as it goes."""
     bar.start(total, 0)
     fd, name = tempfile.mkstemp(dir=cache.tmp_dir, suffix=".part")
     os.close(fd)
@@ -186,7 +197,7 @@ def _copy_fsspec(
     digest = hashlib.sha256()
     done = 0
     try:
-        with fs.open(path, "rb") as src, open(tmp, "wb") as dst:
+        with opener() as src, open(tmp, "wb") as dst:
             while chunk := src.read(CHUNK):
                 digest.update(chunk)
                 dst.write(chunk)
@@ -235,6 +246,8 @@ class _ProgressBar:
         self.lock = threading.Lock()
 
     def start(self, total: int | None, resumed: int) -> None:
+        from tqdm.auto import tqdm
+
         self.total, self.done = total, resumed
         notify("hubcore_download_started", url=self.url, total=total)
         self.bar = tqdm(
@@ -305,6 +318,8 @@ def _cached(cache: Cache, url: str, name: str, sha256: str) -> WeightsFile:
 
 
 def _filesystem(url: str, storage_options: Mapping[str, Any] | None = None) -> tuple[Any, str]:
+    import fsspec
+
     try:
         fs, path = fsspec.core.url_to_fs(url, **dict(storage_options or {}))
         return fs, str(path)
@@ -330,17 +345,40 @@ def _size(fs: Any, path: str, url: str) -> int | None:
     return int(size) if isinstance(size, int) else None
 
 
-def _validator(fs: Any, path: str, *, remote: bool) -> str | None:
-    """What tells whether a source file changed: mtime and size locally (free), the ETag
-    or Last-Modified remotely (one metadata request, only when *remote*)."""
-    if isinstance(fs, LocalFileSystem):
-        try:
-            st = os.stat(path)
-        except OSError:
-            return None
-        return f"{st.st_mtime_ns}:{st.st_size}"
-    if not remote:
+def _is_local(url: str) -> bool:
+    return url.startswith("file:")
+
+
+def _local_path(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.netloc not in ("", "localhost"):
+        raise DownloadError(f"{url} names a file on another host")
+    return unquote(parts.path)
+
+
+def _local_size(path: str, url: str) -> int:
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise DownloadError(f"{url} does not exist") from None
+    except OSError as exc:
+        raise DownloadError(f"cannot read {url}: {exc}") from None
+    if not os.path.isfile(path):
+        raise DownloadError(f"{url} is a folder, not a file")
+    return st.st_size
+
+
+def _local_validator(path: str) -> str | None:
+    """Modification time and size: tells, for free, whether a local file changed."""
+    try:
+        st = os.stat(path)
+    except OSError:
         return None
+    return f"{st.st_mtime_ns}:{st.st_size}"
+
+
+def _remote_validator(fs: Any, path: str) -> str | None:
+    """ETag or Last-Modified of an fsspec file (one metadata request)."""
     try:
         info = fs.info(path)
     except OSError:

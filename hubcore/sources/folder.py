@@ -20,8 +20,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import fsspec
-
 from hubcore import config
 from hubcore.cache import safe_component
 from hubcore.errors import (
@@ -51,6 +49,8 @@ class FolderSource:
         scheme = urlsplit(body).scheme
         if "://" not in body or scheme in _NOT_FOLDERS:
             return None
+        import fsspec
+
         if scheme not in fsspec.available_protocols() and scheme != "oss":
             return None
         opts = {"storage_options": dict(options.get("storage_options") or {})}
@@ -88,6 +88,8 @@ class FolderSource:
 
 
 def _filesystem(ref: RepoRef) -> tuple[Any, str]:
+    import fsspec
+
     url = config.rewrite_url(ref.repo)
     options = dict(ref.options.get("storage_options") or {})
     if url.startswith("oss://") and importlib.util.find_spec("ossfs") is None:

@@ -12,13 +12,8 @@ import logging
 import stat
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
-
-from dulwich.client import HTTPUnauthorized, get_transport_and_path
-from dulwich.errors import GitProtocolError, HangupException, NotGitRepository
-from dulwich.objects import Commit
-from dulwich.repo import MemoryRepo
 
 from hubcore import config, http
 from hubcore.archives import check_link, check_member_name
@@ -35,6 +30,9 @@ from hubcore.errors import (
 from hubcore.hookspecs import hookimpl
 from hubcore.sources import FetchContext, RepoRef, Snapshot, Source
 from hubcore.sources.git_hosts import FULL_SHA, parse_ref_advertisement, pick_commit
+
+if TYPE_CHECKING:  # dulwich is imported when a git reference is fetched, not at start-up
+    from dulwich.repo import MemoryRepo
 
 __all__ = ["GitSource"]
 
@@ -129,6 +127,8 @@ class GitSource:
     def _fetch(self, ref: RepoRef, wanted: str) -> tuple[MemoryRepo, str]:
         """Fetch commit *wanted* (full sha: one commit deep; short sha: the history of every
         ref, to expand it) into memory; return the repository and the full sha."""
+        from dulwich.repo import MemoryRepo
+
         repo = MemoryRepo()
         if FULL_SHA.match(wanted):
             self._call(
@@ -160,6 +160,9 @@ class GitSource:
         return repo, commits[0]
 
     def _call(self, ref: RepoRef, action: Callable[[Any, str], Any]) -> Any:
+        from dulwich.client import HTTPUnauthorized, get_transport_and_path
+        from dulwich.errors import GitProtocolError, HangupException, NotGitRepository
+
         url = config.rewrite_url(ref.repo)
         try:
             client, path = get_transport_and_path(url)
@@ -197,6 +200,8 @@ def _label(ref: RepoRef) -> str:
 
 def _write_tree(repo: MemoryRepo, commit: str, tree: Path, label: str) -> None:
     """Write the files of *commit* into *tree*: regular files, executables, safe symlinks."""
+    from dulwich.objects import Commit
+
     try:
         obj = repo[commit.encode()]
     except KeyError:

@@ -22,8 +22,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from tqdm.auto import tqdm
-
 from hubcore import http
 from hubcore.archives import archive_commit, extract_archive
 from hubcore.cache import Cache, safe_component
@@ -271,6 +269,8 @@ class GitHostSource:
         return Snapshot(ref, folder, commit)
 
     def _download(self, ref: RepoRef, commit: str, target: Path, progress: bool) -> None:
+        from tqdm.auto import tqdm
+
         credentials = self.credentials(ref)
         url = self.archive_url(ref, commit, authenticated=credentials is not None)
         response = http.get(

@@ -6,19 +6,22 @@ The plugin-author guide (docs/plugin-guide.md) walks through this file.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 import hubcore
 from hubcore.backends import fit_state
 from hubcore.errors import WeightsFormatError
+
+if TYPE_CHECKING:  # a backend imports its framework when it is used, not when it is loaded
+    import numpy as np
 
 
 class NumpyModel:
     """A 'model' of this toy framework: named float32 arrays and a linear forward pass."""
 
     def __init__(self, shapes: Mapping[str, tuple[int, ...]], seed: int = 0):
+        import numpy as np
+
         rng = np.random.default_rng(seed)
         self.params = {k: rng.standard_normal(s).astype(np.float32) for k, s in shapes.items()}
 
@@ -26,6 +29,7 @@ class NumpyModel:
         return dict(self.params)
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
+        """A linear layer: x @ weight.T + bias."""
         return x @ self.params["weight"].T + self.params["bias"]
 
 
@@ -38,6 +42,8 @@ class NumpyBackend:
         return isinstance(obj, NumpyModel)
 
     def read_weights(self, file: hubcore.WeightsFile, **options: Any) -> dict[str, np.ndarray]:
+        import numpy as np
+
         if file.suffix == ".safetensors":
             from safetensors.numpy import load_file
 
@@ -50,6 +56,8 @@ class NumpyBackend:
         )
 
     def apply_weights(self, model: NumpyModel, state: Any, *, strict: bool = True) -> None:
+        import numpy as np
+
         fitted = fit_state(model.state_dict(), state, strict=strict, model="NumpyModel")
         model.params.update({k: np.asarray(v, dtype=np.float32) for k, v in fitted.items()})
 
