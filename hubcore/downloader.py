@@ -26,8 +26,9 @@ import os
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
@@ -64,6 +65,8 @@ class DownloadSettings:
     max_backoff: float = 30.0
     connect_timeout: float = 10.0
     read_timeout: float = 60.0
+    #: A single connection at least this fast (bytes/s) is not split into several.
+    fast_link: float = 200 * (1 << 20)
 
 
 def download_settings() -> DownloadSettings:
@@ -83,6 +86,7 @@ def download_settings() -> DownloadSettings:
         connections=max(1, int(number("HUBCORE_CONNECTIONS", defaults.connections))),
         chunk_size=max(1 << 16, int(number("HUBCORE_CHUNK_MB", 16) * (1 << 20))),
         parallel_threshold=int(number("HUBCORE_PARALLEL_MIN_MB", 64) * (1 << 20)),
+        fast_link=number("HUBCORE_FAST_LINK_MBPS", 200) * (1 << 20),
         attempts=max(1, int(number("HUBCORE_RETRIES", defaults.attempts))),
         connect_timeout=number("HUBCORE_CONNECT_TIMEOUT", defaults.connect_timeout),
         read_timeout=number("HUBCORE_READ_TIMEOUT", defaults.read_timeout),
@@ -152,6 +156,7 @@ class HttpDownload:
         self.settings = settings or download_settings()
         self.on_start = on_start or (lambda total, resumed: None)
         self.on_bytes = on_bytes or (lambda n: None)
+        self._meta_lock = threading.Lock()
 
     # -- the whole download ----------------------------------------------------------------------
     def run(self) -> tuple[str, int]:
@@ -204,32 +209,106 @@ class HttpDownload:
         chunks = max(1, -(-meta.size // meta.chunk_size))
         resumed = sum(self._chunk_len(meta, i) for i in meta.done)
         self.on_start(meta.size, resumed)
-        workers = self.settings.connections if meta.size >= self.settings.parallel_threshold else 1
+        fresh = not meta.done and first_index == 0
+        fd = os.open(self.partial, os.O_WRONLY)
+        try:
+            # A fresh download hashes its first chunk in memory, and times it: a connection
+            # that is fast on its own is not split (on a fast link, more connections only
+            # add work); a slow one (a capped CDN) is.
+            inline = _OverlappedHash() if fresh else None
+            began = time.monotonic()
+            probe_ok = self._write_probe(fd, meta, first_index, first, inline)
+            rate = self._chunk_len(meta, first_index) / max(time.monotonic() - began, 1e-6)
+            more = [i for i in range(chunks) if i not in meta.done]
+            single = (
+                meta.size < self.settings.parallel_threshold
+                or self.settings.connections == 1
+                or rate >= self.settings.fast_link
+            )
+            if inline is not None and probe_ok and single:
+                inline.checkpoint()  # a retry of the rest must not rewind past this chunk
+                return self._stream_rest(fd, url, meta, inline, more), meta.size
+            if inline is not None:
+                inline.close()
+            return self._parallel_rest(fd, url, meta, chunks, more, single), meta.size
+        finally:
+            os.close(fd)
+
+    def _write_probe(
+        self,
+        fd: int,
+        meta: _Meta,
+        index: int,
+        response: requests.Response,
+        digest: _OverlappedHash | None,
+    ) -> bool:
+        """Write the chunk the first response carries; False if it broke (retried later)."""
+        if index in meta.done:
+            response.close()
+            return False
+        try:
+            self._write_chunk(fd, meta, index, response, digest)
+        except TransientError as exc:
+            logger.info("first chunk of %s failed: %s", self.label, exc)
+            return False
+        with self._meta_lock:
+            meta.done.add(index)
+            meta.save(self.meta_path)
+        return True
+
+    def _parallel_rest(
+        self, fd: int, url: str, meta: _Meta, chunks: int, pending: list[int], single: bool
+    ) -> str:
         state = _ChunkState(chunks, meta.done)
         hasher = _PrefixHasher(self.partial, meta, chunks, state)
         hasher.start()
-        fd = os.open(self.partial, os.O_WRONLY)
         try:
-            if first_index >= chunks or first_index in meta.done:
-                first.close()
-            else:
-                try:
-                    self._write_chunk(fd, meta, first_index, first)
-                    self._finish(meta, first_index, state)
-                except TransientError as exc:  # fetched again below, with retries
-                    logger.info("first chunk of %s failed: %s", self.label, exc)
-            pending = [i for i in range(chunks) if i not in meta.done]
             if pending:
-                self._fetch_chunks(fd, url, meta, pending, state, min(workers, len(pending)))
+                workers = 1 if single else min(self.settings.connections, len(pending))
+                self._fetch_chunks(fd, url, meta, pending, state, workers)
         except BaseException:
             state.abort()
             raise
         finally:
-            os.close(fd)
             hasher.join()
         if hasher.error is not None:
             raise hasher.error
-        return hasher.hexdigest(), meta.size
+        return hasher.hexdigest()
+
+    def _stream_rest(
+        self, fd: int, url: str, meta: _Meta, digest: _OverlappedHash, pending: list[int]
+    ) -> str:
+        """Fetch the remaining chunks (a suffix of the file) over one connection."""
+        if not pending:
+            return digest.hexdigest()
+        next_index, last = pending[0], pending[-1]
+
+        def stream() -> None:
+            nonlocal next_index
+            start = next_index * meta.chunk_size
+            headers = {"Range": f"bytes={start}-{meta.size - 1}"}
+            if meta.validator:
+                headers["If-Range"] = meta.validator
+            response = self._open(url, headers)
+            if response.status_code != 206 or _content_range_total(response) != meta.size:
+                response.close()
+                raise _Changed
+            with response:
+                while next_index <= last:
+                    self._write_chunk(fd, meta, next_index, response, digest, close=False)
+                    digest.checkpoint()
+                    with self._meta_lock:
+                        meta.done.add(next_index)
+                        meta.save(self.meta_path)
+                    next_index += 1
+
+        def rewind(exc: BaseException) -> None:
+            # bytes hashed past the last finished chunk are fetched, and hashed, again
+            nonlocal digest
+            digest = digest.rewound()
+
+        self._retrying(stream, on_retry=rewind)
+        return digest.hexdigest()
 
     def _fetch_chunks(
         self, fd: int, url: str, meta: _Meta, pending: list[int], state: _ChunkState, workers: int
@@ -277,17 +356,28 @@ class HttpDownload:
             if errors:
                 raise errors[0]
 
-    def _write_chunk(self, fd: int, meta: _Meta, index: int, response: requests.Response) -> None:
+    def _write_chunk(
+        self,
+        fd: int,
+        meta: _Meta,
+        index: int,
+        response: requests.Response,
+        digest: _OverlappedHash | None = None,
+        *,
+        close: bool = True,
+    ) -> None:
         offset = index * meta.chunk_size
         expected = self._chunk_len(meta, index)
         written = 0
-        with response:
+        with response if close else _kept_open():
             try:
                 while written < expected:
                     data = response.raw.read(min(READ_SIZE, expected - written))
                     if not data:
                         break
                     os.pwrite(fd, data, offset + written)
+                    if digest is not None:
+                        digest.update(data)
                     written += len(data)
                     self.on_bytes(len(data))
             except (requests.RequestException, OSError) as exc:
@@ -303,7 +393,7 @@ class HttpDownload:
             )
 
     def _finish(self, meta: _Meta, index: int, state: _ChunkState) -> None:
-        with state.lock:
+        with self._meta_lock:
             meta.done.add(index)
             meta.save(self.meta_path)
         state.mark(index)
@@ -383,7 +473,9 @@ class HttpDownload:
             return response
         raise DownloadError(f"too many redirects downloading {self.label}")
 
-    def _retrying(self, action: Callable[[], Any]) -> Any:
+    def _retrying(
+        self, action: Callable[[], Any], on_retry: Callable[[BaseException], None] | None = None
+    ) -> Any:
         settings = self.settings
 
         def wait(state: RetryCallState) -> float:
@@ -398,6 +490,8 @@ class HttpDownload:
         def log(state: RetryCallState) -> None:
             exc = state.outcome.exception() if state.outcome else None
             logger.info("retrying %s after: %s", self.label, exc)
+            if on_retry is not None and exc is not None:
+                on_retry(exc)
 
         retrying = Retrying(
             stop=stop_after_attempt(settings.attempts),
@@ -472,28 +566,57 @@ class _PrefixHasher(threading.Thread):
 
 
 class _OverlappedHash:
-    """sha256 on a helper thread, so hashing overlaps the next network read."""
+    """sha256 on a helper thread, so hashing overlaps the next network read.
 
-    def __init__(self) -> None:
-        self._digest = hashlib.sha256()
-        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=16)
+    :meth:`checkpoint` marks a point (a finished chunk) that :meth:`rewound` can return to
+    when the bytes after it have to be fetched again.
+    """
+
+    def __init__(self, digest: Any = None) -> None:
+        self._digest = digest if digest is not None else hashlib.sha256()
+        self._checkpoint = self._digest.copy()
+        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=64)
         self._thread = threading.Thread(target=self._work, name="hubcore-hash", daemon=True)
         self._thread.start()
+        self._closed = False
 
     def _work(self) -> None:
-        while (data := self._queue.get()) is not None:
-            self._digest.update(data)
+        while True:
+            data = self._queue.get()
+            try:
+                if data is None:
+                    return
+                self._digest.update(data)
+            finally:
+                self._queue.task_done()
 
     def update(self, data: bytes) -> None:
         self._queue.put(data)
 
+    def checkpoint(self) -> None:
+        self._queue.join()
+        self._checkpoint = self._digest.copy()
+
+    def rewound(self) -> _OverlappedHash:
+        """A new hasher at the last checkpoint (this one is closed)."""
+        self.close()
+        return _OverlappedHash(self._checkpoint.copy())
+
     def close(self) -> None:
-        self._queue.put(None)
-        self._thread.join()
+        if not self._closed:
+            self._closed = True
+            self._queue.put(None)
+            self._thread.join()
 
     def hexdigest(self) -> str:
         self.close()
-        return self._digest.hexdigest()
+        return str(self._digest.hexdigest())
+
+
+@contextmanager
+def _kept_open() -> Iterator[None]:
+    """Stands in for ``with response`` when a response spans several chunks."""
+    yield
 
 
 # -- helpers --------------------------------------------------------------------------------------

@@ -26,8 +26,11 @@ def data() -> bytes:
     return os.urandom(SIZE)
 
 
-@pytest.fixture
-def fast_settings(monkeypatch):
+@pytest.fixture(params=["parallel", "stream"])
+def fast_settings(monkeypatch, request):
+    """Small chunks; every test runs with several connections and with one stream."""
+    fast_link = "1000000" if request.param == "parallel" else "0"
+    monkeypatch.setenv("HUBCORE_FAST_LINK_MBPS", fast_link)
     monkeypatch.setenv("HUBCORE_CHUNK_MB", "0.0625")  # 64 KiB chunks
     monkeypatch.setenv("HUBCORE_PARALLEL_MIN_MB", "1")
     monkeypatch.setenv("HUBCORE_CONNECTIONS", "4")
@@ -55,14 +58,17 @@ def assert_clean_cache(home: Path) -> None:
     assert not partial.exists() or not any(partial.iterdir())
 
 
-def test_parallel_download_is_exact(hub_home, fast_settings, server, data) -> None:
+def test_download_is_exact(hub_home, fast_settings, server, data, request) -> None:
     url = server.add("w.bin", data)
     path = hubcore.download(url, sha256=sha(data))
     assert path.read_bytes() == data
     assert server.bytes_sent == SIZE
     ranges = [h.get("Range") for _, h in server.requests()]
-    assert len(ranges) == 48
     assert all(r and r.startswith("bytes=") for r in ranges)
+    if "parallel" in request.node.name:
+        assert len(ranges) == 48  # one request per chunk, over several connections
+    else:
+        assert ranges == ["bytes=0-65535", f"bytes=65536-{SIZE - 1}"]  # probe, then the rest
     assert_clean_cache(hub_home)
 
 
