@@ -16,7 +16,7 @@ DEPS := pyproject.toml plugins/torch/pyproject.toml plugins/megengine/pyproject.
 DEMO_HOME := .demo-home
 HUB := ./examples/hub
 
-.PHONY: demo test lint test-torch test-megengine weights envs clean
+.PHONY: demo test lint test-torch test-megengine weights envs bench clean
 
 demo: $(TORCH)/.ready weights
 	@rm -rf $(DEMO_HOME)
@@ -49,6 +49,10 @@ weights: $(TORCH)/.ready
 	@$(TORCH)/bin/python examples/hub/make_weights.py --check > /dev/null
 
 envs: $(TORCH)/.ready $(MGE)/.ready
+
+# Benchmarks against curl, torch.hub and MegEngine's downloader (not part of make test).
+bench: $(TORCH)/.ready $(MGE)/.ready weights
+	$(TORCH)/bin/python bench/run.py $(BENCH_ARGS)
 
 $(TORCH)/.ready: $(DEPS)
 	@test -n "$(PY311)" || { echo "Python 3.11 is required" >&2; exit 1; }

@@ -29,6 +29,7 @@ import sys
 import tempfile
 import time
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 from hubcore.testing.fileserver import FileServer
@@ -98,8 +99,10 @@ def fresh_env(home: Path, **extra: str) -> dict[str, str]:
 
 
 def drop(path: Path) -> None:
+    """Empty *path* and flush dirty pages, so one measurement does not pay for the last."""
     shutil.rmtree(path, ignore_errors=True)
     path.mkdir(parents=True)
+    os.sync()
 
 
 def bench_verified(work: Path, url: str, sha: str, size: int, peers: bool) -> dict[str, float]:
@@ -152,45 +155,50 @@ def bench_capped(work: Path, folder: Path, sha: str, cap: int) -> dict[str, floa
 
 
 def bench_processes(
-    work: Path, server: FileServer, url: str, sha: str, count: int
+    work: Path, server: FileServer, url: str, sha: str, count: int, repeats: int
 ) -> dict[str, tuple[float, int]]:
+    """Median wall time (and bytes served) of 1 and of *count* processes on a cold file."""
     results: dict[str, tuple[float, int]] = {}
 
-    def many(code: str, python: str, args: list[str], env: dict[str, str]) -> tuple[float, int]:
+    def timed(
+        code: str, python: str, args: list[str], env: dict[str, str], n: int
+    ) -> tuple[float, int]:
         server.reset_counters()
         began = time.perf_counter()
         procs = [
             subprocess.Popen([python, "-c", code, *args], env=env, stdout=subprocess.DEVNULL)
-            for _ in range(count)
+            for _ in range(n)
         ]
         for proc in procs:
             if proc.wait() != 0:
                 raise RuntimeError("a benchmark process failed")
         return time.perf_counter() - began, server.bytes_sent
 
-    server.reset_counters()
-    began = time.perf_counter()
-    run_python(sys.executable, HUBCORE_DOWNLOAD, url, sha, env=fresh_env(work / "home-one"))
-    results["hubcore, 1 process"] = (time.perf_counter() - began, server.bytes_sent)
-    results[f"hubcore, {count} processes"] = many(
-        HUBCORE_DOWNLOAD, sys.executable, [url, sha], fresh_env(work / "home-many")
-    )
+    def median_of(make: Callable[[], tuple[float, int]]) -> tuple[float, int]:
+        runs = [make() for _ in range(repeats)]
+        return statistics.median(r[0] for r in runs), max(r[1] for r in runs)
+
+    def hubcore_run(n: int) -> tuple[float, int]:
+        drop(work / "home-procs")
+        return timed(
+            HUBCORE_DOWNLOAD, sys.executable, [url, sha], fresh_env(work / "home-procs"), n
+        )
+
+    results["hubcore, 1 process"] = median_of(lambda: hubcore_run(1))
+    results[f"hubcore, {count} processes"] = median_of(lambda: hubcore_run(count))
     try:
         import torch  # noqa: F401
+    except ImportError:
+        return results
 
+    def torch_run(n: int) -> tuple[float, int]:
         out = work / "torch-cache"
         drop(out)
-        server.reset_counters()
-        began = time.perf_counter()
-        run_python(
-            sys.executable, TORCH_DOWNLOAD, url, sha, str(out / "one.bin"), env=dict(os.environ)
-        )
-        results["torch.hub, 1 process"] = (time.perf_counter() - began, server.bytes_sent)
-        results[f"torch.hub, {count} processes"] = many(
-            TORCH_DOWNLOAD, sys.executable, [url, sha, str(out / "shared.bin")], dict(os.environ)
-        )
-    except ImportError:
-        pass
+        args = [url, sha, str(out / "shared.bin")]
+        return timed(TORCH_DOWNLOAD, sys.executable, args, dict(os.environ), n)
+
+    results["torch.hub, 1 process"] = median_of(lambda: torch_run(1))
+    results[f"torch.hub, {count} processes"] = median_of(lambda: torch_run(count))
     return results
 
 
@@ -247,6 +255,13 @@ def main() -> None:
     parser.add_argument("--cap-mb", type=float, default=64, help="per-connection cap (MiB/s)")
     parser.add_argument("--processes", type=int, default=8)
     parser.add_argument("--warm-repeats", type=int, default=50)
+    parser.add_argument("--repeats", type=int, default=3, help="runs per multi-process figure")
+    parser.add_argument(
+        "--only",
+        choices=["verified", "capped", "processes", "warm"],
+        action="append",
+        help="run only these benchmarks (repeatable)",
+    )
     parser.add_argument("--no-peers", action="store_true", help="skip torch.hub/MegEngine")
     parser.add_argument("--workdir", type=Path, default=None)
     args = parser.parse_args()
@@ -260,36 +275,48 @@ def main() -> None:
     server = FileServer(files).start()
     url = f"{server.url}/big.bin"
     report: dict[str, object] = {"size_mib": args.size_mb}
+    chosen = set(args.only or ["verified", "capped", "processes", "warm"])
+    verified: dict[str, float] = {}
+    capped: dict[str, float] = {}
+    processes: dict[str, tuple[float, int]] = {}
+    warm: dict[str, float] = {}
     try:
-        verified = bench_verified(work, url, sha, size, not args.no_peers)
-        report["verified"] = verified
-        capped = bench_capped(work, files, sha, int(args.cap_mb * MiB))
-        report["capped"] = capped
-        processes = bench_processes(work, server, url, sha, args.processes)
-        report["processes"] = {k: list(v) for k, v in processes.items()}
+        if "verified" in chosen:
+            verified = report["verified"] = bench_verified(work, url, sha, size, not args.no_peers)
+        if "capped" in chosen:
+            capped = report["capped"] = bench_capped(work, files, sha, int(args.cap_mb * MiB))
+        if "processes" in chosen:
+            processes = bench_processes(work, server, url, sha, args.processes, args.repeats)
+            report["processes"] = {k: list(v) for k, v in processes.items()}
     finally:
         server.stop()
-    try:
-        warm = bench_warm_load(work, args.warm_repeats)
-        report["warm"] = warm
-    except ImportError:
-        warm = {}
+    if "warm" in chosen:
+        try:
+            warm = report["warm"] = bench_warm_load(work, args.warm_repeats)
+        except ImportError:
+            pass
 
-    print(f"\n1. verified download of {args.size_mb} MiB (seconds, ratio to curl)")
+    if verified:
+        print(f"\n1. verified download of {args.size_mb} MiB (seconds, ratio to curl)")
     for name, seconds in verified.items():
         rate = size / seconds / MiB
         ratio = seconds / verified["curl -o"]
         print(f"   {name:<16} {seconds:7.2f} s  {rate:7.0f} MiB/s  x{ratio:.2f}")
-    print(f"\n2. server capped at {args.cap_mb:g} MiB/s per connection")
-    for name, seconds in capped.items():
-        print(f"   {name:<22} {seconds:7.2f} s")
-    print(f"   speed-up: x{capped['one stream'] / capped['parallel (default 8)']:.2f}")
-    print(f"\n3. {args.processes} processes, one cold file (wall time, bytes served / file size)")
-    for name, (seconds, sent) in processes.items():
-        print(f"   {name:<26} {seconds:7.2f} s  {sent / size:5.2f}x the file")
-    one = processes["hubcore, 1 process"][0]
-    many = processes[f"hubcore, {args.processes} processes"][0]
-    print(f"   hubcore: {args.processes} processes take x{many / one:.2f} the time of one")
+    if capped:
+        print(f"\n2. server capped at {args.cap_mb:g} MiB/s per connection")
+        for name, seconds in capped.items():
+            print(f"   {name:<22} {seconds:7.2f} s")
+        print(f"   speed-up: x{capped['one stream'] / capped['parallel (default 8)']:.2f}")
+    if processes:
+        print(
+            f"\n3. {args.processes} processes, one cold file (median wall time of "
+            f"{args.repeats}, bytes served / file size)"
+        )
+        for name, (seconds, sent) in processes.items():
+            print(f"   {name:<26} {seconds:7.2f} s  {sent / size:5.2f}x the file")
+        one = processes["hubcore, 1 process"][0]
+        many = processes[f"hubcore, {args.processes} processes"][0]
+        print(f"   hubcore: {args.processes} processes take x{many / one:.2f} the time of one")
     if warm:
         overhead = (
             warm["hubcore.load (median)"] - warm["direct construct + load_state_dict (median)"]
