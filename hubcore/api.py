@@ -43,6 +43,9 @@ logger = logging.getLogger(__name__)
 
 _importers: dict[tuple[Path, str | None], RepoImporter] = {}
 _importers_lock = threading.Lock()
+# An immutable snapshot always reads the same; a met requirement stays met in this process.
+_discovered: dict[tuple[Path, str], HubconfInfo] = {}
+_dependencies_met: set[tuple[str, ...]] = set()
 
 
 def open_repo(
@@ -90,7 +93,7 @@ def open_repo(
 def discover(repo: str | Snapshot, **options: Any) -> HubconfInfo:
     """Statically describe *repo*'s entrypoints, dependencies and weights; runs no repo code."""
     snapshot = repo if isinstance(repo, Snapshot) else open_repo(repo, **options)
-    return discover_hubconf(snapshot.root)
+    return _discover_cached(snapshot)
 
 
 def list(repo: str | Snapshot, **options: Any) -> builtins.list[str]:
@@ -148,10 +151,11 @@ def load(
         progress=progress,
     )
     label = str(snapshot.ref)  # the reference without credentials, for every message
-    info = discover_hubconf(snapshot.root)
+    info = _discover_cached(snapshot)
     _static_entry(info, entry, label)
-    if not skip_dependency_check:
+    if not skip_dependency_check and info.dependencies not in _dependencies_met:
         check_dependencies(info.dependencies, label)
+        _dependencies_met.add(info.dependencies)
     importer = _importer_for(snapshot)
     try:
         module = importer.import_hubconf(fresh=snapshot.snapshot_id is None)
@@ -293,6 +297,17 @@ def _static_entry(info: HubconfInfo, entry: str, repo: str) -> Entrypoint | None
         names = builtins.list(info.entrypoints)
         raise EntrypointNotFoundError(entry, repo, names, difflib.get_close_matches(entry, names))
     return found
+
+
+def _discover_cached(snapshot: Snapshot) -> HubconfInfo:
+    """Static discovery, remembered for immutable snapshots (never for live folders)."""
+    if snapshot.snapshot_id is None:
+        return discover_hubconf(snapshot.root)
+    key = (snapshot.root, snapshot.snapshot_id)
+    info = _discovered.get(key)
+    if info is None:
+        info = _discovered[key] = discover_hubconf(snapshot.root)
+    return info
 
 
 def _importer_for(snapshot: Snapshot) -> RepoImporter:

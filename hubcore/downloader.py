@@ -19,6 +19,7 @@ while the rest is still arriving, not in a second pass. Connection errors, timeo
 from __future__ import annotations
 
 import base64
+import errno
 import hashlib
 import json
 import logging
@@ -50,7 +51,9 @@ __all__ = ["DownloadSettings", "HttpDownload", "download_settings"]
 
 logger = logging.getLogger(__name__)
 
-READ_SIZE = 1 << 20
+# Large reads: hashing on a helper thread only overlaps well with big pieces (measured:
+# 1 MiB pieces were slower than hashing inline, 8 MiB pieces beat curl on loopback).
+READ_SIZE = 8 << 20
 
 
 @attrs.frozen
@@ -196,8 +199,7 @@ class HttpDownload:
                 raise _Changed
             if meta is None:
                 meta = _Meta(self.url, total, validator, self.settings.chunk_size)
-                with open(self.partial, "wb") as fh:
-                    fh.truncate(total)
+                _preallocate(self.partial, total)
                 meta.save(self.meta_path)
             return self._ranged(final_url, meta, response, first_index)
         return self._whole(response)
@@ -550,7 +552,7 @@ class _PrefixHasher(threading.Thread):
                         self.meta.chunk_size, self.meta.size - index * self.meta.chunk_size
                     )
                     while remaining:
-                        data = fh.read(min(READ_SIZE * 4, remaining))
+                        data = fh.read(min(READ_SIZE, remaining))
                         if not data:
                             raise DownloadError("the partial file is shorter than expected")
                         self.digest.update(data)
@@ -568,34 +570,34 @@ class _PrefixHasher(threading.Thread):
 class _OverlappedHash:
     """sha256 on a helper thread, so hashing overlaps the next network read.
 
-    :meth:`checkpoint` marks a point (a finished chunk) that :meth:`rewound` can return to
-    when the bytes after it have to be fetched again.
+    :meth:`checkpoint` marks the current position (a finished chunk) without waiting: the
+    hashing thread copies its state when it gets there. :meth:`rewound` returns a hasher at
+    the last such mark, for when the bytes after it have to be fetched again.
     """
+
+    _MARK = b""
 
     def __init__(self, digest: Any = None) -> None:
         self._digest = digest if digest is not None else hashlib.sha256()
         self._checkpoint = self._digest.copy()
-        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=64)
+        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=8)  # <= 64 MiB queued
         self._thread = threading.Thread(target=self._work, name="hubcore-hash", daemon=True)
         self._thread.start()
         self._closed = False
 
     def _work(self) -> None:
-        while True:
-            data = self._queue.get()
-            try:
-                if data is None:
-                    return
+        while (data := self._queue.get()) is not None:
+            if data is self._MARK:
+                self._checkpoint = self._digest.copy()
+            else:
                 self._digest.update(data)
-            finally:
-                self._queue.task_done()
 
     def update(self, data: bytes) -> None:
-        self._queue.put(data)
+        if data:
+            self._queue.put(data)
 
     def checkpoint(self) -> None:
-        self._queue.join()
-        self._checkpoint = self._digest.copy()
+        self._queue.put(self._MARK)
 
     def rewound(self) -> _OverlappedHash:
         """A new hasher at the last checkpoint (this one is closed)."""
@@ -620,6 +622,25 @@ def _kept_open() -> Iterator[None]:
 
 
 # -- helpers --------------------------------------------------------------------------------------
+
+
+def _preallocate(path: Path, size: int) -> None:
+    """Reserve the whole file on disk: a full disk fails now, not at 90%, and writes into
+    reserved blocks are faster than into a sparse file."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        if size and hasattr(os, "posix_fallocate"):
+            try:
+                os.posix_fallocate(fd, 0, size)
+                return
+            except OSError as exc:
+                if exc.errno == errno.ENOSPC:
+                    raise DownloadError(
+                        f"not enough disk space for {size} bytes in {path.parent}"
+                    ) from None
+        os.ftruncate(fd, size)  # the filesystem cannot preallocate: a sparse file will do
+    finally:
+        os.close(fd)
 
 
 def _first_missing(meta: _Meta) -> int:
