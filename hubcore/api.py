@@ -13,7 +13,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from hubcore import config, transfer
+from hubcore import config, transfer, trust
 from hubcore.backends import WeightsFile
 from hubcore.cache import get_cache
 from hubcore.discovery import Entrypoint, HubconfInfo, discover_hubconf
@@ -28,6 +28,7 @@ from hubcore.isolation import RepoImporter
 from hubcore.plugins import get_plugins, notify
 from hubcore.pretrained import current_repo_root, last_applied, read_state, weights_of
 from hubcore.sources import FetchContext, Snapshot, parse_reference
+from hubcore.trust import TrustMode
 
 __all__ = [
     "discover",
@@ -128,6 +129,7 @@ def load(
     offline: bool | None = None,
     force_reload: bool = False,
     progress: bool | None = None,
+    trust_repo: TrustMode = "check",
     skip_dependency_check: bool = False,
     **kwargs: Any,
 ) -> Any:
@@ -137,7 +139,8 @@ def load(
     repository is imported in isolation (its ``utils`` never clashes with anyone else's).
     ``pretrained=True`` (or a variant name) applies the weights the entrypoint declares
     with ``@pretrained``. The keyword arguments named above configure the hub (see
-    :func:`open_repo`); every other one goes to the entrypoint.
+    :func:`open_repo`; *trust_repo* as in :mod:`hubcore.trust`); every other one goes to the
+    entrypoint. Nothing from a remote repository runs before it is trusted.
     """
     snapshot = open_repo(
         repo,
@@ -153,6 +156,7 @@ def load(
     label = str(snapshot.ref)  # the reference without credentials, for every message
     info = _discover_cached(snapshot)
     _static_entry(info, entry, label)
+    trust.ensure_trusted(snapshot, trust_repo)
     if not skip_dependency_check and info.dependencies not in _dependencies_met:
         check_dependencies(info.dependencies, label)
         _dependencies_met.add(info.dependencies)

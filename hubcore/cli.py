@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 
-from hubcore import api, config, transfer
+from hubcore import api, config, transfer, trust
 from hubcore.cache import Cache, get_cache
 from hubcore.discovery import Entrypoint, WeightsInfo
 from hubcore.errors import CacheTargetError, HubError
@@ -139,6 +139,7 @@ def help_command(
 )
 @click.option("--map-location", default=None, help="Device for the weights (e.g. cpu).")
 @click.option("--force-reload", is_flag=True, help="Fetch the repository again.")
+@click.option("--trust", "trust_repo", is_flag=True, help="Trust the repository (and remember it).")
 def load_command(
     repo: str,
     entry: str,
@@ -149,8 +150,10 @@ def load_command(
     kwargs: tuple[str, ...],
     map_location: str | None,
     force_reload: bool,
+    trust_repo: bool,
 ) -> None:
-    """Run ENTRY of REPO and describe what it returned."""
+    """Run ENTRY of REPO and describe what it returned. A remote repository must be
+    trusted first (see `hubcore trust`)."""
     options = dict(_parse_kw(item) for item in kwargs)
     if pretrained is not None:
         options["pretrained"] = True if pretrained == "true" else pretrained
@@ -165,6 +168,7 @@ def load_command(
             host=host,
             commit=commit,
             force_reload=force_reload,
+            trust_repo=True if trust_repo else "check",
             **options,
         )
     for line in _describe_result(result):
@@ -219,6 +223,36 @@ def download_command(url: str, output: Path | None, sha256: str | None) -> None:
         shutil.copyfile(path, target)
         path = target
     click.echo(str(path))
+
+
+@main.group("trust")
+def trust_group() -> None:
+    """Manage the repositories whose code `hubcore load` may run."""
+
+
+@trust_group.command("add")
+@click.argument("entries", nargs=-1, required=True)
+def trust_add(entries: tuple[str, ...]) -> None:
+    """Trust ENTRIES: an owner (github:acme), a repository (acme/models, gitlab:g/sub/repo,
+    git+https://host/x.git) or one commit of it (acme/models@<sha>)."""
+    for entry in entries:
+        click.echo(f"trusted {trust.add(entry)}")
+
+
+@trust_group.command("rm")
+@click.argument("entries", nargs=-1, required=True)
+def trust_rm(entries: tuple[str, ...]) -> None:
+    """Stop trusting ENTRIES (a repository entry also drops its pinned commits)."""
+    for entry in entries:
+        removed = trust.remove(entry)
+        click.echo(f"{'removed' if removed else 'not on the list:'} {trust.normalize_entry(entry)}")
+
+
+@trust_group.command("ls")
+def trust_ls() -> None:
+    """List trusted entries (from the trust file and HUBCORE_TRUST)."""
+    for entry in trust.entries():
+        click.echo(entry)
 
 
 @main.group("cache")

@@ -32,6 +32,7 @@ __all__ = [
     "RefNotFoundError",
     "RepoNotFoundError",
     "UnknownSourceError",
+    "UntrustedRepoError",
     "VariantNotFoundError",
     "WeightsFormatError",
     "WeightsMismatchError",
@@ -116,6 +117,10 @@ class DependencyError(HubError, ImportError):
             f"{repo} needs packages that are not installed: {'; '.join(self.problems)}. "
             "Install them (for example with pip) and try again."
         )
+
+
+class UntrustedRepoError(HubError, PermissionError):
+    """A repository's code would run, but the repository is not trusted."""
 
 
 class IntegrityError(HubError, ValueError):

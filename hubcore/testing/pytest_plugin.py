@@ -28,9 +28,14 @@ def write_repo(root: Path, files: Mapping[str, str | bytes]) -> Path:
 def hub_home(
     tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Path]:
-    """An empty hub home for one test (``HUBCORE_HOME``), with plugins loaded afresh."""
+    """An empty hub home for one test (``HUBCORE_HOME``), with plugins loaded afresh.
+
+    Every repository is trusted (``HUBCORE_TRUST=*``), as tests load repositories they made
+    themselves; tests of trust itself unset it.
+    """
     home = tmp_path_factory.mktemp("hub-home")
     monkeypatch.setenv("HUBCORE_HOME", str(home))
+    monkeypatch.setenv("HUBCORE_TRUST", "*")
     monkeypatch.delenv("HUBCORE_OFFLINE", raising=False)
     monkeypatch.setenv("HUBCORE_DISABLE_PROGRESS", "1")
     config.set_dir(None)
