@@ -7,6 +7,7 @@ import difflib
 import importlib.util
 import inspect
 import logging
+import os
 import threading
 from collections.abc import Mapping, Sequence
 from importlib import metadata
@@ -22,9 +23,11 @@ from hubcore.errors import (
     EntrypointError,
     EntrypointNotFoundError,
     HubError,
+    LockMismatchError,
     NoWeightsError,
 )
 from hubcore.isolation import RepoImporter
+from hubcore.lock import LockedRepo, LockedWeight, find_lock, locked_weights
 from hubcore.plugins import get_plugins, notify
 from hubcore.pretrained import current_repo_root, last_applied, read_state, weights_of
 from hubcore.sources import FetchContext, Snapshot, parse_reference
@@ -130,6 +133,7 @@ def load(
     force_reload: bool = False,
     progress: bool | None = None,
     trust_repo: TrustMode = "check",
+    lock: str | os.PathLike[str] | bool | None = None,
     skip_dependency_check: bool = False,
     **kwargs: Any,
 ) -> Any:
@@ -140,19 +144,29 @@ def load(
     ``pretrained=True`` (or a variant name) applies the weights the entrypoint declares
     with ``@pretrained``. The keyword arguments named above configure the hub (see
     :func:`open_repo`; *trust_repo* as in :mod:`hubcore.trust`); every other one goes to the
-    entrypoint. Nothing from a remote repository runs before it is trusted.
+    entrypoint. Nothing from a remote repository runs before it is trusted. Under a lock file
+    (*lock*, ``HUBCORE_LOCK`` or ``./hub.lock``; ``lock=False`` for none) a locked reference
+    loads its recorded commit and its weights are verified against the recorded hashes.
     """
+    lockfile = find_lock(lock)
+    locked = lockfile.repos.get(repo) if lockfile is not None else None
     snapshot = open_repo(
         repo,
         source=source,
         host=host,
         token=token,
-        commit=commit,
+        commit=locked.snapshot if locked is not None else commit,
         storage_options=storage_options,
         offline=offline,
         force_reload=force_reload,
         progress=progress,
     )
+    if locked is not None and snapshot.snapshot_id != locked.snapshot:
+        raise LockMismatchError(
+            f"{repo} is now {snapshot.snapshot_id} but {lockfile.path if lockfile else ''} "
+            f"records {locked.snapshot}; regenerate the lock with `hubcore lock` if the "
+            "change is intended"
+        )
     label = str(snapshot.ref)  # the reference without credentials, for every message
     info = _discover_cached(snapshot)
     _static_entry(info, entry, label)
@@ -182,6 +196,7 @@ def load(
         )
     root_token = current_repo_root.set(snapshot.root)
     applied_token = last_applied.set(None)
+    lock_token = locked_weights.set(locked.weight_hashes() if locked is not None else {})
     try:
         with importer.active():
             try:
@@ -196,6 +211,7 @@ def load(
     finally:
         current_repo_root.reset(root_token)
         last_applied.reset(applied_token)
+        locked_weights.reset(lock_token)
     notify(
         "hubcore_entrypoint_loaded", repo=label, entrypoint=entry, result=result, weights=weights
     )
@@ -230,6 +246,43 @@ def load_weights(
     chosen = get_plugins().backend_named(backend)
     file: WeightsFile = transfer.fetch(url, sha256=sha256, offline=offline, progress=progress)
     return read_state(chosen, file, **read_options)
+
+
+def lock_references(
+    refs: Sequence[str],
+    *,
+    host: str | None = None,
+    storage_options: Mapping[str, Any] | None = None,
+    progress: bool | None = None,
+) -> builtins.list[LockedRepo]:
+    """Resolve *refs* and record, for each, its snapshot id and the sha256 of every weight
+    file its entrypoints declare (downloading, to hash them, those declared without one).
+    Runs no repository code."""
+    locked = []
+    for ref in refs:
+        snapshot = open_repo(ref, host=host, storage_options=storage_options, progress=progress)
+        if snapshot.snapshot_id is None:
+            raise LockMismatchError(
+                f"{ref} is a live local folder: it has no immutable snapshot to lock"
+            )
+        info = _discover_cached(snapshot)
+        weights = []
+        for entry in info.entrypoints.values():
+            if entry.weights is None:
+                continue
+            if not entry.weights.known:
+                raise LockMismatchError(
+                    f"{ref}: the weights of {entry.name} are not literal in the hubconf, so "
+                    "they cannot be locked without running it"
+                )
+            for variant, spec in entry.weights.variants.items():
+                sha = spec.sha256
+                if sha is None:
+                    url = transfer.normalize_url(spec.url, snapshot.root)
+                    sha = transfer.fetch(url, progress=progress).sha256
+                weights.append(LockedWeight(entry.name, variant, spec.url, sha))
+        locked.append(LockedRepo(ref, snapshot.snapshot_id, tuple(weights)))
+    return locked
 
 
 def check_dependencies(dependencies: Sequence[str], repo: str) -> None:

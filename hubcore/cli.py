@@ -21,6 +21,7 @@ from hubcore.discovery import Entrypoint, WeightsInfo
 from hubcore.errors import CacheTargetError, HubError
 from hubcore.http import redact
 from hubcore.isolation import PRIVATE_PREFIX
+from hubcore.lock import read_repo_list, write_lock
 from hubcore.plugins import get_plugins
 
 __all__ = ["main"]
@@ -223,6 +224,37 @@ def download_command(url: str, output: Path | None, sha256: str | None) -> None:
         shutil.copyfile(path, target)
         path = target
     click.echo(str(path))
+
+
+@main.command("lock")
+@click.argument("refs", nargs=-1)
+@click.option(
+    "-c",
+    "--config",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help='A TOML file listing the references: repos = ["acme/models:main", ...].',
+)
+@click.option(
+    "-o", "--output", default="hub.lock", show_default=True, type=click.Path(path_type=Path)
+)
+@click.option("--host", default=None, help="Self-hosted GitHub/GitLab host or base URL.")
+def lock_command(
+    refs: tuple[str, ...], config: Path | None, output: Path, host: str | None
+) -> None:
+    """Record the commit of each repository REF and the sha256 of every weight file its
+    entrypoints declare, so later loads are exactly reproducible (runs no repository code)."""
+    wanted = list(refs)
+    if config is not None:
+        with _hub_errors():
+            wanted += read_repo_list(config)
+    if not wanted:
+        raise click.UsageError("name the references to lock, or pass --config")
+    with _hub_errors():
+        locked = api.lock_references(wanted, host=host)
+    write_lock(output, locked)
+    for repo in locked:
+        click.echo(f"{repo.ref}  {repo.snapshot[:16]}  {len(repo.weights)} weight file(s)")
+    click.echo(f"wrote {output}")
 
 
 @main.group("trust")

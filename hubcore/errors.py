@@ -25,6 +25,7 @@ __all__ = [
     "HubconfSyntaxError",
     "IntegrityError",
     "InvalidReferenceError",
+    "LockMismatchError",
     "NoBackendError",
     "NoWeightsError",
     "OfflineError",
@@ -117,6 +118,10 @@ class DependencyError(HubError, ImportError):
             f"{repo} needs packages that are not installed: {'; '.join(self.problems)}. "
             "Install them (for example with pip) and try again."
         )
+
+
+class LockMismatchError(HubError, ValueError):
+    """A repository no longer matches what the lock file recorded."""
 
 
 class UntrustedRepoError(HubError, PermissionError):

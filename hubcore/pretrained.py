@@ -30,9 +30,11 @@ from hubcore.backends import Backend, WeightsFile
 from hubcore.errors import (
     BackendError,
     HubError,
+    IntegrityError,
     NoBackendError,
     VariantNotFoundError,
 )
+from hubcore.lock import locked_weights
 from hubcore.plugins import get_plugins
 from hubcore.weights import Weights
 
@@ -140,9 +142,16 @@ def apply_pretrained(
     """
     model, backend = _find_model(result)
     base = _repo_root_for(entrypoint)
-    file = transfer.fetch(
-        transfer.normalize_url(weights.url, base), sha256=weights.sha256, progress=progress
-    )
+    url = transfer.normalize_url(weights.url, base)
+    pinned = locked_weights.get().get(weights.url)
+    try:
+        file = transfer.fetch(url, sha256=pinned or weights.sha256, progress=progress)
+    except IntegrityError as exc:
+        if pinned is None:
+            raise
+        raise IntegrityError(
+            f"{exc.url} (sha256 recorded in the lock file)", exc.expected, exc.actual
+        ) from None
     read_options = {} if map_location is None else {"map_location": map_location}
     state = read_state(backend, file, **read_options)
     try:

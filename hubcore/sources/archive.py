@@ -50,6 +50,8 @@ class ArchiveSource:
                     f"{text!r}: the only fragment understood is #sha256=<64 hex digits>"
                 )
             pin = match.group(1).lower()
+        if options.get("commit"):  # an archive's "commit" is its content hash
+            pin = str(options["commit"]).lower()
         opts = {"storage_options": options.get("storage_options") or {}}
         return RepoRef(source=self.name, repo=url, revision=pin, text=text, options=opts)
 
