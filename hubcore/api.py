@@ -128,6 +128,7 @@ def load(
     host: str | None = None,
     token: str | None = None,
     commit: str | None = None,
+    revision: str | None = None,
     storage_options: Mapping[str, Any] | None = None,
     offline: bool | None = None,
     force_reload: bool = False,
@@ -143,7 +144,8 @@ def load(
     repository is imported in isolation (its ``utils`` never clashes with anyone else's).
     ``pretrained=True`` (or a variant name) applies the weights the entrypoint declares
     with ``@pretrained``. The keyword arguments named above configure the hub (see
-    :func:`open_repo`; *trust_repo* as in :mod:`hubcore.trust`); every other one goes to the
+    :func:`open_repo`; *revision* is another name for *commit*; *trust_repo* as in
+    :mod:`hubcore.trust`); every other one goes to the
     entrypoint. Nothing from a remote repository runs before it is trusted. Under a lock file
     (*lock*, ``HUBCORE_LOCK`` or ``./hub.lock``; ``lock=False`` for none) a locked reference
     loads its recorded commit and its weights are verified against the recorded hashes.
@@ -155,7 +157,7 @@ def load(
         source=source,
         host=host,
         token=token,
-        commit=locked.snapshot if locked is not None else commit,
+        commit=locked.snapshot if locked is not None else (commit or revision),
         storage_options=storage_options,
         offline=offline,
         force_reload=force_reload,

@@ -180,3 +180,21 @@ def test_missing_folder_and_missing_hubconf(hub_home, moto_url, bucket) -> None:
     put("nohub/readme.txt", b"x")
     with pytest.raises(HubconfNotFoundError):
         hubcore.list(f"s3://{name}/nohub", storage_options=options)
+
+
+@pytest.mark.parametrize(
+    ("member", "why"),
+    [("hub-1.0/../../escape.py", "'..'"), ("/abs/escape.py", "absolute")],
+)
+def test_malicious_archive_through_the_source(hub_home, web, tmp_path, member, why) -> None:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("hub-1.0/hubconf.py", HUB["hubconf.py"])
+        zf.writestr(member, "print('escaped')")
+    url = publish(web, "evil.zip", buf.getvalue())
+    with pytest.raises(ArchiveError, match=why.replace(".", r"\.")):
+        hubcore.list(url)
+    assert not list((hub_home / "repos").rglob("hubconf.py"))
+    assert not list(tmp_path.rglob("escape.py"))
+    tmp = hub_home / "tmp"
+    assert not [p for p in tmp.iterdir() if p.name.startswith("tree-")]

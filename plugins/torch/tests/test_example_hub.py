@@ -65,14 +65,21 @@ def test_load_weights_pth_with_weights_only(hub_home, tmp_path) -> None:
 
 
 class Evil:
+    def __init__(self, marker: str):
+        self.marker = marker
+
     def __reduce__(self):
-        return (print, ("this would have run",))
+        return (Path.write_text, (Path(self.marker), "ran"))
 
 
 def test_pickle_with_code_is_refused(hub_home, tmp_path) -> None:
-    torch.save({"w": Evil()}, tmp_path / "evil.pth")
+    marker = tmp_path / "marker"
+    torch.save({"w": Evil(str(marker))}, tmp_path / "evil.pth")
     with pytest.raises(WeightsFormatError, match="not unpickled"):
         load_weights(str(tmp_path / "evil.pth"))
+    assert not marker.exists()
+    torch.load(tmp_path / "evil.pth", weights_only=False)  # what an unsafe load would do
+    assert marker.exists()
 
 
 def test_cli_load_twice_second_from_cache(hub_home) -> None:
