@@ -17,6 +17,7 @@ import click
 
 from hubcore import api, config, transfer, trust
 from hubcore.cache import Cache, get_cache
+from hubcore.check import check_snapshot
 from hubcore.discovery import Entrypoint, WeightsInfo
 from hubcore.errors import CacheTargetError, HubError
 from hubcore.http import redact
@@ -224,6 +225,28 @@ def download_command(url: str, output: Path | None, sha256: str | None) -> None:
         shutil.copyfile(path, target)
         path = target
     click.echo(str(path))
+
+
+@main.command("check")
+@click.argument("repo")
+@_repo_options
+@click.option("--online", is_flag=True, help="Also check that every weight URL is reachable.")
+@click.option("--verify", is_flag=True, help="Download every weight and verify its sha256.")
+def check_command(
+    repo: str, source: str | None, host: str | None, commit: str | None, online: bool, verify: bool
+) -> None:
+    """Review REPO as a publisher would want it (docstrings, dependencies, weights, README).
+    Runs no repository code; exits 1 when there are errors."""
+    with _hub_errors():
+        snapshot = api.open_repo(repo, source=source, host=host, commit=commit)
+        findings = check_snapshot(snapshot, online=online, verify=verify)
+    for finding in findings:
+        click.echo(str(finding))
+    errors = sum(f.level == "error" for f in findings)
+    warnings = len(findings) - errors
+    click.echo(f"{errors} error(s), {warnings} warning(s)")
+    if errors:
+        sys.exit(1)
 
 
 @main.command("lock")

@@ -1,0 +1,162 @@
+"""``hubcore check``: a publisher's static review of a hub repository. Runs no repository code.
+
+Errors (exit status 1): an entrypoint without a docstring, no literal ``dependencies`` list,
+a dependency that is not a valid requirement, a weight URL that is malformed or (for paths
+inside the repository) missing, and with ``--online``/``--verify`` a weight that cannot be
+reached or whose bytes do not match the declared sha256.
+
+Warnings: weights without a sha256, weights declared in a form only known at run time, names
+that become entrypoints only because they are imported from an installed package (import
+them as ``_name`` if they are helpers), and a repository without a README or model card.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
+
+import attrs
+
+from hubcore import transfer
+from hubcore.discovery import HUBCONF, HubconfInfo, discover_hubconf
+from hubcore.errors import HubError
+from hubcore.sources import Snapshot
+
+__all__ = ["Finding", "check_snapshot"]
+
+README_NAMES = ("README.md", "README.rst", "README.txt", "README", "MODEL_CARD.md", "MODELCARD.md")
+
+
+@attrs.frozen
+class Finding:
+    """One result of the check."""
+
+    level: Literal["error", "warning"]
+    where: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.level}: {self.where}: {self.message}"
+
+
+def check_snapshot(
+    snapshot: Snapshot, *, online: bool = False, verify: bool = False
+) -> list[Finding]:
+    """Review *snapshot*; see the module docstring for what is checked."""
+    info = discover_hubconf(snapshot.root)
+    findings = list(_check_dependencies(snapshot.root, info))
+    findings += _check_entrypoints(info)
+    findings += _check_weights(snapshot.root, info, online=online, verify=verify)
+    if not any((snapshot.root / name).is_file() for name in README_NAMES):
+        findings.append(
+            Finding("warning", "repository", "no README or model card (README.md, MODEL_CARD.md)")
+        )
+    return findings
+
+
+def _check_dependencies(root: Path, info: HubconfInfo) -> Iterator[Finding]:
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    tree = ast.parse((root / HUBCONF).read_bytes())
+    declared = any(
+        isinstance(node, ast.Assign)
+        and any(isinstance(t, ast.Name) and t.id == "dependencies" for t in node.targets)
+        for node in tree.body
+    )
+    if not declared:
+        yield Finding("error", HUBCONF, "no `dependencies = [...]` list (use [] for none)")
+    for warning in info.warnings:
+        level: Literal["error", "warning"] = "error" if "dependencies" in warning else "warning"
+        yield Finding(level, HUBCONF, warning)
+    for dep in info.dependencies:
+        try:
+            Requirement(dep)
+        except InvalidRequirement as exc:
+            yield Finding("error", HUBCONF, f"dependency {dep!r} is not a valid requirement: {exc}")
+
+
+def _check_entrypoints(info: HubconfInfo) -> Iterator[Finding]:
+    for entry in info.entrypoints.values():
+        where = entry.defined_in or HUBCONF
+        if not entry.resolved:
+            yield Finding(
+                "warning",
+                HUBCONF,
+                f"{entry.name!r} is an entrypoint only by being exported ({entry.note}); "
+                f"if it is a helper, import it as _{entry.name}",
+            )
+        elif not (entry.doc or "").strip():
+            yield Finding("error", where, f"entrypoint {entry.name!r} has no docstring")
+
+
+def _check_weights(
+    root: Path, info: HubconfInfo, *, online: bool, verify: bool
+) -> Iterator[Finding]:
+    for entry in info.entrypoints.values():
+        weights = entry.weights
+        if weights is None:
+            continue
+        where = entry.defined_in or HUBCONF
+        if not weights.known:
+            yield Finding("warning", where, f"{entry.name}: @pretrained arguments are not literal")
+            continue
+        for variant, spec in weights.variants.items():
+            label = f"{entry.name}[{variant}] {spec.url}"
+            problem = _url_problem(root, spec.url)
+            if problem:
+                yield Finding("error", where, f"{label}: {problem}")
+                continue
+            if spec.sha256 is None:
+                yield Finding("warning", where, f"{label}: no sha256 (hubcore hash FILE prints it)")
+            elif len(spec.sha256) != 64 or any(c not in "0123456789abcdef" for c in spec.sha256):
+                yield Finding("error", where, f"{label}: sha256 is not 64 hex digits")
+                continue
+            if verify:
+                try:
+                    url = transfer.normalize_url(spec.url, root)
+                    transfer.fetch(url, sha256=spec.sha256, progress=False)
+                except HubError as exc:
+                    yield Finding("error", where, f"{label}: {exc}")
+            elif online:
+                reason = _unreachable(root, spec.url)
+                if reason:
+                    yield Finding("error", where, f"{label}: {reason}")
+
+
+def _url_problem(root: Path, url: str) -> str | None:
+    parts = urlsplit(url)
+    if "://" in url:
+        if not parts.netloc and parts.scheme not in ("file", "memory"):
+            return "the URL has no host"
+        return None
+    path = (root / url).resolve()
+    if not path.is_relative_to(root.resolve()):
+        return "the path points outside the repository"
+    if not path.is_file():
+        return "no such file in the repository"
+    return None
+
+
+def _unreachable(root: Path, url: str) -> str | None:
+    if "://" not in url:
+        return None  # checked above
+    scheme = urlsplit(url).scheme
+    try:
+        if scheme in ("http", "https"):
+            from hubcore.http import session
+
+            response = session().head(url, allow_redirects=True, timeout=(10, 30))
+            with response:
+                if response.status_code >= 400:
+                    return f"HTTP {response.status_code}"
+            return None
+        import fsspec
+
+        fs, path = fsspec.core.url_to_fs(url)
+        fs.info(path)
+    except Exception as exc:  # any failure to reach it is the finding
+        return f"unreachable: {type(exc).__name__}: {str(exc)[:120]}"
+    return None
