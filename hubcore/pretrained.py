@@ -19,7 +19,7 @@ from __future__ import annotations
 import contextvars
 import functools
 import inspect
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -63,15 +63,32 @@ class PretrainedSpec:
     default: str
 
     def choose(self, choice: bool | str, entry: str) -> Weights:
-        """The weights ``pretrained=choice`` selects."""
+        """The weights ``pretrained=choice`` selects.
+
+        ``True`` takes the default variant, but when that is a pickle-based file and the same
+        file is also offered as ``.safetensors`` (another variant with the same name and that
+        suffix), the safetensors file is taken: it cannot carry code. A variant asked for by
+        name is always taken as declared.
+        """
         if choice is True:
-            return self.variants[self.default]
+            chosen = self.variants[self.default]
+            return _safetensors_twin(chosen, self.variants.values()) or chosen
         if isinstance(choice, str) and choice in self.variants:
             return self.variants[choice]
         raise VariantNotFoundError(
             f"{entry} has no pretrained variant {choice!r}; available: "
             f"{', '.join(sorted(self.variants))} (pretrained=True uses {self.default!r})"
         )
+
+
+_PICKLE_SUFFIXES = (".pth", ".pt", ".pkl", ".bin", ".mge", ".ckpt")
+
+
+def _safetensors_twin(weights: Weights, offered: Iterable[Weights]) -> Weights | None:
+    stem, dot, suffix = weights.url.rpartition(".")
+    if not dot or f".{suffix.lower()}" not in _PICKLE_SUFFIXES:
+        return None
+    return next((w for w in offered if w.url == f"{stem}.safetensors"), None)
 
 
 def pretrained(

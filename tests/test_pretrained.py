@@ -206,3 +206,26 @@ def test_decorator_validates_its_arguments() -> None:
         hubcore.pretrained({"a": "x"}, sha256="ab")
     with pytest.raises(TypeError, match="at least one"):
         hubcore.pretrained({})
+
+
+def test_safetensors_preferred_when_both_formats_are_offered(hub_home, make_hub_repo) -> None:
+    from safetensors.numpy import load_file
+
+    from hubcore.testing import write_repo
+
+    root = make_hub_repo({"weights/model.pth": b"a pickle we would rather not read"})
+    write_weights(root / "weights" / "model.safetensors", 5)
+    variants = {"pickle": "weights/model.pth", "safe": "weights/model.safetensors"}
+    hubconf = (
+        "from hubcore import pretrained\n"
+        "from hubcore_numpy_example import NumpyModel\n\n"
+        f"@pretrained({variants!r}, default='pickle')\n"
+        "def model():\n"
+        "    '''Offered in two formats.'''\n"
+        f"    return NumpyModel({SHAPES!r})\n"
+    )
+    write_repo(root, {"hubconf.py": hubconf})
+    chosen = hubcore.load(str(root), "model", pretrained=True)  # the safetensors twin
+    assert_params(chosen, load_file(str(root / "weights" / "model.safetensors")))
+    with pytest.raises(hubcore.HubError):  # asked for by name: taken as declared
+        hubcore.load(str(root), "model", pretrained="pickle")
