@@ -32,7 +32,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import attrs
 import requests
@@ -43,9 +43,8 @@ from tenacity import (
     stop_after_attempt,
 )
 
-from hubcore import config
 from hubcore.errors import AuthenticationError, DownloadError
-from hubcore.http import Credentials, redact, session
+from hubcore.http import Credentials, redact, send
 
 __all__ = ["DownloadSettings", "HttpDownload", "download_settings"]
 
@@ -448,32 +447,16 @@ class HttpDownload:
 
     # -- requests ---------------------------------------------------------------------------------
     def _open(self, url: str, headers: dict[str, str]) -> requests.Response:
-        """GET with manual redirects (credentials stay on their host) and status checks."""
-        target = config.rewrite_url(url)
-        for _ in range(11):
-            request_headers = dict(headers)
-            if self.credentials is not None:
-                request_headers.update(self.credentials.headers_for(target))
-            try:
-                response = session().get(
-                    target,
-                    headers=request_headers,
-                    stream=True,
-                    allow_redirects=False,
-                    timeout=(self.settings.connect_timeout, self.settings.read_timeout),
-                )
-            except requests.RequestException as exc:
-                raise TransientError(f"cannot reach {redact(target)}: {_reason(exc)}") from None
-            if response.status_code in (301, 302, 303, 307, 308):
-                location = response.headers.get("Location")
-                response.close()
-                if not location:
-                    raise DownloadError(f"{redact(target)} redirected without a Location")
-                target = urljoin(target, location)
-                continue
-            _check_status(response, self.label)
-            return response
-        raise DownloadError(f"too many redirects downloading {self.label}")
+        """GET with credential-safe redirects (:func:`hubcore.http.send`) and status checks."""
+        timeout = (self.settings.connect_timeout, self.settings.read_timeout)
+        try:
+            response = send(
+                url, credentials=self.credentials, headers=headers, stream=True, timeout=timeout
+            )
+        except requests.RequestException as exc:
+            raise TransientError(f"cannot reach {self.label}: {_reason(exc)}") from None
+        _check_status(response, self.label)
+        return response
 
     def _retrying(
         self, action: Callable[[], Any], on_retry: Callable[[BaseException], None] | None = None

@@ -59,6 +59,36 @@ class Credentials:
         return f"Credentials(hosts={sorted(self._by_host)})"
 
 
+def send(
+    url: str,
+    *,
+    credentials: Credentials | None = None,
+    headers: Mapping[str, str] | None = None,
+    stream: bool = False,
+    timeout: tuple[float, float] = (CONNECT_TIMEOUT, READ_TIMEOUT),
+) -> requests.Response:
+    """GET *url* after mirror rewriting, following redirects by hand so that credentials are
+    sent only to their own host. Returns the final response whatever its status; connection
+    failures raise ``requests.RequestException``."""
+    target = config.rewrite_url(url)
+    for _ in range(MAX_REDIRECTS + 1):
+        request_headers = dict(headers or {})
+        if credentials is not None:
+            request_headers.update(credentials.headers_for(target))
+        response = session().get(
+            target, headers=request_headers, stream=stream, allow_redirects=False, timeout=timeout
+        )
+        if response.status_code not in (301, 302, 303, 307, 308):
+            return response
+        location = response.headers.get("Location")
+        response.close()
+        if not location:
+            raise DownloadError(f"{redact(target)} redirected without a Location")
+        target = urljoin(target, location)
+        logger.debug("redirected to %s", redact(target))
+    raise DownloadError(f"too many redirects fetching {redact(url)}")
+
+
 def get(
     url: str,
     *,
@@ -68,43 +98,21 @@ def get(
     what: str = "",
     token_hint: str = "",
 ) -> requests.Response:
-    """GET *url* (after mirror rewriting) and return a successful response.
+    """:func:`send`, then map failures to hub errors.
 
     404 raises :class:`RepoNotFoundError`, 401/403 :class:`AuthenticationError` (with
     *token_hint*), other failures :class:`DownloadError`. *what* names the thing fetched in
-    those messages ("ref list of owner/repo").
+    those messages ("the refs of github:owner/repo").
     """
     import requests
 
-    target = config.rewrite_url(url)
     label = what or redact(url)
-    for _ in range(MAX_REDIRECTS + 1):
-        request_headers = dict(headers or {})
-        if credentials is not None:
-            request_headers.update(credentials.headers_for(target))
-        try:
-            response = session().get(
-                target,
-                headers=request_headers,
-                stream=stream,
-                allow_redirects=False,
-                timeout=(CONNECT_TIMEOUT, READ_TIMEOUT),
-            )
-        except requests.RequestException as exc:
-            raise DownloadError(
-                f"cannot fetch {label} from {redact(target)}: {_reason(exc)}"
-            ) from None
-        if response.is_redirect or response.status_code in (301, 302, 303, 307, 308):
-            location = response.headers.get("Location")
-            response.close()
-            if not location:
-                raise DownloadError(f"{redact(target)} redirected without a Location")
-            target = urljoin(target, location)
-            logger.debug("redirected to %s", redact(target))
-            continue
-        _raise_for_status(response, label, token_hint)
-        return response
-    raise DownloadError(f"too many redirects fetching {label}")
+    try:
+        response = send(url, credentials=credentials, headers=headers, stream=stream)
+    except requests.RequestException as exc:
+        raise DownloadError(f"cannot fetch {label}: {_reason(exc)}") from None
+    _raise_for_status(response, label, token_hint)
+    return response
 
 
 def _raise_for_status(response: requests.Response, label: str, token_hint: str) -> None:
