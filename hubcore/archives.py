@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO
 
-from hubcore.errors import ArchiveError
+from hubcore.errors import ArchiveError, ConfigError
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
@@ -36,8 +36,12 @@ _HEX40 = re.compile(rb"^[0-9a-f]{40}$")
 
 def max_bytes() -> int:
     """The configured archive size limit."""
-    env = os.environ.get("HUBCORE_MAX_ARCHIVE_BYTES")
-    return int(env) if env and env.isdigit() else DEFAULT_MAX_BYTES
+    env = os.environ.get("HUBCORE_MAX_ARCHIVE_BYTES", "").strip()
+    if not env:
+        return DEFAULT_MAX_BYTES
+    if not env.isdigit():
+        raise ConfigError(f"HUBCORE_MAX_ARCHIVE_BYTES={env!r} is not a whole number of bytes")
+    return int(env)
 
 
 def archive_commit(path: Path) -> str | None:

@@ -290,17 +290,20 @@ def trust_group() -> None:
 def trust_add(entries: tuple[str, ...]) -> None:
     """Trust ENTRIES: an owner (github:acme), a repository (acme/models, gitlab:g/sub/repo,
     git+https://host/x.git) or one commit of it (acme/models@<sha>)."""
-    for entry in entries:
-        click.echo(f"trusted {trust.add(entry)}")
+    with _hub_errors():
+        for entry in entries:
+            click.echo(f"trusted {trust.add(entry)}")
 
 
 @trust_group.command("rm")
 @click.argument("entries", nargs=-1, required=True)
 def trust_rm(entries: tuple[str, ...]) -> None:
     """Stop trusting ENTRIES (a repository entry also drops its pinned commits)."""
-    for entry in entries:
-        removed = trust.remove(entry)
-        click.echo(f"{'removed' if removed else 'not on the list:'} {trust.normalize_entry(entry)}")
+    with _hub_errors():
+        for entry in entries:
+            removed = trust.remove(entry)
+            state = "removed" if removed else "not on the list:"
+            click.echo(f"{state} {trust.normalize_entry(entry)}")
 
 
 @trust_group.command("ls")

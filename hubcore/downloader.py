@@ -436,10 +436,12 @@ class HttpDownload:
                 raise TransientError(f"{self.label}: received {size} of {total} bytes")
             return hexdigest, size
 
-        first = [response]
+        unread: requests.Response | None = response  # the first attempt uses the probe's answer
 
         def attempt() -> tuple[str, int]:
-            current = first.pop() if first else self._open(self.url, {})
+            nonlocal unread
+            current = unread if unread is not None else self._open(self.url, {})
+            unread = None
             return stream(current)
 
         result: tuple[str, int] = self._retrying(attempt)

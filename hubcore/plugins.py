@@ -131,11 +131,13 @@ def load_plugins(
         manager.set_blocked(name)
         plugins.infos[name] = PluginInfo(name=name, blocked=True)
 
+    version = _version("hubcore")
     for name, module_name in DEFAULT_PLUGINS:
         if not manager.is_blocked(name):
             manager.register(importlib.import_module(module_name), name=name)
-            plugins.infos[name] = PluginInfo(name=name, distribution="hubcore", builtin=True)
-            plugins.infos[name].version = _version("hubcore")
+            plugins.infos[name] = PluginInfo(
+                name=name, distribution="hubcore", version=version, builtin=True
+            )
     if autoload:
         _load_entry_points(plugins)
     for name, plugin in extra:

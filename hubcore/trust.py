@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Literal
 
 from hubcore.cache import Cache, get_cache
-from hubcore.errors import UntrustedRepoError
+from hubcore.errors import InvalidReferenceError, UntrustedRepoError
 from hubcore.sources import Snapshot, redact_url
 
 __all__ = ["TrustMode", "add", "ensure_trusted", "entries", "normalize_entry", "remove"]
@@ -44,8 +44,11 @@ TRUST_FILE = "trusted.json"
 def normalize_entry(text: str) -> str:
     """``owner/repo`` -> ``github:owner/repo``; other forms are kept (credentials removed)."""
     text = redact_url(text.strip())
-    if not text:
-        raise ValueError("an empty trust entry")
+    if not text or text.startswith("@"):
+        raise InvalidReferenceError(
+            f"{text!r} is not a trust entry; write owner, owner/repo, owner/repo@<commit>, "
+            "or source:repo"
+        )
     head = text.split("/", 1)[0]
     if ":" not in head and "://" not in text:
         return f"github:{text}"

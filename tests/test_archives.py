@@ -138,3 +138,11 @@ def test_archive_commit_reads_git_comment(tmp_path) -> None:
     assert archive_commit(tmp_path / "c.zip") == "0123456789abcdef0123456789abcdef01234567"
     (tmp_path / "d.zip").write_bytes(zip_bytes([("a", b"b", None)]))
     assert archive_commit(tmp_path / "d.zip") is None
+
+
+def test_malformed_size_limit_is_a_config_error(tmp_path, monkeypatch) -> None:
+    from hubcore.errors import ConfigError
+
+    monkeypatch.setenv("HUBCORE_MAX_ARCHIVE_BYTES", "4GB")
+    with pytest.raises(ConfigError, match="HUBCORE_MAX_ARCHIVE_BYTES"):
+        extract(tmp_path, zip_bytes([("top/a.py", b"x", None)]))

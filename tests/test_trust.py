@@ -187,3 +187,10 @@ def test_prompt_for_a_moved_pin_shows_both_commits(untrusting, server, acme, mar
     child.expect("RESULT v2")
     child.wait()
     assert f"github:acme/hub@{second}" in trust.entries()
+
+
+def test_bad_trust_entries_are_typed_errors(untrusting) -> None:
+    result = CliRunner().invoke(main, ["trust", "add", "  "])
+    assert result.exit_code == 1
+    assert result.output.startswith("error: ")
+    assert "not a trust entry" in result.output
