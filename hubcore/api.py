@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import builtins
+import contextlib
 import difflib
 import importlib.util
 import inspect
 import logging
 import os
 import threading
-from collections.abc import Mapping, Sequence
+import types
+from collections.abc import Iterator, Mapping, Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -30,17 +32,23 @@ from hubcore.isolation import RepoImporter
 from hubcore.lock import LockedRepo, LockedWeight, find_lock, locked_weights
 from hubcore.plugins import get_plugins, notify
 from hubcore.pretrained import current_repo_root, last_applied, read_state, weights_of
+from hubcore.redirects import redirecting
 from hubcore.sources import FetchContext, Snapshot, parse_reference
 from hubcore.trust import TrustMode
 
 __all__ = [
+    "call_entrypoint",
     "discover",
     "download_file",
+    "find_entrypoint",
     "help",
+    "import_hubconf",
     "list",
     "load",
     "load_weights",
+    "open_locked",
     "open_repo",
+    "running_repository_code",
 ]
 
 logger = logging.getLogger(__name__)
@@ -113,7 +121,7 @@ def help(repo: str | Snapshot, entry: str, **options: Any) -> str:
     """
     snapshot = repo if isinstance(repo, Snapshot) else open_repo(repo, **options)
     info = discover(snapshot)
-    found = _static_entry(info, entry, str(snapshot.ref))
+    found = find_entrypoint(info, entry, str(snapshot.ref))
     if found is None or not found.resolved:
         why = found.note if found is not None else "defined through a star import"
         return f"({entry} cannot be read statically: {why})"
@@ -150,41 +158,102 @@ def load(
     (*lock*, ``HUBCORE_LOCK`` or ``./hub.lock``; ``lock=False`` for none) a locked reference
     loads its recorded commit and its weights are verified against the recorded hashes.
     """
-    lockfile = find_lock(lock)
-    locked = lockfile.repos.get(repo) if lockfile is not None else None
-    snapshot = open_repo(
+    snapshot, locked = open_locked(
         repo,
+        lock,
         source=source,
         host=host,
         token=token,
-        commit=locked.snapshot if locked is not None else (commit or revision),
+        commit=commit or revision,
         storage_options=storage_options,
         offline=offline,
         force_reload=force_reload,
         progress=progress,
     )
+    return call_entrypoint(
+        snapshot,
+        entry,
+        args,
+        kwargs,
+        trust_repo=trust_repo,
+        locked=locked,
+        skip_dependency_check=skip_dependency_check,
+    )
+
+
+def open_locked(
+    repo: str,
+    lock: str | os.PathLike[str] | bool | None = None,
+    **options: Any,
+) -> tuple[Snapshot, LockedRepo | None]:
+    """:func:`open_repo` under the lock file (see :func:`load`): a locked reference opens at
+    its recorded snapshot, and a different snapshot raises
+    :class:`~hubcore.errors.LockMismatchError`. Returns the snapshot and its lock entry."""
+    lockfile = find_lock(lock)
+    locked = lockfile.repos.get(repo) if lockfile is not None else None
+    if locked is not None:
+        options["commit"] = locked.snapshot
+    snapshot = open_repo(repo, **options)
     if locked is not None and snapshot.snapshot_id != locked.snapshot:
         raise LockMismatchError(
             f"{repo} is now {snapshot.snapshot_id} but {lockfile.path if lockfile else ''} "
             f"records {locked.snapshot}; regenerate the lock with `hubcore lock` if the "
             "change is intended"
         )
+    return snapshot, locked
+
+
+def import_hubconf(
+    snapshot: Snapshot,
+    *,
+    trust_repo: TrustMode = "check",
+    skip_dependency_check: bool = False,
+) -> types.ModuleType:
+    """Import *snapshot*'s ``hubconf.py`` in isolation and return the module.
+
+    Checks trust (as :func:`load` does) and the declared dependencies first. The module is
+    the repository's own; call its entrypoints inside :func:`running_repository_code` so that
+    weights and framework hub calls go through hubcore.
+    """
     label = str(snapshot.ref)  # the reference without credentials, for every message
     info = _discover_cached(snapshot)
-    _static_entry(info, entry, label)
     trust.ensure_trusted(snapshot, trust_repo)
     if not skip_dependency_check and info.dependencies not in _dependencies_met:
         check_dependencies(info.dependencies, label)
         _dependencies_met.add(info.dependencies)
     importer = _importer_for(snapshot)
     try:
-        module = importer.import_hubconf(fresh=snapshot.snapshot_id is None)
+        with _redirects_held():
+            return importer.import_hubconf(fresh=snapshot.snapshot_id is None)
     except HubError:
         raise
     except Exception as exc:
         raise EntrypointError(
             f"importing hubconf.py of {label} failed: {type(exc).__name__}: {exc}"
         ) from exc
+
+
+def call_entrypoint(
+    snapshot: Snapshot,
+    entry: str,
+    args: Sequence[Any] = (),
+    kwargs: Mapping[str, Any] | None = None,
+    *,
+    trust_repo: TrustMode = "check",
+    locked: LockedRepo | None = None,
+    skip_dependency_check: bool = False,
+) -> Any:
+    """Run entrypoint *entry* of an opened *snapshot* with *args* and *kwargs*.
+
+    The core of :func:`load`, for callers that must pass every keyword to the entrypoint
+    (the compatibility layers): nothing in *kwargs* is taken for the hub.
+    """
+    kwargs = dict(kwargs or {})
+    label = str(snapshot.ref)
+    find_entrypoint(_discover_cached(snapshot), entry, label)
+    module = import_hubconf(
+        snapshot, trust_repo=trust_repo, skip_dependency_check=skip_dependency_check
+    )
     fn = getattr(module, entry, None)
     if fn is None or not callable(fn):
         names = sorted(
@@ -196,11 +265,9 @@ def load(
             f"entrypoint {entry!r} of {label} declares no pretrained weights (no @pretrained) "
             "and takes no `pretrained` argument; call it without pretrained=..."
         )
-    root_token = current_repo_root.set(snapshot.root)
     applied_token = last_applied.set(None)
-    lock_token = locked_weights.set(locked.weight_hashes() if locked is not None else {})
     try:
-        with importer.active():
+        with running_repository_code(snapshot, locked):
             try:
                 result = fn(*args, **kwargs)
             except HubError:
@@ -211,13 +278,30 @@ def load(
                 ) from exc
         weights = last_applied.get()
     finally:
-        current_repo_root.reset(root_token)
         last_applied.reset(applied_token)
-        locked_weights.reset(lock_token)
     notify(
         "hubcore_entrypoint_loaded", repo=label, entrypoint=entry, result=result, weights=weights
     )
     return result
+
+
+@contextlib.contextmanager
+def running_repository_code(snapshot: Snapshot, locked: LockedRepo | None = None) -> Iterator[None]:
+    """The setting repository code of *snapshot* runs in: its isolated imports, its root for
+    relative weight paths, the lock's recorded weight hashes, and the framework redirects
+    (:mod:`hubcore.redirects`) in place."""
+    root_token = current_repo_root.set(snapshot.root)
+    lock_token = locked_weights.set(locked.weight_hashes() if locked is not None else {})
+    try:
+        with _importer_for(snapshot).active(), _redirects_held():
+            yield
+    finally:
+        current_repo_root.reset(root_token)
+        locked_weights.reset(lock_token)
+
+
+def _redirects_held() -> contextlib.AbstractContextManager[None]:
+    return redirecting(get_plugins().redirects)
 
 
 def download_file(
@@ -349,8 +433,10 @@ def _accepts_pretrained(fn: Any) -> bool:
     return any(p.name == "pretrained" or p.kind is p.VAR_KEYWORD for p in params)
 
 
-def _static_entry(info: HubconfInfo, entry: str, repo: str) -> Entrypoint | None:
-    """The entrypoint as discovered statically; raise if it surely does not exist."""
+def find_entrypoint(info: HubconfInfo, entry: str, repo: str) -> Entrypoint | None:
+    """*entry* as discovered statically, ``None`` when it may come from a star import of an
+    installed package; raises :class:`~hubcore.errors.EntrypointNotFoundError` (with close
+    matches) when it surely does not exist."""
     found = info.entrypoints.get(entry)
     if found is None and info.complete:
         names = builtins.list(info.entrypoints)

@@ -66,9 +66,11 @@ class Backend(Protocol):
     def read_weights(self, file: WeightsFile, **options: Any) -> Any:
         """Read *file* into a state (for most frameworks, a mapping of names to arrays).
 
-        *options* come from the caller (``map_location`` for a device, for example). Raise
-        :class:`hubcore.errors.WeightsFormatError` for a format the backend cannot read
-        safely.
+        *options* come from the caller (``map_location`` for a device, for example). Every
+        backend accepts ``unwrap``: true (the default) returns the state nested in a training
+        checkpoint (:func:`unwrap_checkpoint`), false returns the stored object as it is (the
+        compatibility layers need that). Raise :class:`hubcore.errors.WeightsFormatError`
+        for a format the backend cannot read safely.
         """
         ...
 

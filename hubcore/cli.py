@@ -193,6 +193,7 @@ def plugins_command() -> None:
         else:
             parts = [f"sources: {', '.join(info.sources)}"] if info.sources else []
             parts += [f"backends: {', '.join(info.backends)}"] if info.backends else []
+            parts += [f"redirects: {', '.join(info.redirects)}"] if info.redirects else []
             state = "; ".join(parts) or "no registrations (events only)"
         click.echo(f"{info.name}  [{origin}{version}]{tag}  {state}")
 
@@ -207,7 +208,10 @@ def hash_command(files: tuple[str, ...]) -> None:
         path = Path(name)
         stem = path.name[: -len("".join(path.suffixes))] if path.suffixes else path.name
         prefix = transfer.hash_prefix(path.name)
-        suggested = path.name if prefix else f"{stem}-{digest[:10]}{''.join(path.suffixes)}"
+        width = 10  # a prefix of digits only would read as a date, not a hash
+        while digest[:width].isdigit():
+            width += 1
+        suggested = path.name if prefix else f"{stem}-{digest[:width]}{''.join(path.suffixes)}"
         click.echo(f"{digest}  {name}")
         click.echo(f"  suggested name: {suggested}")
 

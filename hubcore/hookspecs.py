@@ -20,6 +20,7 @@ import pluggy
 
 if TYPE_CHECKING:
     from hubcore.backends import Backend
+    from hubcore.redirects import Redirect
     from hubcore.sources import Source
 
 __all__ = [
@@ -30,6 +31,7 @@ __all__ = [
     "hubcore_download_started",
     "hubcore_entrypoint_loaded",
     "hubcore_register_backends",
+    "hubcore_register_redirects",
     "hubcore_register_sources",
 ]
 
@@ -56,6 +58,20 @@ def hubcore_register_backends(register: Callable[[Backend], None]) -> None:
     A backend recognises its framework's model objects, reads weight files into a state and
     applies a state to a model. See :class:`hubcore.backends.Backend` for the protocol.
     Backends should import their framework lazily, so that listing plugins stays fast.
+    """
+
+
+@hookspec
+def hubcore_register_redirects(register: Callable[[Redirect], None]) -> None:
+    """Register framework hub functions that repository code should reach hubcore through.
+
+    Call ``register(Redirect(module, attribute, replacement))`` for each, for example
+    ``Redirect("torch.hub", "load_state_dict_from_url", ...)``. While hubcore imports a
+    ``hubconf.py`` or runs an entrypoint, ``module.attribute`` is swapped for a shim that calls
+    *replacement* (which must keep the original's signature and return value) from repository
+    code and the original from anywhere else; the original is restored afterwards. The module
+    is not imported by hubcore: if it is not imported yet, it is patched when the repository
+    imports it. See :mod:`hubcore.redirects`.
     """
 
 

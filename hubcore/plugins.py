@@ -24,6 +24,7 @@ from hubcore import hookspecs
 from hubcore.backends import Backend
 from hubcore.config import env_flag
 from hubcore.errors import NoBackendError, PluginError
+from hubcore.redirects import Redirect
 from hubcore.sources import Source
 
 __all__ = ["PluginInfo", "Plugins", "get_plugins", "notify", "reset_plugins"]
@@ -53,6 +54,7 @@ class PluginInfo:
     builtin: bool = False
     sources: list[str] = attrs.field(factory=list)
     backends: list[str] = attrs.field(factory=list)
+    redirects: list[str] = attrs.field(factory=list)
     error: str | None = None
     blocked: bool = False
 
@@ -69,6 +71,7 @@ class Plugins:
     infos: dict[str, PluginInfo] = attrs.field(factory=dict)
     sources: dict[str, Source] = attrs.field(factory=dict)
     backends: dict[str, Backend] = attrs.field(factory=dict)
+    redirects: list[Redirect] = attrs.field(factory=list)
 
     def backend_named(self, name: str) -> Backend:
         """The backend registered as *name*."""
@@ -147,6 +150,7 @@ def load_plugins(
 
     _collect(plugins, "hubcore_register_sources", _add_source)
     _collect(plugins, "hubcore_register_backends", _add_backend)
+    _collect(plugins, "hubcore_register_redirects", _add_redirect)
     return plugins
 
 
@@ -195,6 +199,13 @@ def _add_source(plugins: Plugins, info: PluginInfo, source: object) -> None:
 
 def _add_backend(plugins: Plugins, info: PluginInfo, backend: object) -> None:
     _add(plugins.backends, info.backends, backend, Backend, info)
+
+
+def _add_redirect(plugins: Plugins, info: PluginInfo, redirect: object) -> None:
+    if not isinstance(redirect, Redirect) or not callable(redirect.replacement):
+        raise PluginError(f"{redirect!r} is not a hubcore.redirects.Redirect")
+    plugins.redirects.append(redirect)
+    info.redirects.append(f"{redirect.module}.{redirect.attribute}")
 
 
 def _add(

@@ -218,10 +218,17 @@ def _copy(
 _HASH_PREFIX = re.compile(r"-([0-9a-f]{8,64})\.")
 
 
-def hash_prefix(name: str) -> str | None:
-    """The torch-style sha256 prefix in a file name (``resnet18-f37072fd.pth``), if any."""
-    match = _HASH_PREFIX.search(name)
-    return match.group(1) if match else None
+def hash_prefix(name: str, *, strict: bool = False) -> str | None:
+    """The torch-style sha256 prefix in a file name (``resnet18-f37072fd.pth``), if any.
+
+    By default only a run with a letter counts, so a date (``model-20240101.pth``) is not
+    taken for a hash; ``strict=True`` takes any run of 8+ hex digits, as
+    ``torch.hub``'s ``check_hash`` does.
+    """
+    for match in _HASH_PREFIX.finditer(name):
+        if strict or not match.group(1).isdigit():
+            return match.group(1)
+    return None
 
 
 def _verify(url: str, name: str, sha256: str | None, actual: str) -> None:

@@ -156,11 +156,13 @@ def test_wrong_bytes_fail_verification(hub_home, fast_settings, server, data) ->
 def test_hash_prefix_in_file_name(hub_home, server, data) -> None:
     good = server.add(f"model-{sha(data)[:10]}.pth", data)
     assert hubcore.download(good).read_bytes() == data
-    bad = server.add("model-0123456789.pth", data)
-    with pytest.raises(IntegrityError, match="0123456789"):
+    bad = server.add("model-0123456789abcdef.pth", data)
+    with pytest.raises(IntegrityError, match="0123456789abcdef"):
         hubcore.download(bad)
     short = server.add("model-abc.pth", data)  # fewer than 8 hex digits: not a hash
     assert hubcore.download(short).read_bytes() == data
+    dated = server.add("model-20240101.pth", data)  # digits only: a date, not a hash
+    assert hubcore.download(dated).read_bytes() == data
 
 
 def test_redirects_and_credentials(hub_home, fast_settings, server, data, tmp_path) -> None:

@@ -35,7 +35,15 @@ from hubcore.errors import (
 from hubcore.hookspecs import hookimpl
 from hubcore.sources import FetchContext, RepoRef, Snapshot, Source
 
-__all__ = ["GitHubSource", "GitLabSource", "parse_ref_advertisement", "pick_commit"]
+__all__ = [
+    "FULL_SHA",
+    "SHORT_SHA",
+    "GitHostSource",
+    "GitHubSource",
+    "GitLabSource",
+    "parse_ref_advertisement",
+    "pick_commit",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -203,7 +211,9 @@ class GitHostSource:
         ctx.cache.write_ref(self.name, key, revision or "HEAD", commit)
         return self._snapshot(ref, ctx, key, commit)
 
-    def _resolve(self, ref: RepoRef) -> str | None:
+    def advertised_refs(self, ref: RepoRef) -> tuple[dict[str, str], str | None]:
+        """The repository's branches and tags (``{ref: sha}``) and HEAD's branch, from one
+        smart-HTTP request (see :func:`parse_ref_advertisement`)."""
         response = http.get(
             self.refs_url(ref),
             credentials=self.credentials(ref),
@@ -211,7 +221,10 @@ class GitHostSource:
             token_hint=self.token_hint(),
         )
         with response:
-            refs, head = parse_ref_advertisement(response.content)
+            return parse_ref_advertisement(response.content)
+
+    def _resolve(self, ref: RepoRef) -> str | None:
+        refs, head = self.advertised_refs(ref)
         return pick_commit(refs, head, ref.revision, f"{self.name}:{ref.repo}")
 
     def _offline_snapshot(self, ref: RepoRef, ctx: FetchContext, key: str) -> Snapshot:

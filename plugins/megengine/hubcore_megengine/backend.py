@@ -70,14 +70,18 @@ class MegEngineBackend:
         module = sys.modules.get("megengine.module")
         return module is not None and isinstance(obj, module.Module)
 
-    def read_weights(self, file: WeightsFile, *, map_location: Any = None) -> Any:
+    def read_weights(
+        self, file: WeightsFile, *, map_location: Any = None, unwrap: bool = True
+    ) -> Any:
+        """Read *file* safely; ``unwrap=False`` returns a training checkpoint as stored."""
         if file.suffix == ".safetensors" or sniff_format(file.path) == "safetensors":
             from safetensors.numpy import load_file
 
             return load_file(str(file.path))
         with file.path.open("rb") as fh:
             state = safe_load(fh)
-        state = unwrap_checkpoint(state, _is_array)
+        if unwrap:
+            state = unwrap_checkpoint(state, _is_array)
         if isinstance(map_location, str) and isinstance(state, Mapping):
             state = {k: v.to(map_location) if hasattr(v, "to") else v for k, v in state.items()}
         return state

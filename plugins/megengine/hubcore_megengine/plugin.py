@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from hubcore import Backend, hookimpl
+from hubcore.compat import megengine_hub
+from hubcore.redirects import Redirect
 from hubcore_megengine.backend import MegEngineBackend
 
 
@@ -12,3 +14,17 @@ from hubcore_megengine.backend import MegEngineBackend
 def hubcore_register_backends(register: Callable[[Backend], None]) -> None:
     """Register the MegEngine backend."""
     register(MegEngineBackend())
+
+
+@hookimpl
+def hubcore_register_redirects(register: Callable[[Redirect], None]) -> None:
+    """Route a repository's use of megengine.hub's ``pretrained`` decorator and
+    ``load_serialized_obj_from_url`` through hubcore (both the package and the module
+    that defines them, as repositories import either)."""
+    for module in ("megengine.hub", "megengine.hub.hub"):
+        register(Redirect(module, "pretrained", megengine_hub.pretrained))
+        register(
+            Redirect(
+                module, "load_serialized_obj_from_url", megengine_hub.load_serialized_obj_from_url
+            )
+        )

@@ -23,9 +23,15 @@ class TorchBackend:
         return torch is not None and isinstance(obj, torch.nn.Module)
 
     def read_weights(
-        self, file: WeightsFile, *, map_location: Any = None, weights_only: bool = True
+        self,
+        file: WeightsFile,
+        *,
+        map_location: Any = None,
+        weights_only: bool = True,
+        unwrap: bool = True,
     ) -> Any:
-        """Read *file*; ``weights_only=False`` allows arbitrary pickles (trusted files only)."""
+        """Read *file*; ``weights_only=False`` allows arbitrary pickles (trusted files only),
+        ``unwrap=False`` returns a training checkpoint as stored."""
         import torch
 
         if file.suffix == ".safetensors" or sniff_format(file.path) == "safetensors":
@@ -43,6 +49,8 @@ class TorchBackend:
             ) from exc
         except RuntimeError as exc:
             raise WeightsFormatError(f"{file.name} is not a readable torch file: {exc}") from exc
+        if not unwrap:
+            return state
         return unwrap_checkpoint(state, lambda v: isinstance(v, torch.Tensor))
 
     def apply_weights(self, model: Any, state: Any, *, strict: bool = True) -> None:

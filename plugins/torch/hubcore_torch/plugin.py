@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from hubcore import Backend, hookimpl
+from hubcore.compat import torch_hub
+from hubcore.redirects import Redirect
 from hubcore_torch.backend import TorchBackend
 
 
@@ -12,3 +14,15 @@ from hubcore_torch.backend import TorchBackend
 def hubcore_register_backends(register: Callable[[Backend], None]) -> None:
     """Register the PyTorch backend."""
     register(TorchBackend())
+
+
+@hookimpl
+def hubcore_register_redirects(register: Callable[[Redirect], None]) -> None:
+    """Route a repository's calls to torch.hub's download functions through hubcore.
+
+    ``torch.utils.model_zoo.load_url`` is torch.hub's ``load_state_dict_from_url`` under its
+    old name, which older repositories still call.
+    """
+    register(Redirect("torch.hub", "load_state_dict_from_url", torch_hub.load_state_dict_from_url))
+    register(Redirect("torch.hub", "download_url_to_file", torch_hub.download_url_to_file))
+    register(Redirect("torch.utils.model_zoo", "load_url", torch_hub.load_state_dict_from_url))

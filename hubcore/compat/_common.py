@@ -1,0 +1,156 @@
+"""What both compatibility layers share: opening like the peers, files placed where the peers
+put them, and errors of the builtin types the peers raise."""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from hubcore import api, transfer
+from hubcore.backends import WeightsFile
+from hubcore.errors import EntrypointNotFoundError, HubError, IntegrityError, OfflineError
+from hubcore.lock import LockedRepo
+from hubcore.sources import Snapshot
+from hubcore.trust import TrustMode
+
+__all__ = [
+    "docstring",
+    "fetch_like_peer",
+    "open_like_peer",
+    "peer_errors",
+    "place_copy",
+    "progress_option",
+]
+
+
+def open_like_peer(
+    repo: str,
+    *,
+    use_cache: bool,
+    verbose: bool = False,
+    before_fetch: Callable[[], None] | None = None,
+    **options: Any,
+) -> tuple[Snapshot, LockedRepo | None]:
+    """Open *repo* the way torch.hub and megengine.hub reuse their caches.
+
+    With *use_cache*, a snapshot already cached for the reference is used without asking the
+    network (a branch stays at the commit it was first fetched at, as the peers keep it);
+    otherwise the reference is resolved afresh and the snapshot downloaded again, after
+    *before_fetch* (a check that must pass first) is called. The lock file applies as for
+    :func:`hubcore.load`.
+    """
+    if use_cache:
+        try:
+            snapshot, locked = api.open_locked(repo, offline=True, **options)
+        except OfflineError:
+            pass
+        else:
+            if verbose and snapshot.snapshot_id is not None:
+                sys.stderr.write(f"Using cache found in {snapshot.root}\n")
+            return snapshot, locked
+    if before_fetch is not None:
+        before_fetch()
+    return api.open_locked(repo, force_reload=not use_cache, **options)
+
+
+def docstring(snapshot: Snapshot, entry: str, trust_repo: TrustMode = "check") -> str | None:
+    """*entry*'s docstring, cleaned of indentation, ``None`` when it has none.
+
+    Read statically when the entrypoint can be followed; otherwise (built by a call, imported
+    from an installed package) from the imported ``hubconf.py``, which needs trust.
+    """
+    found = api.find_entrypoint(api.discover(snapshot), entry, str(snapshot.ref))
+    if found is not None and found.resolved:
+        return found.doc
+    module = api.import_hubconf(snapshot, trust_repo=trust_repo)
+    fn = getattr(module, entry, None)
+    if fn is None or not callable(fn):
+        names = sorted(n for n in dir(module) if not n.startswith("_"))
+        raise EntrypointNotFoundError(entry, str(snapshot.ref), names, [])
+    doc = getattr(fn, "__doc__", None)
+    return inspect.cleandoc(doc) if isinstance(doc, str) else None
+
+
+def progress_option(progress: bool) -> bool | None:
+    """The peers' ``progress=True`` means "bars unless hubcore is told to be quiet"."""
+    return None if progress else False
+
+
+def fetch_like_peer(
+    url: str,
+    target: Path | None,
+    *,
+    hash_prefix: str | None = None,
+    progress: bool = True,
+) -> WeightsFile:
+    """The file for *url*, from hubcore's cache or downloaded into it.
+
+    *target* is where the peer would keep the file (a ``model_dir`` the caller chose): a file
+    already there is used when the cache does not hold the URL (weights copied in by hand on
+    an offline machine), and a downloaded file is also copied there. *hash_prefix* must
+    start the file's sha256.
+    """
+    try:
+        file = transfer.fetch(url, offline=True)
+    except OfflineError:
+        if target is not None and target.is_file():
+            file = WeightsFile(
+                target, target.name, transfer.file_sha256(target), target.stat().st_size, url
+            )
+        else:
+            file = transfer.fetch(url, progress=progress_option(progress))
+    if hash_prefix and not file.sha256.startswith(hash_prefix):
+        raise IntegrityError(url, f"{hash_prefix}... (check_hash)", file.sha256)
+    if target is not None and not target.is_file():
+        place_copy(file.path, target)
+    return file
+
+
+def place_copy(source: Path, target: Path) -> None:
+    """Copy *source* to *target* atomically: *target* is never seen half-written."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
+    os.close(fd)
+    try:
+        shutil.copyfile(source, temp)
+        os.replace(temp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        raise
+
+
+_PEER_TYPES: dict[tuple[type[HubError], type[Exception]], type[HubError]] = {}
+
+
+@contextlib.contextmanager
+def peer_errors(mapping: Mapping[type[HubError], type[Exception]]) -> Iterator[None]:
+    """Re-raise the hub errors in *mapping* so they are also of the builtin type the peer
+    raises in that situation (``except RuntimeError`` around ``torch.hub.load`` keeps
+    working); the message and attributes stay hubcore's."""
+    try:
+        yield
+    except HubError as exc:
+        for hub_type, builtin in mapping.items():
+            if isinstance(exc, hub_type) and not isinstance(exc, builtin):
+                raise _as_peer_error(exc, builtin) from exc.__cause__
+        raise
+
+
+def _as_peer_error(exc: HubError, builtin: type[Exception]) -> HubError:
+    key = (type(exc), builtin)
+    peer_type = _PEER_TYPES.get(key)
+    if peer_type is None:
+        peer_type = _PEER_TYPES[key] = type(
+            type(exc).__name__, (type(exc), builtin), {"__module__": type(exc).__module__}
+        )
+    twin = peer_type.__new__(peer_type, *exc.args)
+    twin.__dict__.update(exc.__dict__)
+    return twin.with_traceback(exc.__traceback__)

@@ -1,0 +1,235 @@
+"""``megengine.hub``'s API on hubcore: switch by changing one import.
+
+::
+
+    from hubcore.compat import megengine_hub as hub     # was: from megengine import hub
+
+    hub.list("megengine/models")
+    model = hub.load("megengine/models", "resnet18", pretrained=True)
+
+The functions keep megengine.hub's signatures and behaviour (``git_host``, ``use_cache``,
+``commit``, ``protocol``), running on hubcore's sources, cache, downloads and trust. Where
+hubcore deliberately differs (see the migration guide): ``list``/``help`` read ``hubconf.py``
+statically; ``load`` and ``import_module`` run a repository only once it is trusted
+(megengine.hub has no trust check); a reference without a branch means the repository's
+default branch rather than ``master``; serialized objects are unpickled safely (arrays and
+containers only); and downloads are cached by content.
+
+``git_host`` may be a host name (``github.com``, ``gitlab.example.com``), ``host:port`` or a
+base URL (``http://git.internal:8080``); GitHub is fetched as one archive, other hosts over
+git's own protocol, so any git server works.
+"""
+
+from __future__ import annotations
+
+import builtins
+import functools
+import hashlib
+import os
+import types
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import urlparse
+
+from hubcore import api
+from hubcore.compat._common import docstring, fetch_like_peer, open_like_peer, peer_errors
+from hubcore.errors import DependencyError, EntrypointNotFoundError, InvalidReferenceError
+from hubcore.lock import LockedRepo
+from hubcore.plugins import get_plugins
+from hubcore.pretrained import pretrained as hub_pretrained
+from hubcore.pretrained import read_state, weights_of
+from hubcore.sources import Snapshot
+
+__all__ = [
+    "help",
+    "import_module",
+    "list",
+    "load",
+    "load_serialized_obj_from_url",
+    "pretrained",
+]
+
+DEFAULT_GIT_HOST = "github.com"
+DEFAULT_PROTOCOL = "HTTPS"
+PROTOCOLS = ("HTTPS", "SSH")
+#: megengine.hub raises RuntimeError for these; so do the errors hubcore raises here.
+_PEER_ERRORS = {EntrypointNotFoundError: RuntimeError, DependencyError: RuntimeError}
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def list(
+    repo_info: str,
+    git_host: str = DEFAULT_GIT_HOST,
+    use_cache: bool = True,
+    commit: str | None = None,
+    protocol: str = DEFAULT_PROTOCOL,
+) -> builtins.list[str]:
+    """The entrypoints of ``hubconf.py`` in *repo_info* (``owner/repo[:branch_or_tag]``).
+
+    Read statically: nothing from the repository runs. Names starting with ``_`` are
+    helpers and are not listed (megengine.hub lists those with a single underscore).
+    """
+    with peer_errors(_PEER_ERRORS):
+        snapshot, _ = _open(repo_info, git_host, use_cache, commit, protocol)
+        return api.list(snapshot)
+
+
+def help(
+    repo_info: str,
+    entry: str,
+    git_host: str = DEFAULT_GIT_HOST,
+    use_cache: bool = True,
+    commit: str | None = None,
+    protocol: str = DEFAULT_PROTOCOL,
+) -> str | None:
+    """The docstring of *entry* (``None`` when it has none), cleaned of indentation."""
+    with peer_errors(_PEER_ERRORS):
+        snapshot, _ = _open(repo_info, git_host, use_cache, commit, protocol)
+        return docstring(snapshot, entry)
+
+
+def load(
+    repo_info: str,
+    entry: str,
+    *args: Any,
+    git_host: str = DEFAULT_GIT_HOST,
+    use_cache: bool = True,
+    commit: str | None = None,
+    protocol: str = DEFAULT_PROTOCOL,
+    **kwargs: Any,
+) -> Any:
+    """Run *entry* of *repo_info* with ``*args, **kwargs`` and return what it returns.
+
+    Every keyword not named here goes to the entrypoint. The repository must be trusted
+    (``hubcore trust add``, ``HUBCORE_TRUST``, or a yes at the prompt); it is imported in
+    isolation, and its calls to ``megengine.hub``'s ``pretrained`` and
+    ``load_serialized_obj_from_url`` go through hubcore (with hubcore-megengine installed).
+    """
+    with peer_errors(_PEER_ERRORS):
+        snapshot, locked = _open(repo_info, git_host, use_cache, commit, protocol)
+        return api.call_entrypoint(snapshot, entry, args, kwargs, locked=locked)
+
+
+def import_module(
+    repo_info: str,
+    git_host: str = DEFAULT_GIT_HOST,
+    use_cache: bool = True,
+    commit: str | None = None,
+    protocol: str = DEFAULT_PROTOCOL,
+) -> types.ModuleType:
+    """The repository's ``hubconf`` module, imported in isolation once it is trusted.
+
+    Calling a function of the returned module runs it as :func:`load` would (the
+    repository's imports, relative weight paths and redirected hub calls in place).
+    """
+    with peer_errors(_PEER_ERRORS):
+        snapshot, locked = _open(repo_info, git_host, use_cache, commit, protocol)
+        module = api.import_hubconf(snapshot)
+        return _HubconfModule(module, snapshot, locked)
+
+
+def load_serialized_obj_from_url(url: str, model_dir: str | os.PathLike[str] | None = None) -> Any:
+    """Load the MegEngine file at *url* through hubcore's cache.
+
+    The file is cached by content; with *model_dir* it is also kept there under
+    megengine.hub's name (``<6 hex digits of the URL's sha256>_<file name>``), and a file
+    already there is used when hubcore's cache does not hold the URL. It is unpickled by the
+    megengine backend's restricted unpickler, which accepts state dicts (arrays, tensors and
+    containers) and refuses other objects. Needs the hubcore-megengine plugin.
+    """
+    backend = get_plugins().backend_named("megengine")
+    target = None
+    if model_dir is not None:
+        name = hashlib.sha256(url.encode()).hexdigest()[:6] + "_"
+        name += os.path.basename(urlparse(url).path)
+        target = Path(os.path.expanduser(os.fspath(model_dir))) / name
+    file = fetch_like_peer(url, target)
+    return read_state(backend, file, unwrap=False)
+
+
+class pretrained:  # megengine.hub names its decorator class in lower case
+    """``@pretrained(url)``: megengine.hub's decorator on hubcore's weights machinery.
+
+    The decorated entrypoint takes ``pretrained`` (also positionally, as its first argument,
+    as in megengine.hub) and passes every other keyword to the model builder. With
+    ``pretrained=True`` the weights are fetched through hubcore's cache, read safely and
+    applied strictly by the backend that recognises the model. ``hubcore list`` shows the URL.
+    """
+
+    def __init__(self, url: str):
+        self.url = url
+
+    def __call__(self, func: F) -> F:
+        inner = hub_pretrained(self.url)(func)
+
+        @functools.wraps(func)
+        def pretrained_model_func(pretrained: bool = False, **kwargs: Any) -> Any:
+            return inner(pretrained=pretrained, **kwargs)
+
+        pretrained_model_func.__hubcore_pretrained__ = weights_of(inner)  # type: ignore[attr-defined]
+        return pretrained_model_func  # type: ignore[return-value]
+
+
+class _HubconfModule(types.ModuleType):
+    """What :func:`import_module` returns: the hubconf module, whose functions run in the
+    repository's setting when called."""
+
+    def __init__(self, module: types.ModuleType, snapshot: Snapshot, locked: LockedRepo | None):
+        super().__init__(module.__name__, module.__doc__)
+        for attribute in ("__file__", "__spec__", "__loader__", "__package__"):
+            setattr(self, attribute, getattr(module, attribute, None))
+        self.__hubcore_module__ = module
+        self.__hubcore_snapshot__ = snapshot
+        self.__hubcore_locked__ = locked
+
+    def __getattr__(self, name: str) -> Any:
+        value = getattr(self.__hubcore_module__, name)
+        if not isinstance(value, types.FunctionType):
+            return value
+        snapshot, locked = self.__hubcore_snapshot__, self.__hubcore_locked__
+
+        @functools.wraps(value)
+        def run_in_repository(*args: Any, **kwargs: Any) -> Any:
+            with api.running_repository_code(snapshot, locked):
+                return value(*args, **kwargs)
+
+        return run_in_repository
+
+    def __dir__(self) -> builtins.list[str]:
+        return dir(self.__hubcore_module__)
+
+
+def reference(repo_info: str, git_host: str, protocol: str) -> tuple[str, str | None]:
+    """The hubcore reference for megengine.hub's arguments, and the branch or tag named."""
+    protocol = protocol.upper()
+    if protocol not in PROTOCOLS:
+        raise InvalidReferenceError(
+            f"invalid protocol {protocol!r}: the value should be one of {', '.join(PROTOCOLS)}"
+        )
+    repo, _, branch = repo_info.partition(":")
+    repo = repo.strip("/")
+    if repo.count("/") < 1 or "" in repo.split("/") or not git_host.strip():
+        raise InvalidReferenceError(
+            f"repo_info {repo_info!r} is invalid: expected owner/repo[:branch_or_tag] "
+            "(and a git_host such as github.com)"
+        )
+    host = git_host.strip().rstrip("/")
+    if protocol == "SSH":
+        if "://" in host:
+            raise InvalidReferenceError(f"git_host {git_host!r}: give a host name for SSH")
+        return f"git+ssh://git@{host}/{repo}.git", branch or None
+    if host in (DEFAULT_GIT_HOST, f"https://{DEFAULT_GIT_HOST}"):
+        return f"github:{repo}", branch or None
+    base = host if "://" in host else f"https://{host}"
+    return f"git+{base}/{repo}.git", branch or None
+
+
+def _open(
+    repo_info: str, git_host: str, use_cache: bool, commit: str | None, protocol: str
+) -> tuple[Snapshot, LockedRepo | None]:
+    ref, branch = reference(repo_info, git_host, protocol)
+    revision = commit or branch
+    options: dict[str, Any] = {"commit": revision} if revision else {}
+    return open_like_peer(ref, use_cache=use_cache, **options)
