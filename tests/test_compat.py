@@ -1,0 +1,348 @@
+"""hubcore.compat: torch.hub's and megengine.hub's APIs on hubcore, against loopback servers.
+
+The framework-specific readers (``load_state_dict_from_url``, ``load_serialized_obj_from_url``)
+are tested with their plugins; the wild-hubconf suite compares with the peers themselves.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+import hubcore
+from hubcore import config
+from hubcore.compat import megengine_hub, torch_hub
+from hubcore.errors import (
+    DependencyError,
+    EntrypointNotFoundError,
+    IntegrityError,
+    InvalidReferenceError,
+    RefNotFoundError,
+    UntrustedRepoError,
+)
+from hubcore.testing.fileserver import FileServer
+
+from .gitserver import BareRepo, GitHostServer, git
+
+pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="needs the git command")
+
+HUBCONF = '''
+import functools
+
+from models.net import build
+from utils import VERSION
+
+dependencies = ["packaging"]
+
+
+def version():
+    """Which version of the hub this is.
+
+    Indented lines are cleaned, as inspect.getdoc does.
+    """
+    return VERSION
+
+
+def echo(*args, progress=True, verbose=None, **kwargs):
+    """Return what it was called with."""
+    return args, progress, verbose, kwargs
+
+
+def in_hub():
+    from hubcore.redirects import in_repository_code
+
+    return in_repository_code()
+
+
+def _factory():
+    def made():
+        """Built by a call, so only importing the hubconf can tell its docstring."""
+        return "made"
+
+    return made
+
+
+made = _factory()
+
+
+def _private_helper():
+    return None
+'''
+
+FILES = {
+    "hubconf.py": HUBCONF,
+    "models/__init__.py": "",
+    "models/net.py": 'def build(width=2):\n    """Build a net."""\n    return ("net", width)\n',
+}
+
+
+def hub_files(version: str) -> dict[str, str]:
+    return {**FILES, "utils.py": f"VERSION = {version!r}\n"}
+
+
+ENTRYPOINTS = ["build", "echo", "in_hub", "made", "version"]
+
+
+@pytest.fixture
+def server(tmp_path: Path):
+    srv = GitHostServer(tmp_path / "srv" / "repos").start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def acme(server: GitHostServer) -> BareRepo:
+    repo = BareRepo(server.root, "acme/hub")
+    repo.commit(hub_files("v1"), "first")
+    return repo
+
+
+@pytest.fixture
+def github_mirror(hub_home, server, monkeypatch) -> GitHostServer:
+    """github.com and codeload.github.com served by the loopback server, as a mirror would."""
+    monkeypatch.setenv(
+        "HUBCORE_MIRRORS",
+        f"https://github.com/={server.url}/;https://codeload.github.com/={server.url}/",
+    )
+    return server
+
+
+def requests_made(server: GitHostServer) -> list[str]:
+    return server.paths()
+
+
+# -- torch.hub -------------------------------------------------------------------------------
+
+
+def test_torch_hub_local_folder(hub_home, make_hub_repo) -> None:
+    repo = str(make_hub_repo(hub_files("local")))
+    assert torch_hub.list(repo, source="local") == ENTRYPOINTS
+    assert torch_hub.help(repo, "version", source="local") == (
+        "Which version of the hub this is.\n\nIndented lines are cleaned, as inspect.getdoc does."
+    )
+    assert torch_hub.help(repo, "echo", source="local") == "Return what it was called with."
+    assert torch_hub.load(repo, "version", source="local") == "local"
+    assert torch_hub.load(repo, "build", source="local", width=5) == ("net", 5)
+
+
+def test_torch_hub_passes_every_other_keyword_to_the_entrypoint(hub_home, make_hub_repo) -> None:
+    repo = str(make_hub_repo(hub_files("local")))
+    # `progress`, `offline`, `lock` are hub options of hubcore.load, but torch.hub hands them
+    # to the entrypoint; `verbose` is torch.hub's own.
+    result = torch_hub.load(
+        repo, "echo", 1, source="LOCAL", verbose=False, progress=False, offline=1, lock=2
+    )
+    assert result == ((1,), False, None, {"offline": 1, "lock": 2})
+
+
+def test_torch_hub_help_of_an_entrypoint_built_by_a_call(hub_home, make_hub_repo) -> None:
+    repo = str(make_hub_repo(hub_files("local")))
+    assert "cannot be read statically" in hubcore.help(repo, "made")
+    assert torch_hub.help(repo, "made", source="local").startswith("Built by a call")
+
+
+def test_torch_hub_github_uses_the_cache_like_torch_hub(
+    github_mirror, acme, capsys, monkeypatch
+) -> None:
+    server = github_mirror
+    assert torch_hub.list("acme/hub") == ENTRYPOINTS
+    assert torch_hub.load("acme/hub", "version") == "v1"
+    assert torch_hub.load("acme/hub:main", "version") == "v1"
+    acme.commit(hub_files("v2"), "second")
+    server.reset_log()
+    # Cached, as torch.hub keeps it: no request at all, and it says so.
+    assert torch_hub.load("acme/hub:main", "version") == "v1"
+    assert requests_made(server) == []
+    assert "Using cache found in" in capsys.readouterr().err
+    assert torch_hub.load("acme/hub:main", "version", verbose=False) == "v1"
+    assert "Using cache" not in capsys.readouterr().err
+    assert torch_hub.load("acme/hub:main", "version", force_reload=True) == "v2"
+    assert any("info/refs" in p for p in requests_made(server))
+    assert not any(p.startswith("/repos/") or "api" in p for p in requests_made(server))
+
+
+def test_torch_hub_validation_refuses_commits_that_are_not_ref_heads(github_mirror, acme) -> None:
+    old = acme.commit(hub_files("old"), "old")
+    head = acme.commit(hub_files("new"), "new")
+    with pytest.raises(RefNotFoundError, match="skip_validation=True"):
+        torch_hub.load(f"acme/hub:{old}", "version")
+    assert torch_hub.load(f"acme/hub:{old}", "version", skip_validation=True) == "old"
+    assert torch_hub.load(f"acme/hub:{head[:10]}", "version") == "new"
+
+
+def test_torch_hub_errors_are_of_the_types_torch_hub_raises(hub_home, make_hub_repo) -> None:
+    repo = str(make_hub_repo(hub_files("x")))
+    with pytest.raises(ValueError, match='Unknown source: "svn"'):
+        torch_hub.load(repo, "version", source="svn")
+    with pytest.raises(RuntimeError) as missing:
+        torch_hub.load(repo, "verison", source="local")
+    assert isinstance(missing.value, EntrypointNotFoundError)
+    assert "version" in str(missing.value)  # the close match is suggested
+    needs = make_hub_repo({**hub_files("x"), "hubconf.py": "dependencies = ['nonexistent_pkg']\n"})
+    (needs / "hubconf.py").write_text(
+        "dependencies = ['nonexistent_pkg']\n\ndef f():\n    return 1\n"
+    )
+    with pytest.raises(RuntimeError) as deps:
+        torch_hub.load(str(needs), "f", source="local")
+    assert isinstance(deps.value, DependencyError)
+    assert "nonexistent_pkg" in str(deps.value)
+
+
+def test_torch_hub_trust(github_mirror, acme, monkeypatch) -> None:
+    monkeypatch.delenv("HUBCORE_TRUST")
+    assert torch_hub.list("acme/hub") == ENTRYPOINTS  # static: nothing runs, nothing to trust
+    with pytest.raises(UntrustedRepoError):
+        torch_hub.load("acme/hub", "version")
+    assert torch_hub.load("acme/hub", "version", trust_repo=True) == "v1"
+    assert torch_hub.load("acme/hub", "version") == "v1"  # remembered
+    assert "github:acme/hub" in hubcore.trust.entries()
+
+
+def test_torch_hub_get_and_set_dir(hub_home, tmp_path) -> None:
+    assert torch_hub.get_dir() == str(hub_home)
+    try:
+        torch_hub.set_dir(tmp_path / "elsewhere")
+        assert torch_hub.get_dir() == str(tmp_path / "elsewhere")
+        assert hubcore.get_dir() == tmp_path / "elsewhere"
+    finally:
+        config.set_dir(None)
+
+
+def test_torch_hub_download_url_to_file(hub_home, tmp_path) -> None:
+    files = FileServer(tmp_path / "files").start()
+    try:
+        data = b"weights" * 1000
+        url = files.add("w.bin", data)
+        digest = hubcore.file_sha256(files.folder / "w.bin")
+        dst = tmp_path / "out" / "w.bin"
+        dst.parent.mkdir()
+        torch_hub.download_url_to_file(url, str(dst), hash_prefix=digest[:8], progress=False)
+        assert dst.read_bytes() == data
+        with pytest.raises(RuntimeError) as bad:
+            torch_hub.download_url_to_file(url, tmp_path / "out" / "bad.bin", hash_prefix="0000")
+        assert isinstance(bad.value, IntegrityError)
+        assert not (tmp_path / "out" / "bad.bin").exists()
+        assert sorted(p.name for p in dst.parent.iterdir()) == ["w.bin"]  # no temp files
+        files.add("w.bin", b"changed")  # the server's copy changes: the next call sees it
+        torch_hub.download_url_to_file(url, dst, progress=False)
+        assert dst.read_bytes() == b"changed"
+    finally:
+        files.stop()
+
+
+# -- megengine.hub ---------------------------------------------------------------------------
+
+
+def test_megengine_hub_any_git_server(hub_home, server, acme) -> None:
+    host = server.url  # http://127.0.0.1:<port>: fetched over git's smart HTTP
+    assert megengine_hub.list("acme/hub", git_host=host) == ENTRYPOINTS
+    assert megengine_hub.help("acme/hub:main", "echo", git_host=host) == (
+        "Return what it was called with."
+    )
+    assert megengine_hub.load("acme/hub:main", "version", git_host=host) == "v1"
+    assert megengine_hub.load("acme/hub", "echo", 1, git_host=host, progress=3) == (
+        (1,),
+        3,
+        None,
+        {},
+    )
+
+
+def test_megengine_hub_github_commit_and_use_cache(github_mirror, acme) -> None:
+    server = github_mirror
+    first = git("rev-parse", "HEAD", cwd=acme.work)
+    assert megengine_hub.load("acme/hub", "version") == "v1"
+    acme.commit(hub_files("v2"), "second")
+    server.reset_log()
+    assert megengine_hub.load("acme/hub", "version") == "v1"  # use_cache=True: as fetched
+    assert requests_made(server) == []
+    assert megengine_hub.load("acme/hub", "version", use_cache=False) == "v2"
+    assert megengine_hub.load("acme/hub:main", "version", commit=first) == "v1"
+
+
+def test_megengine_hub_import_module_runs_functions_in_the_repository(
+    hub_home, server, acme
+) -> None:
+    module = megengine_hub.import_module("acme/hub", git_host=server.url)
+    assert module.version() == "v1"
+    assert module.in_hub() is True  # called through the module: in hubcore's setting
+    assert module.__hubcore_module__.in_hub() is False
+    assert "version" in dir(module)
+    assert module.__file__.endswith("hubconf.py")
+    assert module.dependencies == ["packaging"]
+
+
+def test_megengine_hub_references() -> None:
+    ref = megengine_hub.reference
+    assert ref("a/b", "github.com", "HTTPS") == ("github:a/b", None)
+    assert ref("a/b:dev", "github.com", "https") == ("github:a/b", "dev")
+    assert ref("g/s/r:v1", "git.example.com", "HTTPS") == (
+        "git+https://git.example.com/g/s/r.git",
+        "v1",
+    )
+    assert ref("a/b", "git.example.com", "SSH") == ("git+ssh://git@git.example.com/a/b.git", None)
+    assert ref("a/b", "http://10.0.0.1:8080/", "HTTPS") == (
+        "git+http://10.0.0.1:8080/a/b.git",
+        None,
+    )
+    for bad in [
+        ("a/b", "github.com", "FTP"),
+        ("nobranch", "github.com", "HTTPS"),
+        ("a/b", "", "HTTPS"),
+    ]:
+        with pytest.raises(InvalidReferenceError):
+            ref(*bad)
+    with pytest.raises(ValueError, match="one of HTTPS, SSH"):
+        megengine_hub.list("a/b", protocol="GIT")
+
+
+def test_megengine_hub_errors_are_runtime_errors(hub_home, server, acme) -> None:
+    with pytest.raises(RuntimeError) as missing:
+        megengine_hub.load("acme/hub", "nope", git_host=server.url)
+    assert isinstance(missing.value, EntrypointNotFoundError)
+
+
+def test_megengine_hub_load_needs_trust(hub_home, server, acme, monkeypatch) -> None:
+    monkeypatch.delenv("HUBCORE_TRUST")
+    assert megengine_hub.list("acme/hub", git_host=server.url) == ENTRYPOINTS
+    with pytest.raises(UntrustedRepoError, match="hubcore trust add"):
+        megengine_hub.load("acme/hub", "version", git_host=server.url)
+    hubcore.trust.add(f"git:{server.url}/acme/hub.git")
+    assert megengine_hub.load("acme/hub", "version", git_host=server.url) == "v1"
+
+
+def test_megengine_pretrained_decorator(hub_home, make_hub_repo) -> None:
+    np = pytest.importorskip("numpy")
+    pytest.importorskip("hubcore_numpy_example")
+    from hubcore_numpy_example import NumpyModel
+
+    shapes = {"weight": (2, 3), "bias": (2,)}
+    trained = NumpyModel(shapes, seed=7).params
+    repo = make_hub_repo(
+        {
+            "hubconf.py": """
+            from hubcore.compat import megengine_hub as hub
+            from hubcore_numpy_example import NumpyModel
+
+            @hub.pretrained("weights/net.npz")
+            def net(seed=0, **kwargs):
+                '''A numpy net.'''
+                return NumpyModel({"weight": (2, 3), "bias": (2,)}, seed=seed)
+            """
+        }
+    )
+    (repo / "weights").mkdir()
+    np.savez(repo / "weights" / "net.npz", **trained)
+    assert hubcore.discover(str(repo)).entrypoints["net"].weights.variants["default"].url == (
+        "weights/net.npz"
+    )
+    positional = hubcore.load(str(repo), "net", True)  # megengine.hub's positional pretrained
+    assert all(np.array_equal(positional.params[k], trained[k]) for k in shapes)
+    keyword = torch_hub.load(str(repo), "net", source="local", pretrained=True, seed=1)
+    assert all(np.array_equal(keyword.params[k], trained[k]) for k in shapes)
+    plain = hubcore.load(str(repo), "net", seed=1)
+    assert not np.array_equal(plain.params["weight"], trained["weight"])
+    with pytest.raises(hubcore.HubError, match="positional"):
+        hubcore.load(str(repo), "net", True, 5)

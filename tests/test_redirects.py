@@ -1,0 +1,179 @@
+"""Redirects: a module's function reaches a plugin's replacement only from repository code."""
+
+from __future__ import annotations
+
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+import hubcore
+from hubcore import hookimpl, plugins
+from hubcore.cli import main
+from hubcore.redirects import Redirect, in_repository_code
+
+FAKEHUB = '''
+def fetch(url):
+    """The framework's own download function."""
+    return ("framework", url)
+'''
+
+
+class FakeFramework:
+    """A plugin redirecting ``fakehub.fetch``, as hubcore-torch does for torch.hub."""
+
+    calls: list[str]
+
+    def __init__(self) -> None:
+        self.calls = []
+
+    @hookimpl
+    def hubcore_register_redirects(self, register):
+        def fetch(url):
+            assert in_repository_code()
+            self.calls.append(url)
+            return ("hubcore", url)
+
+        register(Redirect("fakehub", "fetch", fetch))
+        register(Redirect("fakehub", "missing_in_this_version", fetch))
+
+
+@pytest.fixture
+def fake(hub_home, tmp_path, monkeypatch):
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "fakehub.py").write_text(FAKEHUB)
+    monkeypatch.syspath_prepend(str(site))
+    monkeypatch.delitem(sys.modules, "fakehub", raising=False)
+    framework = FakeFramework()
+    loaded = plugins.load_plugins(extra=[("fake-framework", framework)])
+    monkeypatch.setattr(plugins, "_plugins", loaded)
+    yield framework
+    sys.modules.pop("fakehub", None)
+
+
+HUBCONF_BINDS_AT_IMPORT = """
+from fakehub import fetch
+
+def weights(url="w.bin"):
+    return fetch(url)
+
+def bound():
+    return fetch
+"""
+
+HUBCONF_LOOKS_UP_AT_CALL = """
+def weights(url="w.bin"):
+    import fakehub
+    return fakehub.fetch(url)
+"""
+
+
+def test_module_imported_by_the_hubconf_is_patched_on_import(fake, make_hub_repo) -> None:
+    assert "fakehub" not in sys.modules
+    repo = make_hub_repo({"hubconf.py": HUBCONF_BINDS_AT_IMPORT})
+    assert hubcore.load(str(repo), "weights", url="a") == ("hubcore", "a")
+    assert fake.calls == ["a"]
+    import fakehub
+
+    assert fakehub.fetch("b") == ("framework", "b")  # restored
+    assert not hasattr(fakehub.fetch, "__hubcore_original__")
+    # The name the hubconf bound at import time stays harmless outside hubcore's runs.
+    bound = hubcore.load(str(repo), "bound")
+    assert bound("c") == ("framework", "c")
+    assert fake.calls == ["a"]
+    assert all("PatchOnImport" not in type(f).__name__ for f in sys.meta_path)
+
+
+def test_module_imported_before_is_patched_for_the_run(fake, make_hub_repo) -> None:
+    import fakehub
+
+    original = fakehub.fetch
+    repo = make_hub_repo({"hubconf.py": HUBCONF_LOOKS_UP_AT_CALL})
+    assert hubcore.load(str(repo), "weights", url="x") == ("hubcore", "x")
+    assert fakehub.fetch is original
+    assert fakehub.fetch("y") == ("framework", "y")
+
+
+def test_originals_restored_when_the_entrypoint_fails(fake, make_hub_repo) -> None:
+    import fakehub
+
+    original = fakehub.fetch
+    hubconf = "import fakehub\n\ndef boom():\n    fakehub.fetch('z')\n    raise KeyError(1)\n"
+    repo = make_hub_repo({"hubconf.py": hubconf})
+    with pytest.raises(hubcore.HubError, match="KeyError"):
+        hubcore.load(str(repo), "boom")
+    assert fakehub.fetch is original
+    assert fake.calls == ["z"]
+
+
+def test_other_threads_keep_the_original_during_a_run(fake, make_hub_repo) -> None:
+    import fakehub
+
+    inside = threading.Event()
+    release = threading.Event()
+    seen = {}
+
+    def other_thread() -> None:
+        inside.wait(10)
+        seen["other"] = fakehub.fetch("from another thread")  # patched, but not repo code
+        release.set()
+
+    repo = make_hub_repo(
+        {
+            "hubconf.py": """
+            import fakehub
+
+            def slow(inside, release):
+                inside.set()
+                release.wait(10)
+                return fakehub.fetch("from the entrypoint")
+            """
+        }
+    )
+    worker = threading.Thread(target=other_thread)
+    worker.start()
+    assert hubcore.load(str(repo), "slow", inside, release) == ("hubcore", "from the entrypoint")
+    worker.join(10)
+    assert seen["other"] == ("framework", "from another thread")
+
+
+def test_nested_loads_restore_once_outermost_finishes(fake, make_hub_repo) -> None:
+    import fakehub
+
+    original = fakehub.fetch
+    inner = make_hub_repo({"hubconf.py": HUBCONF_LOOKS_UP_AT_CALL}, name="inner")
+    outer = make_hub_repo(
+        {
+            "hubconf.py": f"""
+            import hubcore, fakehub
+
+            def both():
+                first = hubcore.load({str(inner)!r}, "weights", url="inner")
+                return first, fakehub.fetch("outer")
+            """
+        },
+        name="outer",
+    )
+    assert hubcore.load(str(outer), "both") == (("hubcore", "inner"), ("hubcore", "outer"))
+    assert fakehub.fetch is original
+
+
+def test_plugins_command_lists_redirects(fake, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    result = CliRunner().invoke(main, ["plugins"])
+    assert result.exit_code == 0
+    assert "redirects: fakehub.fetch, fakehub.missing_in_this_version" in result.output
+
+
+def test_invalid_redirect_registration_is_reported(hub_home) -> None:
+    class Broken:
+        @hookimpl
+        def hubcore_register_redirects(self, register):
+            register(("torch.hub", "load_state_dict_from_url"))
+
+    loaded = plugins.load_plugins(extra=[("broken", Broken())])
+    assert "not a hubcore.redirects.Redirect" in (loaded.infos["broken"].error or "")
+    assert all(isinstance(r, Redirect) for r in loaded.redirects)
