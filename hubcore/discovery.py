@@ -11,6 +11,8 @@ listed, marked unresolved with the reason, rather than guessed at.
 from __future__ import annotations
 
 import ast
+import copy
+import importlib.machinery
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Literal
@@ -116,6 +118,8 @@ class _ModuleScan:
     dependencies: list[str] | None
     explicit_all: list[str] | None
     warnings: list[str]
+    #: Module-level names bound to literals (``URL = "https://..."``), for decorator arguments.
+    constants: dict[str, object] = attrs.field(factory=dict)
 
 
 class _Scanner:
@@ -200,6 +204,7 @@ class _Scanner:
         if not isinstance(target, ast.Name):
             return
         name = target.id
+        scan.constants.pop(name, None)
         if name == "dependencies":
             scan.dependencies = _literal_strings(value)
             if scan.dependencies is None:
@@ -216,6 +221,9 @@ class _Scanner:
             scan.bindings[name] = _LocalAlias(file, value.id)
         elif _is_plain_data(value):
             scan.bindings[name] = _NotCallable()
+            literal = _literal(value)
+            if literal is not None:
+                scan.constants[name] = literal
         else:
             scan.bindings[name] = _Opaque(f"assigned from `{_short(value)}`")
 
@@ -242,6 +250,8 @@ class _Scanner:
                 scan.bindings[bound] = _NotCallable()  # `from pkg import module`
             elif module_file is not None:
                 scan.bindings[bound] = _ImportedName(module_file, alias.name)
+            elif stmt.level == 0 and stmt.module and _installed_submodule(stmt.module, alias.name):
+                scan.bindings[bound] = _NotCallable()  # `from torch import nn`
             else:
                 scan.bindings[bound] = _Opaque(f"imported from `{label}`, outside the repository")
 
@@ -320,7 +330,8 @@ class _Scanner:
         if isinstance(node, ast.Lambda):
             return Entrypoint(name, "function", f"({ast.unparse(node.args)})", None, where)
         doc = ast.get_docstring(node)
-        weights = _pretrained_info(node.decorator_list)
+        constants = self.scan(d.file).constants
+        weights = _pretrained_info([_inline_constants(x, constants) for x in node.decorator_list])
         if isinstance(node, ast.ClassDef):
             return Entrypoint(name, "class", _init_signature(node), doc, where, weights)
         return Entrypoint(name, "function", f"({ast.unparse(node.args)})", doc, where, weights)
@@ -479,6 +490,40 @@ def _weight_spec(node: ast.expr, sha: str | None, size: object) -> Weights | Non
                 size_v if isinstance(size_v, int) else None,
             )
     return None
+
+
+def _installed_submodule(module: str, name: str) -> bool:
+    """Whether ``module.name`` is a module of an installed package, judged from the files on
+    disk: nothing is imported (importing a package runs its code)."""
+    top, *rest = module.split(".")
+    try:
+        spec = importlib.machinery.PathFinder.find_spec(top)
+    except (ImportError, ValueError):
+        return False
+    if spec is None or not spec.submodule_search_locations:
+        return False
+    suffixes = importlib.machinery.all_suffixes()
+    for location in spec.submodule_search_locations:
+        folder = Path(location).joinpath(*rest)
+        if (folder / name).is_dir() or any((folder / (name + s)).is_file() for s in suffixes):
+            return True
+    return False
+
+
+def _inline_constants(node: ast.expr, constants: Mapping[str, object]) -> ast.expr:
+    """A copy of *node* with names of module-level literals replaced by their values."""
+    if not constants:
+        return node
+
+    class Inline(ast.NodeTransformer):
+        def visit_Name(self, name: ast.Name) -> ast.expr:
+            if name.id not in constants:
+                return name
+            literal = ast.parse(repr(constants[name.id]), mode="eval").body
+            return ast.copy_location(literal, name)
+
+    result: ast.expr = Inline().visit(copy.deepcopy(node))
+    return result
 
 
 def _literal(node: ast.expr | None) -> object:

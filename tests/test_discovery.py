@@ -226,3 +226,53 @@ def test_import_cycle_terminates(make_hub_repo) -> None:
         }
     )
     assert hubcore.list(str(repo)) == ["fa", "fb"]
+
+
+def test_decorator_arguments_may_name_module_constants(make_hub_repo) -> None:
+    repo = make_hub_repo(
+        {
+            "hubconf.py": """
+            from hubcore import pretrained
+
+            URL = "https://example.org/net.pth"
+            VARIANTS = {"a": "https://example.org/a.pth", "b": "https://example.org/b.pth"}
+            SHA = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+
+            @pretrained(URL, sha256=SHA)
+            def net(**kwargs):
+                return None
+
+            @pretrained(VARIANTS, default="b")
+            def multi(**kwargs):
+                return None
+
+            URL2 = "https://example.org/first.pth"
+            URL2 = compute()
+
+            @pretrained(URL2)
+            def changed(**kwargs):
+                return None
+            """
+        }
+    )
+    entries = hubcore.discover(str(repo)).entrypoints
+    single = entries["net"].weights.variants["default"]
+    assert (single.url, single.sha256) == ("https://example.org/net.pth", "0123456789abcdef" * 4)
+    assert sorted(entries["multi"].weights.variants) == ["a", "b"]
+    assert entries["multi"].weights.default == "b"
+    assert not entries["changed"].weights.known  # rebound to something computed
+
+
+def test_submodules_of_installed_packages_are_not_entrypoints(make_hub_repo) -> None:
+    repo = make_hub_repo(
+        {
+            "hubconf.py": """
+            from email import message, message_from_string
+            from importlib import metadata
+            from xml.etree import ElementTree
+            """
+        }
+    )
+    # Modules are not callable, so torch.hub.list would not list them either; a function
+    # imported from an installed package is listed (it may be an entrypoint), unresolved.
+    assert hubcore.list(str(repo)) == ["message_from_string"]

@@ -1,0 +1,132 @@
+"""hubcore-megengine's side of megengine.hub compatibility: ``load_serialized_obj_from_url``
+and the redirects of a repository's ``hub.pretrained`` / ``load_serialized_obj_from_url``."""
+
+from __future__ import annotations
+
+import hashlib
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+mge = pytest.importorskip("megengine")
+
+import megengine.hub  # noqa: E402
+import megengine.hub.hub  # noqa: E402
+
+import hubcore  # noqa: E402
+from hubcore.compat import megengine_hub  # noqa: E402
+from hubcore.errors import WeightsFormatError  # noqa: E402
+from hubcore.testing.fileserver import FileServer  # noqa: E402
+
+STATE = {
+    "weight": np.arange(6, dtype="float32").reshape(2, 3),
+    "bias": np.array([0.5, -0.5], dtype="float32"),
+}
+
+
+@pytest.fixture
+def files(tmp_path):
+    server = FileServer(tmp_path / "files").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def mge_home(tmp_path, monkeypatch) -> Path:
+    """Where megengine.hub itself would have written: it must stay empty."""
+    home = tmp_path / "mge-home"
+    monkeypatch.setenv("MGE_HOME", str(home))
+    return home
+
+
+def serve_state(files: FileServer, name: str, state=STATE) -> str:
+    path = files.folder / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    mge.save(state, str(path))
+    return f"{files.url}/{name}"
+
+
+def same(a, b) -> bool:
+    return a.keys() == b.keys() and all(np.array_equal(np.asarray(a[k]), b[k]) for k in a)
+
+
+def test_load_serialized_obj_from_url(hub_home, files, mge_home, tmp_path) -> None:
+    url = serve_state(files, "net.pkl")
+    assert same(megengine_hub.load_serialized_obj_from_url(url), STATE)
+    files.reset_counters()
+    model_dir = tmp_path / "serialized"
+    assert same(megengine_hub.load_serialized_obj_from_url(url, model_dir=str(model_dir)), STATE)
+    assert files.requests() == []
+    name = hashlib.sha256(url.encode()).hexdigest()[:6] + "_net.pkl"
+    assert [p.name for p in model_dir.iterdir()] == [name]  # megengine.hub's file name
+    assert not mge_home.exists()
+
+
+def test_checkpoints_are_returned_as_stored_and_objects_refused(hub_home, files) -> None:
+    url = serve_state(files, "ckpt.pkl", {"epoch": 2, "state_dict": STATE})
+    got = megengine_hub.load_serialized_obj_from_url(url)
+    assert got["epoch"] == 2
+    assert same(got["state_dict"], STATE)
+    (files.folder / "obj.pkl").write_bytes(pickle.dumps({"p": Path("/x")}))
+    with pytest.raises(WeightsFormatError, match="refusing to unpickle pathlib"):
+        megengine_hub.load_serialized_obj_from_url(f"{files.url}/obj.pkl")
+
+
+HUBCONF = """
+import megengine.module as M
+from megengine import hub
+from megengine.hub import load_serialized_obj_from_url
+
+dependencies = ["megengine"]
+URL = "https://weights.example.invalid/net.pkl"
+
+
+@hub.pretrained(URL)
+def decorated(**kwargs):
+    '''megengine.hub's decorator: pretrained=True, also positionally.'''
+    return M.Linear(3, 2, **kwargs)
+
+
+def serialized(pretrained=False):
+    net = M.Linear(3, 2)
+    if pretrained:
+        net.load_state_dict(load_serialized_obj_from_url(URL))
+    return net, "a preprocessing helper"
+"""
+
+
+@pytest.fixture
+def mge_repo(hub_home, files, make_hub_repo, monkeypatch):
+    serve_state(files, "net.pkl")
+    monkeypatch.setenv("HUBCORE_MIRRORS", f"https://weights.example.invalid/={files.url}/")
+    return make_hub_repo({"hubconf.py": HUBCONF})
+
+
+def test_repository_calls_to_megengine_hub_go_through_hubcore(mge_repo, mge_home, hub_home) -> None:
+    originals = [
+        getattr(module, name)
+        for module in (megengine.hub, megengine.hub.hub)
+        for name in ("pretrained", "load_serialized_obj_from_url")
+    ]
+    info = hubcore.discover(str(mge_repo)).entrypoints["decorated"]
+    assert info.weights.variants["default"].url == "https://weights.example.invalid/net.pkl"
+    net = hubcore.load(str(mge_repo), "decorated", True)
+    assert same(net.state_dict(), STATE)
+    net, helper = hubcore.load(str(mge_repo), "serialized", pretrained=True)
+    assert same(net.state_dict(), STATE)
+    assert helper == "a preprocessing helper"
+    assert originals == [
+        getattr(module, name)
+        for module in (megengine.hub, megengine.hub.hub)
+        for name in ("pretrained", "load_serialized_obj_from_url")
+    ]
+    assert not mge_home.exists()
+    assert sum(1 for p in (hub_home / "blobs").rglob("*") if p.is_file()) == 1
+
+
+def test_unsafe_file_behind_a_repository_call_is_refused(mge_repo, files) -> None:
+    (files.folder / "net.pkl").write_bytes(pickle.dumps({"p": Path("/x")}))
+    with pytest.raises(WeightsFormatError, match="refusing to unpickle"):
+        hubcore.load(str(mge_repo), "serialized", pretrained=True)
