@@ -219,7 +219,8 @@ class _Scanner:
             scan.bindings[name] = _Def(value, file)
         elif isinstance(value, ast.Name):
             scan.bindings[name] = _LocalAlias(file, value.id)
-        elif _is_plain_data(value):
+        elif _is_plain_data(value) or name.isupper() or _returns_data(value):
+            # UPPER_CASE names are constants by convention (HERE = os.path.dirname(...)).
             scan.bindings[name] = _NotCallable()
             literal = _literal(value)
             if literal is not None:
@@ -490,6 +491,27 @@ def _weight_spec(node: ast.expr, sha: str | None, size: object) -> Weights | Non
                 size_v if isinstance(size_v, int) else None,
             )
     return None
+
+
+#: Calls whose result is data, never an entrypoint (``here = os.path.dirname(__file__)``).
+_DATA_CALLS = frozenset(
+    {"str", "int", "float", "bool", "dict", "list", "tuple", "set", "frozenset", "Path"}
+)
+_DATA_CALL_PREFIXES = ("os.path.", "os.environ.", "os.getenv", "pathlib.")
+
+
+def _returns_data(node: ast.expr) -> bool:
+    """Whether *node* is a data call, or an attribute or item of one
+    (``Path(__file__).resolve().parent``)."""
+    while isinstance(node, ast.Attribute | ast.Subscript | ast.Call):
+        if isinstance(node, ast.Call):
+            func = ast.unparse(node.func)
+            if func in _DATA_CALLS or func.startswith(_DATA_CALL_PREFIXES):
+                return True
+            node = node.func
+        else:
+            node = node.value
+    return False
 
 
 def _installed_submodule(module: str, name: str) -> bool:

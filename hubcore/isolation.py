@@ -51,6 +51,7 @@ class RepoImporter:
         self._builtins = self._make_builtins()
         self._extra_paths: list[str] = []
         self._stray: dict[str, types.ModuleType] = {}
+        self._contains: dict[str, bool] = {}
 
     # -- public ---------------------------------------------------------------------------------
     def import_hubconf(self, *, fresh: bool = False) -> types.ModuleType:
@@ -82,9 +83,11 @@ class RepoImporter:
             sys.path[:0] = [p for p in self._extra_paths if p not in sys.path]
             sys.modules.update(self._stray)
             before = set(sys.modules)
+            _FINDER.running.append(self)
             try:
                 yield
             finally:
+                _FINDER.running.pop()
                 self._remember_paths(sys.path, saved_path)
                 self._collect_stray(set(sys.modules) - before)
                 for name in self._stray:
@@ -137,7 +140,7 @@ class RepoImporter:
 
     def _remember_paths(self, current: list[str], saved: list[str]) -> None:
         for entry in current:
-            if entry not in saved and entry not in self._extra_paths and self._inside(entry):
+            if entry not in saved and entry not in self._extra_paths and self.contains(entry):
                 self._extra_paths.append(entry)
 
     def _collect_stray(self, new_names: set[str]) -> None:
@@ -146,14 +149,19 @@ class RepoImporter:
                 continue
             module = sys.modules.get(name)
             file = getattr(module, "__file__", None)
-            if module is not None and file and self._inside(file):
+            if module is not None and file and self.contains(file):
                 self._stray[name] = module
 
-    def _inside(self, path: str) -> bool:
-        try:
-            return Path(path).resolve().is_relative_to(self.root)
-        except (OSError, ValueError):
-            return False
+    def contains(self, path: str) -> bool:
+        """Whether *path* lies inside the repository folder (remembered per path)."""
+        known = self._contains.get(path)
+        if known is None:
+            try:
+                known = Path(path).resolve().is_relative_to(self.root)
+            except (OSError, ValueError):
+                known = False
+            self._contains[path] = known
+        return known
 
     def exec_builtins(self) -> dict[str, Any]:
         """The ``__builtins__`` every module of this repository runs with."""
@@ -173,10 +181,13 @@ class _IsolatingLoader(importlib.machinery.SourceFileLoader):
 
 
 class _RepoFinder(importlib.abc.MetaPathFinder):
-    """Finds ``_hubcore_repo_<id>.*`` modules in the folders of registered repositories."""
+    """Finds ``_hubcore_repo_<id>.*`` modules in the folders of registered repositories, and
+    modules the running repository reaches through folders it added to ``sys.path``."""
 
     def __init__(self) -> None:
         self._importers: dict[str, RepoImporter] = {}
+        #: The repositories whose code is running (innermost last), see RepoImporter.active.
+        self.running: list[RepoImporter] = []
 
     def register(self, importer: RepoImporter) -> None:
         self._importers[importer.package] = importer
@@ -188,7 +199,7 @@ class _RepoFinder(importlib.abc.MetaPathFinder):
         target: types.ModuleType | None = None,
     ) -> importlib.machinery.ModuleSpec | None:
         if not fullname.startswith(PRIVATE_PREFIX):
-            return None
+            return self._find_on_repo_paths(fullname, path)
         package, _, rest = fullname.partition(".")
         importer = self._importers.get(package)
         if importer is None or not rest:
@@ -197,6 +208,28 @@ class _RepoFinder(importlib.abc.MetaPathFinder):
         parent = importer.root.joinpath(*parts[:-1])
         # PathFinder looks up the last component of fullname in the given folder.
         spec = importlib.machinery.PathFinder.find_spec(fullname, [str(parent)])
+        return self._isolated(spec, fullname, importer)
+
+    def _find_on_repo_paths(
+        self, fullname: str, path: Sequence[str] | None
+    ) -> importlib.machinery.ModuleSpec | None:
+        """A module under a folder the running repository put on ``sys.path`` (``src/``) runs
+        with the repository's imports too, so it can import the repository's top-level
+        modules as the repository's own code can."""
+        if not self.running:
+            return None
+        importer = self.running[-1]
+        folders = path if path is not None else sys.path
+        inside = [entry for entry in folders if importer.contains(entry)]
+        if not inside:
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(fullname, inside)
+        return self._isolated(spec, fullname, importer)
+
+    @staticmethod
+    def _isolated(
+        spec: importlib.machinery.ModuleSpec | None, fullname: str, importer: RepoImporter
+    ) -> importlib.machinery.ModuleSpec | None:
         if spec is None:
             return None
         if isinstance(spec.loader, importlib.machinery.SourceFileLoader) and spec.origin:

@@ -276,3 +276,23 @@ def test_submodules_of_installed_packages_are_not_entrypoints(make_hub_repo) -> 
     # Modules are not callable, so torch.hub.list would not list them either; a function
     # imported from an installed package is listed (it may be an entrypoint), unresolved.
     assert hubcore.list(str(repo)) == ["message_from_string"]
+
+
+def test_constants_computed_at_import_are_not_entrypoints(make_hub_repo) -> None:
+    repo = make_hub_repo(
+        {
+            "hubconf.py": """
+            import os
+            import pathlib
+
+            HERE = os.path.dirname(__file__)
+            here = os.path.abspath(HERE)
+            root = pathlib.Path(__file__).resolve().parent
+            cache = os.environ.get("CACHE", "x")
+            DEVICE = pick_device()
+            model = build_model()
+            """
+        }
+    )
+    # torch.hub.list lists callables only; of these, only `model` might be one.
+    assert hubcore.list(str(repo)) == ["model"]

@@ -1,0 +1,321 @@
+"""Repositories written for torch.hub and megengine.hub, loaded unchanged (see tests/wild/).
+
+Every fixture goes through hubcore's native API, both compatibility layers (the megengine
+one from a loopback git server) and, where installed, the peer itself; entrypoint lists and
+loaded weights must agree. Listing needs no framework, so lists are compared in both test
+environments; loading needs the fixture's framework.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import sys
+import types
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import attrs
+import numpy as np
+import pytest
+
+import hubcore
+from hubcore.compat import megengine_hub, torch_hub
+from hubcore.errors import DependencyError
+from hubcore.testing.fileserver import FileServer
+
+from .gitserver import BareRepo, GitHostServer
+
+pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="needs the git command")
+
+WILD = Path(__file__).parent / "wild"
+WEIGHT = (np.arange(12, dtype="float32").reshape(3, 4) / 10).astype("float32")
+BIAS = np.array([1.0, 2.0, 3.0], dtype="float32")
+
+
+@attrs.frozen
+class Call:
+    """One call of an entrypoint, and what must come back."""
+
+    entry: str
+    args: tuple[Any, ...] = ()
+    kwargs: dict[str, Any] = attrs.field(factory=dict)
+    pretrained: bool = True  # the trained WEIGHT/BIAS, else just the shapes agree
+    model_at: int | None = None  # the model's index when the entrypoint returns a tuple
+
+
+@attrs.frozen
+class Fixture:
+    framework: str
+    calls: tuple[Call, ...]
+    helpers: frozenset[str] = frozenset()  # listed by the peer, not entrypoints for hubcore
+    peer_refuses: type[Exception] | None = None  # the peer cannot load it; hubcore can
+
+
+FIXTURES = {
+    "torch_package": Fixture(
+        "torch",
+        (
+            Call("tiny", (True,)),  # pretrained passed positionally
+            Call("tiny", (), {"pretrained": True, "progress": False, "bias": True}),
+            Call("wide", (), {"bias": False}, pretrained=False),  # **kwargs reach the model
+        ),
+    ),
+    "torch_star_syspath": Fixture(
+        "torch", (Call("small", (), {"pretrained": True, "scale": 3.0}, model_at=0),)
+    ),
+    "torch_clash_a": Fixture("torch", (Call("model", (True,)),)),
+    "torch_clash_b": Fixture("torch", (Call("model", (), {"pretrained": True}),)),
+    "torch_repo_weights": Fixture(
+        "torch",
+        (Call("by_path", (True,)), Call("declared", (), {"pretrained": True})),
+        helpers=frozenset({"pretrained"}),  # hubcore's decorator, imported by the hubconf
+    ),
+    "torch_dist_deps": Fixture("torch", (Call("model", (True,)),), peer_refuses=RuntimeError),
+    "mge_package": Fixture("megengine", (Call("tiny", (True,)),)),
+    "mge_syspath_tuple": Fixture("megengine", (Call("net_with_preprocess", (True,), model_at=0),)),
+}
+
+
+def framework_or_skip(framework: str) -> None:
+    pytest.importorskip(framework)
+    pytest.importorskip(f"hubcore_{framework}")
+
+
+def hashed_name(data: bytes) -> str:
+    import hashlib
+
+    digest = hashlib.sha256(data).hexdigest()
+    width = 8
+    while digest[:width].isdigit():
+        width += 1
+    return f"linear-{digest[:width]}.pth"
+
+
+@pytest.fixture(scope="module")
+def weights_server(tmp_path_factory) -> Iterator[FileServer]:
+    """Serves the one set of trained weights, in each framework's format installed here."""
+    server = FileServer(tmp_path_factory.mktemp("wild-weights")).start()
+    with contextlib.suppress(ImportError):
+        import torch
+
+        path = server.folder / "linear.pth"
+        torch.save({"weight": torch.from_numpy(WEIGHT), "bias": torch.from_numpy(BIAS)}, path)
+        shutil.copyfile(path, server.folder / hashed_name(path.read_bytes()))
+    with contextlib.suppress(ImportError):
+        import megengine
+
+        megengine.save({"weight": WEIGHT, "bias": BIAS}, str(server.folder / "linear.pkl"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def wild_root(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("wild")
+
+
+@pytest.fixture(scope="module")
+def prepared(wild_root, weights_server) -> dict[str, Path]:
+    """Each fixture copied, with the weight server's URL filled in."""
+    hashed = [p.name for p in weights_server.folder.glob("linear-*.pth")]
+    folders = {}
+    for name in FIXTURES:
+        target = wild_root / name
+        shutil.copytree(WILD / name, target)
+        for file in target.rglob("*.py"):
+            text = file.read_text().replace("@@WEIGHTS@@", weights_server.url)
+            file.write_text(text.replace("@@HASHED@@", hashed[0] if hashed else "none.pth"))
+        folders[name] = target
+    if (weights_server.folder / "linear.pth").is_file():
+        (wild_root / "torch_repo_weights" / "weights").mkdir()
+        shutil.copyfile(
+            weights_server.folder / "linear.pth",
+            wild_root / "torch_repo_weights" / "weights" / "linear.pth",
+        )
+    return folders
+
+
+@pytest.fixture(scope="module")
+def git_server(tmp_path_factory, prepared) -> Iterator[GitHostServer]:
+    """The fixtures as repositories ``wild/<name>`` on a loopback git server."""
+    server = GitHostServer(tmp_path_factory.mktemp("wild-git") / "repos").start()
+    for name, folder in prepared.items():
+        repo = BareRepo(server.root, f"wild/{name}")
+        shutil.copytree(folder, repo.work, dirs_exist_ok=True)
+        repo.commit({}, "as published")
+    yield server
+    server.stop()
+
+
+@contextlib.contextmanager
+def peer_sandbox(root: Path) -> Iterator[None]:
+    """The peers import repository modules under their plain names into ``sys.modules`` and
+    may leave ``sys.path`` changed; undo that, so that they do not affect other tests."""
+    saved_path = list(sys.path)
+    before = set(sys.modules)
+    try:
+        yield
+    finally:
+        sys.path[:] = saved_path
+        for name in set(sys.modules) - before:
+            file = getattr(sys.modules[name], "__file__", None) or ""
+            if file.startswith(str(root)):
+                del sys.modules[name]
+
+
+@contextlib.contextmanager
+def torch_peer(local: Path, monkeypatch, tmp_path) -> Iterator[Any]:
+    """torch.hub, with the GitHub download replaced by the fixture folder."""
+    hub = pytest.importorskip("torch.hub")
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))
+    monkeypatch.setattr(hub, "_get_cache_or_reload", lambda *args, **kwargs: str(local))
+    with peer_sandbox(local.parent):
+        yield hub
+
+
+@contextlib.contextmanager
+def megengine_peer(local: Path, monkeypatch, tmp_path) -> Iterator[Any]:
+    """megengine.hub, with its git fetch replaced by the fixture folder."""
+    hub = pytest.importorskip("megengine.hub")
+    monkeypatch.setenv("MGE_HOME", str(tmp_path / "mge-home"))
+    monkeypatch.setattr(sys.modules["megengine.hub.hub"], "_get_repo", lambda *a, **k: str(local))
+    with peer_sandbox(local.parent):
+        yield hub
+
+
+def arrays(result: Any, call: Call) -> dict[str, np.ndarray]:
+    model = result[call.model_at] if call.model_at is not None else result
+    state = model.state_dict()
+    return {
+        k: np.asarray(v.detach().cpu()) if hasattr(v, "detach") else np.asarray(v)
+        for k, v in state.items()
+    }
+
+
+def check(result: Any, call: Call, way: str) -> dict[str, np.ndarray]:
+    got = arrays(result, call)
+    if call.pretrained:
+        assert sorted(got) == ["bias", "weight"], way
+        np.testing.assert_array_equal(got["weight"], WEIGHT, err_msg=way)
+        np.testing.assert_array_equal(got["bias"], BIAS, err_msg=way)
+    return got
+
+
+# -- lists -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", sorted(FIXTURES))
+def test_entrypoint_lists_agree(name, prepared, git_server, hub_home, monkeypatch, tmp_path):
+    local = prepared[name]
+    native = hubcore.list(str(local))
+    assert native, "every fixture has entrypoints"
+    assert torch_hub.list(str(local), source="local") == native
+    assert megengine_hub.list(f"wild/{name}", git_host=git_server.url) == native
+
+    fixture = FIXTURES[name]
+    with contextlib.suppress(pytest.skip.Exception):
+        framework_or_skip(fixture.framework)
+        if fixture.framework == "torch":
+            with torch_peer(local, monkeypatch, tmp_path) as hub:
+                peer = hub.list("wild/" + name)
+        else:
+            with megengine_peer(local, monkeypatch, tmp_path) as hub:
+                peer = hub.list("wild/" + name)
+        helpers = fixture.helpers | {n for n in peer if n.startswith("_")}
+        assert native == [n for n in peer if n not in helpers]
+
+
+@pytest.mark.parametrize("name", sorted(FIXTURES))
+def test_help_agrees_with_the_docstrings(name, prepared, git_server, hub_home):
+    local = str(prepared[name])
+    entries = hubcore.discover(local).entrypoints
+    for entry in [n for n, found in entries.items() if found.resolved]:
+        native = hubcore.help(local, entry)
+        assert torch_hub.help(local, entry, source="local") in (native, None)
+        assert megengine_hub.help(f"wild/{name}", entry, git_host=git_server.url) in (
+            native,
+            None,
+        )
+
+
+# -- loads -------------------------------------------------------------------------------------
+
+CASES = [(name, i) for name, fixture in FIXTURES.items() for i in range(len(fixture.calls))]
+
+
+@pytest.mark.parametrize(("name", "index"), CASES, ids=[f"{n}-{i}" for n, i in CASES])
+def test_loaded_weights_agree(name, index, prepared, git_server, hub_home, monkeypatch, tmp_path):
+    fixture = FIXTURES[name]
+    framework_or_skip(fixture.framework)
+    call = FIXTURES[name].calls[index]
+    local = prepared[name]
+    results = {
+        "hubcore.load": hubcore.load(str(local), call.entry, *call.args, **call.kwargs),
+        "compat.torch_hub": torch_hub.load(
+            str(local), call.entry, *call.args, source="local", **call.kwargs
+        ),
+        "compat.megengine_hub": megengine_hub.load(
+            f"wild/{name}", call.entry, *call.args, git_host=git_server.url, **call.kwargs
+        ),
+    }
+    states = {way: check(result, call, way) for way, result in results.items()}
+    shapes = {way: {k: v.shape for k, v in state.items()} for way, state in states.items()}
+    assert len({tuple(sorted(s.items())) for s in shapes.values()}) == 1, shapes
+
+    peer_context = torch_peer if fixture.framework == "torch" else megengine_peer
+    with peer_context(local, monkeypatch, tmp_path) as hub:
+        if fixture.peer_refuses is not None:
+            with pytest.raises(fixture.peer_refuses):
+                hub.load(str(local), call.entry, *call.args, **call.kwargs)
+            return
+        if fixture.framework == "torch":
+            peer = hub.load(str(local), call.entry, *call.args, source="local", **call.kwargs)
+        else:
+            peer = hub.load(f"wild/{name}", call.entry, *call.args, **call.kwargs)
+    peer_state = check(peer, call, "peer")
+    assert {k: v.shape for k, v in peer_state.items()} == shapes["hubcore.load"]
+
+
+def test_tuples_keep_their_helpers(prepared, hub_home) -> None:
+    framework_or_skip("torch")
+    _model, transform = hubcore.load(
+        str(prepared["torch_star_syspath"]), "small", pretrained=True, scale=3.0
+    )
+    assert type(transform).__name__ == "Transform"
+    assert transform(2.0) == 6.0
+
+
+def test_dependencies_are_matched_by_distribution_name(prepared, hub_home) -> None:
+    local = str(prepared["torch_dist_deps"])
+    assert hubcore.discover(local).dependencies == ("torch", "PyYAML>=5", "python-dateutil")
+    hubcore.api.check_dependencies(["PyYAML>=5", "python-dateutil"], local)
+    with pytest.raises(DependencyError, match="PyYAML>=99"):
+        hubcore.api.check_dependencies(["PyYAML>=99"], local)
+
+
+def test_same_module_names_in_two_repositories_and_the_program(
+    prepared, git_server, hub_home, monkeypatch, tmp_path
+) -> None:
+    framework_or_skip("torch")
+    program_utils = types.ModuleType("utils")
+    program_utils.NAME = "the program's own"
+    monkeypatch.setitem(sys.modules, "utils", program_utils)
+    monkeypatch.delitem(sys.modules, "layers", raising=False)
+    a, b = str(prepared["torch_clash_a"]), str(prepared["torch_clash_b"])
+
+    net_a = hubcore.load(a, "model", pretrained=True)
+    net_b = torch_hub.load(b, "model", True, source="local")
+    assert not hasattr(net_a, "repository")
+    assert net_b.repository == "b"
+    assert hubcore.load(a, "which") == "a"
+    assert megengine_hub.load("wild/torch_clash_b", "which", git_host=git_server.url) == "b"
+    assert hubcore.load(b, "which") == "b"
+    assert sys.modules["utils"] is program_utils
+    assert "layers" not in sys.modules
+
+    # torch.hub, in the same process, hands the hubconf the program's `utils`.
+    peer = torch_peer(prepared["torch_clash_a"], monkeypatch, tmp_path)
+    with peer as hub, pytest.raises(ImportError, match="make"):
+        hub.load(a, "model", source="local")

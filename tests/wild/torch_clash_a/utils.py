@@ -1,0 +1,7 @@
+from layers import build
+
+NAME = "a"
+
+
+def make():
+    return build()

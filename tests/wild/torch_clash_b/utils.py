@@ -1,0 +1,7 @@
+from layers import build
+
+NAME = "b"
+
+
+def make():
+    return build()

@@ -1,0 +1,3 @@
+from zoo.models import Transform, small
+
+__all__ = ["Transform", "small"]
