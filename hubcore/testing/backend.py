@@ -163,6 +163,11 @@ class BackendConformance:
         state = hubcore.load_weights(str(path), backend=self.backend_name)
         backend.apply_weights(target, state, strict=True)
         self.assert_same(to_numpy, source, target)
+        # unwrap=False (what the compatibility layers ask for) reads a plain state the same.
+        raw = hubcore.load_weights(str(path), backend=self.backend_name, unwrap=False)
+        third = build(3)
+        backend.apply_weights(third, raw, strict=True)
+        self.assert_same(to_numpy, source, third)
 
     @pytest.fixture
     def other_state(
