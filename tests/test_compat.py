@@ -346,3 +346,27 @@ def test_megengine_pretrained_decorator(hub_home, make_hub_repo) -> None:
     assert not np.array_equal(plain.params["weight"], trained["weight"])
     with pytest.raises(hubcore.HubError, match="positional"):
         hubcore.load(str(repo), "net", True, 5)
+
+
+def test_peer_downloads_honour_the_lock_files_hashes(hub_home, tmp_path) -> None:
+    from hubcore.compat._common import fetch_like_peer
+    from hubcore.lock import locked_weights
+
+    files = FileServer(tmp_path / "files").start()
+    try:
+        url = files.add("w.bin", b"locked bytes")
+        actual = hubcore.file_sha256(files.folder / "w.bin")
+        token = locked_weights.set({url: "0" * 64})
+        try:
+            with pytest.raises(IntegrityError, match="0000"):
+                fetch_like_peer(url, None)
+        finally:
+            locked_weights.reset(token)
+        token = locked_weights.set({url: actual})
+        try:
+            assert fetch_like_peer(url, tmp_path / "kept" / "w.bin").sha256 == actual
+        finally:
+            locked_weights.reset(token)
+        assert (tmp_path / "kept" / "w.bin").read_bytes() == b"locked bytes"
+    finally:
+        files.stop()

@@ -16,7 +16,7 @@ from typing import Any
 from hubcore import api, transfer
 from hubcore.backends import WeightsFile
 from hubcore.errors import EntrypointNotFoundError, HubError, IntegrityError, OfflineError
-from hubcore.lock import LockedRepo
+from hubcore.lock import LockedRepo, locked_weights
 from hubcore.sources import Snapshot
 from hubcore.trust import TrustMode
 
@@ -95,17 +95,20 @@ def fetch_like_peer(
     *target* is where the peer would keep the file (a ``model_dir`` the caller chose): a file
     already there is used when the cache does not hold the URL (weights copied in by hand on
     an offline machine), and a downloaded file is also copied there. *hash_prefix* must
-    start the file's sha256.
+    start the file's sha256; under a lock file, a URL it records must have its hash.
     """
+    pinned = locked_weights.get().get(url)  # the lock file's hash, for a locked repository
     try:
-        file = transfer.fetch(url, offline=True)
+        file = transfer.fetch(url, sha256=pinned, offline=True)
     except OfflineError:
         if target is not None and target.is_file():
             file = WeightsFile(
                 target, target.name, transfer.file_sha256(target), target.stat().st_size, url
             )
+            if pinned and file.sha256 != pinned:
+                raise IntegrityError(str(target), pinned, file.sha256) from None
         else:
-            file = transfer.fetch(url, progress=progress_option(progress))
+            file = transfer.fetch(url, sha256=pinned, progress=progress_option(progress))
     if hash_prefix and not file.sha256.startswith(hash_prefix):
         raise IntegrityError(url, f"{hash_prefix}... (check_hash)", file.sha256)
     if target is not None and not target.is_file():
