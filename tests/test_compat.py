@@ -375,3 +375,29 @@ def test_peer_downloads_honour_the_lock_files_hashes(hub_home, tmp_path) -> None
         assert (tmp_path / "kept" / "w.bin").read_bytes() == b"locked bytes"
     finally:
         files.stop()
+
+
+#: Defaults hubcore changes on purpose (docs/migration.md): safer reads.
+CHANGED_DEFAULTS = {("load_state_dict_from_url", "weights_only")}
+
+
+@pytest.mark.parametrize(
+    ("peer_name", "compat"), [("torch.hub", torch_hub), ("megengine.hub", megengine_hub)]
+)
+def test_signatures_match_the_peer(peer_name, compat) -> None:
+    """Every public function of the peer exists with the same parameters, in the same order,
+    with the same defaults; hubcore may add keyword-only parameters and missing defaults."""
+    import inspect
+
+    peer = pytest.importorskip(peer_name)
+    for name in getattr(peer, "__all__", compat.__all__):  # megengine.hub has none
+        theirs = inspect.signature(getattr(peer, name)).parameters
+        ours = inspect.signature(getattr(compat, name)).parameters
+        shared = [p for p in ours.values() if p.kind is not p.KEYWORD_ONLY or p.name in theirs]
+        assert [p.name for p in shared] == list(theirs), name
+        for param in shared:
+            expected = theirs[param.name].default
+            if (name, param.name) in CHANGED_DEFAULTS or expected is param.empty:
+                continue  # a changed default, or one hubcore adds (import_module's git_host)
+            assert param.default == expected, (name, param.name)
+            assert param.kind == theirs[param.name].kind, (name, param.name)
