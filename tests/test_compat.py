@@ -16,13 +16,13 @@ from hubcore import config
 from hubcore.compat import megengine_hub, torch_hub
 from hubcore.errors import (
     DependencyError,
+    DownloadError,
     EntrypointNotFoundError,
     IntegrityError,
     InvalidReferenceError,
     RefNotFoundError,
     UntrustedRepoError,
 )
-from hubcore.testing.fileserver import FileServer
 
 from .gitserver import BareRepo, GitHostServer, git
 
@@ -215,26 +215,26 @@ def test_torch_hub_get_and_set_dir(hub_home, tmp_path) -> None:
         config.set_dir(None)
 
 
-def test_torch_hub_download_url_to_file(hub_home, tmp_path) -> None:
-    files = FileServer(tmp_path / "files").start()
-    try:
-        data = b"weights" * 1000
-        url = files.add("w.bin", data)
-        digest = hubcore.file_sha256(files.folder / "w.bin")
-        dst = tmp_path / "out" / "w.bin"
-        dst.parent.mkdir()
-        torch_hub.download_url_to_file(url, str(dst), hash_prefix=digest[:8], progress=False)
-        assert dst.read_bytes() == data
-        with pytest.raises(RuntimeError) as bad:
-            torch_hub.download_url_to_file(url, tmp_path / "out" / "bad.bin", hash_prefix="0000")
-        assert isinstance(bad.value, IntegrityError)
-        assert not (tmp_path / "out" / "bad.bin").exists()
-        assert sorted(p.name for p in dst.parent.iterdir()) == ["w.bin"]  # no temp files
-        files.add("w.bin", b"changed")  # the server's copy changes: the next call sees it
-        torch_hub.download_url_to_file(url, dst, progress=False)
-        assert dst.read_bytes() == b"changed"
-    finally:
-        files.stop()
+def test_torch_hub_download_url_to_file(hub_home, file_server, tmp_path) -> None:
+    files = file_server
+    data = b"weights" * 1000
+    url = files.add("w.bin", data)
+    digest = hubcore.file_sha256(files.folder / "w.bin")
+    dst = tmp_path / "out" / "w.bin"
+    dst.parent.mkdir()
+    torch_hub.download_url_to_file(url, str(dst), hash_prefix=digest[:8], progress=False)
+    assert dst.read_bytes() == data
+    with pytest.raises(RuntimeError) as bad:
+        torch_hub.download_url_to_file(url, tmp_path / "out" / "bad.bin", hash_prefix="0000")
+    assert isinstance(bad.value, IntegrityError)
+    assert not (tmp_path / "out" / "bad.bin").exists()
+    assert sorted(p.name for p in dst.parent.iterdir()) == ["w.bin"]  # no temp files
+    with pytest.raises(DownloadError, match="cannot write"):
+        torch_hub.download_url_to_file(url, dst.parent, progress=False)  # a folder
+    assert sorted(p.name for p in dst.parent.iterdir()) == ["w.bin"]
+    files.add("w.bin", b"changed")  # the server's copy changes: the next call sees it
+    torch_hub.download_url_to_file(url, dst, progress=False)
+    assert dst.read_bytes() == b"changed"
 
 
 # -- megengine.hub ---------------------------------------------------------------------------
@@ -353,28 +353,25 @@ def test_megengine_pretrained_decorator(hub_home, make_hub_repo) -> None:
         hubcore.load(str(repo), "net", True, 5)
 
 
-def test_peer_downloads_honour_the_lock_files_hashes(hub_home, tmp_path) -> None:
+def test_peer_downloads_honour_the_lock_files_hashes(hub_home, file_server, tmp_path) -> None:
+    files = file_server
     from hubcore.compat._common import fetch_like_peer
     from hubcore.lock import locked_weights
 
-    files = FileServer(tmp_path / "files").start()
+    url = files.add("w.bin", b"locked bytes")
+    actual = hubcore.file_sha256(files.folder / "w.bin")
+    token = locked_weights.set({url: "0" * 64})
     try:
-        url = files.add("w.bin", b"locked bytes")
-        actual = hubcore.file_sha256(files.folder / "w.bin")
-        token = locked_weights.set({url: "0" * 64})
-        try:
-            with pytest.raises(IntegrityError, match="0000"):
-                fetch_like_peer(url, None)
-        finally:
-            locked_weights.reset(token)
-        token = locked_weights.set({url: actual})
-        try:
-            assert fetch_like_peer(url, tmp_path / "kept" / "w.bin").sha256 == actual
-        finally:
-            locked_weights.reset(token)
-        assert (tmp_path / "kept" / "w.bin").read_bytes() == b"locked bytes"
+        with pytest.raises(IntegrityError, match="0000"):
+            fetch_like_peer(url, None)
     finally:
-        files.stop()
+        locked_weights.reset(token)
+    token = locked_weights.set({url: actual})
+    try:
+        assert fetch_like_peer(url, tmp_path / "kept" / "w.bin").sha256 == actual
+    finally:
+        locked_weights.reset(token)
+    assert (tmp_path / "kept" / "w.bin").read_bytes() == b"locked bytes"
 
 
 #: Defaults hubcore changes on purpose (docs/migration.md): safer reads.

@@ -39,10 +39,8 @@ def fast_settings(monkeypatch, request):
 
 
 @pytest.fixture
-def server(tmp_path):
-    srv = FileServer(tmp_path / "files").start()
-    yield srv
-    srv.stop()
+def server(file_server: FileServer) -> FileServer:
+    return file_server
 
 
 def sha(data: bytes) -> str:

@@ -15,7 +15,13 @@ from typing import Any
 
 from hubcore import api, transfer
 from hubcore.backends import WeightsFile
-from hubcore.errors import EntrypointNotFoundError, HubError, IntegrityError, OfflineError
+from hubcore.errors import (
+    DownloadError,
+    EntrypointNotFoundError,
+    HubError,
+    IntegrityError,
+    OfflineError,
+)
 from hubcore.lock import LockedRepo, locked_weights
 from hubcore.sources import Snapshot
 from hubcore.trust import TrustMode
@@ -118,15 +124,20 @@ def fetch_like_peer(
 
 def place_copy(source: Path, target: Path) -> None:
     """Copy *source* to *target* atomically: *target* is never seen half-written."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
+    except OSError as exc:
+        raise DownloadError(f"cannot write {target}: {exc}") from exc
     os.close(fd)
     try:
         shutil.copyfile(source, temp)
         os.replace(temp, target)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(OSError):
             os.unlink(temp)
+        if isinstance(exc, OSError):
+            raise DownloadError(f"cannot write {target}: {exc}") from exc
         raise
 
 

@@ -59,6 +59,7 @@ _PEER_ERRORS = {EntrypointNotFoundError: RuntimeError, DependencyError: RuntimeE
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+@peer_errors(_PEER_ERRORS)
 def list(
     repo_info: str,
     git_host: str = DEFAULT_GIT_HOST,
@@ -71,11 +72,11 @@ def list(
     Read statically: nothing from the repository runs. Names starting with ``_`` are
     helpers and are not listed (megengine.hub lists those with a single underscore).
     """
-    with peer_errors(_PEER_ERRORS):
-        snapshot, _ = _open(repo_info, git_host, use_cache, commit, protocol)
-        return api.list(snapshot)
+    snapshot, _ = _open(repo_info, git_host, use_cache, commit, protocol)
+    return api.list(snapshot)
 
 
+@peer_errors(_PEER_ERRORS)
 def help(
     repo_info: str,
     entry: str,
@@ -85,11 +86,11 @@ def help(
     protocol: str = DEFAULT_PROTOCOL,
 ) -> str | None:
     """The docstring of *entry* (``None`` when it has none), cleaned of indentation."""
-    with peer_errors(_PEER_ERRORS):
-        snapshot, _ = _open(repo_info, git_host, use_cache, commit, protocol)
-        return docstring(snapshot, entry)
+    snapshot, _ = _open(repo_info, git_host, use_cache, commit, protocol)
+    return docstring(snapshot, entry)
 
 
+@peer_errors(_PEER_ERRORS)
 def load(
     repo_info: str,
     entry: str,
@@ -107,11 +108,11 @@ def load(
     isolation, and its calls to ``megengine.hub``'s ``pretrained`` and
     ``load_serialized_obj_from_url`` go through hubcore (with hubcore-megengine installed).
     """
-    with peer_errors(_PEER_ERRORS):
-        snapshot, locked = _open(repo_info, git_host, use_cache, commit, protocol)
-        return api.call_entrypoint(snapshot, entry, args, kwargs, locked=locked)
+    snapshot, locked = _open(repo_info, git_host, use_cache, commit, protocol)
+    return api.call_entrypoint(snapshot, entry, args, kwargs, locked=locked)
 
 
+@peer_errors(_PEER_ERRORS)
 def import_module(
     repo_info: str,
     git_host: str = DEFAULT_GIT_HOST,
@@ -124,10 +125,9 @@ def import_module(
     Calling a function of the returned module runs it as :func:`load` would (the
     repository's imports, relative weight paths and redirected hub calls in place).
     """
-    with peer_errors(_PEER_ERRORS):
-        snapshot, locked = _open(repo_info, git_host, use_cache, commit, protocol)
-        module = api.import_hubconf(snapshot)
-        return _HubconfModule(module, snapshot, locked)
+    snapshot, locked = _open(repo_info, git_host, use_cache, commit, protocol)
+    module = api.import_hubconf(snapshot)
+    return _HubconfModule(module, snapshot, locked)
 
 
 def load_serialized_obj_from_url(url: str, model_dir: str | os.PathLike[str] | None = None) -> Any:

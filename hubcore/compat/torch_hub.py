@@ -35,8 +35,8 @@ from hubcore.compat._common import (
     open_like_peer,
     peer_errors,
     place_copy,
+    progress_option,
 )
-from hubcore.compat._common import progress_option as _progress
 from hubcore.errors import (
     DependencyError,
     EntrypointNotFoundError,
@@ -80,6 +80,7 @@ def set_dir(d: str | os.PathLike[str]) -> None:
     config.set_dir(Path(os.path.expanduser(os.fspath(d))))
 
 
+@peer_errors(_PEER_ERRORS)
 def list(
     github: str,
     force_reload: bool = False,
@@ -95,13 +96,13 @@ def list(
     the repository to the allowlist, as torch.hub does. *source* (``"github"`` or
     ``"local"``) is an addition to torch.hub's signature.
     """
-    with peer_errors(_PEER_ERRORS):
-        snapshot, _ = _open(github, source, force_reload, skip_validation, verbose)
-        if trust_repo is True:
-            trust.ensure_trusted(snapshot, True)
-        return api.list(snapshot)
+    snapshot, _ = _open(github, source, force_reload, skip_validation, verbose)
+    if trust_repo is True:
+        trust.ensure_trusted(snapshot, True)
+    return api.list(snapshot)
 
 
+@peer_errors(_PEER_ERRORS)
 def help(
     github: str,
     model: str,
@@ -117,13 +118,13 @@ def help(
     hubconf (built by a call, imported from an installed package) is read from the imported
     ``hubconf.py``, which needs trust like :func:`load`.
     """
-    with peer_errors(_PEER_ERRORS):
-        snapshot, _ = _open(github, source, force_reload, skip_validation, True)
-        if trust_repo is True:
-            trust.ensure_trusted(snapshot, True)
-        return docstring(snapshot, model, trust_repo)
+    snapshot, _ = _open(github, source, force_reload, skip_validation, True)
+    if trust_repo is True:
+        trust.ensure_trusted(snapshot, True)
+    return docstring(snapshot, model, trust_repo)
 
 
+@peer_errors(_PEER_ERRORS)
 def load(
     repo_or_dir: str,
     model: str,
@@ -143,13 +144,11 @@ def load(
     ``torch.hub.load_state_dict_from_url`` and ``download_url_to_file`` go through hubcore
     (with hubcore-torch installed).
     """
-    with peer_errors(_PEER_ERRORS):
-        snapshot, locked = _open(repo_or_dir, source, force_reload, skip_validation, verbose)
-        return api.call_entrypoint(
-            snapshot, model, args, kwargs, trust_repo=trust_repo, locked=locked
-        )
+    snapshot, locked = _open(repo_or_dir, source, force_reload, skip_validation, verbose)
+    return api.call_entrypoint(snapshot, model, args, kwargs, trust_repo=trust_repo, locked=locked)
 
 
+@peer_errors(_PEER_ERRORS)
 def download_url_to_file(
     url: str,
     dst: str | os.PathLike[str],
@@ -162,13 +161,13 @@ def download_url_to_file(
     callers) and into its cache; a URL cached before is checked with the server by ETag or
     Last-Modified and copied from the cache when unchanged. *dst* is replaced atomically.
     """
-    with peer_errors(_PEER_ERRORS):
-        file = transfer.fetch(url, progress=_progress(progress), revalidate=True)
-        if hash_prefix and not file.sha256.startswith(hash_prefix):
-            raise IntegrityError(url, f"{hash_prefix}... (hash_prefix)", file.sha256)
-        place_copy(file.path, Path(os.path.expanduser(os.fspath(dst))))
+    file = transfer.fetch(url, progress=progress_option(progress), revalidate=True)
+    if hash_prefix and not file.sha256.startswith(hash_prefix):
+        raise IntegrityError(url, f"{hash_prefix}... (hash_prefix)", file.sha256)
+    place_copy(file.path, Path(os.path.expanduser(os.fspath(dst))))
 
 
+@peer_errors(_PEER_ERRORS)
 def load_state_dict_from_url(
     url: str,
     model_dir: str | os.PathLike[str] | None = None,
@@ -186,17 +185,16 @@ def load_state_dict_from_url(
     *weights_only* defaults to ``True`` (torch.hub: ``False``): pass ``False`` only for files
     you trust. Needs the hubcore-torch plugin.
     """
-    with peer_errors(_PEER_ERRORS):
-        backend = get_plugins().backend_named("torch")
-        name = file_name or os.path.basename(urlparse(url).path)
-        target = None
-        if model_dir is not None:
-            target = Path(os.path.expanduser(os.fspath(model_dir))) / name
-        prefix = transfer.hash_prefix(name, strict=True) if check_hash else None
-        file = fetch_like_peer(url, target, hash_prefix=prefix, progress=progress)
-        return read_state(
-            backend, file, map_location=map_location, weights_only=weights_only, unwrap=False
-        )
+    backend = get_plugins().backend_named("torch")
+    name = file_name or os.path.basename(urlparse(url).path)
+    target = None
+    if model_dir is not None:
+        target = Path(os.path.expanduser(os.fspath(model_dir))) / name
+    prefix = transfer.hash_prefix(name, strict=True) if check_hash else None
+    file = fetch_like_peer(url, target, hash_prefix=prefix, progress=progress)
+    return read_state(
+        backend, file, map_location=map_location, weights_only=weights_only, unwrap=False
+    )
 
 
 def _open(

@@ -10,6 +10,7 @@ import pytest
 
 from hubcore import config
 from hubcore.plugins import reset_plugins
+from hubcore.testing.fileserver import FileServer
 
 
 def write_repo(root: Path, files: Mapping[str, str | bytes]) -> Path:
@@ -52,3 +53,12 @@ def make_hub_repo(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Pat
         return write_repo(tmp_path_factory.mktemp(name), files)
 
     return make
+
+
+@pytest.fixture
+def file_server(tmp_path: Path) -> Iterator[FileServer]:
+    """A loopback HTTP server for weight files (``file_server.add(name, data)`` -> URL), with
+    ranges, ETags and injectable faults; stopped after the test."""
+    server = FileServer(tmp_path / "served-files").start()
+    yield server
+    server.stop()

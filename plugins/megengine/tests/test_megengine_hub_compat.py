@@ -27,10 +27,8 @@ STATE = {
 
 
 @pytest.fixture
-def files(tmp_path):
-    server = FileServer(tmp_path / "files").start()
-    yield server
-    server.stop()
+def files(file_server: FileServer) -> FileServer:
+    return file_server
 
 
 @pytest.fixture

@@ -26,10 +26,8 @@ STATE = {"weight": torch.arange(6.0).reshape(2, 3), "bias": torch.tensor([0.5, -
 
 
 @pytest.fixture
-def files(tmp_path):
-    server = FileServer(tmp_path / "files").start()
-    yield server
-    server.stop()
+def files(file_server: FileServer) -> FileServer:
+    return file_server
 
 
 @pytest.fixture
@@ -81,11 +79,10 @@ def test_model_dir_keeps_a_copy_and_a_copy_placed_by_hand_is_used(
 
 
 def test_check_hash_and_file_name_prefixes(hub_home, files) -> None:
-    good_name = "net-{}.pth"
     url = serve_state(files, "plain.pth")
     digest = hubcore.file_sha256(files.folder / "plain.pth")
     good = torch_hub.load_state_dict_from_url(
-        url, check_hash=True, file_name=good_name.format(digest[:8])
+        url, check_hash=True, file_name=f"net-{digest[:8]}.pth"
     )
     assert equal_states(good, STATE)
     with pytest.raises(RuntimeError) as bad:
