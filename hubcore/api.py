@@ -9,6 +9,7 @@ import importlib.util
 import inspect
 import logging
 import os
+import re
 import threading
 import types
 from collections.abc import Iterator, Mapping, Sequence
@@ -16,7 +17,9 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from hubcore import config, transfer, trust
+import attrs
+
+from hubcore import config, runcontext, transfer, trust
 from hubcore.backends import WeightsFile
 from hubcore.cache import get_cache
 from hubcore.discovery import Entrypoint, HubconfInfo, discover_hubconf
@@ -28,12 +31,13 @@ from hubcore.errors import (
     LockMismatchError,
     NoWeightsError,
 )
+from hubcore.http import redact, url_identity
 from hubcore.isolation import RepoImporter
-from hubcore.lock import LockedRepo, LockedWeight, find_lock, locked_weights
+from hubcore.lock import LockedRepo, LockedWeight, LockFile, find_lock
 from hubcore.plugins import get_plugins, notify
-from hubcore.pretrained import current_repo_root, last_applied, read_state, weights_of
+from hubcore.pretrained import read_state, weights_of
 from hubcore.redirects import redirecting
-from hubcore.sources import FetchContext, Snapshot, parse_reference
+from hubcore.sources import FetchContext, RepoRef, Snapshot, parse_reference
 from hubcore.trust import TrustMode
 
 __all__ = [
@@ -58,6 +62,7 @@ _importers_lock = threading.Lock()
 # An immutable snapshot always reads the same; a met requirement stays met in this process.
 _discovered: dict[tuple[Path, str], HubconfInfo] = {}
 _dependencies_met: set[tuple[str, ...]] = set()
+_COMMITISH = re.compile(r"^[0-9a-fA-F]{7,64}$")
 
 
 def open_repo(
@@ -79,7 +84,27 @@ def open_repo(
     authenticates to it, *commit* pins a revision (like megengine.hub), *storage_options*
     go to fsspec for object-store folders. See the user guide for the reference forms.
     """
-    plugins = get_plugins()
+    ref = parse_repo(
+        repo,
+        source=source,
+        host=host,
+        token=token,
+        commit=commit,
+        storage_options=storage_options,
+    )
+    return open_ref(ref, offline=offline, force_reload=force_reload, progress=progress)
+
+
+def parse_repo(
+    repo: str,
+    *,
+    source: str | None = None,
+    host: str | None = None,
+    token: str | None = None,
+    commit: str | None = None,
+    storage_options: Mapping[str, Any] | None = None,
+) -> RepoRef:
+    """Parse the reference *repo* (with the options of :func:`open_repo`); no network."""
     options = {
         "host": host,
         "git_host": host,
@@ -87,19 +112,29 @@ def open_repo(
         "commit": commit,
         "storage_options": storage_options,
     }
-    ref = parse_reference(
+    return parse_reference(
         repo,
-        plugins.sources,
+        get_plugins().sources,
         source=source,
         options={k: v for k, v in options.items() if v is not None},
     )
+
+
+def open_ref(
+    ref: RepoRef,
+    *,
+    offline: bool | None = None,
+    force_reload: bool = False,
+    progress: bool | None = None,
+) -> Snapshot:
+    """Open a parsed reference with its source (see :func:`open_repo`)."""
     ctx = FetchContext(
         cache=get_cache(),
         offline=config.is_offline(offline),
         force_reload=force_reload,
         progress=config.progress_enabled(progress),
     )
-    return plugins.sources[ref.source].open(ref, ctx)
+    return get_plugins().sources[ref.source].open(ref, ctx)
 
 
 def discover(repo: str | Snapshot, **options: Any) -> HubconfInfo:
@@ -185,22 +220,82 @@ def open_locked(
     repo: str,
     lock: str | os.PathLike[str] | bool | None = None,
     **options: Any,
-) -> tuple[Snapshot, LockedRepo | None]:
-    """:func:`open_repo` under the lock file (see :func:`load`): a locked reference opens at
-    its recorded snapshot, and a different snapshot raises
-    :class:`~hubcore.errors.LockMismatchError`. Returns the snapshot and its lock entry."""
+) -> tuple[Snapshot, RunLock | None]:
+    """:func:`open_repo` under the lock file (see :func:`load`).
+
+    A lock entry applies when it names the same repository (by canonical identity, however
+    the reference is spelled) and the same revision; the load then opens the recorded
+    snapshot, and a source that cannot reproduce it raises
+    :class:`~hubcore.errors.LockMismatchError`. An explicit commit (``repo@<sha>``,
+    ``commit=``) is always honoured exactly: the lock's weight hashes apply to it only when
+    the lock recorded that very commit. Returns the snapshot and the lock that applies.
+    """
+    open_options = {
+        k: options.pop(k) for k in ("offline", "force_reload", "progress") if k in options
+    }
+    ref = parse_repo(repo, **options)
     lockfile = find_lock(lock)
-    locked = lockfile.repos.get(repo) if lockfile is not None else None
-    if locked is not None:
-        options["commit"] = locked.snapshot
-    snapshot = open_repo(repo, **options)
-    if locked is not None and snapshot.snapshot_id != locked.snapshot:
+    entry = _lock_entry(lockfile, ref) if lockfile is not None else None
+    if entry is None or lockfile is None:
+        return open_ref(ref, **open_options), None
+    if ref.revision != entry.snapshot:  # a branch or tag: the lock decides the commit
+        ref = parse_repo(repo, **{**options, "commit": entry.snapshot})
+    snapshot = open_ref(ref, **open_options)
+    if snapshot.snapshot_id != entry.snapshot:
         raise LockMismatchError(
-            f"{repo} is now {snapshot.snapshot_id} but {lockfile.path if lockfile else ''} "
-            f"records {locked.snapshot}; regenerate the lock with `hubcore lock` if the "
-            "change is intended"
+            f"{ref} is now {snapshot.snapshot_id} but {lockfile.path} records "
+            f"{entry.snapshot}; regenerate the lock with `hubcore lock` if the change is "
+            "intended"
         )
-    return snapshot, locked
+    return snapshot, RunLock(lockfile.path, entry)
+
+
+@attrs.frozen
+class RunLock:
+    """The lock entry that applies to one load, and the file it comes from."""
+
+    path: Path
+    entry: LockedRepo
+
+    def weight_hashes(self, root: Path) -> dict[str, str]:
+        """Weight URL (absolute, as fetched, credential-free) -> the recorded sha256."""
+        return {
+            url_identity(transfer.normalize_url(w.url, root)): w.sha256 for w in self.entry.weights
+        }
+
+
+def repo_identity(ref: RepoRef) -> str:
+    """The canonical, credential-free identity of the repository *ref* names."""
+    return f"{ref.source}:{redact(ref.repo)}"
+
+
+def _lock_entry(lockfile: LockFile, ref: RepoRef) -> LockedRepo | None:
+    """The entry of *lockfile* for *ref*: same repository and same revision, or (for an
+    explicit commit) the entry that recorded that commit."""
+    identity = repo_identity(ref)
+    same_repo = [(e, revision) for e, (i, revision) in _keyed(lockfile) if i == identity]
+    for entry, revision in same_repo:
+        if revision == ref.revision:
+            return entry
+    if ref.revision and _COMMITISH.match(ref.revision):
+        for entry, _ in same_repo:
+            if entry.snapshot.startswith(ref.revision.lower()):
+                return entry
+    return None
+
+
+def _keyed(lockfile: LockFile) -> Iterator[tuple[LockedRepo, tuple[str, str | None]]]:
+    """Each entry with its (identity, revision); entries written before identities were
+    recorded are keyed by parsing their reference."""
+    for entry in lockfile.repos:
+        if entry.repo_id:
+            yield entry, (entry.repo_id, entry.revision)
+            continue
+        try:
+            parsed = parse_repo(entry.ref)
+        except HubError:
+            continue
+        yield entry, (repo_identity(parsed), parsed.revision)
 
 
 def import_hubconf(
@@ -240,7 +335,7 @@ def call_entrypoint(
     kwargs: Mapping[str, Any] | None = None,
     *,
     trust_repo: TrustMode = "check",
-    locked: LockedRepo | None = None,
+    locked: RunLock | None = None,
     skip_dependency_check: bool = False,
 ) -> Any:
     """Run entrypoint *entry* of an opened *snapshot* with *args* and *kwargs*.
@@ -265,20 +360,16 @@ def call_entrypoint(
             f"entrypoint {entry!r} of {label} declares no pretrained weights (no @pretrained) "
             "and takes no `pretrained` argument; call it without pretrained=..."
         )
-    applied_token = last_applied.set(None)
-    try:
-        with running_repository_code(snapshot, locked):
-            try:
-                result = fn(*args, **kwargs)
-            except HubError:
-                raise
-            except Exception as exc:
-                raise EntrypointError(
-                    f"entrypoint {entry!r} of {label} raised {type(exc).__name__}: {exc}"
-                ) from exc
-        weights = last_applied.get()
-    finally:
-        last_applied.reset(applied_token)
+    with running_repository_code(snapshot, locked) as context:
+        try:
+            result = fn(*args, **kwargs)
+        except HubError:
+            raise
+        except Exception as exc:
+            raise EntrypointError(
+                f"entrypoint {entry!r} of {label} raised {type(exc).__name__}: {exc}"
+            ) from exc
+    weights = context.applied[-1].url if context.applied else None
     notify(
         "hubcore_entrypoint_loaded", repo=label, entrypoint=entry, result=result, weights=weights
     )
@@ -286,18 +377,22 @@ def call_entrypoint(
 
 
 @contextlib.contextmanager
-def running_repository_code(snapshot: Snapshot, locked: LockedRepo | None = None) -> Iterator[None]:
-    """The setting repository code of *snapshot* runs in: its isolated imports, its root for
-    relative weight paths, the lock's recorded weight hashes, and the framework redirects
+def running_repository_code(
+    snapshot: Snapshot, locked: RunLock | None = None
+) -> Iterator[runcontext.RunContext]:
+    """The setting repository code of *snapshot* runs in: its isolated imports, the
+    :class:`~hubcore.runcontext.RunContext` (its root for relative weight paths, the lock's
+    recorded weight hashes, the weights applied), and the framework redirects
     (:mod:`hubcore.redirects`) in place."""
-    root_token = current_repo_root.set(snapshot.root)
-    lock_token = locked_weights.set(locked.weight_hashes() if locked is not None else {})
-    try:
-        with _importer_for(snapshot).active(), _redirects_held():
-            yield
-    finally:
-        current_repo_root.reset(root_token)
-        locked_weights.reset(lock_token)
+    context = runcontext.RunContext(
+        root=snapshot.root,
+        label=str(snapshot.ref),
+        remote=snapshot.snapshot_id is not None,
+        locked=locked.weight_hashes(snapshot.root) if locked is not None else {},
+        lock_path=str(locked.path) if locked is not None else None,
+    )
+    with runcontext.entered(context), _importer_for(snapshot).active(), _redirects_held():
+        yield context
 
 
 def _redirects_held() -> contextlib.AbstractContextManager[None]:
@@ -343,10 +438,11 @@ def lock_references(
 ) -> builtins.list[LockedRepo]:
     """Resolve *refs* and record, for each, its snapshot id and the sha256 of every weight
     file its entrypoints declare (downloading, to hash them, those declared without one).
-    Runs no repository code."""
+    Runs no repository code; URLs are recorded without credentials."""
     locked = []
-    for ref in refs:
-        snapshot = open_repo(ref, host=host, storage_options=storage_options, progress=progress)
+    for text in refs:
+        ref = parse_repo(text, host=host, storage_options=storage_options)
+        snapshot = open_ref(ref, progress=progress)
         if snapshot.snapshot_id is None:
             raise LockMismatchError(
                 f"{ref} is a live local folder: it has no immutable snapshot to lock"
@@ -366,8 +462,16 @@ def lock_references(
                 if sha is None:
                     url = transfer.normalize_url(spec.url, snapshot.root)
                     sha = transfer.fetch(url, progress=progress).sha256
-                weights.append(LockedWeight(entry.name, variant, spec.url, sha))
-        locked.append(LockedRepo(ref, snapshot.snapshot_id, tuple(weights)))
+                weights.append(LockedWeight(entry.name, variant, url_identity(spec.url), sha))
+        locked.append(
+            LockedRepo(
+                redact(text),
+                snapshot.snapshot_id,
+                tuple(weights),
+                repo_identity(ref),
+                ref.revision,
+            )
+        )
     return locked
 
 

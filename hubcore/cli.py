@@ -461,8 +461,11 @@ def _fmt(value: Any) -> str:
 
 @contextmanager
 def _watch_weights(applied: list[str]) -> Iterator[None]:
-    """Record where applied weights came from, via the download events."""
+    """Record the weights the entrypoint applied (not any other download, such as the
+    repository archive), described by the download events."""
     from hubcore.hookspecs import hookimpl
+
+    fetched: dict[str, str] = {}
 
     class _Watcher:
         @hookimpl
@@ -470,7 +473,14 @@ def _watch_weights(applied: list[str]) -> Iterator[None]:
             self, url: str, path: str, sha256: str, size: int, cached: bool
         ) -> None:
             origin = "cache" if cached else "transferred"
-            applied.append(f"{url} (sha256 {sha256[:12]}..., {_human_size(size)}, {origin})")
+            fetched[url] = f"{redact(url)} (sha256 {sha256[:12]}..., {_human_size(size)}, {origin})"
+
+        @hookimpl
+        def hubcore_entrypoint_loaded(
+            self, repo: str, entrypoint: str, result: object, weights: str | None
+        ) -> None:
+            if weights is not None:
+                applied.append(fetched.get(weights, redact(weights)))
 
     manager = get_plugins().manager
     watcher = _Watcher()

@@ -13,7 +13,7 @@ import re
 import threading
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
-from urllib.parse import urljoin, urlsplit, urlunsplit
+from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 
 from hubcore import config
 from hubcore.errors import AuthenticationError, DownloadError, RepoNotFoundError
@@ -21,7 +21,7 @@ from hubcore.errors import AuthenticationError, DownloadError, RepoNotFoundError
 if TYPE_CHECKING:
     import requests
 
-__all__ = ["Credentials", "get", "redact", "session"]
+__all__ = ["Credentials", "get", "redact", "session", "url_identity"]
 
 logger = logging.getLogger(__name__)
 
@@ -131,20 +131,65 @@ def _raise_for_status(response: requests.Response, label: str, token_hint: str) 
     raise DownloadError(f"fetching {label} failed: HTTP {status} {response.reason}")
 
 
-def redact(url: str) -> str:
-    """*url* without user info (``https://user:token@host`` -> ``https://host``) or query."""
+_URL_IN_TEXT = re.compile(r"\b[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>]+")
+_PIN_FRAGMENT = re.compile(r"^sha256=[0-9a-fA-F]{8,64}$")
+#: Query parameters that carry credentials (tokens, presigned-URL signatures, SAS keys).
+_SECRET_PARAM = re.compile(
+    r"(?i)^(.*token.*|.*secret.*|.*password.*|.*credential.*|.*signature.*|sig|se|sp|sv|skoid|"
+    r"sktid|api[-_]?key|key|auth.*|code|policy|key-pair-id|x-amz-.*|x-goog-.*|x-oss-.*)$"
+)
+_SECRET_TEXT = re.compile(
+    r"(?i)\b(token|private-token|authorization|password|passwd|secret)([=:]\s*)"
+    r"(?:(?:basic|bearer|token)\s+)?[^\s,;&]+"
+)
+
+
+def redact(text: str) -> str:
+    """*text* as it may be shown or logged: the one redactor of hubcore.
+
+    Every URL in *text* loses its user info (``user:token@``), its whole query (signatures,
+    tokens) and any fragment other than a ``#sha256=`` pin; ``token=...``-style secrets in
+    free text are hidden. Use it for every message, log line and listing that names a URL.
+    """
+    if "://" not in text:
+        return _SECRET_TEXT.sub(r"\1\2<hidden>", text)
+    return _SECRET_TEXT.sub(r"\1\2<hidden>", _URL_IN_TEXT.sub(_shown_url, text))
+
+
+def _shown_url(match: re.Match[str]) -> str:
+    parts = urlsplit(match.group(0))
+    fragment = parts.fragment if _PIN_FRAGMENT.match(parts.fragment) else ""
+    return urlunsplit((parts.scheme, _without_userinfo(parts.netloc), parts.path, "", fragment))
+
+
+def url_identity(url: str) -> str:
+    """*url* as it may be stored (cache records, lock files) and used as a key.
+
+    User info is dropped and so are query parameters that carry credentials (``token``,
+    ``X-Amz-Signature``, SAS ``sig``, ...); other parameters stay, because they often name the
+    file (``download?id=...``). Presigned URLs of one object therefore share one identity.
+    """
+    if "://" not in url:
+        return url
     parts = urlsplit(url)
-    netloc = parts.netloc.rpartition("@")[2]
-    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+    query = "&".join(
+        pair
+        for pair in parts.query.split("&")
+        if pair and not _SECRET_PARAM.match(unquote(pair.partition("=")[0]))
+    )
+    return urlunsplit(
+        (parts.scheme, _without_userinfo(parts.netloc), parts.path, query, parts.fragment)
+    )
+
+
+def _without_userinfo(netloc: str) -> str:
+    return netloc.rpartition("@")[2]
 
 
 def _host(url: str) -> str:
     return (urlsplit(url).hostname or "").lower()
 
 
-_SECRET = re.compile(r"(?i)(token|authorization|password)[=:]\s*\S+")
-
-
 def _reason(exc: BaseException) -> str:
     text = str(exc.__cause__ or exc) or type(exc).__name__
-    return _SECRET.sub(r"\1=<hidden>", text)[:300]
+    return redact(text)[:300]

@@ -16,7 +16,6 @@ so weights can ship inside the repository.
 
 from __future__ import annotations
 
-import contextvars
 import functools
 import inspect
 from collections.abc import Callable, Iterable, Mapping
@@ -25,16 +24,14 @@ from typing import Any, TypeVar
 
 import attrs
 
-from hubcore import transfer
+from hubcore import runcontext, transfer
 from hubcore.backends import Backend, WeightsFile
 from hubcore.errors import (
     BackendError,
     HubError,
-    IntegrityError,
     NoBackendError,
     VariantNotFoundError,
 )
-from hubcore.lock import locked_weights
 from hubcore.plugins import get_plugins
 from hubcore.weights import Weights
 
@@ -44,15 +41,6 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 #: Options the wrapper consumes unless the entrypoint declares them itself.
 WEIGHT_OPTIONS = ("map_location", "progress", "weights_strict")
-
-#: The repository root of the entrypoint being run by :func:`hubcore.load`.
-current_repo_root: contextvars.ContextVar[Path | None] = contextvars.ContextVar(
-    "hubcore_current_repo_root", default=None
-)
-#: The URL of the weights the last pretrained entrypoint applied (for events).
-last_applied: contextvars.ContextVar[str | None] = contextvars.ContextVar(
-    "hubcore_last_applied", default=None
-)
 
 
 @attrs.frozen
@@ -160,15 +148,8 @@ def apply_pretrained(
     model, backend = _find_model(result)
     base = _repo_root_for(entrypoint)
     url = transfer.normalize_url(weights.url, base)
-    pinned = locked_weights.get().get(weights.url)
-    try:
-        file = transfer.fetch(url, sha256=pinned or weights.sha256, progress=progress)
-    except IntegrityError as exc:
-        if pinned is None:
-            raise
-        raise IntegrityError(
-            f"{exc.url} (sha256 recorded in the lock file)", exc.expected, exc.actual
-        ) from None
+    # The lock file's hash, if any, is added by transfer.fetch from the run context.
+    file = transfer.fetch(url, sha256=weights.sha256, progress=progress)
     read_options = {} if map_location is None else {"map_location": map_location}
     state = read_state(backend, file, **read_options)
     try:
@@ -179,7 +160,9 @@ def apply_pretrained(
         raise BackendError(
             f"{backend.name} could not apply {file.name} to {type(model).__name__}: {exc}"
         ) from exc
-    last_applied.set(file.url)
+    context = runcontext.current()
+    if context is not None:
+        context.applied.append(runcontext.AppliedWeights(file.url, file.sha256, file.size))
     return result
 
 
@@ -211,9 +194,9 @@ def _find_model(result: Any) -> tuple[Any, Backend]:
 
 
 def _repo_root_for(entrypoint: Callable[..., Any] | None) -> Path:
-    root = current_repo_root.get()
-    if root is not None:
-        return root
+    context = runcontext.current()
+    if context is not None:
+        return context.root
     if entrypoint is not None:
         try:
             folder = Path(inspect.getfile(inspect.unwrap(entrypoint))).resolve().parent

@@ -27,11 +27,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from hubcore import config
+from hubcore import config, runcontext
 from hubcore.backends import WeightsFile
 from hubcore.cache import Cache, UrlRecord, get_cache
 from hubcore.errors import DownloadError, IntegrityError, OfflineError
-from hubcore.http import redact, session
+from hubcore.http import redact, session, url_identity
 from hubcore.plugins import notify
 
 __all__ = ["fetch", "file_sha256", "hash_prefix", "normalize_url"]
@@ -72,26 +72,50 @@ def fetch(
     """Return the cached, verified file for *url*, transferring it only if needed.
 
     With *sha256* the content must match (:class:`~hubcore.errors.IntegrityError` otherwise)
-    and a blob already in the cache is used without touching the network. In offline mode
-    (``offline=True`` or ``HUBCORE_OFFLINE=1``) only the cache is consulted. *revalidate*
-    asks the server (one metadata request) whether a cached URL changed, by ETag or
-    Last-Modified; without it a cached URL is trusted, as torch.hub does. Mirrors apply to
-    the request, never to the cache key.
+    and a blob already in the cache is used without touching the network. While repository
+    code runs under a lock file (:mod:`hubcore.runcontext`), a URL the lock records must also
+    have the recorded hash. In offline mode (``offline=True`` or ``HUBCORE_OFFLINE=1``) only
+    the cache is consulted. *revalidate* asks the server (one metadata request) whether a
+    cached URL changed, by ETag or Last-Modified; without it a cached URL is trusted, as
+    torch.hub does. Mirrors apply to the request, never to the cache key, and the cache
+    records URLs without credentials (:func:`hubcore.http.url_identity`).
     """
-    cache = cache or get_cache()
     url = normalize_url(url)
-    sha256 = sha256.lower() if sha256 else None
+    key = url_identity(url)
+    sha256, lock_path = runcontext.expected_sha256(key, sha256)
+    try:
+        return _fetch(
+            url, key, sha256, offline, progress, cache or get_cache(), revalidate, storage_options
+        )
+    except IntegrityError as exc:
+        if lock_path is None:
+            raise
+        raise IntegrityError(
+            f"{exc.url} (sha256 recorded in the lock file {lock_path})", exc.expected, exc.actual
+        ) from None
+
+
+def _fetch(
+    url: str,
+    key: str,
+    sha256: str | None,
+    offline: bool | None,
+    progress: bool | None,
+    cache: Cache,
+    revalidate: bool,
+    storage_options: Mapping[str, Any] | None,
+) -> WeightsFile:
     name = _file_name(url)
     if sha256 and cache.has_blob(sha256):
-        return _cached(cache, url, name, sha256)
+        return _cached(cache, key, name, sha256)
 
-    record = cache.read_url_record(url)
+    record = cache.read_url_record(key)
     if config.is_offline(offline):
         if _still_valid(cache, record, sha256, None):
             assert record is not None
-            return _cached(cache, url, name, record.sha256)
+            return _cached(cache, key, name, record.sha256)
         raise OfflineError(
-            f"offline mode is on and {url} is not in the cache. Run once online "
+            f"offline mode is on and {redact(url)} is not in the cache. Run once online "
             "(unset HUBCORE_OFFLINE) to cache it."
         )
 
@@ -108,15 +132,15 @@ def fetch(
         validator = _remote_validator(fs, path) if revalidate and sha256 is None else None
     if _still_valid(cache, record, sha256, validator) and not (revalidate and validator is None):
         assert record is not None
-        return _cached(cache, url, name, record.sha256)
+        return _cached(cache, key, name, record.sha256)
 
-    with cache.lock("url", url):
+    with cache.lock("url", key):
         # Someone may have finished the same transfer while we waited for the lock.
-        record = cache.read_url_record(url)
+        record = cache.read_url_record(key)
         if _still_valid(cache, record, sha256, validator):
             assert record is not None
-            return _cached(cache, url, name, record.sha256)
-        return _transfer(cache, fs, path, url, name, sha256, validator, progress)
+            return _cached(cache, key, name, record.sha256)
+        return _transfer(cache, fs, path, url, key, name, sha256, validator, progress)
 
 
 def _transfer(
@@ -124,13 +148,14 @@ def _transfer(
     fs: Any,
     path: str,
     url: str,
+    key: str,
     name: str,
     sha256: str | None,
     validator: str | None,
     progress: bool | None,
 ) -> WeightsFile:
     logger.info("downloading %s", redact(url))
-    bar = _ProgressBar(url, name, progress)
+    bar = _ProgressBar(key, name, progress)
     try:
         if _is_http(path):
             partial, digest, size, discard = _download_http(cache, url, bar)
@@ -151,16 +176,16 @@ def _transfer(
         raise
     final = cache.store_blob(partial, digest)
     discard()
-    cache.write_url_record(UrlRecord(url, digest, size, name, validator))
+    cache.write_url_record(UrlRecord(key, digest, size, name, validator))
     notify(
         "hubcore_download_finished",
-        url=url,
+        url=key,
         path=str(final),
         sha256=digest,
         size=size,
         cached=False,
     )
-    return WeightsFile(final, name, digest, size, url)
+    return WeightsFile(final, name, digest, size, key)
 
 
 def _download_http(
@@ -317,7 +342,7 @@ def _still_valid(
 def _cached(cache: Cache, url: str, name: str, sha256: str) -> WeightsFile:
     path = cache.blob_path(sha256)
     size = path.stat().st_size
-    logger.debug("using cached %s for %s", path, url)
+    logger.debug("using cached %s for %s", path, redact(url))
     notify(
         "hubcore_download_finished", url=url, path=str(path), sha256=sha256, size=size, cached=True
     )

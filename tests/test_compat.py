@@ -355,22 +355,22 @@ def test_megengine_pretrained_decorator(hub_home, make_hub_repo) -> None:
 
 def test_peer_downloads_honour_the_lock_files_hashes(hub_home, file_server, tmp_path) -> None:
     files = file_server
+    from hubcore import runcontext
     from hubcore.compat._common import fetch_like_peer
-    from hubcore.lock import locked_weights
 
     url = files.add("w.bin", b"locked bytes")
     actual = hubcore.file_sha256(files.folder / "w.bin")
-    token = locked_weights.set({url: "0" * 64})
-    try:
-        with pytest.raises(IntegrityError, match="0000"):
-            fetch_like_peer(url, None)
-    finally:
-        locked_weights.reset(token)
-    token = locked_weights.set({url: actual})
-    try:
+
+    def locked_run(sha: str):
+        context = runcontext.RunContext(
+            root=tmp_path, label="t", remote=True, locked={url: sha}, lock_path="t.lock"
+        )
+        return runcontext.entered(context)
+
+    with locked_run("0" * 64), pytest.raises(IntegrityError, match="0000.*t.lock|t.lock"):
+        fetch_like_peer(url, None)
+    with locked_run(actual):
         assert fetch_like_peer(url, tmp_path / "kept" / "w.bin").sha256 == actual
-    finally:
-        locked_weights.reset(token)
     assert (tmp_path / "kept" / "w.bin").read_bytes() == b"locked bytes"
 
 

@@ -71,7 +71,7 @@ def test_lock_then_move_branch_and_replace_weights(setup, tmp_path, monkeypatch)
     result = CliRunner().invoke(main, ["lock", "acme/hub:main", "--host", git.url])
     assert result.exit_code == 0, result.output
     lock = LockFile.read(tmp_path / "hub.lock")
-    locked = lock.repos["acme/hub:main"]
+    (locked,) = (r for r in lock.repos if r.ref == "acme/hub:main")
     assert locked.snapshot == first
     assert [w.url for w in locked.weights] == [weights_url]
     assert locked.weights[0].sha256 == hubcore.file_sha256(

@@ -13,7 +13,8 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from hubcore import api, transfer
+from hubcore import api, runcontext, transfer
+from hubcore.api import RunLock
 from hubcore.backends import WeightsFile
 from hubcore.errors import (
     DownloadError,
@@ -22,7 +23,7 @@ from hubcore.errors import (
     IntegrityError,
     OfflineError,
 )
-from hubcore.lock import LockedRepo, locked_weights
+from hubcore.http import url_identity
 from hubcore.sources import Snapshot
 from hubcore.trust import TrustMode
 
@@ -43,7 +44,7 @@ def open_like_peer(
     verbose: bool = False,
     before_fetch: Callable[[], None] | None = None,
     **options: Any,
-) -> tuple[Snapshot, LockedRepo | None]:
+) -> tuple[Snapshot, RunLock | None]:
     """Open *repo* the way torch.hub and megengine.hub reuse their caches.
 
     With *use_cache*, a snapshot already cached for the reference is used without asking the
@@ -103,18 +104,18 @@ def fetch_like_peer(
     an offline machine), and a downloaded file is also copied there. *hash_prefix* must
     start the file's sha256; under a lock file, a URL it records must have its hash.
     """
-    pinned = locked_weights.get().get(url)  # the lock file's hash, for a locked repository
     try:
-        file = transfer.fetch(url, sha256=pinned, offline=True)
+        file = transfer.fetch(url, offline=True)  # the lock's hash, if any, comes from the run
     except OfflineError:
         if target is not None and target.is_file():
             file = WeightsFile(
                 target, target.name, transfer.file_sha256(target), target.stat().st_size, url
             )
+            pinned, _ = runcontext.expected_sha256(url_identity(url), None)
             if pinned and file.sha256 != pinned:
                 raise IntegrityError(str(target), pinned, file.sha256) from None
         else:
-            file = transfer.fetch(url, sha256=pinned, progress=progress_option(progress))
+            file = transfer.fetch(url, progress=progress_option(progress))
     if hash_prefix and not file.sha256.startswith(hash_prefix):
         raise IntegrityError(url, f"{hash_prefix}... (check_hash)", file.sha256)
     if target is not None and not target.is_file():

@@ -33,9 +33,9 @@ from typing import Any, TypeVar
 from urllib.parse import urlparse
 
 from hubcore import api
+from hubcore.api import RunLock
 from hubcore.compat._common import docstring, fetch_like_peer, open_like_peer, peer_errors
 from hubcore.errors import DependencyError, EntrypointNotFoundError, InvalidReferenceError
-from hubcore.lock import LockedRepo
 from hubcore.plugins import get_plugins
 from hubcore.pretrained import pretrained as hub_pretrained
 from hubcore.pretrained import read_state, weights_of
@@ -176,7 +176,7 @@ class _HubconfModule(types.ModuleType):
     """What :func:`import_module` returns: the hubconf module, whose functions run in the
     repository's setting when called."""
 
-    def __init__(self, module: types.ModuleType, snapshot: Snapshot, locked: LockedRepo | None):
+    def __init__(self, module: types.ModuleType, snapshot: Snapshot, locked: RunLock | None):
         super().__init__(module.__name__, module.__doc__)
         for attribute in ("__file__", "__spec__", "__loader__", "__package__"):
             setattr(self, attribute, getattr(module, attribute, None))
@@ -228,7 +228,7 @@ def reference(repo_info: str, git_host: str, protocol: str) -> tuple[str, str | 
 
 def _open(
     repo_info: str, git_host: str, use_cache: bool, commit: str | None, protocol: str
-) -> tuple[Snapshot, LockedRepo | None]:
+) -> tuple[Snapshot, RunLock | None]:
     ref, branch = reference(repo_info, git_host, protocol)
     revision = commit or branch
     options: dict[str, Any] = {"commit": revision} if revision else {}

@@ -29,6 +29,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from hubcore import api, config, transfer, trust
+from hubcore.api import RunLock
 from hubcore.compat._common import (
     docstring,
     fetch_like_peer,
@@ -44,7 +45,6 @@ from hubcore.errors import (
     InvalidReferenceError,
     RefNotFoundError,
 )
-from hubcore.lock import LockedRepo
 from hubcore.plugins import get_plugins
 from hubcore.pretrained import read_state
 from hubcore.sources import Snapshot, parse_reference
@@ -199,7 +199,7 @@ def load_state_dict_from_url(
 
 def _open(
     repo: str, source: str, force_reload: bool, skip_validation: bool, verbose: bool
-) -> tuple[Snapshot, LockedRepo | None]:
+) -> tuple[Snapshot, RunLock | None]:
     source = source.lower()
     if source not in _SOURCES:
         raise InvalidReferenceError(

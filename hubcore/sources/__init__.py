@@ -108,13 +108,11 @@ class Source(Protocol):
         ...
 
 
-_USERINFO = re.compile(r"(?<=://)[^/@\s]*@")
-_SECRET_QUERY = re.compile(r"(?i)([?&](?:token|access_token|private_token|sig|signature)=)[^&#\s]*")
-
-
 def redact_url(text: str) -> str:
-    """*text* with URL user info (``user:token@``) and secret query values removed."""
-    return _SECRET_QUERY.sub(r"\1<hidden>", _USERINFO.sub("", text))
+    """*text* without credentials: :func:`hubcore.http.redact`, the one redactor."""
+    from hubcore.http import redact
+
+    return redact(text)
 
 
 def parse_reference(

@@ -1,0 +1,97 @@
+"""The run context: what holds while one repository's code runs.
+
+:func:`hubcore.load` imports a ``hubconf.py`` and calls an entrypoint; whatever that code does
+(apply ``@pretrained`` weights, call ``hubcore.download``, or a framework's own hub functions,
+redirected to hubcore) happens inside one :class:`RunContext`. It is the single owner of:
+
+* the repository's root (relative weight paths resolve against it);
+* whether its code came from elsewhere (a fetched snapshot) or is the user's own folder;
+* the weight hashes of the lock file in force, which :func:`expected_sha256` merges with any
+  hash the caller declares, so that every download path honours the lock by construction;
+* the weights actually applied, reported by ``hubcore load`` and the loaded event.
+
+This module imports nothing else of hubcore's, so any layer may read the context.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+import attrs
+
+from hubcore.errors import LockMismatchError
+
+__all__ = ["AppliedWeights", "RunContext", "current", "entered", "expected_sha256"]
+
+
+@attrs.frozen
+class AppliedWeights:
+    """One weight file applied to a model: where it came from and what it was."""
+
+    url: str
+    sha256: str
+    size: int
+
+
+@attrs.define
+class RunContext:
+    """The facts about the repository whose code is running (see the module docstring)."""
+
+    #: The repository's folder (a cached snapshot or the user's own folder).
+    root: Path
+    #: How the repository is named in messages (credential-free).
+    label: str
+    #: True for a fetched snapshot; False for a live local folder (the user's own files).
+    remote: bool
+    #: Weight URL (as fetched: absolute, credential-free) -> sha256 recorded in the lock file.
+    locked: Mapping[str, str] = attrs.field(factory=dict)
+    #: The lock file those hashes come from, for messages.
+    lock_path: str | None = None
+    #: Weights applied so far, in order.
+    applied: list[AppliedWeights] = attrs.field(factory=list)
+
+
+_current: contextvars.ContextVar[RunContext | None] = contextvars.ContextVar(
+    "hubcore_run_context", default=None
+)
+
+
+def current() -> RunContext | None:
+    """The context of the repository code running now, or ``None`` outside any."""
+    return _current.get()
+
+
+@contextlib.contextmanager
+def entered(context: RunContext) -> Iterator[RunContext]:
+    """Make *context* current for the block (nesting restores the outer one)."""
+    token = _current.set(context)
+    try:
+        yield context
+    finally:
+        _current.reset(token)
+
+
+def expected_sha256(url: str, declared: str | None) -> tuple[str | None, str | None]:
+    """The sha256 *url* must have, and the lock file it comes from (``None`` if declared only).
+
+    A hash the caller declares (a hubconf's ``sha256=``, ``--sha256``) and the hash the lock in
+    force records must both hold: if they disagree, nothing is fetched and
+    :class:`~hubcore.errors.LockMismatchError` names both.
+    """
+    declared = declared.lower() if declared else None
+    context = _current.get()
+    locked = context.locked.get(url) if context is not None else None
+    if locked is None:
+        return declared, None
+    lock_path = (context.lock_path if context is not None else None) or "(unnamed)"
+    if declared is not None and declared != locked.lower():
+        raise LockMismatchError(
+            f"conflicting sha256 for {url}: the repository declares {declared} but the lock file "
+            f"{lock_path} "
+            f"records {locked.lower()}. Both must hold; regenerate the lock with `hubcore lock` "
+            "if the publisher's new hash is intended."
+        )
+    return locked.lower(), lock_path
