@@ -136,3 +136,93 @@ def test_locked_snapshot_that_cannot_be_had(setup, tmp_path) -> None:
     )
     with pytest.raises(hubcore.HubError):
         hubcore.load("acme/hub:main", "version", host=git.url)
+
+
+def test_an_explicit_commit_wins_over_the_lock(setup, tmp_path) -> None:
+    git, _, repo, weights_url, first = setup
+    second = repo.commit(hub_files(weights_url, "v2"), "two")
+    assert CliRunner().invoke(main, ["lock", "acme/hub", "--host", git.url]).exit_code == 0
+    assert hubcore.load("acme/hub", "version", host=git.url) == "v2"  # the locked commit
+    # a pin in the reference or as commit= is honoured exactly, never replaced by the lock
+    assert hubcore.load(f"github:acme/hub@{first}", "version", host=git.url) == "v1"
+    assert hubcore.load(f"acme/hub:{first[:10]}", "version", host=git.url) == "v1"
+    assert hubcore.load("acme/hub", "version", host=git.url, commit=first) == "v1"
+    assert hubcore.load("acme/hub", "version", host=git.url, revision=second) == "v2"
+
+
+def test_one_repository_is_one_lock_entry_however_it_is_spelled(setup, tmp_path) -> None:
+    git, _, repo, _, first = setup
+    assert CliRunner().invoke(main, ["lock", "acme/hub:main", "--host", git.url]).exit_code == 0
+    repo.commit(hub_files("http://unused.invalid/w.safetensors", "v2"), "two")
+    for spelling in ("acme/hub:main", "github:acme/hub@main", "github:acme/hub:main"):
+        assert hubcore.load(spelling, "version", host=git.url) == "v1", spelling
+
+
+def test_declared_and_locked_hashes_must_both_hold(setup, tmp_path) -> None:
+    git, files, repo, weights_url, _ = setup
+    declared = hubcore.file_sha256(tmp_path / "weights" / "linear.safetensors")
+    other = files.add("other.safetensors", weights_bytes(7))
+    other_sha = hubcore.file_sha256(tmp_path / "weights" / "other.safetensors")
+    text = hub_files(weights_url, "v3")["hubconf.py"].replace(
+        f"@pretrained({weights_url!r})", f"@pretrained({weights_url!r}, sha256={declared!r})"
+    )
+    repo.commit({"hubconf.py": text}, "declared")
+    assert CliRunner().invoke(main, ["lock", "acme/hub:main", "--host", git.url]).exit_code == 0
+    lock_path = tmp_path / "hub.lock"
+    # an attacker edits the lock: the other file's hash, and the URL served with other bytes
+    lock_path.write_text(lock_path.read_text().replace(declared, other_sha))
+    files.add("linear.safetensors", (tmp_path / "weights" / "other.safetensors").read_bytes())
+    assert other  # served too, so only the hashes decide
+    with pytest.raises(LockMismatchError, match=f"declares {declared}.*records {other_sha}"):
+        hubcore.load("acme/hub:main", "linear", host=git.url, pretrained=True)
+
+
+def test_repository_code_downloads_are_checked_against_the_lock(
+    setup, tmp_path, monkeypatch
+) -> None:
+    git, files, repo, weights_url, _ = setup
+    text = hub_files(weights_url, "v4")["hubconf.py"] + (
+        "\n\ndef fetch_it():\n"
+        "    import hubcore\n"
+        f"    return hubcore.download({weights_url!r})\n"
+    )
+    repo.commit({"hubconf.py": text}, "downloads")
+    assert CliRunner().invoke(main, ["lock", "acme/hub:main", "--host", git.url]).exit_code == 0
+    files.add("linear.safetensors", weights_bytes(2))  # replaced behind the same URL
+    monkeypatch.setenv("HUBCORE_HOME", str(tmp_path / "other-machine"))
+    with pytest.raises(IntegrityError, match="recorded in the lock file"):
+        hubcore.load("acme/hub:main", "fetch_it", host=git.url)
+    # outside any repository's code the lock does not apply
+    assert hubcore.download(weights_url).is_file()
+
+
+@pytest.mark.parametrize(
+    "variant",
+    [
+        'quote" and \\ backslash',
+        "new\nline\ttab",
+        "\N{GRINNING FACE} outside the BMP \U0001f9e0",
+        "x" * 5000,
+        "'''\"\"\"",
+    ],
+)
+def test_lock_round_trips_hostile_names(tmp_path, variant) -> None:
+    from hubcore.lock import LockedRepo, LockedWeight, write_lock
+
+    weight = LockedWeight(variant, variant, f"https://h/{variant}", "a" * 64)
+    written = LockedRepo(variant, "b" * 40, (weight,), f"github:{variant}", variant)
+    write_lock(tmp_path / "hub.lock", [written])
+    (read,) = LockFile.read(tmp_path / "hub.lock").repos
+    assert read == written
+
+
+def test_lock_never_stores_credentials(setup, tmp_path) -> None:
+    git, files, repo, weights_url, _ = setup
+    secret_url = weights_url.replace("http://", "http://user:s3cr3t@") + "?token=s3cr3t&v=1"
+    repo.commit(hub_files(secret_url, "v5"), "secret")
+    result = CliRunner().invoke(main, ["lock", "acme/hub:main", "--host", git.url])
+    assert result.exit_code == 0, result.output
+    assert "s3cr3t" not in (tmp_path / "hub.lock").read_text()
+    assert "s3cr3t" not in result.output
+    (locked,) = LockFile.read(tmp_path / "hub.lock").repos
+    assert locked.weights[0].url.endswith("linear.safetensors?v=1")
