@@ -38,6 +38,18 @@ def _hub_errors() -> Iterator[None]:
         sys.exit(1)
 
 
+class _RedactingFilter(logging.Filter):
+    """Log lines pass through the one redactor: libraries' debug output (urllib3's request
+    lines, say) may name URLs with tokens in them."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        shown = redact(message)
+        if shown != message:
+            record.msg, record.args = shown, None
+        return True
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="hubcore")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars, only warnings and errors.")
@@ -54,6 +66,8 @@ def main(quiet: bool, verbosity: int, offline: bool, home: Path | None) -> None:
     if verbosity > 1:
         level = logging.DEBUG
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(_RedactingFilter())
     if quiet:
         os.environ["HUBCORE_DISABLE_PROGRESS"] = "1"
     if offline:
@@ -245,7 +259,7 @@ def check_command(
         snapshot = api.open_repo(repo, source=source, host=host, commit=commit)
         findings = check_snapshot(snapshot, online=online, verify=verify)
     for finding in findings:
-        click.echo(str(finding))
+        click.echo(redact(str(finding)))
     errors = sum(f.level == "error" for f in findings)
     warnings = len(findings) - errors
     click.echo(f"{errors} error(s), {warnings} warning(s)")
@@ -412,7 +426,7 @@ def _weights_lines(weights: WeightsInfo) -> list[str]:
         mark = "*" if name == weights.default else " "
         sha = f" sha256={spec.sha256[:12]}..." if spec.sha256 else " (no sha256)"
         size = f" {_human_size(spec.size)}" if spec.size else ""
-        lines.append(f"{mark} {name}: {spec.url}{sha}{size}")
+        lines.append(f"{mark} {name}: {redact(spec.url)}{sha}{size}")
     return lines
 
 

@@ -131,7 +131,7 @@ def _raise_for_status(response: requests.Response, label: str, token_hint: str) 
     raise DownloadError(f"fetching {label} failed: HTTP {status} {response.reason}")
 
 
-_URL_IN_TEXT = re.compile(r"\b[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>]+")
+_URL_IN_TEXT = re.compile(r"\b[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>]*[^\s'\"<>.,;:)]")
 _PIN_FRAGMENT = re.compile(r"^sha256=[0-9a-fA-F]{8,64}$")
 #: Query parameters that carry credentials (tokens, presigned-URL signatures, SAS keys).
 _SECRET_PARAM = re.compile(
@@ -144,16 +144,22 @@ _SECRET_TEXT = re.compile(
 )
 
 
+_QUERY_IN_TEXT = re.compile(r"(/[^\s?\"'<>]*)\?[^\s\"'<>]+")
+
+
 def redact(text: str) -> str:
     """*text* as it may be shown or logged: the one redactor of hubcore.
 
     Every URL in *text* loses its user info (``user:token@``), its whole query (signatures,
-    tokens) and any fragment other than a ``#sha256=`` pin; ``token=...``-style secrets in
-    free text are hidden. Use it for every message, log line and listing that names a URL.
+    tokens) and any fragment other than a ``#sha256=`` pin; so does a path with a query
+    (``GET /w.pth?sig=...``); ``token=...``-style secrets in free text are hidden. Use it
+    for every message, log line and listing that names a URL.
     """
-    if "://" not in text:
-        return _SECRET_TEXT.sub(r"\1\2<hidden>", text)
-    return _SECRET_TEXT.sub(r"\1\2<hidden>", _URL_IN_TEXT.sub(_shown_url, text))
+    if "://" in text:
+        text = _URL_IN_TEXT.sub(_shown_url, text)
+    if "?" in text:  # a request line or path with a query (``GET /w.pth?X-Amz-...``)
+        text = _QUERY_IN_TEXT.sub(r"\1", text)
+    return _SECRET_TEXT.sub(r"\1\2<hidden>", text)
 
 
 def _shown_url(match: re.Match[str]) -> str:

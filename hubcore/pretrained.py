@@ -32,6 +32,7 @@ from hubcore.errors import (
     NoBackendError,
     VariantNotFoundError,
 )
+from hubcore.http import redact
 from hubcore.plugins import get_plugins
 from hubcore.weights import Weights
 
@@ -174,7 +175,7 @@ def read_state(backend: Backend, file: WeightsFile, **options: Any) -> Any:
         raise
     except Exception as exc:
         raise BackendError(
-            f"{backend.name} could not read {file.name} ({file.url}): {exc}"
+            f"{backend.name} could not read {file.name} ({redact(file.url)}): {redact(str(exc))}"
         ) from exc
 
 

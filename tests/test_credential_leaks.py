@@ -1,0 +1,122 @@
+"""Credentials in URLs live in memory only: no output, log line or file of the hub home
+shows them, whichever command touched the URL."""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from hubcore.http import redact, url_identity
+
+pytest.importorskip("hubcore_numpy_example")
+
+SECRET = "Pa55w0rdXYZ"
+
+
+def weights_bytes() -> bytes:
+    import numpy as np
+    from safetensors.numpy import save
+
+    return save({"weight": np.ones((3, 4), "float32"), "bias": np.zeros(3, "float32")})
+
+
+def hubconf(good: str, bad: str) -> str:
+    return f"""
+from hubcore import Weights, pretrained
+from hubcore_numpy_example import NumpyModel
+
+dependencies = []
+
+
+@pretrained({{"good": Weights({good!r}), "bad": Weights({bad!r})}}, default="good")
+def linear():
+    '''A linear layer.'''
+    return NumpyModel({{"weight": (3, 4), "bias": (3,)}})
+"""
+
+
+def run(home: Path, cwd: Path, *args: str) -> str:
+    env = {**os.environ, "HUBCORE_HOME": str(home), "HUBCORE_TRUST": "*"}
+    done = subprocess.run(
+        [sys.executable, "-c", "from hubcore.cli import main; main()", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    return done.stdout + done.stderr
+
+
+def test_no_command_shows_or_stores_url_credentials(tmp_path, file_server) -> None:
+    base = file_server.url.replace("http://", f"http://user:{SECRET}@")
+    file_server.add("w.safetensors", weights_bytes())
+    file_server.add("bad.safetensors", b"not safetensors at all")
+    good = f"{base}/w.safetensors?token={SECRET}&X-Amz-Signature={SECRET}&v=1"
+    bad = f"{base}/bad.safetensors?X-Amz-Credential={SECRET}"
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("hub/hubconf.py", hubconf(good, bad))
+    file_server.add("hub.zip", archive.getvalue())
+    repo = f"{base}/hub.zip?sig={SECRET}"
+    home, work = tmp_path / "home", tmp_path / "work"
+    work.mkdir()
+
+    outputs = [
+        run(home, work, "list", repo, "--verbose"),
+        run(home, work, "help", repo, "linear"),
+        run(home, work, "check", repo, "--verify"),
+        run(home, work, "lock", repo),
+        run(home, work, "-vv", "load", repo, "linear", "--pretrained", "--kw", "x=1"),
+        run(home, work, "-vv", "load", repo, "linear", "--pretrained", "bad", "--trust"),
+        run(home, work, "-vv", "download", good),
+        run(home, work, "--offline", "download", good.replace("w.safetensors", "none.bin")),
+        run(home, work, "cache", "ls"),
+    ]
+    joined = "\n".join(outputs)
+    assert "linear" in outputs[0] and "could not read" in outputs[5], joined
+    assert "127.0.0.1" in joined  # URLs are shown, only without their secrets
+    assert SECRET not in joined, joined
+    assert (work / "hub.lock").is_file()
+    # the repository's own files (its archive and snapshot) hold the URLs as published
+    content = {*home.glob("blobs/**/*"), *home.glob("repos/*/*/snapshots/**/*")}
+    written = [p for p in home.rglob("*") if p.is_file() and p not in content]
+    assert any(p.parent.name == "urls" for p in written)
+    leaking = [p for p in [*written, work / "hub.lock"] if SECRET.encode() in p.read_bytes()]
+    assert leaking == []
+
+
+@pytest.mark.parametrize(
+    ("url", "shown", "stored"),
+    [
+        (
+            "https://u:p@h:8/w.pth?X-Amz-Signature=s&X-Amz-Credential=c&v=1#sha256=abcdef0123",
+            "https://h:8/w.pth#sha256=abcdef0123",
+            "https://h:8/w.pth?v=1#sha256=abcdef0123",
+        ),
+        (
+            "https://drive.example/uc?id=A&token=t",
+            "https://drive.example/uc",
+            "https://drive.example/uc?id=A",
+        ),
+        ("git+ssh://git@host/r.git", "git+ssh://host/r.git", "git+ssh://host/r.git"),
+        ("acme/models:main", "acme/models:main", "acme/models:main"),
+    ],
+)
+def test_one_redactor_for_showing_one_identity_for_storing(url, shown, stored) -> None:
+    assert redact(url) == shown
+    assert url_identity(url) == stored
+
+
+def test_redactor_covers_free_text_and_request_lines() -> None:
+    text = 'cannot fetch https://a:b@h/x?sig=1: "GET /w.pth?X-Amz-Signature=zz HTTP/1.1" token=abc'
+    shown = redact(text)
+    for secret in ("a:b", "sig=1", "X-Amz-Signature", "abc"):
+        assert secret not in shown
+    assert "https://h/x" in shown and "GET /w.pth HTTP/1.1" in shown
