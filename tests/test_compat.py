@@ -367,7 +367,7 @@ def test_peer_downloads_honour_the_lock_files_hashes(hub_home, file_server, tmp_
         )
         return runcontext.entered(context)
 
-    with locked_run("0" * 64), pytest.raises(IntegrityError, match="0000.*t.lock|t.lock"):
+    with locked_run("0" * 64), pytest.raises(IntegrityError, match=r"t\.lock"):
         fetch_like_peer(url, None)
     with locked_run(actual):
         assert fetch_like_peer(url, tmp_path / "kept" / "w.bin").sha256 == actual

@@ -80,7 +80,8 @@ def test_no_command_shows_or_stores_url_credentials(tmp_path, file_server) -> No
         run(home, work, "cache", "ls"),
     ]
     joined = "\n".join(outputs)
-    assert "linear" in outputs[0] and "could not read" in outputs[5], joined
+    assert "linear" in outputs[0], joined
+    assert "could not read" in outputs[5], joined
     assert "127.0.0.1" in joined  # URLs are shown, only without their secrets
     assert SECRET not in joined, joined
     assert (work / "hub.lock").is_file()
@@ -119,4 +120,5 @@ def test_redactor_covers_free_text_and_request_lines() -> None:
     shown = redact(text)
     for secret in ("a:b", "sig=1", "X-Amz-Signature", "abc"):
         assert secret not in shown
-    assert "https://h/x" in shown and "GET /w.pth HTTP/1.1" in shown
+    assert "https://h/x" in shown
+    assert "GET /w.pth HTTP/1.1" in shown

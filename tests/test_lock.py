@@ -151,7 +151,7 @@ def test_an_explicit_commit_wins_over_the_lock(setup, tmp_path) -> None:
 
 
 def test_one_repository_is_one_lock_entry_however_it_is_spelled(setup, tmp_path) -> None:
-    git, _, repo, _, first = setup
+    git, _, repo, _, _first = setup
     assert CliRunner().invoke(main, ["lock", "acme/hub:main", "--host", git.url]).exit_code == 0
     repo.commit(hub_files("http://unused.invalid/w.safetensors", "v2"), "two")
     for spelling in ("acme/hub:main", "github:acme/hub@main", "github:acme/hub:main"):
@@ -182,9 +182,7 @@ def test_repository_code_downloads_are_checked_against_the_lock(
 ) -> None:
     git, files, repo, weights_url, _ = setup
     text = hub_files(weights_url, "v4")["hubconf.py"] + (
-        "\n\ndef fetch_it():\n"
-        "    import hubcore\n"
-        f"    return hubcore.download({weights_url!r})\n"
+        f"\n\ndef fetch_it():\n    import hubcore\n    return hubcore.download({weights_url!r})\n"
     )
     repo.commit({"hubconf.py": text}, "downloads")
     assert CliRunner().invoke(main, ["lock", "acme/hub:main", "--host", git.url]).exit_code == 0
@@ -217,7 +215,7 @@ def test_lock_round_trips_hostile_names(tmp_path, variant) -> None:
 
 
 def test_lock_never_stores_credentials(setup, tmp_path) -> None:
-    git, files, repo, weights_url, _ = setup
+    git, _files, repo, weights_url, _ = setup
     secret_url = weights_url.replace("http://", "http://user:s3cr3t@") + "?token=s3cr3t&v=1"
     repo.commit(hub_files(secret_url, "v5"), "secret")
     result = CliRunner().invoke(main, ["lock", "acme/hub:main", "--host", git.url])
