@@ -1,13 +1,17 @@
 """Extracting repository archives safely.
 
-Only regular files and folders are written, and only inside the target folder. A member with
-an absolute path or a ``..`` component, a link (symbolic or hard) that points outside the
-archive, a device or FIFO, or a total size beyond the limit is refused with an
-:class:`~hubcore.errors.ArchiveError` naming the member, and the extraction leaves nothing.
+Only regular files, folders and symbolic links that stay inside are written, and only inside
+the target folder, by :class:`TreeWriter` (which the git source uses too). A member with an
+absolute path or a ``..`` component, a member under a symbolic link, a symbolic link that
+resolves outside the tree through any chain of the archive's other links, a hard link that
+does not name a regular file extracted before it, a device or FIFO, or a total size beyond the
+limit is refused with an :class:`~hubcore.errors.ArchiveError` naming the member, and the
+extraction leaves nothing.
 """
 
 from __future__ import annotations
 
+import io
 import os
 import posixpath
 import re
@@ -23,6 +27,7 @@ from hubcore.errors import ArchiveError, ConfigError
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
+    "TreeWriter",
     "archive_commit",
     "check_link",
     "check_member_name",
@@ -123,43 +128,206 @@ def _tar_open(tf: tarfile.TarFile, name: str) -> IO[bytes]:
 def _write(
     members: list[_Member], dest: Path, strip: bool, open_member: Callable[[_Member], IO[bytes]]
 ) -> None:
-    limit = max_bytes()
-    total = 0
     names = [check_member_name(m.name) for m in members]
     prefix = _common_top(names) if strip else ""
-    root = dest.resolve()
+    writer = TreeWriter(dest, limit=max_bytes())
     for member, name in zip(members, names, strict=True):
         rel = name[len(prefix) :] if prefix else name
         if not rel:
             continue
-        target = root / rel
         if member.is_dir:
-            target.mkdir(parents=True, exist_ok=True)
-            continue
-        if member.link is not None:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            if member.hard:  # names another member of the archive: copy what it extracted to
-                source = check_member_name(member.link)
-                if prefix and not source.startswith(prefix):
-                    raise ArchiveError(f"refusing {member.name!r}: hard link outside the archive")
-                shutil.copyfile(root / source[len(prefix) :], target)
-            else:
-                check_link(member.name, rel, member.link)
-                os.symlink(member.link, target)
-            continue
-        total += member.size
-        if total > limit:
+            writer.add_dir(member.name, rel)
+        elif member.link is None:
+            with open_member(member) as src:
+                writer.add_file(member.name, rel, src, member.size, bool(member.mode & 0o111))
+        elif member.hard:  # names another member of the archive: copy what it extracted to
+            source = check_member_name(member.link)
+            if prefix and not source.startswith(prefix):
+                raise ArchiveError(f"refusing {member.name!r}: hard link outside the archive")
+            writer.add_hard_link(member.name, rel, source[len(prefix) :])
+        else:
+            writer.add_symlink(member.name, rel, member.link)
+    writer.finish()
+
+
+class TreeWriter:
+    """Writes folders, files and links into the empty folder *dest*, never outside it.
+
+    Nothing is ever written through a link: every parent folder is made one level at a time
+    and must be a real folder (``lstat``, not ``stat``), files are opened with ``O_NOFOLLOW``,
+    a member under a symbolic-link member is refused, and symbolic links are made only in
+    :meth:`finish`, after every other member. A symbolic link's target is resolved through the
+    tree's other links as the kernel would, and refused if any step leaves the tree; after the
+    links exist, each is resolved again on disk. A hard link copies a regular file the tree
+    wrote earlier. The standard library's ``tarfile.data_filter`` checks each member too.
+    Refusals raise :class:`ArchiveError` naming the member; the caller empties *dest*.
+    """
+
+    def __init__(self, dest: Path, *, limit: int | None = None) -> None:
+        """Write into *dest*; *limit* caps the total bytes of files (``None``: no cap)."""
+        self.root = dest.resolve()
+        self.limit = limit
+        self.total = 0
+        self._files: set[str] = set()
+        self._dirs: set[str] = set()
+        self._links: dict[str, tuple[str, str]] = {}  # rel -> (member name, target)
+
+    def add_dir(self, name: str, rel: str) -> None:
+        """The folder *rel* (member *name*)."""
+        rel = self._claim(name, rel, "folder")
+        self._stdlib_check(name, rel, tarfile.DIRTYPE)
+        self._folder(name, rel.split("/"))
+
+    def add_file(self, name: str, rel: str, src: IO[bytes], size: int, executable: bool) -> None:
+        """The regular file *rel* with *size* bytes read from *src*."""
+        rel = self._claim(name, rel, "file")
+        self._stdlib_check(name, rel, tarfile.REGTYPE)
+        self.total += size
+        if self.limit is not None and self.total > self.limit:
             raise ArchiveError(
-                f"refusing {member.name!r}: the archive expands beyond {limit} bytes "
+                f"refusing {name!r}: the archive expands beyond {self.limit} bytes "
                 "(raise HUBCORE_MAX_ARCHIVE_BYTES if this is expected)"
             )
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with open_member(member) as src, open(target, "wb") as dst:
-            written = _copy_limited(src, dst, member.size)
-        if written > member.size:
-            raise ArchiveError(f"refusing {member.name!r}: larger than its header says")
-        if member.mode & 0o111:
-            target.chmod(0o755)
+        parts = rel.split("/")
+        target = self._folder(name, parts[:-1]) / parts[-1]
+        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | _NOFOLLOW | getattr(os, "O_BINARY", 0)
+        with open(os.open(target, flags, 0o666), "wb") as dst:
+            written = _copy_limited(src, dst, size)
+            if executable:
+                _chmod(dst, target, 0o755)
+        if written > size:
+            raise ArchiveError(f"refusing {name!r}: larger than its header says")
+        self._files.add(rel)
+
+    def add_bytes(self, name: str, rel: str, data: bytes, executable: bool) -> None:
+        """The regular file *rel* holding *data*."""
+        self.add_file(name, rel, io.BytesIO(data), len(data), executable)
+
+    def add_hard_link(self, name: str, rel: str, source: str) -> None:
+        """A copy at *rel* of the regular file *source* this writer wrote earlier."""
+        source = source.rstrip("/")
+        if source not in self._files:
+            raise ArchiveError(
+                f"refusing {name!r}: a hard link must name a regular file earlier in the "
+                f"archive, not {source!r}"
+            )
+        self._stdlib_check(name, rel.rstrip("/"), tarfile.LNKTYPE, source)
+        path = self.root / source
+        with open(os.open(path, os.O_RDONLY | _NOFOLLOW | getattr(os, "O_BINARY", 0)), "rb") as src:
+            info = os.fstat(src.fileno())
+            self.add_file(name, rel, src, info.st_size, bool(info.st_mode & 0o111))
+
+    def add_symlink(self, name: str, rel: str, target: str) -> None:
+        """A symbolic link at *rel* to *target*; made by :meth:`finish`."""
+        if not target:
+            raise ArchiveError(f"refusing {name!r}: symbolic link to nothing")
+        check_link(name, rel, target)
+        rel = self._claim(name, rel, "symbolic link")
+        self._links[rel] = (name, target)
+
+    def finish(self) -> None:
+        """Check and make the symbolic links; call once every other member is written."""
+        for rel, (name, target) in self._links.items():
+            parts = rel.split("/")
+            self._resolve(name, target, parts[:-1], [0])
+        for rel, (name, target) in self._links.items():
+            parts = rel.split("/")
+            parent = self._folder(name, parts[:-1])
+            self._stdlib_check(name, rel, tarfile.SYMTYPE, target)
+            os.symlink(target, parent / parts[-1])
+        for rel, (name, target) in self._links.items():
+            if not self._inside(os.path.realpath(self.root / rel)):
+                raise ArchiveError(
+                    f"refusing {name!r}: symbolic link to {target!r} leaves the tree"
+                )
+
+    # -- checks ------------------------------------------------------------------------------
+    def _claim(self, name: str, rel: str, kind: str) -> str:
+        """Record *rel* as a *kind*; refuse it under a link or a file, or as a second kind."""
+        rel = rel.rstrip("/")
+        parts = rel.split("/")
+        for i in range(1, len(parts)):
+            parent = "/".join(parts[:i])
+            if parent in self._links:
+                raise ArchiveError(
+                    f"refusing {name!r}: it lies inside the symbolic link {parent!r}"
+                )
+            if parent in self._files:
+                raise ArchiveError(f"refusing {name!r}: {parent!r} is a file, not a folder")
+        kinds = {"file": self._files, "folder": self._dirs, "symbolic link": self._links}
+        taken = next((k for k, where in kinds.items() if rel in where), None)
+        if taken is not None and (taken != kind or kind == "symbolic link"):
+            raise ArchiveError(f"refusing {name!r}: {rel!r} is already a {taken} in the archive")
+        self._dirs.update("/".join(parts[:i]) for i in range(1, len(parts)))
+        if kind == "folder":
+            self._dirs.add(rel)
+        return rel
+
+    def _folder(self, name: str, parts: list[str]) -> Path:
+        """The real folder root/*parts*, made one level at a time; never through a link."""
+        here = self.root
+        for part in parts:
+            here = here / part
+            try:
+                mode = os.lstat(here).st_mode
+            except FileNotFoundError:
+                os.mkdir(here)
+                continue
+            if not stat.S_ISDIR(mode):
+                raise ArchiveError(
+                    f"refusing {name!r}: {here.relative_to(self.root).as_posix()!r} is not a "
+                    "real folder"
+                )
+        return here
+
+    def _resolve(self, name: str, target: str, start: list[str], hops: list[int]) -> list[str]:
+        """Where *target*, read from folder *start*, leads through the tree's links."""
+        parts = list(start)
+        for part in re.split(r"[/\\]", target):
+            if part in ("", "."):
+                continue
+            if part == "..":
+                if not parts:
+                    raise ArchiveError(
+                        f"refusing {name!r}: symbolic link to {target!r} leaves the archive"
+                    )
+                parts.pop()
+                continue
+            parts.append(part)
+            inner = self._links.get("/".join(parts))
+            if inner is not None:
+                hops[0] += 1
+                if hops[0] > _MAX_HOPS:
+                    raise ArchiveError(f"refusing {name!r}: a loop of symbolic links")
+                parts = self._resolve(inner[0], inner[1], parts[:-1], hops)
+        return parts
+
+    def _inside(self, path: str) -> bool:
+        root = str(self.root)
+        return path == root or os.path.commonpath([path, root]) == root
+
+    def _stdlib_check(self, name: str, rel: str, kind: bytes, link: str = "") -> None:
+        """``tarfile.data_filter`` (where this Python has it) on top of the checks above."""
+        data_filter = getattr(tarfile, "data_filter", None)
+        if data_filter is None:
+            return
+        info = tarfile.TarInfo(rel)
+        info.type, info.linkname = kind, link
+        try:
+            data_filter(info, str(self.root))
+        except tarfile.FilterError as exc:
+            raise ArchiveError(f"refusing {name!r}: {exc}") from exc
+
+
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_MAX_HOPS = 40  # as Linux's limit of links followed in one path lookup
+
+
+def _chmod(handle: IO[bytes], path: Path, mode: int) -> None:
+    if hasattr(os, "fchmod"):
+        os.fchmod(handle.fileno(), mode)
+    else:  # Windows: the path was just opened as a regular file, not a link
+        path.chmod(mode)
 
 
 def _copy_limited(src: IO[bytes], dst: IO[bytes], declared: int) -> int:
@@ -184,8 +352,11 @@ def check_member_name(name: str) -> str:
 
 
 def check_link(name: str, rel: str, link: str) -> None:
-    """Refuse a symbolic link at *rel* whose target *link* could point outside the tree."""
-    if posixpath.isabs(link) or re.match(r"^[A-Za-z]:", link):
+    """Refuse a symbolic link at *rel* whose target *link*, read as text, leaves the tree.
+
+    Only a first check: :class:`TreeWriter` also resolves the target through the tree's links.
+    """
+    if link.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", link):
         raise ArchiveError(f"refusing {name!r}: symbolic link to the absolute path {link!r}")
     resolved = posixpath.normpath(posixpath.join(posixpath.dirname(rel), link))
     if resolved == ".." or resolved.startswith("../"):

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from hubcore import config, http
-from hubcore.archives import check_link, check_member_name
+from hubcore.archives import TreeWriter, check_member_name
 from hubcore.cache import safe_component
 from hubcore.errors import (
     AuthenticationError,
@@ -199,7 +199,8 @@ def _label(ref: RepoRef) -> str:
 
 
 def _write_tree(repo: MemoryRepo, commit: str, tree: Path, label: str) -> None:
-    """Write the files of *commit* into *tree*: regular files, executables, safe symlinks."""
+    """Write the files of *commit* into *tree*: regular files, executables, and symlinks
+    that stay inside the tree (:class:`~hubcore.archives.TreeWriter`)."""
     from dulwich.objects import Commit
 
     try:
@@ -208,22 +209,18 @@ def _write_tree(repo: MemoryRepo, commit: str, tree: Path, label: str) -> None:
         raise RefNotFoundError(f"commit {commit} was not found in {label}") from None
     if not isinstance(obj, Commit):
         raise RefNotFoundError(f"{commit} is not a commit in {label}")
-    tree_id = obj.tree
-    for entry in repo.object_store.iter_tree_contents(tree_id):
+    writer = TreeWriter(tree)
+    for entry in repo.object_store.iter_tree_contents(obj.tree):
         if stat.S_ISDIR(entry.mode) or entry.mode == 0o160000:  # submodules are not fetched
             continue
-        rel = check_member_name(entry.path.decode("utf-8", "surrogateescape"))
-        target = tree / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
+        name = entry.path.decode("utf-8", "surrogateescape")
+        rel = check_member_name(name)
         data = repo[entry.sha].as_raw_string()
         if stat.S_ISLNK(entry.mode):
-            link = data.decode("utf-8", "surrogateescape")
-            check_link(rel, rel, link)
-            target.symlink_to(link)
-            continue
-        target.write_bytes(data)
-        if entry.mode & 0o111:
-            target.chmod(0o755)
+            writer.add_symlink(name, rel, data.decode("utf-8", "surrogateescape"))
+        else:
+            writer.add_bytes(name, rel, data, bool(entry.mode & 0o111))
+    writer.finish()
 
 
 @hookimpl
