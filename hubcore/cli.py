@@ -6,18 +6,18 @@ from __future__ import annotations
 import ast
 import logging
 import os
-import shutil
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
 from hubcore import api, config, transfer, trust
 from hubcore.cache import Cache, get_cache
 from hubcore.check import check_snapshot
+from hubcore.compat._common import place_copy
 from hubcore.discovery import Entrypoint, WeightsInfo
 from hubcore.errors import CacheTargetError, HubError
 from hubcore.http import redact
@@ -30,12 +30,40 @@ __all__ = ["main"]
 
 @contextmanager
 def _hub_errors() -> Iterator[None]:
+    """Turn a failure into one ``error:`` line on stderr and exit status 1.
+
+    HubErrors carry their own advice; an operating-system error (a full disk, a folder that
+    cannot be written) is shown as the system reports it; anything else is a hubcore bug,
+    reported in one line with its traceback in the debug log (``-vv``).
+    """
     try:
         yield
     except HubError as exc:
-        message = " ".join(str(exc).split())
-        click.echo(f"error: {message}", err=True)
-        sys.exit(1)
+        _fail(str(exc))
+    except OSError as exc:
+        where = f": {exc.filename}" if exc.filename else ""
+        _fail(f"{exc.strerror or type(exc).__name__}{where}")
+    except (RecursionError, MemoryError) as exc:
+        _fail(f"the input is too large or too deeply nested ({type(exc).__name__})")
+    except Exception as exc:
+        logging.getLogger("hubcore.cli").debug("internal error", exc_info=True)
+        _fail(
+            f"internal error ({type(exc).__name__}: {exc}); rerun with -vv for the traceback "
+            "and report it"
+        )
+
+
+def _fail(message: str) -> NoReturn:
+    click.echo(f"error: {redact(' '.join(message.split()))}", err=True)
+    sys.exit(1)
+
+
+class _Group(click.Group):
+    """Runs every command under :func:`_hub_errors`, so no command ends in a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        with _hub_errors():
+            return super().invoke(ctx)
 
 
 class _RedactingFilter(logging.Filter):
@@ -50,7 +78,7 @@ class _RedactingFilter(logging.Filter):
         return True
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="hubcore")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars, only warnings and errors.")
 @click.option("-v", "--verbose", "verbosity", count=True, help="More log output (-vv: debug).")
@@ -236,12 +264,16 @@ def hash_command(files: tuple[str, ...]) -> None:
 @click.option("--sha256", default=None, help="Expected sha256; a mismatch is an error.")
 def download_command(url: str, output: Path | None, sha256: str | None) -> None:
     """Fetch URL into the cache (verified, locked, atomic) and print where it is."""
+    if output is not None and not (output.is_dir() or output.parent.is_dir()):
+        raise click.BadParameter(f"the folder {output.parent} does not exist", param_hint="-o")
+    if output is not None and str(output).endswith(("/", os.sep)) and not output.is_dir():
+        raise click.BadParameter(f"the folder {output} does not exist", param_hint="-o")
     with _hub_errors():
         path = api.download_file(url, sha256=sha256)
-    if output is not None:
-        target = output / path.name if output.is_dir() else output
-        shutil.copyfile(path, target)
-        path = target
+        if output is not None:
+            target = output / path.name if output.is_dir() else output
+            place_copy(path, target)
+            path = target
     click.echo(str(path))
 
 
@@ -445,8 +477,12 @@ def _parse_kw(item: str) -> tuple[str, Any]:
         raise click.BadParameter(f"expected KEY=VALUE, got {item!r}", param_hint="--kw")
     try:
         value: Any = ast.literal_eval(raw)
-    except (ValueError, SyntaxError):
+    except (ValueError, SyntaxError, TypeError):
         value = raw
+    except (RecursionError, MemoryError):
+        raise click.BadParameter(
+            f"{key}: the value is too deeply nested", param_hint="--kw"
+        ) from None
     return key, value
 
 
