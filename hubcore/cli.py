@@ -40,6 +40,8 @@ def _hub_errors() -> Iterator[None]:
         yield
     except HubError as exc:
         _fail(str(exc))
+    except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+        raise  # usage errors: click prints them (exit status 2)
     except OSError as exc:
         where = f": {exc.filename}" if exc.filename else ""
         _fail(f"{exc.strerror or type(exc).__name__}{where}")
@@ -260,14 +262,16 @@ def hash_command(files: tuple[str, ...]) -> None:
 
 @main.command("download")
 @click.argument("url")
-@click.option("-o", "--output", type=click.Path(path_type=Path), help="Also copy the file here.")
+@click.option("-o", "--output", "output_text", help="Also copy the file here (FILE or FOLDER/).")
 @click.option("--sha256", default=None, help="Expected sha256; a mismatch is an error.")
-def download_command(url: str, output: Path | None, sha256: str | None) -> None:
+def download_command(url: str, output_text: str | None, sha256: str | None) -> None:
     """Fetch URL into the cache (verified, locked, atomic) and print where it is."""
-    if output is not None and not (output.is_dir() or output.parent.is_dir()):
+    output = Path(output_text).expanduser() if output_text else None
+    if output is not None and output_text and output_text.endswith(("/", os.sep)):
+        if not output.is_dir():
+            raise click.BadParameter(f"the folder {output} does not exist", param_hint="-o")
+    elif output is not None and not (output.is_dir() or output.parent.is_dir()):
         raise click.BadParameter(f"the folder {output.parent} does not exist", param_hint="-o")
-    if output is not None and str(output).endswith(("/", os.sep)) and not output.is_dir():
-        raise click.BadParameter(f"the folder {output} does not exist", param_hint="-o")
     with _hub_errors():
         path = api.download_file(url, sha256=sha256)
         if output is not None:

@@ -356,7 +356,9 @@ def _filesystem(url: str, storage_options: Mapping[str, Any] | None = None) -> t
         fs, path = fsspec.core.url_to_fs(url, **dict(storage_options or {}))
         return fs, str(path)
     except ImportError as exc:
-        raise DownloadError(f"cannot open {url}: {exc}") from exc
+        raise DownloadError(f"cannot open {redact(url)}: {exc}") from exc
+    except OSError as exc:  # some filesystems (ftp, sftp) connect when they are created
+        raise DownloadError(f"cannot reach {redact(url)}: {redact(str(exc))}") from exc
     except ValueError as exc:
         raise DownloadError(
             f"cannot open {url}: {exc}. Use a URL of an fsspec filesystem (file://, https://, "

@@ -38,7 +38,12 @@ class LocalSource:
             return None
         if not path:
             raise InvalidReferenceError(f"{text!r} names no folder; write local:./path")
-        resolved = Path(path).expanduser().absolute()
+        try:
+            resolved = Path(path).expanduser().absolute()
+        except RuntimeError:  # ~user of an unknown user
+            raise RepoNotFoundError(
+                f"{text!r}: {path.split('/', 1)[0]} is not a user's home folder"
+            ) from None
         return RepoRef(source=self.name, repo=str(resolved), text=text)
 
     def open(self, ref: RepoRef, ctx: FetchContext) -> Snapshot:
