@@ -148,6 +148,7 @@ def load_plugins(
             manager.register(plugin, name=name)
             plugins.infos[name] = PluginInfo(name=name)
 
+    _check_hook_names(plugins, strict=bool(extra))
     _collect(plugins, "hubcore_register_sources", _add_source)
     _collect(plugins, "hubcore_register_backends", _add_backend)
     _collect(plugins, "hubcore_register_redirects", _add_redirect)
@@ -175,6 +176,49 @@ def _load_entry_points(plugins: Plugins) -> None:
         except Exception as exc:  # a broken plugin must not take the others down
             info.error = f"{type(exc).__name__}: {exc}"
             logger.warning("hubcore plugin %r (%s) failed to load: %s", ep.name, dist, info.error)
+
+
+def _check_hook_names(plugins: Plugins, *, strict: bool) -> None:
+    """Refuse plugins with hook implementations that match no hook (a misspelling), or with
+    a hook's exact name but no ``@hookimpl`` marker: such code would silently never run.
+
+    The offending plugin is unregistered and reported (``hubcore plugins``); with *strict*
+    (plugins passed in by code, as tests do) a :class:`PluginError` is raised instead.
+    """
+    manager = plugins.manager
+    known = {name for name in dir(hookspecs) if name.startswith(f"{hookspecs.PROJECT_NAME}_")}
+    while True:
+        try:
+            manager.check_pending()
+            problem = None
+        except pluggy.PluginValidationError as exc:
+            problem = (exc.plugin, f"{exc}. Known hooks: {', '.join(sorted(known))}")
+        if problem is None:
+            problem = next(
+                (
+                    (plugin, f"{name} is a hubcore hook but is not marked with @hookimpl")
+                    for plugin in manager.get_plugins()
+                    for name in known
+                    if callable(getattr(plugin, name, None))
+                    and plugin not in _implementers(manager, name)
+                ),
+                None,
+            )
+        if problem is None:
+            return
+        plugin, message = problem
+        name = manager.get_name(plugin) or repr(plugin)
+        manager.unregister(plugin)
+        info = plugins.infos.setdefault(name, PluginInfo(name=name))
+        info.error = message
+        logger.warning("hubcore plugin %r: %s", name, message)
+        if strict:
+            raise PluginError(f"hubcore plugin {name!r}: {message}")
+
+
+def _implementers(manager: pluggy.PluginManager, hook: str) -> list[object]:
+    caller = getattr(manager.hook, hook)
+    return [impl.plugin for impl in caller.get_hookimpls()]
 
 
 def _collect(
@@ -222,14 +266,17 @@ def _add(
 
 
 def notify(event: str, **kwargs: Any) -> None:
-    """Call the event hook *event*; a failing listener is logged, never propagated."""
+    """Call every listener of the event hook *event*, each on its own: a failing listener is
+    logged and the others still hear the event."""
     caller = getattr(get_plugins().manager.hook, event)
-    if not caller.get_hookimpls():
-        return
-    try:
-        caller(**kwargs)
-    except Exception:
-        logger.warning("a hubcore %s listener failed", event, exc_info=True)
+    # pluggy's own order: the most recently registered listener first
+    for impl in reversed(caller.get_hookimpls()):
+        try:
+            impl.function(**{name: kwargs[name] for name in impl.argnames})
+        except Exception:
+            logger.warning(
+                "hubcore %s listener of plugin %r failed", event, impl.plugin_name, exc_info=True
+            )
 
 
 def _names(text: str) -> list[str]:

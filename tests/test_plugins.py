@@ -116,9 +116,60 @@ def test_failing_event_listener_does_not_break_callers(hub_home, caplog) -> None
         def hubcore_download_started(self, url, total):
             raise RuntimeError("listener bug")
 
-    get_plugins().manager.register(Noisy())
-    notify("hubcore_download_started", url="x", total=None)
-    assert "listener failed" in caplog.text
+    heard = []
+
+    class Quiet:
+        @hubcore.hookimpl
+        def hubcore_download_started(self, url, total):
+            heard.append(url)
+
+    manager = get_plugins().manager
+    quiet, noisy = Quiet(), Noisy()
+    manager.register(quiet)
+    manager.register(noisy)  # called first: the most recent registration goes first
+    try:
+        notify("hubcore_download_started", url="x", total=None)
+    finally:
+        manager.unregister(noisy)
+        manager.unregister(quiet)
+    assert "listener of plugin" in caplog.text
+    assert heard == ["x"]  # one listener's failure silences no other
+
+
+def test_misspelled_hook_is_an_error_naming_the_plugin(hub_home) -> None:
+    import hubcore
+    from hubcore.errors import PluginError
+
+    class Misspelled:
+        @hubcore.hookimpl
+        def hubcore_register_backend(self, register):  # no such hook: missing "s"
+            pass
+
+    with pytest.raises(PluginError, match=r"'typo'.*hubcore_register_backend"):
+        load_plugins(autoload=False, extra=[("typo", Misspelled())])
+
+    class Unmarked:
+        def hubcore_register_sources(self, register):  # forgot @hookimpl
+            pass
+
+    with pytest.raises(PluginError, match="not marked with @hookimpl"):
+        load_plugins(autoload=False, extra=[("unmarked", Unmarked())])
+
+
+def test_misspelled_hook_in_an_installed_plugin_is_reported(fake_dists, tmp_path) -> None:
+    install_fake_distribution(
+        fake_dists,
+        "hubcore-typo",
+        {"typo": "typo_plugin"},
+        {
+            "typo_plugin": "import hubcore\n\n@hubcore.hookimpl\n"
+            "def hubcore_entrypoint_load(repo, entrypoint, result, weights):\n    pass\n"
+        },
+    )
+    plugins = load_plugins()
+    assert "hubcore_entrypoint_load" in (plugins.infos["typo"].error or "")
+    assert not plugins.infos["typo"].ok
+    assert "zoo" in plugins.sources  # the others still load
 
 
 def test_sources_parse_through_registered_plugins(fake_dists) -> None:
