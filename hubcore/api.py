@@ -480,7 +480,9 @@ def check_dependencies(dependencies: Sequence[str], repo: str) -> None:
 
     Each entry is a requirement (``"torch>=2"``, ``"Pillow"``). It is met when a module of
     that name can be imported or a distribution of that name is installed (so ``Pillow``
-    counts although its module is ``PIL``), at an allowed version when one is given.
+    counts although its module is ``PIL``), at an allowed version when one is given. A
+    requirement whose environment marker does not hold here (``"x; python_version<'3'"``)
+    is skipped, as pip skips it.
     """
     from packaging.requirements import InvalidRequirement, Requirement
 
@@ -491,6 +493,8 @@ def check_dependencies(dependencies: Sequence[str], repo: str) -> None:
         except InvalidRequirement:
             problems.append(f"{text!r} (not a valid requirement)")
             continue
+        if req.marker is not None and not req.marker.evaluate({"extra": ""}):
+            continue  # for another Python or platform, as pip would skip it
         version = _installed_version(req.name)
         importable = _importable(req.name)
         if version is None and not importable:
