@@ -23,7 +23,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO
 
-from hubcore.errors import ArchiveError, ConfigError
+from hubcore import settings
+from hubcore.errors import ArchiveError
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
@@ -35,18 +36,13 @@ __all__ = [
 ]
 
 #: Largest total uncompressed size accepted (a zip-bomb guard); ``HUBCORE_MAX_ARCHIVE_BYTES``.
-DEFAULT_MAX_BYTES = 4 << 30
+DEFAULT_MAX_BYTES = settings.Settings().max_archive_bytes
 _HEX40 = re.compile(rb"^[0-9a-f]{40}$")
 
 
 def max_bytes() -> int:
-    """The configured archive size limit."""
-    env = os.environ.get("HUBCORE_MAX_ARCHIVE_BYTES", "").strip()
-    if not env:
-        return DEFAULT_MAX_BYTES
-    if not env.isdigit():
-        raise ConfigError(f"HUBCORE_MAX_ARCHIVE_BYTES={env!r} is not a whole number of bytes")
-    return int(env)
+    """The configured archive size limit (``HUBCORE_MAX_ARCHIVE_BYTES``)."""
+    return settings.current().max_archive_bytes
 
 
 def archive_commit(path: Path) -> str | None:

@@ -14,7 +14,7 @@ from typing import Any, NoReturn
 
 import click
 
-from hubcore import api, config, transfer, trust
+from hubcore import api, config, settings, transfer, trust
 from hubcore.cache import Cache, get_cache
 from hubcore.check import check_snapshot
 from hubcore.compat._common import place_copy
@@ -64,7 +64,8 @@ class _Group(click.Group):
     """Runs every command under :func:`_hub_errors`, so no command ends in a traceback."""
 
     def invoke(self, ctx: click.Context) -> Any:
-        with _hub_errors():
+        # --offline, --quiet and --home hold for this command only (CliRunner runs many).
+        with _hub_errors(), settings.process_overrides_restored():
             return super().invoke(ctx)
 
 
@@ -99,9 +100,9 @@ def main(quiet: bool, verbosity: int, offline: bool, home: Path | None) -> None:
     for handler in logging.getLogger().handlers:
         handler.addFilter(_RedactingFilter())
     if quiet:
-        os.environ["HUBCORE_DISABLE_PROGRESS"] = "1"
+        settings.override_process(disable_progress=True)
     if offline:
-        os.environ["HUBCORE_OFFLINE"] = "1"
+        settings.override_process(offline=True)
     if home is not None:
         config.set_dir(home)
 

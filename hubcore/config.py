@@ -37,57 +37,46 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised on Python 3.10
     import tomli as tomllib
 
+from hubcore import settings
 from hubcore.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["get_dir", "is_offline", "mirrors", "progress_enabled", "rewrite_url", "set_dir"]
 
-_TRUE = {"1", "true", "yes", "on"}
-_home_override: Path | None = None
-
-
-def env_flag(name: str) -> bool:
-    """Whether environment variable *name* is set to a true value (1, true, yes, on)."""
-    return os.environ.get(name, "").strip().lower() in _TRUE
-
 
 def get_dir() -> Path:
     """Return the hub home directory (the cache root).
 
-    Precedence: :func:`set_dir`, then ``HUBCORE_HOME``, then the platform's user cache
-    directory (``~/.cache/hubcore`` on Linux).
+    Precedence: :func:`set_dir` (or ``--home``), then ``HUBCORE_HOME``, then the platform's
+    user cache directory (``~/.cache/hubcore`` on Linux).
     """
-    if _home_override is not None:
-        return _home_override
-    env = os.environ.get("HUBCORE_HOME")
-    if env:
-        return Path(env).expanduser().absolute()
+    home = settings.current().home
+    if home is not None:
+        return home
     return Path(platformdirs.user_cache_dir("hubcore", appauthor=False))
 
 
 def set_dir(path: str | os.PathLike[str] | None) -> None:
     """Use *path* as the hub home for this process; ``None`` restores the default."""
-    global _home_override
-    _home_override = None if path is None else Path(path).expanduser().absolute()
+    settings.override_process(home=None if path is None else Path(path).expanduser().absolute())
 
 
 def is_offline(offline: bool | None = None) -> bool:
     """Resolve an explicit *offline* argument against ``HUBCORE_OFFLINE``."""
-    return env_flag("HUBCORE_OFFLINE") if offline is None else offline
+    return settings.current().offline if offline is None else offline
 
 
 def progress_enabled(progress: bool | None = None) -> bool:
     """Whether to draw progress bars: explicit argument, else ``HUBCORE_DISABLE_PROGRESS``."""
     if progress is not None:
         return progress
-    return not env_flag("HUBCORE_DISABLE_PROGRESS")
+    return not settings.current().disable_progress
 
 
 def config_path() -> Path:
     """The configuration file: ``HUBCORE_CONFIG`` or ``<home>/config.toml``."""
-    env = os.environ.get("HUBCORE_CONFIG")
-    return Path(env).expanduser() if env else get_dir() / "config.toml"
+    return settings.current().config_file or get_dir() / "config.toml"
 
 
 def load_config() -> dict[str, Any]:

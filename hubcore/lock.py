@@ -30,6 +30,7 @@ from pathlib import Path
 
 import attrs
 
+from hubcore import settings
 from hubcore.errors import ConfigError
 
 if sys.version_info >= (3, 11):
@@ -132,9 +133,9 @@ def find_lock(explicit: str | os.PathLike[str] | bool | None = None) -> LockFile
         return None
     if explicit not in (None, True):
         return LockFile.read(Path(str(explicit)))
-    env = os.environ.get("HUBCORE_LOCK")
-    if env:
-        return LockFile.read(Path(env))
+    configured = settings.current().lock
+    if configured is not None:
+        return LockFile.read(configured)
     local = Path.cwd() / LOCK_NAME
     return LockFile.read(local) if local.is_file() else None
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import importlib
 import logging
-import os
 import threading
 from collections.abc import Callable, Iterable
 from importlib import metadata
@@ -20,9 +19,8 @@ from typing import Any
 import attrs
 import pluggy
 
-from hubcore import hookspecs
+from hubcore import hookspecs, settings
 from hubcore.backends import Backend
-from hubcore.config import env_flag
 from hubcore.errors import NoBackendError, PluginError
 from hubcore.redirects import Redirect
 from hubcore.sources import Source
@@ -124,9 +122,9 @@ def load_plugins(
     docstring.
     """
     if autoload is None:
-        autoload = not env_flag("HUBCORE_DISABLE_PLUGIN_AUTOLOAD")
+        autoload = not settings.current().disable_plugin_autoload
     if blocked is None:
-        blocked = _names(os.environ.get("HUBCORE_BLOCK_PLUGINS", ""))
+        blocked = settings.current().blocked_plugins
     manager = pluggy.PluginManager(hookspecs.PROJECT_NAME)
     manager.add_hookspecs(hookspecs)
     plugins = Plugins(manager=manager)

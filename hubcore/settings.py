@@ -1,0 +1,233 @@
+"""Settings: every ``HUBCORE_*`` environment variable, read in one place into a frozen object.
+
+:func:`current` returns the :class:`Settings` in force. It is built from the environment (and
+from the overrides the API and the command line apply with :func:`overridden`); a malformed
+value is a :class:`~hubcore.errors.ConfigError` naming the variable. The object is rebuilt
+only when a ``HUBCORE_*`` variable changed, so reading settings costs a dictionary scan, and
+tests that set variables see them at once.
+
+The table of variables (also in the user guide, checked by a test):
+
+.. hubcore-settings-table (generated from the fields below by :func:`table`)
+
+Nothing else in hubcore reads ``os.environ`` for its own variables; git hosts' conventional
+token variables (``GITHUB_TOKEN``) are read here too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import os
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from hubcore.errors import ConfigError
+
+__all__ = ["Settings", "current", "overridden", "override_process", "table"]
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"", "0", "false", "no", "off"}
+
+
+def _flag(name: str, text: str) -> bool:
+    value = text.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ConfigError(f"{name}={text!r} is not a yes/no value (use 1 or 0)")
+
+
+def _number(name: str, text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise ConfigError(f"{name}={text!r} is not a number") from None
+    if value < 0 or value != value:
+        raise ConfigError(f"{name}={text!r} must be zero or more")
+    return value
+
+
+def _whole(name: str, text: str) -> int:
+    if not text.strip().isdigit():
+        raise ConfigError(f"{name}={text!r} is not a whole number")
+    return int(text)
+
+
+def _names(name: str, text: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
+def _path(name: str, text: str) -> Path:
+    return Path(text).expanduser().absolute()
+
+
+def _text(name: str, text: str) -> str:
+    return text
+
+
+def _setting(
+    env: str, default: Any, parse: Callable[[str, str], Any], doc: str, *, alias: str = ""
+) -> Any:
+    return attrs.field(
+        default=default,
+        metadata={"env": env, "parse": parse, "doc": doc, "alias": alias},
+    )
+
+
+@attrs.frozen
+class Settings:
+    """The settings in force; each field documents its variable."""
+
+    home: Path | None = _setting(
+        "HUBCORE_HOME", None, _path, "hub home: the cache root (default: the user cache dir)"
+    )
+    config_file: Path | None = _setting(
+        "HUBCORE_CONFIG", None, _path, "configuration file (default: <home>/config.toml)"
+    )
+    offline: bool = _setting("HUBCORE_OFFLINE", False, _flag, "1: never touch the network")
+    disable_progress: bool = _setting(
+        "HUBCORE_DISABLE_PROGRESS", False, _flag, "1: no progress bars"
+    )
+    disable_plugin_autoload: bool = _setting(
+        "HUBCORE_DISABLE_PLUGIN_AUTOLOAD", False, _flag, "1: load only the built-in plugins"
+    )
+    blocked_plugins: tuple[str, ...] = _setting(
+        "HUBCORE_BLOCK_PLUGINS", (), _names, "comma-separated plugin names not to load"
+    )
+    mirrors: str = _setting(
+        "HUBCORE_MIRRORS", "", _text, "URL rewrites FROM=TO, separated by ';' (see mirrors)"
+    )
+    trust: tuple[str, ...] = _setting(
+        "HUBCORE_TRUST", (), _names, "comma-separated trusted repositories ('*': all)"
+    )
+    lock: Path | None = _setting(
+        "HUBCORE_LOCK", None, _path, "lock file to load under (default: ./hub.lock if present)"
+    )
+    max_archive_bytes: int = _setting(
+        "HUBCORE_MAX_ARCHIVE_BYTES", 4 << 30, _whole, "largest unpacked repository archive"
+    )
+    connections: int = _setting(
+        "HUBCORE_CONNECTIONS", 8, _whole, "parallel connections of one download"
+    )
+    chunk_mb: float = _setting(
+        "HUBCORE_CHUNK_MB", 16.0, _number, "size of one ranged request (MiB)"
+    )
+    parallel_min_mb: float = _setting(
+        "HUBCORE_PARALLEL_MIN_MB", 64.0, _number, "smallest file fetched in parallel (MiB)"
+    )
+    fast_link_mbps: float = _setting(
+        "HUBCORE_FAST_LINK_MBPS", 200.0, _number, "one connection this fast is not split"
+    )
+    retries: int = _setting("HUBCORE_RETRIES", 5, _whole, "attempts of one download")
+    connect_timeout: float = _setting(
+        "HUBCORE_CONNECT_TIMEOUT", 10.0, _number, "seconds to connect, every transport"
+    )
+    read_timeout: float = _setting(
+        "HUBCORE_READ_TIMEOUT", 60.0, _number, "seconds without a byte, every transport"
+    )
+    github_token: str = _setting(
+        "HUBCORE_GITHUB_TOKEN", "", _text, "token for GitHub", alias="GITHUB_TOKEN"
+    )
+    gitlab_token: str = _setting("HUBCORE_GITLAB_TOKEN", "", _text, "token for GitLab")
+    oss_endpoint: str = _setting(
+        "HUBCORE_OSS_ENDPOINT", "", _text, "S3-compatible endpoint for oss:// folders"
+    )
+
+
+_override: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
+    "hubcore_settings_override", default=None
+)
+_process_override: dict[str, Any] = {}
+_cache_lock = threading.Lock()
+_cached: tuple[tuple[tuple[str, str], ...], Settings] | None = None
+
+
+def _from_environment() -> Settings:
+    global _cached
+    relevant = tuple(
+        sorted((k, v) for k, v in os.environ.items() if k.startswith("HUBCORE_") or k in _ALIASES)
+    )
+    with _cache_lock:
+        if _cached is not None and _cached[0] == relevant:
+            return _cached[1]
+    values: dict[str, Any] = {}
+    environ = dict(relevant)
+    for field in attrs.fields(Settings):
+        meta = field.metadata
+        for name in (meta["env"], meta["alias"]):
+            if name and environ.get(name, "").strip():
+                values[field.name] = meta["parse"](name, environ[name].strip())
+                break
+    built = Settings(**values)
+    with _cache_lock:
+        _cached = (relevant, built)
+    return built
+
+
+_ALIASES = {f.metadata["alias"] for f in attrs.fields(Settings) if f.metadata["alias"]}
+
+
+def current() -> Settings:
+    """The settings in force: the environment, then any :func:`overridden` values."""
+    base = _from_environment()
+    extra = {**_process_override, **(_override.get() or {})}
+    return attrs.evolve(base, **extra) if extra else base
+
+
+@contextlib.contextmanager
+def overridden(**values: Any) -> Iterator[Settings]:
+    """Apply *values* (field names of :class:`Settings`) on top of the environment for the
+    block, in this context only (threads and other tasks keep theirs)."""
+    unknown = set(values) - {f.name for f in attrs.fields(Settings)}
+    if unknown:
+        raise TypeError(f"unknown settings: {', '.join(sorted(unknown))}")
+    token = _override.set({**(_override.get() or {}), **values})
+    try:
+        yield current()
+    finally:
+        _override.reset(token)
+
+
+def override_process(**values: Any) -> None:
+    """Apply *values* for the whole process, every thread included (the command line's
+    options; ``None`` removes an override)."""
+    unknown = set(values) - {f.name for f in attrs.fields(Settings)}
+    if unknown:
+        raise TypeError(f"unknown settings: {', '.join(sorted(unknown))}")
+    for name, value in values.items():
+        if value is None:
+            _process_override.pop(name, None)
+        else:
+            _process_override[name] = value
+
+
+@contextlib.contextmanager
+def process_overrides_restored() -> Iterator[None]:
+    """Restore the process-wide overrides after the block (one CLI command's options)."""
+    saved = dict(_process_override)
+    try:
+        yield
+    finally:
+        _process_override.clear()
+        _process_override.update(saved)
+
+
+def table() -> list[tuple[str, str, str]]:
+    """``(variable, default, meaning)`` for every setting, for the docs."""
+    rows = []
+    for field in attrs.fields(Settings):
+        default = field.default
+        shown = "" if default in (None, "", ()) else str(default)
+        if isinstance(default, bool):
+            shown = "1" if default else "0"
+        env = field.metadata["env"]
+        if field.metadata["alias"]:
+            env += f" (or {field.metadata['alias']})"
+        rows.append((env, shown, field.metadata["doc"]))
+    return rows
