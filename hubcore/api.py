@@ -35,7 +35,7 @@ from hubcore.http import redact, url_identity
 from hubcore.isolation import RepoImporter
 from hubcore.lock import LockedRepo, LockedWeight, LockFile, find_lock
 from hubcore.plugins import get_plugins, notify
-from hubcore.pretrained import read_state, weights_of
+from hubcore.pretrained import read_state, resolve_repo_weight_url, weights_of
 from hubcore.redirects import redirecting
 from hubcore.sources import FetchContext, RepoRef, Snapshot, parse_reference
 from hubcore.trust import TrustMode
@@ -448,6 +448,7 @@ def lock_references(
                 f"{ref} is a live local folder: it has no immutable snapshot to lock"
             )
         info = _discover_cached(snapshot)
+        trusted = trust.is_trusted(snapshot)
         weights = []
         for entry in info.entrypoints.values():
             if entry.weights is None:
@@ -460,7 +461,9 @@ def lock_references(
             for variant, spec in entry.weights.variants.items():
                 sha = spec.sha256
                 if sha is None:
-                    url = transfer.normalize_url(spec.url, snapshot.root)
+                    url = resolve_repo_weight_url(
+                        spec.url, snapshot.root, remote=True, allow_local=trusted
+                    )
                     sha = transfer.fetch(url, progress=progress).sha256
                 weights.append(LockedWeight(entry.name, variant, url_identity(spec.url), sha))
         locked.append(

@@ -2,8 +2,15 @@
 
 Errors (exit status 1): an entrypoint without a docstring, no literal ``dependencies`` list,
 a dependency that is not a valid requirement, a weight URL that is malformed or (for paths
-inside the repository) missing, and with ``--online``/``--verify`` a weight that cannot be
-reached or whose bytes do not match the declared sha256.
+inside the repository) missing, a weight path that leads out of the repository, and with
+``--online``/``--verify`` a weight that cannot be reached or whose bytes do not match the
+declared sha256.
+
+``--online`` and ``--verify`` reach weight URLs through the configured mirrors, as downloads
+do; in offline mode they are refused (:class:`~hubcore.errors.OfflineError`) rather than
+quietly skipped. For a repository that is not a local folder and not trusted, they do not
+touch the weight URLs that :func:`hubcore.pretrained.resolve_repo_weight_url` refuses (local
+files, loopback and private addresses): each is reported as an error instead.
 
 Warnings: weights without a sha256, weights declared in a form only known at run time, names
 that become entrypoints only because they are imported from an installed package (import
@@ -20,9 +27,10 @@ from urllib.parse import urlsplit
 
 import attrs
 
-from hubcore import transfer
+from hubcore import config, transfer, trust
 from hubcore.discovery import HUBCONF, HubconfInfo, discover_hubconf
-from hubcore.errors import HubError
+from hubcore.errors import HubError, OfflineError
+from hubcore.pretrained import resolve_repo_weight_url
 from hubcore.sources import Snapshot
 
 __all__ = ["Finding", "check_snapshot"]
@@ -46,10 +54,22 @@ def check_snapshot(
     snapshot: Snapshot, *, online: bool = False, verify: bool = False
 ) -> list[Finding]:
     """Review *snapshot*; see the module docstring for what is checked."""
+    if (online or verify) and config.is_offline():
+        flag = "--verify" if verify else "--online"
+        raise OfflineError(
+            f"check {flag} needs the network, but offline mode is on (--offline or "
+            f"HUBCORE_OFFLINE=1). Run it online, or without {flag} for the static review."
+        )
     info = discover_hubconf(snapshot.root)
     findings = list(_check_dependencies(snapshot.root, info))
     findings += _check_entrypoints(info)
-    findings += _check_weights(snapshot.root, info, online=online, verify=verify)
+    remote = trust.identity(snapshot) is not None
+    network = online or verify
+    # Offline checks fetch nothing, so only the containment of paths applies to them.
+    allow_local = not network or not remote or trust.is_trusted(snapshot)
+    findings += _check_weights(
+        snapshot.root, info, online=online, verify=verify, remote=remote, allow_local=allow_local
+    )
     if not any((snapshot.root / name).is_file() for name in README_NAMES):
         findings.append(
             Finding("warning", "repository", "no README or model card (README.md, MODEL_CARD.md)")
@@ -93,7 +113,13 @@ def _check_entrypoints(info: HubconfInfo) -> Iterator[Finding]:
 
 
 def _check_weights(
-    root: Path, info: HubconfInfo, *, online: bool, verify: bool
+    root: Path,
+    info: HubconfInfo,
+    *,
+    online: bool,
+    verify: bool,
+    remote: bool,
+    allow_local: bool,
 ) -> Iterator[Finding]:
     for entry in info.entrypoints.values():
         weights = entry.weights
@@ -105,6 +131,13 @@ def _check_weights(
             continue
         for variant, spec in weights.variants.items():
             label = f"{entry.name}[{variant}] {spec.url}"
+            try:
+                url = resolve_repo_weight_url(
+                    spec.url, root, remote=remote, allow_local=allow_local
+                )
+            except HubError as exc:
+                yield Finding("error", where, f"{label}: {exc}")
+                continue
             problem = _url_problem(root, spec.url)
             if problem:
                 yield Finding("error", where, f"{label}: {problem}")
@@ -116,12 +149,11 @@ def _check_weights(
                 continue
             if verify:
                 try:
-                    url = transfer.normalize_url(spec.url, root)
                     transfer.fetch(url, sha256=spec.sha256, progress=False)
                 except HubError as exc:
                     yield Finding("error", where, f"{label}: {exc}")
             elif online:
-                reason = _unreachable(root, spec.url)
+                reason = _unreachable(url)
                 if reason:
                     yield Finding("error", where, f"{label}: {reason}")
 
@@ -132,30 +164,27 @@ def _url_problem(root: Path, url: str) -> str | None:
         if not parts.netloc and parts.scheme not in ("file", "memory"):
             return "the URL has no host"
         return None
-    path = (root / url).resolve()
-    if not path.is_relative_to(root.resolve()):
-        return "the path points outside the repository"
-    if not path.is_file():
+    if Path(url).expanduser().is_absolute():
+        return "an absolute path works only on this machine; use a path inside the repository"
+    if not (root / url).is_file():
         return "no such file in the repository"
     return None
 
 
-def _unreachable(root: Path, url: str) -> str | None:
-    if "://" not in url:
-        return None  # checked above
-    scheme = urlsplit(url).scheme
+def _unreachable(url: str) -> str | None:
+    target = config.rewrite_url(url)  # the mirror, as downloads use it
     try:
-        if scheme in ("http", "https"):
+        if urlsplit(target).scheme in ("http", "https"):
             from hubcore.http import session
 
-            response = session().head(url, allow_redirects=True, timeout=(10, 30))
+            response = session().head(target, allow_redirects=True, timeout=(10, 30))
             with response:
                 if response.status_code >= 400:
                     return f"HTTP {response.status_code}"
             return None
         import fsspec
 
-        fs, path = fsspec.core.url_to_fs(url)
+        fs, path = fsspec.core.url_to_fs(target)
         fs.info(path)
     except Exception as exc:  # any failure to reach it is the finding
         return f"unreachable: {type(exc).__name__}: {str(exc)[:120]}"

@@ -18,25 +18,37 @@ from __future__ import annotations
 
 import functools
 import inspect
+import os
+import re
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import unquote, urlsplit
 
 import attrs
 
-from hubcore import runcontext, transfer
+from hubcore import runcontext, settings, transfer
+from hubcore.addresses import is_internal_host
 from hubcore.backends import Backend, WeightsFile
 from hubcore.errors import (
     BackendError,
+    HubconfError,
     HubError,
     NoBackendError,
+    UntrustedRepoError,
     VariantNotFoundError,
 )
 from hubcore.http import redact
 from hubcore.plugins import get_plugins
 from hubcore.weights import Weights
 
-__all__ = ["Weights", "apply_pretrained", "pretrained", "weights_of"]
+__all__ = [
+    "Weights",
+    "apply_pretrained",
+    "pretrained",
+    "resolve_repo_weight_url",
+    "weights_of",
+]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -147,8 +159,13 @@ def apply_pretrained(
     model (``(model, transform)``).
     """
     model, backend = _find_model(result)
-    base = _repo_root_for(entrypoint)
-    url = transfer.normalize_url(weights.url, base)
+    context = runcontext.current()
+    if context is not None:  # trusted already: its code runs; paths must stay inside
+        url = resolve_repo_weight_url(
+            weights.url, context.root, remote=context.remote, allow_local=True
+        )
+    else:
+        url = transfer.normalize_url(weights.url, _repo_root_for(entrypoint))
     # The lock file's hash, if any, is added by transfer.fetch from the run context.
     file = transfer.fetch(url, sha256=weights.sha256, progress=progress)
     read_options = {} if map_location is None else {"map_location": map_location}
@@ -165,6 +182,71 @@ def apply_pretrained(
     if context is not None:
         context.applied.append(runcontext.AppliedWeights(file.url, file.sha256, file.size))
     return result
+
+
+#: Object stores a weight URL of an untrusted repository may name; their "host" is a bucket.
+_OBJECT_STORES = frozenset({"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "adl", "oss", "hf"})
+
+
+def resolve_repo_weight_url(url: str, root: Path, *, remote: bool, allow_local: bool) -> str:
+    """The URL to fetch for the weight URL *url* declared by the repository at *root*.
+
+    One rule for every place that fetches a repository's weights (``load``, ``lock``,
+    ``check --online/--verify``):
+
+    * A relative path must stay inside the repository: ``..`` may not climb out of *root*,
+      and in a *remote* repository (anything but a live local folder) neither may a
+      symbolic link. Otherwise :class:`~hubcore.errors.HubconfError`, whatever the trust.
+    * From a *remote* repository, unless *allow_local* (the repository is trusted) or
+      ``HUBCORE_ALLOW_PRIVATE_URLS=1``: a local file outside the repository (``file://``,
+      an absolute or ``~`` path), an ``http(s)`` URL whose host is or resolves to a
+      loopback, private, link-local or other non-global address, a chained fsspec URL
+      (``a::b``) and any scheme but ``http(s)`` and the object stores (``s3``, ``gs``,
+      ``az``, ``oss``, ``hf``, ...) raise :class:`~hubcore.errors.UntrustedRepoError`.
+
+    Mirrors apply later, to the request: the URL judged is the one the repository declares.
+    Returns *url* as :func:`hubcore.transfer.normalize_url` makes it (a path becomes a
+    ``file://`` URL).
+    """
+
+    def inside(path: Path, follow_links: bool) -> bool:
+        resolve = os.path.realpath if follow_links else os.path.normpath
+        return Path(resolve(path)).is_relative_to(resolve(root.absolute()))
+
+    normalized = transfer.normalize_url(url, root)
+    allowed = not remote or allow_local or settings.current().allow_private_urls
+    is_path = normalized != url
+    if is_path and not url.startswith("~") and not Path(url).is_absolute():
+        target = root.absolute() / url
+        if not inside(target, False) or (remote and not inside(target, True)):
+            raise HubconfError(
+                f"the weight path {url!r} points outside the repository. Weights shipped "
+                "with a repository must be inside it; publish others at a URL."
+            )
+        return normalized
+    if allowed:
+        return normalized
+    scheme = urlsplit(normalized).scheme.lower()
+    if "::" in re.sub(r"\[[^\]]*\]", "", normalized):  # fsspec's chains; not an IPv6 host
+        why = "a chained fsspec URL, which can read files on this machine"
+    elif scheme == "file":
+        if inside(Path(unquote(urlsplit(normalized).path)), True):
+            return normalized
+        why = "a file on this machine, outside the repository"
+    elif scheme in ("http", "https"):
+        host = urlsplit(normalized).hostname or ""
+        if not is_internal_host(host):
+            return normalized
+        why = f"on {host}, a loopback, private or link-local address"
+    elif scheme in _OBJECT_STORES:
+        return normalized
+    else:
+        why = f"a {scheme}: URL, which is not a public web or object-store address"
+    raise UntrustedRepoError(
+        f"refusing the weight URL {url!r} of a repository you have not trusted: it is {why}. "
+        "Trust the repository (`hubcore trust add`, HUBCORE_TRUST or trust_repo=True) if it "
+        "should reach this machine or its network, or set HUBCORE_ALLOW_PRIVATE_URLS=1."
+    )
 
 
 def read_state(backend: Backend, file: WeightsFile, **options: Any) -> Any:
@@ -195,9 +277,7 @@ def _find_model(result: Any) -> tuple[Any, Backend]:
 
 
 def _repo_root_for(entrypoint: Callable[..., Any] | None) -> Path:
-    context = runcontext.current()
-    if context is not None:
-        return context.root
+    """The repository of an entrypoint called outside :func:`hubcore.load` (directly)."""
     if entrypoint is not None:
         try:
             folder = Path(inspect.getfile(inspect.unwrap(entrypoint))).resolve().parent

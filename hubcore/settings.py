@@ -131,6 +131,12 @@ class Settings:
     read_timeout: float = _setting(
         "HUBCORE_READ_TIMEOUT", 60.0, _number, "seconds without a byte, every transport"
     )
+    allow_private_urls: bool = _setting(
+        "HUBCORE_ALLOW_PRIVATE_URLS",
+        False,
+        _flag,
+        "1: untrusted repositories may name local files and private-network weight URLs",
+    )
     github_token: str = _setting(
         "HUBCORE_GITHUB_TOKEN", "", _text, "token for GitHub", alias="GITHUB_TOKEN"
     )

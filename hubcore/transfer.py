@@ -68,6 +68,7 @@ def fetch(
     cache: Cache | None = None,
     revalidate: bool = False,
     storage_options: Mapping[str, Any] | None = None,
+    sha256_prefix: str | None = None,
 ) -> WeightsFile:
     """Return the cached, verified file for *url*, transferring it only if needed.
 
@@ -78,14 +79,25 @@ def fetch(
     the cache is consulted. *revalidate* asks the server (one metadata request) whether a
     cached URL changed, by ETag or Last-Modified; without it a cached URL is trusted, as
     torch.hub does. Mirrors apply to the request, never to the cache key, and the cache
-    records URLs without credentials (:func:`hubcore.http.url_identity`).
+    records URLs without credentials (:func:`hubcore.http.url_identity`). *sha256_prefix*
+    (torch.hub's ``check_hash`` and ``hash_prefix``) must start the sha256 of transferred
+    bytes; like a wrong *sha256*, a mismatch caches nothing. A URL already cached is
+    returned as it is: check its prefix.
     """
     url = normalize_url(url)
     key = url_identity(url)
     sha256, lock_path = runcontext.expected_sha256(key, sha256)
     try:
         return _fetch(
-            url, key, sha256, offline, progress, cache or get_cache(), revalidate, storage_options
+            url,
+            key,
+            sha256,
+            offline,
+            progress,
+            cache or get_cache(),
+            revalidate,
+            storage_options,
+            sha256_prefix,
         )
     except IntegrityError as exc:
         if lock_path is None:
@@ -104,6 +116,7 @@ def _fetch(
     cache: Cache,
     revalidate: bool,
     storage_options: Mapping[str, Any] | None,
+    sha256_prefix: str | None,
 ) -> WeightsFile:
     name = _file_name(url)
     if sha256 and cache.has_blob(sha256):
@@ -140,7 +153,9 @@ def _fetch(
         if _still_valid(cache, record, sha256, validator):
             assert record is not None
             return _cached(cache, key, name, record.sha256)
-        return _transfer(cache, fs, path, url, key, name, sha256, validator, progress)
+        return _transfer(
+            cache, fs, path, url, key, name, sha256, validator, progress, sha256_prefix
+        )
 
 
 def _transfer(
@@ -153,6 +168,7 @@ def _transfer(
     sha256: str | None,
     validator: str | None,
     progress: bool | None,
+    sha256_prefix: str | None = None,
 ) -> WeightsFile:
     logger.info("downloading %s", redact(url))
     bar = _ProgressBar(key, name, progress)
@@ -170,7 +186,7 @@ def _transfer(
     finally:
         bar.close()
     try:
-        _verify(url, name, sha256, digest)
+        _verify(url, name, sha256, digest, sha256_prefix)
     except IntegrityError:
         discard()
         raise
@@ -256,7 +272,11 @@ def hash_prefix(name: str, *, strict: bool = False) -> str | None:
     return None
 
 
-def _verify(url: str, name: str, sha256: str | None, actual: str) -> None:
+def _verify(
+    url: str, name: str, sha256: str | None, actual: str, sha256_prefix: str | None = None
+) -> None:
+    if sha256_prefix and not actual.startswith(sha256_prefix.lower()):
+        raise IntegrityError(redact(url), f"{sha256_prefix}... (the expected prefix)", actual)
     if sha256:
         if actual != sha256:
             raise IntegrityError(redact(url), sha256, actual)

@@ -35,7 +35,15 @@ from hubcore.cache import Cache, get_cache
 from hubcore.errors import InvalidReferenceError, UntrustedRepoError
 from hubcore.sources import Snapshot, redact_url
 
-__all__ = ["TrustMode", "add", "ensure_trusted", "entries", "normalize_entry", "remove"]
+__all__ = [
+    "TrustMode",
+    "add",
+    "ensure_trusted",
+    "entries",
+    "is_trusted",
+    "normalize_entry",
+    "remove",
+]
 
 TrustMode = bool | Literal["check"]
 TRUST_FILE = "trusted.json"
@@ -131,6 +139,16 @@ def ensure_trusted(
         raise UntrustedRepoError(f"{key} was not trusted; nothing from it was run")
     if mode == "check":
         add(f"{key}@{commit}" if pinned else key)
+
+
+def is_trusted(snapshot: Snapshot) -> bool:
+    """Whether *snapshot*'s code may run without asking (a live folder, or on the trust
+    list); never prompts."""
+    try:
+        ensure_trusted(snapshot, "check", interactive=False)
+    except UntrustedRepoError:
+        return False
+    return True
 
 
 def _matches(key: str, commit: str, allowed: Iterable[str]) -> bool:

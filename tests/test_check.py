@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import io
+import textwrap
+import zipfile
 from pathlib import Path
+from unittest.mock import ANY
 
+import pytest
 from click.testing import CliRunner
 
+import hubcore
 from hubcore.cli import main
 from hubcore.testing.fileserver import FileServer
 
+HELLO_SHA = "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"
 EXAMPLE = str(Path(__file__).resolve().parents[1] / "examples" / "hub")
 
 
@@ -108,3 +115,116 @@ def test_online_and_verify(hub_home, make_hub_repo, tmp_path) -> None:
         assert "good[default]" not in verified.output
     finally:
         server.stop()
+
+
+def weights_repo(make_hub_repo, url: str, sha: str | None = None):
+    sha_arg = f", sha256={sha!r}" if sha else ""
+    return make_hub_repo(
+        {
+            "hubconf.py": f"""
+                from hubcore import pretrained
+                dependencies = []
+
+                @pretrained({url!r}{sha_arg})
+                def net():
+                    '''A net.'''
+            """,
+            "README.md": "hub",
+        }
+    )
+
+
+@pytest.mark.parametrize("mode", ["--online", "--verify"])
+def test_network_checks_refuse_offline_mode(
+    hub_home, make_hub_repo, file_server, monkeypatch, mode
+) -> None:
+    url = file_server.add("w.bin", b"hello")
+    repo = weights_repo(make_hub_repo, url, HELLO_SHA)
+    monkeypatch.setenv("HUBCORE_OFFLINE", "1")  # restored after the test; --offline sets it
+    result = CliRunner().invoke(main, ["--offline", "check", str(repo), mode])
+    assert result.exit_code == 1
+    assert "offline" in result.output
+    assert mode in result.output
+    assert file_server.log == []
+
+
+@pytest.mark.parametrize("mode", ["--online", "--verify"])
+def test_network_checks_go_through_the_mirror(
+    hub_home, make_hub_repo, file_server, tmp_path, monkeypatch, mode
+) -> None:
+    mirror = FileServer(tmp_path / "mirror").start()
+    try:
+        mirror.add("w.bin", b"hello")  # only the mirror has it
+        url = f"{file_server.url}/w.bin"
+        monkeypatch.setenv("HUBCORE_MIRRORS", f"{file_server.url}/={mirror.url}/")
+        result = run(str(weights_repo(make_hub_repo, url, HELLO_SHA)), mode)
+        assert result.exit_code == 0, result.output
+        assert file_server.log == []
+        assert mirror.log
+    finally:
+        mirror.stop()
+
+
+def zip_bytes(files: dict[str, str]) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for name, text in files.items():
+            zf.writestr(f"hub-1.0/{name}", textwrap.dedent(text))
+    return buf.getvalue()
+
+
+def test_untrusted_remote_repository_cannot_reach_local_files_or_addresses(
+    hub_home, file_server, tmp_path, monkeypatch
+) -> None:
+    secret = tmp_path / "secret.txt"
+    secret.write_bytes(b"private")
+    climb = "../" * 40 + str(secret).lstrip("/")
+    internal = file_server.add("internal.bin", b"hello")
+    localhost = internal.replace("127.0.0.1", "localhost")
+    hubconf = f"""
+        from hubcore import pretrained
+        dependencies = []
+
+        @pretrained({secret.as_uri()!r})
+        def by_file_url():
+            '''Reads a local file.'''
+
+        @pretrained({climb!r})
+        def by_climbing():
+            '''Climbs out of the repository.'''
+
+        @pretrained({internal!r}, sha256={HELLO_SHA!r})
+        def by_loopback():
+            '''Asks a loopback server.'''
+
+        @pretrained({localhost!r}, sha256={HELLO_SHA!r})
+        def by_name():
+            '''Asks a loopback server by name.'''
+    """
+    repo_url = file_server.add("hub.zip", zip_bytes({"hubconf.py": hubconf, "README.md": "x"}))
+    monkeypatch.delenv("HUBCORE_TRUST")
+    for mode in ("--verify", "--online"):
+        file_server.reset_counters()
+        result = run(repo_url, mode)
+        assert result.exit_code == 1
+        out = result.output
+        for name in ("by_file_url", "by_loopback", "by_name"):
+            assert f"{name}[default]" in out
+        assert out.count("repository you have not trusted") == 3
+        assert "by_climbing[default]" in out
+        assert "points outside the repository" in out
+        assert [path for path, _ in file_server.requests("GET")] in ([], ["/hub.zip"])
+        assert file_server.requests("HEAD") in ([], [("/hub.zip", ANY)])
+        blobs = [p.read_bytes() for p in (hub_home / "blobs").rglob("*") if p.is_file()]
+        assert b"private" not in blobs
+        assert b"hello" not in blobs
+    # Trusted, or allowed by the flag, the repository may reach them (the climb never).
+    key, _ = hubcore.trust.identity(hubcore.open_repo(repo_url))
+    for allowance in ({"HUBCORE_TRUST": key}, {"HUBCORE_ALLOW_PRIVATE_URLS": "1"}):
+        with monkeypatch.context() as patch:
+            for key, value in allowance.items():
+                patch.setenv(key, value)
+            out = run(repo_url, "--verify").output
+        assert "repository you have not trusted" not in out
+        assert "by_climbing[default]" in out
+        assert out.strip().endswith("1 error(s), 1 warning(s)")  # the climb; no sha256

@@ -20,6 +20,7 @@ from hubcore.errors import (
     EntrypointNotFoundError,
     IntegrityError,
     InvalidReferenceError,
+    OfflineError,
     RefNotFoundError,
     UntrustedRepoError,
 )
@@ -398,3 +399,48 @@ def test_signatures_match_the_peer(peer_name, compat) -> None:
                 continue  # a changed default, or one hubcore adds (import_module's git_host)
             assert param.default == expected, (name, param.name)
             assert param.kind == theirs[param.name].kind, (name, param.name)
+
+
+# -- offline mode and rejected hashes --------------------------------------------------------
+
+
+@pytest.mark.parametrize("force_reload", [False, True])
+def test_torch_hub_load_offline_sends_no_request(
+    github_mirror, acme, monkeypatch, force_reload
+) -> None:
+    head = acme.commit(hub_files("v2"), "second")  # a commit sha: the fork check would apply
+    monkeypatch.setenv("HUBCORE_OFFLINE", "1")
+    github_mirror.reset_log()
+    with pytest.raises(OfflineError):
+        torch_hub.load(f"acme/hub:{head}", "version", force_reload=force_reload)
+    assert requests_made(github_mirror) == []
+
+
+def _cache_files(home: Path) -> list[Path]:
+    return [p for d in ("blobs", "urls") for p in (home / d).rglob("*") if p.is_file()]
+
+
+def test_a_rejected_hash_prefix_caches_nothing(hub_home, file_server, tmp_path) -> None:
+    from hubcore.compat._common import fetch_like_peer
+
+    url = file_server.add("net-12345678.pth", b"bytes whose sha256 starts otherwise")
+    kept = tmp_path / "kept" / "net.pth"
+    with pytest.raises(IntegrityError, match="12345678"):
+        fetch_like_peer(url, kept, hash_prefix="12345678")
+    assert _cache_files(hub_home) == []
+    assert not kept.exists()
+    # The next call without the check transfers the file again: nothing rejected is served.
+    file_server.reset_counters()
+    assert fetch_like_peer(url, None).path.read_bytes() == b"bytes whose sha256 starts otherwise"
+    assert len(file_server.requests()) == 1
+
+
+def test_download_url_to_file_with_a_wrong_hash_prefix_caches_nothing(
+    hub_home, file_server, tmp_path
+) -> None:
+    url = file_server.add("w.bin", b"some weights")
+    with pytest.raises(RuntimeError) as bad:
+        torch_hub.download_url_to_file(url, tmp_path / "w.bin", hash_prefix="00000000")
+    assert isinstance(bad.value, IntegrityError)
+    assert _cache_files(hub_home) == []
+    assert not (tmp_path / "w.bin").exists()

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from hubcore import api, runcontext, transfer
+from hubcore import api, config, runcontext, transfer
 from hubcore.api import RunLock
 from hubcore.backends import WeightsFile
 from hubcore.errors import (
@@ -50,8 +50,9 @@ def open_like_peer(
     With *use_cache*, a snapshot already cached for the reference is used without asking the
     network (a branch stays at the commit it was first fetched at, as the peers keep it);
     otherwise the reference is resolved afresh and the snapshot downloaded again, after
-    *before_fetch* (a check that must pass first) is called. The lock file applies as for
-    :func:`hubcore.load`.
+    *before_fetch* (a check that must pass first) is called. In offline mode nothing is
+    fetched, so *before_fetch* (which may ask the network) is skipped and the refusal comes
+    from opening the repository. The lock file applies as for :func:`hubcore.load`.
     """
     if use_cache:
         try:
@@ -62,7 +63,7 @@ def open_like_peer(
             if verbose and snapshot.snapshot_id is not None:
                 sys.stderr.write(f"Using cache found in {snapshot.root}\n")
             return snapshot, locked
-    if before_fetch is not None:
+    if before_fetch is not None and not config.is_offline():
         before_fetch()
     return api.open_locked(repo, force_reload=not use_cache, **options)
 
@@ -102,7 +103,8 @@ def fetch_like_peer(
     *target* is where the peer would keep the file (a ``model_dir`` the caller chose): a file
     already there is used when the cache does not hold the URL (weights copied in by hand on
     an offline machine), and a downloaded file is also copied there. *hash_prefix* must
-    start the file's sha256; under a lock file, a URL it records must have its hash.
+    start the file's sha256, checked before a downloaded file is cached or copied (a mismatch
+    leaves nothing behind); under a lock file, a URL it records must have its hash.
     """
     try:
         file = transfer.fetch(url, offline=True)  # the lock's hash, if any, comes from the run
@@ -115,7 +117,9 @@ def fetch_like_peer(
             if pinned and file.sha256 != pinned:
                 raise IntegrityError(str(target), pinned, file.sha256) from None
         else:
-            file = transfer.fetch(url, progress=progress_option(progress))
+            file = transfer.fetch(
+                url, progress=progress_option(progress), sha256_prefix=hash_prefix
+            )
     if hash_prefix and not file.sha256.startswith(hash_prefix):
         raise IntegrityError(url, f"{hash_prefix}... (check_hash)", file.sha256)
     if target is not None and not target.is_file():

@@ -160,8 +160,11 @@ def download_url_to_file(
     The transfer goes through hubcore (resumable, mirrored, one download for concurrent
     callers) and into its cache; a URL cached before is checked with the server by ETag or
     Last-Modified and copied from the cache when unchanged. *dst* is replaced atomically.
+    A file whose sha256 does not start with *hash_prefix* is neither cached nor written.
     """
-    file = transfer.fetch(url, progress=progress_option(progress), revalidate=True)
+    file = transfer.fetch(
+        url, progress=progress_option(progress), revalidate=True, sha256_prefix=hash_prefix
+    )
     if hash_prefix and not file.sha256.startswith(hash_prefix):
         raise IntegrityError(url, f"{hash_prefix}... (hash_prefix)", file.sha256)
     place_copy(file.path, Path(os.path.expanduser(os.fspath(dst))))

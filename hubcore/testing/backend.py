@@ -28,6 +28,8 @@ backend, found through the ``hubcore`` entry point exactly as users get it::
 from __future__ import annotations
 
 import importlib.util
+import json
+import struct
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -37,13 +39,16 @@ import pytest
 
 import hubcore
 from hubcore.backends import Backend
-from hubcore.errors import HubError, IntegrityError, WeightsMismatchError
+from hubcore.errors import IntegrityError, WeightsFormatError, WeightsMismatchError
 from hubcore.plugins import get_plugins, load_plugins
 from hubcore.testing.pytest_plugin import write_repo
 
 __all__ = ["BackendConformance"]
 
 Model = Any
+
+#: One float32 tensor ``a`` of two elements, as a safetensors header entry.
+_TENSOR = {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}
 
 
 class BackendConformance:
@@ -256,8 +261,50 @@ class BackendConformance:
         assert actual in str(info.value)
         assert not any(p.is_file() for p in (hub_home / "blobs").rglob("*"))
 
-    def test_unreadable_file_is_a_hub_error(self, hub_home: Path, tmp_path: Path) -> None:
-        path = tmp_path / f"garbage{self.formats[0]}"
+    def test_garbage_is_a_format_error(
+        self, weight_suffix: str, hub_home: Path, tmp_path: Path
+    ) -> None:
+        path = tmp_path / f"garbage{weight_suffix}"
         path.write_bytes(b"\x00not weights at all\xff" * 10)
-        with pytest.raises(HubError):
+        with pytest.raises(WeightsFormatError):
             hubcore.load_weights(str(path), backend=self.backend_name)
+
+    # -- safetensors files that must be refused (for backends that read .safetensors) ---------
+    @staticmethod
+    def safetensors_bytes(header: str, data: bytes) -> bytes:
+        """A safetensors file written by hand: length, JSON *header*, *data*."""
+        raw = header.encode()
+        return struct.pack("<Q", len(raw)) + raw + data
+
+    def read_safetensors(self, tmp_path: Path, data: bytes) -> Any:
+        if ".safetensors" not in self.formats:
+            pytest.skip(f"{self.backend_name} does not read .safetensors")
+        path = tmp_path / "crafted.safetensors"
+        path.write_bytes(data)
+        return hubcore.load_weights(str(path), backend=self.backend_name)
+
+    def test_crafted_safetensors_reads(self, hub_home: Path, tmp_path: Path) -> None:
+        """The hand-made file the refusals below start from is valid."""
+        good = self.safetensors_bytes(json.dumps({"a": _TENSOR}), b"\0" * 8)
+        assert list(self.read_safetensors(tmp_path, good)) == ["a"]
+
+    @pytest.mark.parametrize("keep", [-4, -9, -30, 1], ids=["data", "header", "json", "length"])
+    def test_truncated_safetensors_is_a_format_error(
+        self, keep: int, hub_home: Path, tmp_path: Path
+    ) -> None:
+        good = self.safetensors_bytes(json.dumps({"a": _TENSOR}), b"\0" * 8)
+        with pytest.raises(WeightsFormatError):
+            self.read_safetensors(tmp_path, good[:keep])
+
+    def test_duplicate_safetensors_keys_are_refused(self, hub_home: Path, tmp_path: Path) -> None:
+        one = json.dumps({"dtype": "F32", "shape": [1], "data_offsets": [0, 4]})
+        two = json.dumps(_TENSOR)
+        crafted = self.safetensors_bytes(f'{{"a": {one}, "a": {two}}}', b"\0" * 8)
+        with pytest.raises(WeightsFormatError, match="more than once"):
+            self.read_safetensors(tmp_path, crafted)
+
+    def test_oversized_safetensors_header_is_a_format_error(
+        self, hub_home: Path, tmp_path: Path
+    ) -> None:
+        with pytest.raises(WeightsFormatError):
+            self.read_safetensors(tmp_path, struct.pack("<Q", 1 << 40) + b"{}")

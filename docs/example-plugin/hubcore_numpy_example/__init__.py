@@ -5,12 +5,14 @@ The plugin-author guide (docs/plugin-guide.md) walks through this file.
 
 from __future__ import annotations
 
+import zipfile
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import hubcore
 from hubcore.backends import fit_state
 from hubcore.errors import WeightsFormatError
+from hubcore.safetensors_header import read_safetensors
 
 if TYPE_CHECKING:  # a backend imports its framework when it is used, not when it is loaded
     import numpy as np
@@ -47,10 +49,13 @@ class NumpyBackend:
         if file.suffix == ".safetensors":
             from safetensors.numpy import load_file
 
-            return load_file(str(file.path))
+            return read_safetensors(file.path, load_file, file.name)  # refuses malformed files
         if file.suffix == ".npz":
-            with np.load(file.path, allow_pickle=False) as data:
-                return {k: data[k] for k in data.files}
+            try:
+                with np.load(file.path, allow_pickle=False) as data:
+                    return {k: data[k] for k in data.files}
+            except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+                raise WeightsFormatError(f"{file.name} is not a readable .npz file: {exc}") from exc
         raise WeightsFormatError(
             f"{file.name}: the numpy-example backend reads .npz or .safetensors"
         )

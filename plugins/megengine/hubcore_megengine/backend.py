@@ -14,6 +14,7 @@ from hubcore import WeightsFile
 from hubcore.api import load_weights as _load_weights
 from hubcore.backends import fit_state, sniff_format, unwrap_checkpoint
 from hubcore.errors import WeightsFormatError
+from hubcore.safetensors_header import read_safetensors
 
 #: The only globals a state-dict pickle may reference: containers, numpy arrays and scalars,
 #: and MegEngine tensors (rebuilt from numpy data). Anything else is refused.
@@ -77,7 +78,7 @@ class MegEngineBackend:
         if file.suffix == ".safetensors" or sniff_format(file.path) == "safetensors":
             from safetensors.numpy import load_file
 
-            return load_file(str(file.path))
+            return read_safetensors(file.path, load_file, file.name)
         with file.path.open("rb") as fh:
             state = safe_load(fh)
         if unwrap:

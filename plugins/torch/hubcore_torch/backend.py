@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+import re
 import sys
 from collections.abc import Mapping
 from typing import Any
@@ -11,6 +12,7 @@ from hubcore import WeightsFile
 from hubcore.api import load_weights as _load_weights
 from hubcore.backends import fit_state, sniff_format, unwrap_checkpoint
 from hubcore.errors import WeightsFormatError
+from hubcore.safetensors_header import read_safetensors
 
 
 class TorchBackend:
@@ -38,15 +40,13 @@ class TorchBackend:
             from safetensors.torch import load_file
 
             device = map_location if isinstance(map_location, str | torch.device) else "cpu"
-            return load_file(str(file.path), device=str(device))
+            return read_safetensors(
+                file.path, lambda p: load_file(p, device=str(device)), file.name
+            )
         try:
             state = torch.load(file.path, map_location=map_location, weights_only=weights_only)
-        except pickle.UnpicklingError as exc:
-            raise WeightsFormatError(
-                f"{file.name} holds Python objects beyond tensors, so it was not unpickled "
-                f"(loading it could run arbitrary code): {str(exc).splitlines()[0]}. Prefer a "
-                ".safetensors file; pass weights_only=False only for a file you trust."
-            ) from exc
+        except (pickle.UnpicklingError, EOFError) as exc:
+            raise _unpickling_error(file, exc) from exc
         except RuntimeError as exc:
             raise WeightsFormatError(f"{file.name} is not a readable torch file: {exc}") from exc
         if not unwrap:
@@ -64,6 +64,30 @@ class TorchBackend:
             summary["dtype"] = str(params[0].dtype).removeprefix("torch.")
             summary["device"] = str(params[0].device)
         return summary
+
+
+def _unpickling_error(file: WeightsFile, exc: Exception) -> WeightsFormatError:
+    """Tell a file that is not a torch file, or a damaged one, from one holding objects
+    beyond tensors: torch reports all three as one unpickling error."""
+    text = str(exc)
+    # weights_only's message buries the unpickler's own words after this marker.
+    _, marker, rest = text.partition("WeightsUnpickler error:")
+    detail = next(
+        (line.strip() for line in (rest if marker else text).splitlines() if line.strip()), ""
+    )
+    detail = detail or type(exc).__name__
+    if sniff_format(file.path) not in ("zip", "pickle"):
+        return WeightsFormatError(
+            f"{file.name} is not a torch file (neither torch's zip format nor a pickle): "
+            f"{detail}. Is it a download error page, or a file of another framework?"
+        )
+    if marker and re.search(r"global|class", detail, re.IGNORECASE):
+        return WeightsFormatError(
+            f"{file.name} holds Python objects beyond tensors, so it was not unpickled "
+            f"(loading it could run arbitrary code): {detail}. Prefer a .safetensors file; "
+            "pass weights_only=False only for a file you trust."
+        )
+    return WeightsFormatError(f"{file.name} is not a readable torch file (damaged?): {detail}")
 
 
 def load_weights(
