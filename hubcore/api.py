@@ -264,15 +264,10 @@ class RunLock:
         }
 
 
-def repo_identity(ref: RepoRef) -> str:
-    """The canonical, credential-free identity of the repository *ref* names."""
-    return f"{ref.source}:{redact(ref.repo)}"
-
-
 def _lock_entry(lockfile: LockFile, ref: RepoRef) -> LockedRepo | None:
     """The entry of *lockfile* for *ref*: same repository and same revision, or (for an
     explicit commit) the entry that recorded that commit."""
-    identity = repo_identity(ref)
+    identity = ref.identity
     same_repo = [(e, revision) for e, (i, revision) in _keyed(lockfile) if i == identity]
     for entry, revision in same_repo:
         if revision == ref.revision:
@@ -295,7 +290,14 @@ def _keyed(lockfile: LockFile) -> Iterator[tuple[LockedRepo, tuple[str, str | No
             parsed = parse_repo(entry.ref)
         except HubError:
             continue
-        yield entry, (repo_identity(parsed), parsed.revision)
+        logger.warning(
+            "%s: the entry for %s records no repository identity (an older lock file), so it "
+            "is matched as if the reference named the default host; regenerate the lock with "
+            "`hubcore lock`",
+            lockfile.path,
+            entry.ref,
+        )
+        yield entry, (parsed.identity, parsed.revision)
 
 
 def import_hubconf(
@@ -471,7 +473,7 @@ def lock_references(
                 redact(text),
                 snapshot.snapshot_id,
                 tuple(weights),
-                repo_identity(ref),
+                ref.identity,
                 ref.revision,
             )
         )

@@ -340,32 +340,48 @@ def trust_group() -> None:
     """Manage the repositories whose code `hubcore load` may run."""
 
 
+_TRUST_HOST = click.option(
+    "--host",
+    default=None,
+    help="The GitHub/GitLab host (or base URL) of entries that name none (default github.com).",
+)
+
+
 @trust_group.command("add")
 @click.argument("entries", nargs=-1, required=True)
-def trust_add(entries: tuple[str, ...]) -> None:
-    """Trust ENTRIES: an owner (github:acme), a repository (acme/models, gitlab:g/sub/repo,
-    git+https://host/x.git) or one commit of it (acme/models@<sha>)."""
+@_TRUST_HOST
+def trust_add(entries: tuple[str, ...], host: str | None) -> None:
+    """Trust ENTRIES, written in any form `hubcore load` accepts: an owner (acme,
+    github:ghe.example/acme), a repository (acme/models, gitlab:group/sub/repo,
+    git+https://host/x.git, git://host/x.git, https://host/hub.zip, s3://bucket/hub) or one
+    commit of it (acme/models@<full sha>). Each is stored as the repository's identity,
+    which names its host and never holds credentials."""
     with _hub_errors():
-        for entry in entries:
+        normalized = [trust.normalize_entry(entry, host=host) for entry in entries]
+        for entry in normalized:
             click.echo(f"trusted {trust.add(entry)}")
 
 
 @trust_group.command("rm")
 @click.argument("entries", nargs=-1, required=True)
-def trust_rm(entries: tuple[str, ...]) -> None:
-    """Stop trusting ENTRIES (a repository entry also drops its pinned commits)."""
+@_TRUST_HOST
+def trust_rm(entries: tuple[str, ...], host: str | None) -> None:
+    """Stop trusting ENTRIES, in any form `trust add` accepts (a repository entry also drops
+    its pinned commits)."""
     with _hub_errors():
         for entry in entries:
-            removed = trust.remove(entry)
+            normalized = trust.normalize_entry(entry, host=host)
+            removed = trust.remove(normalized)
             state = "removed" if removed else "not on the list:"
-            click.echo(f"{state} {trust.normalize_entry(entry)}")
+            click.echo(f"{state} {normalized}")
 
 
 @trust_group.command("ls")
 def trust_ls() -> None:
-    """List trusted entries (from the trust file and HUBCORE_TRUST)."""
-    for entry in trust.entries():
-        click.echo(entry)
+    """List trusted entries (from the trust file and HUBCORE_TRUST), as identities."""
+    with _hub_errors():
+        for entry in trust.entries():
+            click.echo(entry)
 
 
 @main.group("cache")

@@ -6,15 +6,21 @@ folder (a snapshot without an immutable id: the user's own files) is trusted; ev
 fetched from elsewhere must be on the allowlist, or be accepted at a prompt.
 
 Allowlist entries (``hubcore trust add``, ``<home>/trusted.json``, or ``HUBCORE_TRUST`` with
-comma-separated entries, ``*`` for everything, for CI):
+comma-separated entries, ``*`` for everything, for CI) are written in any form ``load``
+accepts, and are parsed by the same sources into the repository's identity
+(:attr:`hubcore.sources.RepoRef.identity`), which names its host:
 
-* ``github:acme`` trusts every repository of that owner or group;
-* ``github:acme/models`` trusts the repository at any commit;
-* ``github:acme/models@<sha>`` trusts that commit only: a later commit of the branch asks
-  again, and the prompt shows the old and the new commit.
+* ``acme`` or ``github:acme`` (``--host`` or ``github:ghe.example/acme`` for another host)
+  trusts every repository of that owner or group on that host;
+* ``acme/models``, ``gitlab:group/sub/repo``, ``git://host/x.git``, ``https://host/a.zip``
+  trusts the repository at any commit (on github.com unless a host is named);
+* ``acme/models@<sha>`` (or ``...#sha256=<hex>`` for an archive) trusts that commit only: a
+  later commit of the branch asks again, and the prompt shows the old and the new commit.
 
-Entries without a ``source:`` prefix mean GitHub, as in ``torch.hub``. Unlike torch.hub, a
-repository being in the cache does not make it trusted.
+Entries are stored as identities (``github:https://github.com/acme/models``), so they never
+hold credentials. Trust files written before identities named hosts (``github:acme/models``)
+are read as meaning github.com / gitlab.com. Unlike torch.hub, a repository being in the cache
+does not make it trusted.
 
 ``trust_repo`` follows torch.hub: ``"check"`` (default) trusts allowlisted repositories and
 otherwise asks on a terminal, remembering a yes; ``True`` trusts and remembers without asking;
@@ -25,15 +31,17 @@ answer: the load fails at once, naming the command and the variable that trust t
 from __future__ import annotations
 
 import json
-import os
+import logging
+import re
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
+from hubcore import settings
 from hubcore.cache import Cache, get_cache
-from hubcore.errors import InvalidReferenceError, UntrustedRepoError
-from hubcore.sources import Snapshot, redact_url
+from hubcore.errors import HubError, InvalidReferenceError, UntrustedRepoError
+from hubcore.sources import Snapshot, Source, parse_reference, redact_url
 
 __all__ = [
     "TrustMode",
@@ -45,52 +53,98 @@ __all__ = [
     "remove",
 ]
 
+logger = logging.getLogger(__name__)
+
 TrustMode = bool | Literal["check"]
 TRUST_FILE = "trusted.json"
+#: Version 2: entries are identities that name their host.
+TRUST_FORMAT = 2
+_PIN = re.compile(r"^(?P<repo>.+)@(?P<pin>[0-9a-f]{40,})$")
+_FULL_ID = re.compile(r"^[0-9a-f]{40,}$")
+_FORMS = (
+    "write an owner (acme), a repository in any form `load` accepts (acme/models, "
+    "gitlab:group/repo, git://host/repo.git, https://host/hub.zip), or one commit of it "
+    "(acme/models@<full sha>); --host names another GitHub/GitLab host"
+)
 
 
-def normalize_entry(text: str) -> str:
-    """``owner/repo`` -> ``github:owner/repo``; other forms are kept (credentials removed)."""
-    text = redact_url(text.strip())
+def normalize_entry(text: str, *, host: str | None = None) -> str:
+    """The identity an allowlist entry names (``acme/models`` ->
+    ``github:https://github.com/acme/models``), parsed as ``load`` parses references.
+
+    *host* is the GitHub/GitLab host for entries that name none. Raises
+    :class:`InvalidReferenceError` for anything that cannot be trusted (a malformed entry, a
+    local folder, a branch instead of a commit).
+    """
+    text = text.strip()
     if not text or text.startswith("@"):
+        raise InvalidReferenceError(f"{redact_url(text)!r} is not a trust entry; {_FORMS}")
+    if text == "*":
         raise InvalidReferenceError(
-            f"{text!r} is not a trust entry; write owner, owner/repo, owner/repo@<commit>, "
-            "or source:repo"
+            "'*' would trust every repository for good; set HUBCORE_TRUST=* for one run instead"
         )
-    head = text.split("/", 1)[0]
-    if ":" not in head and "://" not in text:
-        return f"github:{text}"
-    return text
+    pinned = _PIN.match(text)
+    if pinned and "#" not in text:
+        return f"{normalize_entry(pinned['repo'], host=host)}@{pinned['pin']}"
+    sources = _sources()
+    options: dict[str, Any] = {"host": host, "git_host": host} if host else {}
+    try:
+        ref = parse_reference(text, sources, options=options)
+    except InvalidReferenceError as exc:
+        prefix = _owner_prefix(text, sources, options)
+        if prefix is None:
+            raise InvalidReferenceError(f"{exc} ({_FORMS})") from None
+        return prefix
+    if ref.source == "local":
+        prefix = _owner_prefix(text, sources, options)  # `acme` with a folder acme here
+        if prefix is not None:
+            return prefix
+        raise InvalidReferenceError(
+            f"{text!r} is a local folder: your own folders are always trusted, so there is "
+            "nothing to add"
+        )
+    if ref.revision is None:
+        return ref.identity
+    if not _FULL_ID.match(ref.revision.lower()):
+        raise InvalidReferenceError(
+            f"{redact_url(text)!r}: trust pins one commit by its full id, not {ref.revision!r} "
+            f"(a branch, tag or short sha moves or is ambiguous); trust {ref.identity} for "
+            "every commit, or give the full commit sha"
+        )
+    return f"{ref.identity}@{ref.revision.lower()}"
 
 
 def identity(snapshot: Snapshot) -> tuple[str, str] | None:
-    """``(repository key, commit)`` a snapshot is trusted under; ``None`` for a live folder."""
+    """``(repository identity, commit)`` a snapshot is trusted under; ``None`` for a live
+    folder."""
     if snapshot.snapshot_id is None:
         return None
-    return f"{snapshot.ref.source}:{redact_url(snapshot.ref.repo)}", snapshot.snapshot_id
+    return snapshot.ref.identity, snapshot.snapshot_id
 
 
 def entries(cache: Cache | None = None) -> list[str]:
-    """The allowlist: the file's entries, then ``HUBCORE_TRUST``'s."""
+    """The allowlist: the file's entries, then ``HUBCORE_TRUST``'s (as identities)."""
     stored = _read(_path(cache))
-    from_env = [e for e in os.environ.get("HUBCORE_TRUST", "").split(",") if e.strip()]
-    return stored + [e.strip() if e.strip() == "*" else normalize_entry(e) for e in from_env]
+    from_env = []
+    for entry in settings.current().trust:
+        if entry == "*":
+            from_env.append(entry)
+        elif entry:
+            try:
+                from_env.append(normalize_entry(entry))
+            except InvalidReferenceError as exc:
+                raise InvalidReferenceError(f"HUBCORE_TRUST: {exc}") from None
+    return stored + from_env
 
 
-def add(entry: str, cache: Cache | None = None) -> str:
-    """Add *entry* to the allowlist file; return it as stored."""
-    normalized = normalize_entry(entry)
-    path = _path(cache)
-    with _cache(cache).lock("trust"):
-        current = _read(path)
-        if normalized not in current:
-            _write(_cache(cache), path, [*current, normalized])
-    return normalized
+def add(entry: str, cache: Cache | None = None, *, host: str | None = None) -> str:
+    """Add *entry* (see :func:`normalize_entry`) to the allowlist file; return it as stored."""
+    return _store(normalize_entry(entry, host=host), cache)
 
 
-def remove(entry: str, cache: Cache | None = None) -> bool:
+def remove(entry: str, cache: Cache | None = None, *, host: str | None = None) -> bool:
     """Remove *entry* (and, for a repository, its pinned commits); whether anything went."""
-    normalized = normalize_entry(entry)
+    normalized = normalize_entry(entry, host=host)
     path = _path(cache)
     with _cache(cache).lock("trust"):
         current = _read(path)
@@ -113,7 +167,7 @@ def ensure_trusted(
         return
     key, commit = who
     if mode is True:
-        add(key)
+        _store(key)
         return
     allowed = entries()
     if mode == "check" and _matches(key, commit, allowed):
@@ -138,7 +192,7 @@ def ensure_trusted(
     if answer not in ("y", "yes"):
         raise UntrustedRepoError(f"{key} was not trusted; nothing from it was run")
     if mode == "check":
-        add(f"{key}@{commit}" if pinned else key)
+        _store(f"{key}@{commit}" if pinned else key)
 
 
 def is_trusted(snapshot: Snapshot) -> bool:
@@ -160,6 +214,36 @@ def _matches(key: str, commit: str, allowed: Iterable[str]) -> bool:
     return False
 
 
+def _owner_prefix(
+    text: str, sources: Mapping[str, Source], options: Mapping[str, Any]
+) -> str | None:
+    """The identity prefix of an owner or group entry, read by the one source with owners
+    (``parse_prefix``) that understands it; ``None`` when none (or several) do."""
+    found: list[str] = []
+    for source in sources.values():
+        parse_prefix = getattr(source, "parse_prefix", None)
+        if callable(parse_prefix):
+            prefix = parse_prefix(text, options)
+            if prefix:
+                found.append(str(prefix))
+    return found[0] if len(found) == 1 else None
+
+
+def _sources() -> Mapping[str, Source]:
+    from hubcore.plugins import get_plugins  # the plugin registry imports the sources
+
+    return get_plugins().sources
+
+
+def _store(entry: str, cache: Cache | None = None) -> str:
+    path = _path(cache)
+    with _cache(cache).lock("trust"):
+        current = _read(path)
+        if entry not in current:
+            _write(_cache(cache), path, [*current, entry])
+    return entry
+
+
 def _cache(cache: Cache | None) -> Cache:
     return cache or get_cache()
 
@@ -174,8 +258,23 @@ def _read(path: Path) -> list[str]:
     except (OSError, ValueError):
         return []
     found = data.get("trusted", []) if isinstance(data, dict) else []
-    return [str(e) for e in found if isinstance(e, str)]
+    items = [str(e) for e in found if isinstance(e, str)]
+    if isinstance(data, dict) and data.get("version") == TRUST_FORMAT:
+        return items
+    return [m for m in (_migrate(e) for e in items) if m is not None]
+
+
+def _migrate(entry: str) -> str | None:
+    """An entry of a trust file from before identities named hosts, as an identity:
+    ``github:acme/models`` and ``gitlab:group`` meant github.com and gitlab.com."""
+    if entry == "*":
+        return entry
+    try:
+        return normalize_entry(entry)
+    except HubError as exc:
+        logger.warning("ignoring the trust entry %r of an older trust file: %s", entry, exc)
+        return None
 
 
 def _write(cache: Cache, path: Path, items: list[str]) -> None:
-    cache.atomic_write_json(path, {"trusted": items})
+    cache.atomic_write_json(path, {"version": TRUST_FORMAT, "trusted": items})

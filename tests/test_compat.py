@@ -196,10 +196,10 @@ def test_torch_hub_trust(github_mirror, acme, monkeypatch) -> None:
     assert torch_hub.list("acme/hub") == ENTRYPOINTS  # static: nothing runs, nothing to trust
     with pytest.raises(UntrustedRepoError):
         torch_hub.load("acme/hub", "version")
-    assert "github:acme/hub" not in hubcore.trust.entries()
+    assert "github:https://github.com/acme/hub" not in hubcore.trust.entries()
     assert torch_hub.load("acme/hub", "version", trust_repo=True) == "v1"
     assert torch_hub.load("acme/hub", "version") == "v1"  # remembered
-    assert "github:acme/hub" in hubcore.trust.entries()
+    assert "github:https://github.com/acme/hub" in hubcore.trust.entries()
     other = BareRepo(github_mirror.root, "acme/other")
     other.commit(hub_files("other"), "first")
     torch_hub.list("acme/other", trust_repo=True)  # as in torch.hub, list records the trust

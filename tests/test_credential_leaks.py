@@ -87,7 +87,7 @@ def test_no_command_shows_or_stores_url_credentials(tmp_path, file_server) -> No
     assert SECRET not in joined, joined
     assert (work / "hub.lock").is_file()
     # the repository's own files (its archive and snapshot) hold the URLs as published
-    content = {*home.glob("blobs/**/*"), *home.glob("repos/*/*/snapshots/**/*")}
+    content = {*home.glob("blobs/**/*"), *home.glob("repos/**/snapshots/**/*")}
     written = [p for p in home.rglob("*") if p.is_file() and p not in content]
     assert any(p.parent.name == "urls" for p in written)
     leaking = [p for p in [*written, work / "hub.lock"] if SECRET.encode() in p.read_bytes()]

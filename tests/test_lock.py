@@ -131,8 +131,12 @@ def test_local_folders_cannot_be_locked(setup, make_hub_repo) -> None:
 
 def test_locked_snapshot_that_cannot_be_had(setup, tmp_path) -> None:
     git, *_ = setup
+    from hubcore.sources import identify
+
+    identity, _ = identify("acme/hub:main", host=git.url)
     (tmp_path / "hub.lock").write_text(
-        '[[repo]]\nref = "acme/hub:main"\nsnapshot = "' + "0" * 40 + '"\n'
+        f'[[repo]]\nref = "acme/hub:main"\nrepo_id = "{identity}"\nrevision = "main"\n'
+        'snapshot = "' + "0" * 40 + '"\n'
     )
     with pytest.raises(hubcore.HubError):
         hubcore.load("acme/hub:main", "version", host=git.url)

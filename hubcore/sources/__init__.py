@@ -1,26 +1,49 @@
 """Repository sources: from a reference string to a local, immutable snapshot folder.
 
 A source is registered by a plugin (see :func:`hubcore.hookspecs.hubcore_register_sources`).
-The core asks every source, in registration order, whether it claims a reference
-(:meth:`Source.parse`); a ``name:`` prefix (``local:./dir``, ``github:owner/repo``) sends the
-reference straight to the source of that name. The claimed :class:`RepoRef` is then opened
+A ``name:`` prefix (``local:./dir``, ``github:owner/repo``) sends a reference straight to the
+source of that name. Otherwise every source says how specifically it claims the reference
+(:meth:`Source.claim`, a :class:`Claim` rank) and the most specific claim wins, whatever the
+registration order: ``file:///x/hub.zip`` is an archive (a suffix rule beats a scheme), a
+plugin declaring ``hf://`` beats the generic fsspec folder source, and an existing folder
+named like ``acme/models`` never shadows the GitHub repository of that name (a guess loses to
+a form). Two equally specific claims are an ambiguity error that names each spelling.
+
+The claimed :class:`RepoRef` carries the repository's :attr:`RepoRef.identity`: one canonical,
+credential-free, host-qualified name (``github:https://github.com/acme/models``) that keys the
+cache, its locks, trust entries and lock-file entries alike. It is then opened
 (:meth:`Source.open`) into a :class:`Snapshot`: a folder holding ``hubconf.py`` plus the
-immutable id of what is in it (a commit sha, a content hash), which keys the cache.
+immutable id of what is in it (a commit sha, a content hash).
 """
 
 from __future__ import annotations
 
+import enum
+import logging
 import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
+from urllib.parse import urlsplit
 
 import attrs
 
 from hubcore.cache import Cache
 from hubcore.errors import InvalidReferenceError, UnknownSourceError
 
-__all__ = ["FetchContext", "RepoRef", "Snapshot", "Source", "parse_reference", "redact_url"]
+__all__ = [
+    "Claim",
+    "FetchContext",
+    "RepoRef",
+    "Snapshot",
+    "Source",
+    "canonical_url",
+    "identify",
+    "parse_reference",
+    "redact_url",
+]
+
+logger = logging.getLogger(__name__)
 
 _PREFIX = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):(?!//)(.*)$", re.DOTALL)
 
@@ -33,6 +56,13 @@ class RepoRef:
     location (a path, ``owner/name``, a URL), ``revision`` a branch, tag or commit when the
     reference names one, ``text`` what the user wrote, and ``options`` anything else the source
     parsed (a host, a protocol).
+
+    ``identity`` names the repository itself, the same however it was spelled:
+    ``<source>:<location>``, canonical, host-qualified, without credentials or revision
+    (``github:https://github.com/acme/models``, ``git:ssh://host:2222/srv/repo.git``,
+    ``fsspec:s3+https://minio.example:9000/bucket/hub``, ``local:/abs/dir``). It keys the
+    cache (:attr:`location` is the repo key under ``repos/<source>/``), trust and lock files.
+    A source that sets none gets ``<source>:<repo>`` with any URL canonicalised.
     """
 
     source: str
@@ -41,11 +71,21 @@ class RepoRef:
     text: str = ""
     # Never shown: options may hold a token, and reprs end up in logs and tracebacks.
     options: Mapping[str, Any] = attrs.field(factory=dict, eq=False, hash=False)
+    identity: str = attrs.field(
+        default=attrs.Factory(lambda self: _default_identity(self), takes_self=True),
+        kw_only=True,
+    )
+
+    @property
+    def location(self) -> str:
+        """The identity without its ``<source>:`` prefix: the repository's cache key."""
+        return self.identity.partition(":")[2]
 
     def __repr__(self) -> str:
         return (
             f"RepoRef(source={self.source!r}, repo={redact_url(self.repo)!r}, "
-            f"revision={self.revision!r}, text={redact_url(self.text)!r})"
+            f"revision={self.revision!r}, text={redact_url(self.text)!r}, "
+            f"identity={self.identity!r})"
         )
 
     def __str__(self) -> str:
@@ -79,9 +119,30 @@ class FetchContext:
     progress: bool = True
 
 
+class Claim(enum.IntEnum):
+    """How specifically a source claims a reference; the highest claim wins.
+
+    A source without a ``claim`` method claims what its ``parse`` accepts at :attr:`FORM`.
+    """
+
+    NONE = 0  #: not this source's
+    GUESS = 10  #: a guess from the machine's state (an existing folder named without ``./``)
+    GENERIC = 20  #: any URL of a family (every protocol fsspec knows)
+    FORM = 30  #: one of this source's own forms (``owner/repo``, ``./dir``, ``file://``)
+    SPECIFIC = 40  #: a scheme named after the source (``git://``), or a scheme plus a rule
+    #: (an archive suffix on any fetchable URL)
+
+
 @runtime_checkable
 class Source(Protocol):
-    """The protocol every repository source implements."""
+    """The protocol every repository source implements.
+
+    A source may also define ``claim(text, options) -> int``: how specifically it claims a
+    reference without a ``name:`` prefix (a :class:`Claim`; ``0`` for not at all), so that the
+    most specific source wins whatever the registration order. Without it, the source claims
+    what :meth:`parse` accepts, at :attr:`Claim.FORM`. A source may set
+    :attr:`RepoRef.identity`; without it the identity is ``<source>:<repo>``.
+    """
 
     #: Unique short name, also usable as a reference prefix (``name:...``).
     name: str
@@ -122,28 +183,129 @@ def parse_reference(
     source: str | None = None,
     options: Mapping[str, Any] | None = None,
 ) -> RepoRef:
-    """Parse *text* with the registered *sources* (in order) into a :class:`RepoRef`.
+    """Parse *text* with the registered *sources* into a :class:`RepoRef`.
 
-    *source* forces a particular source by name, like ``torch.hub.load(source="local")``.
+    *source* forces a particular source by name, like ``torch.hub.load(source="local")``; a
+    ``name:`` prefix does the same. Otherwise the most specific claim wins (see
+    :class:`Claim`); equally specific claims by two sources are an ambiguity error.
     """
     opts = dict(options or {})
     text = text.strip()
     if not text:
         raise InvalidReferenceError(_accepted_forms("empty repository reference", sources))
+    forced: Source | None
     if source is not None:
         opts["source"] = source
-        candidates = [_source_named(source, sources)]
+        forced = _source_named(source, sources)
     else:
         match = _PREFIX.match(text)
         named = match.group(1).lower() if match and len(match.group(1)) > 1 else ""
-        candidates = [sources[named]] if named in sources else list(sources.values())
-    for candidate in candidates:
-        ref = candidate.parse(text, opts)
-        if ref is not None:
-            return ref
-    raise InvalidReferenceError(
-        _accepted_forms(f"cannot understand the repository reference {text!r}", sources)
-    )
+        forced = sources.get(named)
+    if forced is not None:
+        ref = forced.parse(text, opts)
+        if ref is None:
+            raise InvalidReferenceError(
+                f"{text!r} is not a {forced.name} reference; expected " + " or ".join(forced.forms)
+            )
+        return ref
+    return _most_specific(text, sources, opts)
+
+
+def _most_specific(text: str, sources: Mapping[str, Source], opts: dict[str, Any]) -> RepoRef:
+    claims: list[tuple[int, Source, RepoRef | None]] = []
+    for candidate in sources.values():
+        claim = getattr(candidate, "claim", None)
+        if callable(claim):
+            claims.append((int(claim(text, opts)), candidate, None))
+        else:  # a source without claim(): what it parses, it claims as one of its forms
+            parsed = candidate.parse(text, opts)
+            claims.append((Claim.FORM if parsed is not None else Claim.NONE, candidate, parsed))
+    best = max((rank for rank, _, _ in claims), default=Claim.NONE)
+    if best <= Claim.NONE:
+        raise InvalidReferenceError(_accepted_forms(_unclaimed(text), sources))
+    winners = [(src, parsed) for rank, src, parsed in claims if rank == best]
+    if len(winners) > 1:
+        spellings = " or ".join(f"{src.name}:{text}" for src, _ in winners)
+        raise InvalidReferenceError(
+            f"{text!r} is ambiguous: sources {', '.join(s.name for s, _ in winners)} all "
+            f"accept it; write {spellings}"
+        )
+    winner, ref = winners[0]
+    if ref is None:
+        ref = winner.parse(text, opts)
+    if ref is None:
+        raise InvalidReferenceError(
+            f"the source {winner.name!r} claimed {text!r} but could not parse it; "
+            f"write {winner.name}:... in one of its forms: {', '.join(winner.forms)}"
+        )
+    for rank, src, _ in claims:
+        if rank == Claim.GUESS and src is not winner:
+            logger.warning(
+                "%r is read as %s; write %s:%s to use the %s source instead",
+                text,
+                redact_url(ref.identity),
+                src.name,
+                text,
+                src.name,
+            )
+    return ref
+
+
+def _unclaimed(text: str) -> str:
+    scheme = urlsplit(text).scheme if "://" in text else ""
+    if scheme:
+        return (
+            f"no installed source handles {scheme}:// references ({redact_url(text)!r}); "
+            "install the plugin (or the fsspec filesystem) that provides it"
+        )
+    return f"cannot understand the repository reference {text!r}"
+
+
+def identify(text: str, *, source: str | None = None, **options: Any) -> tuple[str, str | None]:
+    """``(identity, revision)`` of reference *text*, parsed as ``load`` parses it.
+
+    *options* are ``load``'s source options (``host=``, ``commit=``, ``storage_options=``).
+    Two spellings of one repository at one revision (``acme/models:main`` and
+    ``github:acme/models@main``) give the same pair, so it keys lock-file entries. Nothing
+    is fetched.
+    """
+    from hubcore.plugins import get_plugins  # the plugin registry imports this module
+
+    given = {k: v for k, v in options.items() if v is not None}
+    if "host" in given:
+        given.setdefault("git_host", given["host"])
+    ref = parse_reference(text, get_plugins().sources, source=source, options=given)
+    return ref.identity, ref.revision
+
+
+_DEFAULT_PORTS = {"http": 80, "https": 443, "git": 9418, "ssh": 22, "ftp": 21}
+
+
+def canonical_url(url: str, *, keep_query: bool = False) -> str:
+    """*url* as an identity: scheme and host lowercased, default port, user info (credentials),
+    fragment and (unless *keep_query*) query dropped, no trailing slash.
+
+    Raises :class:`InvalidReferenceError` for a URL whose port is not a number.
+    """
+    parts = urlsplit(url.strip())
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port
+    except ValueError:
+        raise InvalidReferenceError(f"{redact_url(url)!r} has an invalid port") from None
+    host = parts.hostname or ""
+    if ":" in host:  # an IPv6 literal keeps its brackets
+        host = f"[{host}]"
+    if port is not None and port != _DEFAULT_PORTS.get(scheme):
+        host = f"{host}:{port}"
+    path = parts.path.rstrip("/")
+    query = f"?{parts.query}" if keep_query and parts.query else ""
+    return f"{scheme}://{host}{path}{query}"
+
+
+def _default_identity(ref: RepoRef) -> str:
+    repo = canonical_url(ref.repo) if "://" in ref.repo else ref.repo
+    return f"{ref.source}:{repo}"
 
 
 def _source_named(name: str, sources: Mapping[str, Source]) -> Source:

@@ -5,11 +5,14 @@ content-addressed cache, and the snapshot id is the archive's sha256. Append
 ``#sha256=<hex>`` to pin the content: a pinned archive already in the cache costs no request,
 and a server that now serves other bytes fails with an IntegrityError. An unpinned archive is
 revalidated with one metadata request (ETag / Last-Modified) per load.
+
+Any URL whose scheme fsspec can fetch and whose path ends in an archive suffix is this
+source's, ahead of sources that merely know the scheme (``file:///x/hub.zip`` is an archive,
+not a folder). The identity is the URL without credentials, query or fragment.
 """
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -19,7 +22,7 @@ from hubcore import http, transfer
 from hubcore.archives import extract_archive
 from hubcore.errors import InvalidReferenceError, OfflineError
 from hubcore.hookspecs import hookimpl
-from hubcore.sources import FetchContext, RepoRef, Snapshot, Source
+from hubcore.sources import Claim, FetchContext, RepoRef, Snapshot, Source, canonical_url
 
 __all__ = ["ArchiveSource"]
 
@@ -33,7 +36,15 @@ class ArchiveSource:
     name = "url"
     forms: tuple[str, ...] = ("https://host/path/name.zip|.tar.gz[#sha256=HEX]",)
 
+    def claim(self, text: str, options: Mapping[str, Any]) -> int:
+        """A fetchable URL with an archive suffix: a scheme plus a rule, so most specific."""
+        url = urldefrag(text)[0]
+        if "://" not in url or not urlsplit(url).path.lower().endswith(ARCHIVE_SUFFIXES):
+            return Claim.NONE
+        return Claim.SPECIFIC if _fetchable(urlsplit(url).scheme) else Claim.NONE
+
     def parse(self, text: str, options: Mapping[str, Any]) -> RepoRef | None:
+        """A :class:`RepoRef` for an archive URL, pinned by ``#sha256=`` or ``commit=``."""
         url, fragment = urldefrag(text[len("url:") :] if text.startswith("url:") else text)
         path = urlsplit(url).path.lower()
         if "://" not in url or not path.endswith(ARCHIVE_SUFFIXES):
@@ -53,10 +64,17 @@ class ArchiveSource:
         if options.get("commit"):  # an archive's "commit" is its content hash
             pin = str(options["commit"]).lower()
         opts = {"storage_options": options.get("storage_options") or {}}
-        return RepoRef(source=self.name, repo=url, revision=pin, text=text, options=opts)
+        return RepoRef(
+            source=self.name,
+            repo=url,
+            revision=pin,
+            text=text,
+            options=opts,
+            identity=f"{self.name}:{canonical_url(url)}",
+        )
 
     def open(self, ref: RepoRef, ctx: FetchContext) -> Snapshot:
-        key = _repo_key(ref.repo)
+        key = ref.location
         pin = ref.revision
         if pin and not ctx.force_reload:
             folder = ctx.cache.snapshot_dir(self.name, key, pin)
@@ -86,10 +104,13 @@ class ArchiveSource:
         return Snapshot(ref, folder, file.sha256)
 
 
-def _repo_key(url: str) -> str:
-    clean = http.redact(url)
-    name = clean.rsplit("/", 1)[-1] or "archive"
-    return f"{hashlib.sha256(clean.encode()).hexdigest()[:16]}-{name}"
+def _fetchable(scheme: str) -> bool:
+    """Whether the downloader can fetch URLs of *scheme* (http(s), file, fsspec's protocols)."""
+    if scheme in ("http", "https", "file"):
+        return True
+    import fsspec
+
+    return scheme in fsspec.available_protocols()
 
 
 @hookimpl

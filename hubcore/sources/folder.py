@@ -7,6 +7,13 @@ the cache after that one listing, and a changed one is fetched anew into a fresh
 ``oss://bucket/path/`` uses ``ossfs`` when it is installed; otherwise it goes through s3fs
 against OSS's S3-compatible endpoint, taken from ``storage_options={"endpoint_url": ...}`` or
 ``HUBCORE_OSS_ENDPOINT`` (for example ``https://oss-cn-hangzhou.aliyuncs.com``).
+
+The source claims every protocol fsspec knows, but only generically: a source that declares a
+protocol (a plugin's ``hf://``) or a rule (an archive suffix) wins. A protocol fsspec does not
+know is nobody's, and fails with an error naming it. The identity names the endpoint of
+S3-compatible stores: ``fsspec:s3://bucket/path`` for AWS's default endpoint,
+``fsspec:s3+https://minio.example:9000/bucket/path`` for another one (a spelling this source
+also accepts as a reference).
 """
 
 from __future__ import annotations
@@ -20,22 +27,24 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from hubcore import config
-from hubcore.cache import safe_component
+from hubcore import config, settings
 from hubcore.errors import (
     ConfigError,
     DownloadError,
     HubconfNotFoundError,
+    InvalidReferenceError,
     OfflineError,
     RepoNotFoundError,
 )
 from hubcore.hookspecs import hookimpl
-from hubcore.sources import FetchContext, RepoRef, Snapshot, Source
+from hubcore.sources import Claim, FetchContext, RepoRef, Snapshot, Source, canonical_url
 
 __all__ = ["FolderSource"]
 
-#: Protocols other sources handle, or that are not folders of files.
-_NOT_FOLDERS = {"http", "https", "file", "local", "git", "ssh", "github", "zip", "tar"}
+#: HTTP has no folder listing, so an http(s) URL is never a folder of files.
+_UNLISTABLE = {"http", "https"}
+#: Where the endpoint of an S3-compatible store may be given, in order.
+_AWS_ENDPOINT_VARIABLES = ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL")
 
 
 class FolderSource:
@@ -44,20 +53,37 @@ class FolderSource:
     name = "fsspec"
     forms: tuple[str, ...] = ("s3://bucket/path/", "oss://bucket/path/", "<protocol>://path/")
 
-    def parse(self, text: str, options: Mapping[str, Any]) -> RepoRef | None:
-        body = text[len("fsspec:") :] if text.startswith("fsspec:") else text
-        scheme = urlsplit(body).scheme
-        if "://" not in body or scheme in _NOT_FOLDERS:
-            return None
-        import fsspec
+    def claim(self, text: str, options: Mapping[str, Any]) -> int:
+        """Any listable protocol fsspec knows, generically."""
+        scheme = urlsplit(text).scheme if "://" in text else ""
+        return Claim.GENERIC if scheme and _folder_protocol(scheme) else Claim.NONE
 
-        if scheme not in fsspec.available_protocols() and scheme != "oss":
+    def parse(self, text: str, options: Mapping[str, Any]) -> RepoRef | None:
+        """A :class:`RepoRef` for ``<protocol>://path`` or ``fsspec:<protocol>+<endpoint>/path``."""
+        body = text[len("fsspec:") :] if text.startswith("fsspec:") else text
+        scheme = urlsplit(body).scheme if "://" in body else ""
+        storage = dict(options.get("storage_options") or {})
+        protocol, plus, endpoint_scheme = scheme.partition("+")
+        if plus and endpoint_scheme in ("http", "https") and _folder_protocol(protocol):
+            body, storage = _path_style(body, protocol, storage, text)
+        elif not scheme or not _folder_protocol(scheme):
+            if body is not text:
+                raise InvalidReferenceError(
+                    f"{text!r}: fsspec knows no folder protocol {scheme or '(none)'!r}; "
+                    f"expected {' or '.join(self.forms)}"
+                )
             return None
-        opts = {"storage_options": dict(options.get("storage_options") or {})}
-        return RepoRef(source=self.name, repo=body.rstrip("/"), text=text, options=opts)
+        repo = body.rstrip("/")
+        return RepoRef(
+            source=self.name,
+            repo=repo,
+            text=text,
+            options={"storage_options": storage},
+            identity=f"{self.name}:{_identity(repo, storage)}",
+        )
 
     def open(self, ref: RepoRef, ctx: FetchContext) -> Snapshot:
-        key = _repo_key(ref.repo)
+        key = ref.location
         if ctx.offline:
             sha = ctx.cache.read_refs(self.name, key).get("latest")
             folder = ctx.cache.snapshot_dir(self.name, key, sha) if sha else None
@@ -93,7 +119,7 @@ def _filesystem(ref: RepoRef) -> tuple[Any, str]:
     url = config.rewrite_url(ref.repo)
     options = dict(ref.options.get("storage_options") or {})
     if url.startswith("oss://") and importlib.util.find_spec("ossfs") is None:
-        endpoint = options.pop("endpoint_url", None) or os.environ.get("HUBCORE_OSS_ENDPOINT")
+        endpoint = options.pop("endpoint_url", None) or settings.current().oss_endpoint
         if not endpoint:
             raise ConfigError(
                 f"{ref.repo}: install ossfs, or reach OSS through its S3-compatible endpoint "
@@ -138,9 +164,57 @@ def _listing(fs: Any, root: str, label: str) -> dict[str, tuple[int | None, str]
     return listing
 
 
-def _repo_key(url: str) -> str:
+def _folder_protocol(scheme: str) -> bool:
+    """Whether *scheme* is a protocol fsspec knows (or OSS) that can list folders."""
+    if scheme in _UNLISTABLE or not scheme:
+        return False
+    import fsspec
+
+    return scheme in fsspec.available_protocols() or scheme == "oss"
+
+
+def _endpoint(protocol: str, storage: Mapping[str, Any]) -> str | None:
+    """The endpoint URL a store of *protocol* is reached at, when it is not the default."""
+    client = storage.get("client_kwargs") or {}
+    given = storage.get("endpoint_url") or storage.get("endpoint") or client.get("endpoint_url")
+    if given:
+        return str(given)
+    if protocol == "oss" and settings.current().oss_endpoint:
+        return settings.current().oss_endpoint
+    # boto's own variables: not hubcore's, so read where they apply
+    for variable in _AWS_ENDPOINT_VARIABLES if protocol == "s3" else ():
+        if os.environ.get(variable):
+            return os.environ[variable]
+    return None
+
+
+def _identity(url: str, storage: Mapping[str, Any]) -> str:
+    """``s3://bucket/path``, or ``s3+https://endpoint/bucket/path`` for another endpoint."""
     parts = urlsplit(url)
-    return f"{safe_component(parts.scheme)}/{safe_component(parts.netloc)}/{parts.path.strip('/')}"
+    endpoint = _endpoint(parts.scheme, storage)
+    if endpoint is None:
+        return canonical_url(url)
+    base = canonical_url(endpoint if "://" in endpoint else f"https://{endpoint}")
+    return f"{parts.scheme}+{base}/{parts.netloc}{parts.path.rstrip('/')}"
+
+
+def _path_style(
+    body: str, protocol: str, storage: dict[str, Any], text: str
+) -> tuple[str, dict[str, Any]]:
+    """``s3+https://endpoint/bucket/path`` -> (``s3://bucket/path``, storage with the endpoint)."""
+    parts = urlsplit(body)
+    endpoint_scheme = parts.scheme.partition("+")[2]
+    endpoint = f"{endpoint_scheme}://{parts.netloc}"
+    bucket_path = parts.path.lstrip("/")
+    if not bucket_path:
+        raise InvalidReferenceError(f"{text!r} names an endpoint but no bucket")
+    given = _endpoint(protocol, storage)
+    if given is not None and canonical_url(given) != canonical_url(endpoint):
+        raise InvalidReferenceError(
+            f"{text!r} names the endpoint {canonical_url(endpoint)} but the storage options "
+            f"name {canonical_url(given)}; name one"
+        )
+    return f"{protocol}://{bucket_path}", {**storage, "endpoint_url": endpoint}
 
 
 @hookimpl

@@ -1,4 +1,5 @@
-"""The ``git`` source: any git server (``git+https://``, ``git+ssh://``, ``git://``).
+"""The ``git`` source: any git server (``git+https://``, ``git+ssh://``, ``git://``, and
+``http(s)://`` or ``ssh://`` URLs whose path ends in ``.git``).
 
 References resolve to a commit first (for http(s), one smart-HTTP ref request; otherwise git's
 own ref listing), then exactly that commit is fetched with depth 1 by dulwich, a pure-Python
@@ -17,7 +18,6 @@ from urllib.parse import urlsplit
 
 from hubcore import config, http
 from hubcore.archives import TreeWriter, check_member_name
-from hubcore.cache import safe_component
 from hubcore.errors import (
     AuthenticationError,
     DownloadError,
@@ -28,7 +28,7 @@ from hubcore.errors import (
     RepoNotFoundError,
 )
 from hubcore.hookspecs import hookimpl
-from hubcore.sources import FetchContext, RepoRef, Snapshot, Source
+from hubcore.sources import Claim, FetchContext, RepoRef, Snapshot, Source, canonical_url
 from hubcore.sources.git_hosts import FULL_SHA, parse_ref_advertisement, pick_commit
 
 if TYPE_CHECKING:  # dulwich is imported when a git reference is fetched, not at start-up
@@ -47,13 +47,24 @@ class GitSource:
         "git+https://host/path/repo.git[@ref]",
         "git+ssh://user@host/path/repo.git[@ref]",
         "git://host/path/repo.git[@ref]",
+        "https://host/path/repo.git[@ref]",
+        "git:<any git URL>[@ref]",
     )
 
+    def claim(self, text: str, options: Mapping[str, Any]) -> int:
+        """``git+...`` and ``git://`` are git's own; an http(s)/ssh URL ending in ``.git`` is
+        one of its forms."""
+        if text.startswith(("git+", "git://")):
+            return Claim.SPECIFIC
+        return Claim.FORM if _plain_git_url(text) else Claim.NONE
+
     def parse(self, text: str, options: Mapping[str, Any]) -> RepoRef | None:
-        if text.startswith("git+"):
-            url = text[len("git+") :]
-        elif text.startswith("git://"):
-            url = text
+        """A :class:`RepoRef` for a git URL, with an optional ``@ref``."""
+        body = text[len("git:") :] if text.startswith("git:") and "://" not in text[:6] else text
+        if body.startswith("git+"):
+            url = body[len("git+") :]
+        elif body.startswith("git://") or _plain_git_url(body) or body is not text:
+            url = body
         else:
             return None
         revision: str | None = None
@@ -69,10 +80,11 @@ class GitSource:
             )
         if options.get("commit"):
             revision = str(options["commit"])
-        return RepoRef(source=self.name, repo=url, revision=revision, text=text)
+        identity = f"{self.name}:{canonical_url(url)}"
+        return RepoRef(source=self.name, repo=url, revision=revision, text=text, identity=identity)
 
     def open(self, ref: RepoRef, ctx: FetchContext) -> Snapshot:
-        key = _repo_key(ref.repo)
+        key = ref.location
         revision = ref.revision.lower() if ref.revision else None
         if revision and FULL_SHA.match(revision):
             commit: str | None = revision
@@ -189,9 +201,15 @@ def _peeled_last(item: tuple[str, str]) -> tuple[bool, str]:
     return (item[0].endswith("^{}"), item[0])
 
 
-def _repo_key(url: str) -> str:
-    parts = urlsplit(http.redact(url))
-    return f"{safe_component(parts.netloc or parts.scheme)}/{parts.path.strip('/')}"
+def _plain_git_url(text: str) -> bool:
+    """An http(s) or ssh URL whose path (before any ``@ref``) ends in ``.git``."""
+    if not text.startswith(("https://", "http://", "ssh://")):
+        return False
+    url = text
+    at = url.rfind("@")
+    if at > url.rfind("/"):
+        url = url[:at]
+    return urlsplit(url).path.rstrip("/").endswith(".git")
 
 
 def _label(ref: RepoRef) -> str:

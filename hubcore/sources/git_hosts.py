@@ -15,16 +15,15 @@ from __future__ import annotations
 
 import base64
 import logging
-import os
 import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from hubcore import http
+from hubcore import http, settings
 from hubcore.archives import archive_commit, extract_archive
-from hubcore.cache import Cache, safe_component
+from hubcore.cache import Cache
 from hubcore.errors import (
     ArchiveError,
     DownloadError,
@@ -33,7 +32,15 @@ from hubcore.errors import (
     RefNotFoundError,
 )
 from hubcore.hookspecs import hookimpl
-from hubcore.sources import FetchContext, RepoRef, Snapshot, Source
+from hubcore.sources import (
+    Claim,
+    FetchContext,
+    RepoRef,
+    Snapshot,
+    Source,
+    canonical_url,
+    redact_url,
+)
 
 __all__ = [
     "FULL_SHA",
@@ -49,7 +56,11 @@ logger = logging.getLogger(__name__)
 
 FULL_SHA = re.compile(r"^[0-9a-f]{40}$")
 SHORT_SHA = re.compile(r"^[0-9a-f]{7,39}$")
-_OWNER_REPO = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9_.][A-Za-z0-9_.-]*$")
+# GitHub owners are letters, digits and hyphens (no dots), so ``host/owner/repo`` is unambiguous.
+_OWNER_REPO = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*/[A-Za-z0-9_.][A-Za-z0-9_.-]*$")
+_OWNER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
+_HOST = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?(?::[0-9]{1,5})?$")
+_GROUP_PATH = re.compile(r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$")
 
 
 def parse_ref_advertisement(data: bytes) -> tuple[dict[str, str], str | None]:
@@ -118,10 +129,18 @@ class GitHostSource:
     name = ""
     forms: tuple[str, ...] = ()
     default_host = ""
+    #: The :class:`~hubcore.settings.Settings` field holding the token, and its variables.
+    token_setting = ""
     token_variables: tuple[str, ...] = ()
 
     # -- parsing -------------------------------------------------------------------------------
+    def claim(self, text: str, options: Mapping[str, Any]) -> int:
+        """Only ``name:`` references (routed by their prefix) are this source's."""
+        return Claim.NONE
+
     def parse(self, text: str, options: Mapping[str, Any]) -> RepoRef | None:
+        """A :class:`RepoRef` for ``name:path[@ref]``, ``name:https://host/path[@ref]`` or, with
+        ``source=name``, a bare path."""
         prefix = f"{self.name}:"
         if text.startswith(prefix):
             body = text[len(prefix) :]
@@ -129,8 +148,40 @@ class GitHostSource:
             body = text
         else:
             return None
+        host, body, token = self._split_host(body, text, options)
         repo, revision = self._split(body, text)
-        return self._ref(repo, revision, text, options)
+        if token and not options.get("token"):
+            options = {**options, "token": token}
+        return self._ref(repo, revision, text, {**options, "host": host} if host else options)
+
+    def _split_host(
+        self, body: str, text: str, options: Mapping[str, Any]
+    ) -> tuple[str | None, str, str | None]:
+        """``(base URL, path[@ref], password)`` of a host-qualified body, else
+        ``(None, body, None)``. A host named both here and by ``host=`` must agree."""
+        host = token = None
+        if body.startswith(("https://", "http://")):
+            parts = urlsplit(body)
+            if not parts.hostname:
+                raise InvalidReferenceError(f"{redact_url(text)!r} names no host")
+            token = parts.password
+            netloc = parts.netloc.rpartition("@")[2]
+            host, body = f"{parts.scheme}://{netloc}", parts.path
+        else:
+            first, sep, rest = body.partition("/")
+            if sep and _is_host(first) and self._host_prefix_allowed(rest):
+                host, body = first, rest
+        given = options.get("host") or options.get("git_host")
+        if host and given and canonical_url(_base(str(given))) != canonical_url(_base(host)):
+            raise InvalidReferenceError(
+                f"{redact_url(text)!r} names the host {canonical_url(_base(host))} but "
+                f"host={canonical_url(_base(str(given)))!r} was also given; name one"
+            )
+        return host, body, token
+
+    def _host_prefix_allowed(self, rest: str) -> bool:
+        """Whether ``host/<rest>`` may be read as host-qualified (see GitHubSource)."""
+        return False
 
     def _split(self, body: str, text: str) -> tuple[str, str | None]:
         repo, sep, revision = body.partition("@")
@@ -141,7 +192,7 @@ class GitHostSource:
             repo = repo[:-4]
         if not self._valid_path(repo) or (sep and not revision):
             raise InvalidReferenceError(
-                f"{text!r} is not a valid {self.name} reference; expected "
+                f"{redact_url(text)!r} is not a valid {self.name} reference; expected "
                 + " or ".join(self.forms)
             )
         return repo, revision or None
@@ -159,16 +210,50 @@ class GitHostSource:
         opts = {"host": str(host)}
         if options.get("token"):
             opts["token"] = str(options["token"])
-        return RepoRef(source=self.name, repo=repo, revision=revision, text=text, options=opts)
+        return RepoRef(
+            source=self.name,
+            repo=repo,
+            revision=revision,
+            text=text,
+            options=opts,
+            identity=self.identity(str(host), repo),
+        )
+
+    def identity(self, host: str, path: str) -> str:
+        """The identity of repository (or owner/group) *path* on *host*:
+        ``<name>:<canonical base URL>/<path>``."""
+        return f"{self.name}:{canonical_url(_base(host))}/{self._canonical_path(path)}"
+
+    def _canonical_path(self, path: str) -> str:
+        return path.strip("/")
+
+    def parse_prefix(self, text: str, options: Mapping[str, Any]) -> str | None:
+        """The identity prefix an owner or group entry names (``github:acme``,
+        ``gitlab:https://host/group``), for trust lists; ``None`` if *text* is not one."""
+        prefix = f"{self.name}:"
+        if text.startswith(prefix):
+            body = text[len(prefix) :]
+        elif self.bare_owners and "://" not in text and ":" not in text:
+            body = text
+        else:
+            return None
+        host, body, _ = self._split_host(body, text, options)
+        path = body.strip("/") if host and "://" in host else body
+        if not self._valid_prefix(path):
+            return None
+        given = options.get("host") or options.get("git_host")
+        return self.identity(str(host or given or self.default_host), path)
+
+    #: Whether a bare ``owner`` (no prefix) names an owner of this source.
+    bare_owners = False
+
+    def _valid_prefix(self, path: str) -> bool:
+        return bool(_GROUP_PATH.match(path)) and ".." not in path.split("/")
 
     # -- hosts, URLs, credentials ------------------------------------------------------------------
     def base_url(self, ref: RepoRef) -> str:
         host = str(ref.options.get("host") or self.default_host)
-        return host.rstrip("/") if "://" in host else f"https://{host}"
-
-    def repo_key(self, ref: RepoRef) -> str:
-        netloc = urlsplit(self.base_url(ref)).netloc
-        return f"{safe_component(netloc)}/{ref.repo}"
+        return _base(host)
 
     def refs_url(self, ref: RepoRef) -> str:
         return f"{self.base_url(ref)}/{ref.repo}.git/info/refs?service=git-upload-pack"
@@ -183,11 +268,7 @@ class GitHostSource:
         explicit = ref.options.get("token")
         if explicit:
             return str(explicit)
-        for variable in self.token_variables:
-            value = os.environ.get(variable)
-            if value:
-                return value
-        return None
+        return getattr(settings.current(), self.token_setting) or None
 
     def credentials(self, ref: RepoRef) -> http.Credentials | None:
         token = self.token(ref)
@@ -199,7 +280,7 @@ class GitHostSource:
 
     # -- opening ---------------------------------------------------------------------------------
     def open(self, ref: RepoRef, ctx: FetchContext) -> Snapshot:
-        key = self.repo_key(ref)
+        key = ref.location
         revision = ref.revision
         if revision and FULL_SHA.match(revision.lower()):
             return self._snapshot(ref, ctx, key, revision.lower())
@@ -326,19 +407,40 @@ class GitHubSource(GitHostSource):
     """GitHub and GitHub Enterprise (``host=``)."""
 
     name = "github"
-    forms: tuple[str, ...] = ("owner/repo[:ref]", "github:owner/repo[@ref]")
+    forms: tuple[str, ...] = (
+        "owner/repo[:ref]",
+        "github:[host/]owner/repo[@ref]",
+        "github:https://host/owner/repo[@ref]",
+    )
     default_host = "github.com"
+    token_setting = "github_token"
     token_variables = ("HUBCORE_GITHUB_TOKEN", "GITHUB_TOKEN")
 
+    bare_owners = True
+
+    def claim(self, text: str, options: Mapping[str, Any]) -> int:
+        """torch.hub's bare form, ``owner/repo[:ref]`` (or ``@ref``), is GitHub's."""
+        return Claim.FORM if _bare_github(text) else Claim.NONE
+
     def parse(self, text: str, options: Mapping[str, Any]) -> RepoRef | None:
+        """A :class:`RepoRef` for ``owner/repo[:ref]``, ``github:[host/]owner/repo[@ref]`` or
+        ``github:https://host/owner/repo[@ref]``."""
         claimed = super().parse(text, options)
         if claimed is not None:
             return claimed
-        # torch.hub's bare form: owner/repo or owner/repo:ref
-        repo, _, revision = text.partition(":")
-        if _OWNER_REPO.match(repo) and "://" not in text:
-            return self._ref(repo, revision or None, text, options)
-        return None
+        if not _bare_github(text):
+            return None
+        repo, revision = self._split(text, text)
+        return self._ref(repo, revision, text, options)
+
+    def _host_prefix_allowed(self, rest: str) -> bool:
+        return True  # owners have no dots, so a dotted first segment can only be a host
+
+    def _canonical_path(self, path: str) -> str:
+        return path.strip("/").lower()  # GitHub owner and repository names ignore case
+
+    def _valid_prefix(self, path: str) -> bool:
+        return bool(_OWNER.match(path) or _OWNER_REPO.match(path))
 
     def _is_public_github(self, ref: RepoRef) -> bool:
         return urlsplit(self.base_url(ref)).netloc == "github.com"
@@ -369,8 +471,12 @@ class GitLabSource(GitHostSource):
     """GitLab and self-hosted GitLab (``host=``), with nested groups."""
 
     name = "gitlab"
-    forms: tuple[str, ...] = ("gitlab:group[/subgroup...]/repo[@ref]",)
+    forms: tuple[str, ...] = (
+        "gitlab:group[/subgroup...]/repo[@ref]",
+        "gitlab:https://host/group[/subgroup...]/repo[@ref]",
+    )
     default_host = "gitlab.com"
+    token_setting = "gitlab_token"
     token_variables = ("HUBCORE_GITLAB_TOKEN",)
 
     def _valid_path(self, repo: str) -> bool:
@@ -385,6 +491,25 @@ class GitLabSource(GitHostSource):
         basic = base64.b64encode(f"oauth2:{token}".encode()).decode()
         host = urlsplit(self.base_url(ref)).hostname or ""
         return {host: {"Authorization": f"Basic {basic}", "PRIVATE-TOKEN": token}}
+
+
+def _is_host(segment: str) -> bool:
+    """Whether a path segment names a host (``ghe.example``, ``localhost:8080``)."""
+    match = _HOST.match(segment)
+    return bool(match) and ("." in segment or ":" in segment or segment == "localhost")
+
+
+def _base(host: str) -> str:
+    """A ``host=`` value (a host name or a base URL) as a base URL; https is assumed."""
+    host = host.strip().rstrip("/")
+    return host if "://" in host else f"https://{host}"
+
+
+def _bare_github(text: str) -> bool:
+    if "://" in text:
+        return False
+    repo = re.split(r"[@:]", text, maxsplit=1)[0]
+    return bool(_OWNER_REPO.match(repo.strip("/").removesuffix(".git")))
 
 
 def _unique_prefix(cache: Cache, source: str, key: str, prefix: str) -> str | None:

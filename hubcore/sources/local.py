@@ -1,4 +1,11 @@
-"""The ``local`` source: a repository that is a folder on this machine, used in place."""
+"""The ``local`` source: a repository that is a folder on this machine, used in place.
+
+A path is spelled as one (``./dir``, ``../dir``, ``/abs/dir``, ``~/dir``, ``file:///abs/dir``,
+``local:dir``) or the source is forced (``source="local"``, as torch.hub's). A bare name that
+is an existing folder is only a guess (:attr:`~hubcore.sources.Claim.GUESS`): it is used when
+no other source understands the name, so a folder ``acme/models`` in the working directory
+never shadows the GitHub repository ``acme/models``.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +17,7 @@ from urllib.parse import unquote, urlsplit
 
 from hubcore.errors import InvalidReferenceError, RepoNotFoundError
 from hubcore.hookspecs import hookimpl
-from hubcore.sources import FetchContext, RepoRef, Snapshot, Source
+from hubcore.sources import Claim, FetchContext, RepoRef, Snapshot, Source
 
 __all__ = ["LocalSource"]
 
@@ -21,7 +28,14 @@ class LocalSource:
     name = "local"
     forms: tuple[str, ...] = ("./dir, ../dir, /abs/dir, ~/dir, file:///abs/dir, local:dir",)
 
+    def claim(self, text: str, options: Mapping[str, Any]) -> int:
+        """A spelled path or ``file:`` URL is a form; an existing folder's bare name a guess."""
+        if text.startswith("file:") or _is_spelled_path(text):
+            return Claim.FORM
+        return Claim.GUESS if os.path.isdir(text) else Claim.NONE
+
     def parse(self, text: str, options: Mapping[str, Any]) -> RepoRef | None:
+        """A :class:`RepoRef` for the folder *text* names (see the module docstring)."""
         path: str | None = None
         if text.startswith("local:"):
             path = text[len("local:") :]
@@ -44,7 +58,9 @@ class LocalSource:
             raise RepoNotFoundError(
                 f"{text!r}: {path.split('/', 1)[0]} is not a user's home folder"
             ) from None
-        return RepoRef(source=self.name, repo=str(resolved), text=text)
+        return RepoRef(
+            source=self.name, repo=str(resolved), text=text, identity=f"{self.name}:{resolved}"
+        )
 
     def open(self, ref: RepoRef, ctx: FetchContext) -> Snapshot:
         root = Path(ref.repo)
@@ -56,11 +72,14 @@ class LocalSource:
 
 
 def _looks_like_path(text: str) -> bool:
+    return _is_spelled_path(text) or os.path.isdir(text)
+
+
+def _is_spelled_path(text: str) -> bool:
+    """Whether *text* is written as a path, whatever exists on disk."""
     if text in (".", "..") or text.startswith(("/", "./", "../", "~")):
         return True
-    if os.sep != "/" and text.startswith((".\\", "..\\")):
-        return True
-    return os.path.isdir(text)
+    return os.sep != "/" and (text.startswith((".\\", "..\\")) or os.path.isabs(text))
 
 
 @hookimpl

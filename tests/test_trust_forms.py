@@ -1,0 +1,219 @@
+"""Trust works for every reference form `load` accepts (the user guide's table of sources):
+`hubcore trust add FORM`, `trust rm FORM` and `HUBCORE_TRUST=FORM` all name the same identity
+that a load of FORM is checked against, and never store credentials."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import shutil
+import zipfile
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+import hubcore
+from hubcore.cli import main
+from hubcore.errors import UntrustedRepoError
+
+from .gitserver import BareRepo, GitDaemon, GitHostServer
+
+pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="needs the git command")
+
+
+def hubconf(marker: Path) -> str:
+    return (
+        "import pathlib\n"
+        f"def version():\n    pathlib.Path({str(marker)!r}).write_text('ran')\n    return 'ok'\n"
+    )
+
+
+@pytest.fixture
+def untrusting(hub_home, monkeypatch) -> Path:
+    monkeypatch.delenv("HUBCORE_TRUST")
+    return hub_home
+
+
+@pytest.fixture
+def marker(tmp_path) -> Path:
+    return tmp_path / "code-ran"
+
+
+@pytest.fixture
+def servers(tmp_path, marker):
+    root = tmp_path / "srv" / "repos"
+    for path in ("acme/hub", "grp/sub/hub", "lab/models"):
+        BareRepo(root, path).commit({"hubconf.py": hubconf(marker)}, "one")
+    http_server = GitHostServer(root).start()
+    daemon = GitDaemon(root).start()
+    files = root.parent / "files"
+    files.mkdir()
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as zf:
+        zf.writestr("hub/hubconf.py", hubconf(marker))
+    (files / "hub.zip").write_bytes(buffer.getvalue())
+    yield http_server, daemon, files
+    daemon.stop()
+    http_server.stop()
+
+
+@pytest.fixture
+def memory_hub(marker):
+    import fsspec
+
+    fs = fsspec.filesystem("memory")
+    fs.pipe("/hubs/acme/hubconf.py", hubconf(marker).encode())
+    yield "memory://hubs/acme"
+    fs.rm("/hubs", recursive=True)
+
+
+# (reference, whether load and trust are given --host <the GitHub/GitLab stand-in>)
+FORMS = [
+    ("acme/hub", True),
+    ("acme/hub:main", True),
+    ("github:acme/hub@main", True),
+    ("github:{http}/acme/hub", False),
+    ("gitlab:grp/sub/hub@main", True),
+    ("gitlab:{http}/grp/sub/hub", False),
+    ("{git}/lab/models.git", False),
+    ("{git}/lab/models.git@main", False),
+    ("git:{git}/lab/models.git", False),
+    ("git+{http}/lab/models.git", False),
+    ("git+{http}/lab/models.git@main", False),
+    ("{http}/lab/models.git@main", False),
+    ("{http}/files/hub.zip", False),
+    ("url:{http}/files/hub.zip", False),
+    ("{http}/files/hub.zip#sha256={zip_sha}", False),
+    ("file://{files}/hub.zip", False),
+    ("{memory}", False),
+]
+
+
+def spell(form: str, servers, memory: str) -> str:
+    http_server, daemon, files = servers
+    zip_sha = hashlib.sha256((files / "hub.zip").read_bytes()).hexdigest()
+    return form.format(
+        http=http_server.url, git=daemon.url, files=files, zip_sha=zip_sha, memory=memory
+    )
+
+
+@pytest.mark.parametrize(("form", "with_host"), FORMS)
+def test_every_form_can_be_trusted(
+    untrusting, servers, memory_hub, marker, monkeypatch, form, with_host
+) -> None:
+    ref = spell(form, servers, memory_hub)
+    host = ["--host", servers[0].url] if with_host else []
+    load = ["load", ref, "version", *host]
+    runner = CliRunner()
+    refused = runner.invoke(main, load)
+    assert refused.exit_code == 1, refused.output
+    assert "not on your trust list" in refused.output
+    assert not marker.exists()
+
+    added = runner.invoke(main, ["trust", "add", ref, *host])
+    if "main" in form:  # a branch moves: trust cannot pin it, and says what to write instead
+        assert added.exit_code == 1
+        assert "trust pins one commit by its full id, not 'main'" in added.output
+        identity = added.output.split("; trust ", 1)[1].split(" for every commit")[0]
+        ref = form.replace(":main", "").replace("@main", "")
+        ref = spell(ref, servers, memory_hub)
+        assert runner.invoke(main, ["trust", "add", ref, *host]).output == f"trusted {identity}\n"
+    else:
+        assert added.exit_code == 0, added.output
+    loaded = runner.invoke(main, load)
+    assert loaded.exit_code == 0, loaded.output
+    assert marker.exists()
+    marker.unlink()
+
+    removed = runner.invoke(main, ["trust", "rm", ref, *host])
+    assert removed.output.startswith("removed "), removed.output
+    assert runner.invoke(main, load).exit_code == 1
+    assert not marker.exists()
+
+    identity = runner.invoke(main, ["trust", "add", ref, *host]).output.split()[-1]
+    runner.invoke(main, ["trust", "rm", ref, *host])
+    for entry in (identity, ref) if not with_host else (identity,):
+        monkeypatch.setenv("HUBCORE_TRUST", entry)
+        assert runner.invoke(main, load).exit_code == 0
+        assert marker.exists()
+        marker.unlink()
+
+
+def test_a_pinned_commit_in_any_form(untrusting, servers, marker) -> None:
+    http_server, daemon, _ = servers
+    commit = hubcore.open_repo(f"{daemon.url}/lab/models.git").snapshot_id
+    assert commit is not None
+    runner = CliRunner()
+    added = runner.invoke(main, ["trust", "add", f"git+{http_server.url}/lab/models.git@{commit}"])
+    assert added.output == f"trusted git:{http_server.url}/lab/models.git@{commit}\n"
+    assert hubcore.load(f"{http_server.url}/lab/models.git@main", "version") == "ok"
+    with pytest.raises(UntrustedRepoError):  # the same path on another server is not trusted
+        hubcore.load(f"{daemon.url}/lab/models.git", "version")
+    assert (
+        runner.invoke(main, ["trust", "add", f"{daemon.url}/lab/models.git@{commit}"]).exit_code
+        == 0
+    )
+    assert hubcore.load(f"{daemon.url}/lab/models.git", "version") == "ok"
+
+
+def test_credentials_are_never_stored(untrusting, servers, marker) -> None:
+    http_server, _, _ = servers
+    netloc = http_server.url.removeprefix("http://")
+    ref = f"git+http://alice:s3cret@{netloc}/lab/models.git"
+    added = CliRunner().invoke(main, ["trust", "add", ref])
+    assert added.exit_code == 0, added.output
+    assert added.output == f"trusted git:{http_server.url}/lab/models.git\n"
+    stored = (untrusting / "trusted.json").read_text()
+    assert "s3cret" not in stored
+    assert "alice" not in stored
+    assert hubcore.load(ref, "version") == "ok"  # the same repository, credentials or not
+    assert hubcore.load(f"git+{http_server.url}/lab/models.git", "version") == "ok"
+
+
+@pytest.mark.parametrize(
+    ("entry", "problem"),
+    [
+        ("acme/hub@main", "full id"),
+        ("acme/hub:v1", "full id"),
+        ("acme/hub@abc1234", "full id"),
+        ("./somewhere", "always trusted"),
+        ("nosuchproto://x/y", "no installed source handles nosuchproto://"),
+        ("gitlab:", "not a valid gitlab reference"),
+        ("*", "HUBCORE_TRUST=*"),
+    ],
+)
+def test_forms_that_cannot_be_trusted_are_errors(untrusting, entry, problem) -> None:
+    result = CliRunner().invoke(main, ["trust", "add", "acme/other", entry])
+    assert result.exit_code == 1
+    assert result.output.startswith("error: ")
+    assert problem in result.output
+    assert not (untrusting / "trusted.json").exists()  # nothing of the command was stored
+
+
+def test_bad_environment_entries_are_errors(untrusting, monkeypatch) -> None:
+    monkeypatch.setenv("HUBCORE_TRUST", "acme/hub@main")
+    result = CliRunner().invoke(main, ["trust", "ls"])
+    assert result.exit_code == 1
+    assert "HUBCORE_TRUST" in result.output
+
+
+def test_stored_entries_are_identities(untrusting, servers) -> None:
+    _, daemon, _ = servers
+    runner = CliRunner()
+    for entry in (
+        "acme",
+        "github.com/acme/hub",
+        f"{daemon.url.upper().replace('GIT:', 'git:')}/x.git",
+    ):
+        assert runner.invoke(main, ["trust", "add", entry]).exit_code == 0
+    stored = json.loads((untrusting / "trusted.json").read_text())
+    assert stored == {
+        "version": 2,
+        "trusted": [
+            "github:https://github.com/acme",
+            "github:https://github.com/acme/hub",
+            f"git:{daemon.url}/x.git",
+        ],
+    }
