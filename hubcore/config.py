@@ -16,9 +16,13 @@ The configuration file is TOML. Its ``[mirrors]`` table maps URL prefixes to rep
     "https://github.com/" = "https://git-mirror.internal/github/"
     "https://example.org/weights/" = "s3://weights-mirror/"
 
-Rewrites from ``HUBCORE_MIRRORS`` take precedence over the file; the longest matching prefix
-wins. They apply to every URL hubcore fetches (repositories and weights) but not to cache
-keys, so switching a mirror on or off keeps the cache.
+Rewrites from ``HUBCORE_MIRRORS`` take precedence over the file. A prefix is a URL: it matches
+URLs with the same scheme, host and port whose path starts with the prefix's whole path
+segments (``..`` is resolved first, so it cannot step out of a prefix); the prefix with the
+most segments wins, and the rest of the path is appended to the replacement as whole segments
+(``https://mirror.corp`` and ``https://mirror.corp/`` are the same replacement). Rewrites
+apply to every URL hubcore fetches (repositories and weights) but not to cache keys, so
+switching a mirror on or off keeps the cache.
 """
 
 from __future__ import annotations
@@ -101,7 +105,7 @@ def mirrors() -> dict[str, str]:
     if not isinstance(table, dict):
         raise ConfigError(f"[mirrors] in {config_path()} must be a table of prefix = replacement")
     result = {str(k): str(v) for k, v in table.items()}
-    for pair in filter(None, (p.strip() for p in os.environ.get("HUBCORE_MIRRORS", "").split(";"))):
+    for pair in filter(None, (p.strip() for p in settings.current().mirrors.split(";"))):
         prefix, sep, replacement = pair.partition("=")
         if not sep or not prefix.strip():
             raise ConfigError(
@@ -112,11 +116,7 @@ def mirrors() -> dict[str, str]:
 
 
 def rewrite_url(url: str) -> str:
-    """Apply the longest matching mirror prefix to *url*."""
-    table = mirrors()
-    for prefix in sorted(table, key=len, reverse=True):
-        if url.startswith(prefix):
-            rewritten = table[prefix] + url[len(prefix) :]
-            logger.debug("mirror: %s -> %s", prefix, table[prefix])
-            return rewritten
-    return url
+    """Apply the best matching mirror to *url* (the rules: :func:`hubcore.http.rewrite_url`)."""
+    from hubcore import http  # http imports this module
+
+    return http.rewrite_url(url, mirrors())

@@ -13,7 +13,14 @@ sidecar. The first request asks for the first chunk with ``Range``:
 A hashing thread follows the contiguous finished prefix of the file, so sha256 is computed
 while the rest is still arriving, not in a second pass. Connection errors, timeouts and
 408/429/5xx answers are retried with exponential backoff (honouring ``Retry-After``); other
-4xx answers fail at once.
+4xx answers fail at once (:func:`hubcore.http.status_error` names the error).
+
+Retries stop after ``HUBCORE_RETRIES`` attempts or when the *stall budget* is used up:
+``HUBCORE_STALL_BUDGET`` seconds (default 120) in which no byte of the file arrived, counted
+across attempts, timeouts and backoff waits. Each read waits at most the budget that is left,
+so a server that stalls fails after about the budget, not after attempts times read timeout.
+The final :class:`~hubcore.errors.DownloadError` lists each failed attempt and why (timeout,
+reset, HTTP status) and which limit ended the retries.
 """
 
 from __future__ import annotations
@@ -36,15 +43,20 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 import attrs
 import requests
-from tenacity import (
-    RetryCallState,
-    Retrying,
-    retry_if_exception,
-    stop_after_attempt,
-)
+from tenacity import RetryCallState, Retrying, retry_if_exception
 
-from hubcore.errors import AuthenticationError, DownloadError
-from hubcore.http import Credentials, redact, send
+from hubcore import settings
+from hubcore.errors import DownloadError
+from hubcore.http import (
+    Credentials,
+    describe_failure,
+    is_transient,
+    redact,
+    rewrite_url,
+    send,
+    status_error,
+    status_text,
+)
 
 __all__ = ["DownloadSettings", "HttpDownload", "download_settings"]
 
@@ -67,39 +79,37 @@ class DownloadSettings:
     max_backoff: float = 30.0
     connect_timeout: float = 10.0
     read_timeout: float = 60.0
+    #: Seconds without a byte arriving, across all attempts, before giving up (<= 0: no limit).
+    stall_budget: float = 120.0
     #: A single connection at least this fast (bytes/s) is not split into several.
     fast_link: float = 200 * (1 << 20)
 
 
 def download_settings() -> DownloadSettings:
-    """Settings from ``HUBCORE_CONNECTIONS``, ``HUBCORE_CHUNK_MB``, ``HUBCORE_PARALLEL_MIN_MB``
-    (smallest file fetched over several connections), ``HUBCORE_RETRIES``,
-    ``HUBCORE_CONNECT_TIMEOUT`` and ``HUBCORE_READ_TIMEOUT`` (seconds)."""
-    env = os.environ
-    defaults = DownloadSettings()
-
-    def number(name: str, default: float) -> float:
-        try:
-            return float(env[name]) if env.get(name) else default
-        except ValueError:
-            raise DownloadError(f"{name}={env[name]!r} is not a number") from None
-
+    """The engine's tunables from :mod:`hubcore.settings` (``HUBCORE_CONNECTIONS``,
+    ``HUBCORE_CHUNK_MB``, ``HUBCORE_PARALLEL_MIN_MB``, ``HUBCORE_FAST_LINK_MBPS``,
+    ``HUBCORE_RETRIES``, ``HUBCORE_CONNECT_TIMEOUT``, ``HUBCORE_READ_TIMEOUT``,
+    ``HUBCORE_STALL_BUDGET``)."""
+    current = settings.current()
     return DownloadSettings(
-        connections=max(1, int(number("HUBCORE_CONNECTIONS", defaults.connections))),
-        chunk_size=max(1 << 16, int(number("HUBCORE_CHUNK_MB", 16) * (1 << 20))),
-        parallel_threshold=int(number("HUBCORE_PARALLEL_MIN_MB", 64) * (1 << 20)),
-        fast_link=number("HUBCORE_FAST_LINK_MBPS", 200) * (1 << 20),
-        attempts=max(1, int(number("HUBCORE_RETRIES", defaults.attempts))),
-        connect_timeout=number("HUBCORE_CONNECT_TIMEOUT", defaults.connect_timeout),
-        read_timeout=number("HUBCORE_READ_TIMEOUT", defaults.read_timeout),
+        connections=max(1, current.connections),
+        chunk_size=max(1 << 16, int(current.chunk_mb * (1 << 20))),
+        parallel_threshold=int(current.parallel_min_mb * (1 << 20)),
+        fast_link=current.fast_link_mbps * (1 << 20),
+        attempts=max(1, current.retries),
+        connect_timeout=current.connect_timeout,
+        read_timeout=current.read_timeout,
+        stall_budget=current.stall_budget,
     )
 
 
-class TransientError(DownloadError):
-    """A failure worth retrying (connection trouble, 408/429/5xx, a short body)."""
+class _Transient(DownloadError):
+    """A failure worth retrying (connection trouble, 408/429/5xx, a short body). Internal:
+    :meth:`HttpDownload._retrying` turns the last one into a plain :class:`DownloadError`."""
 
-    def __init__(self, message: str, retry_after: float | None = None):
-        super().__init__(message)
+    def __init__(self, why: str, retry_after: float | None = None):
+        super().__init__(why)
+        self.why = why
         self.retry_after = retry_after
 
 
@@ -159,15 +169,19 @@ class HttpDownload:
         self.on_start = on_start or (lambda total, resumed: None)
         self.on_bytes = on_bytes or (lambda n: None)
         self._meta_lock = threading.Lock()
+        self._last_data = time.monotonic()  # when a byte last arrived: the stall clock
 
     # -- the whole download ----------------------------------------------------------------------
     def run(self) -> tuple[str, int]:
+        self._last_data = time.monotonic()
         for _ in range(3):  # a file that keeps changing under us is given three chances
             try:
                 return self._attempt()
             except _Changed:
                 logger.info("%s changed on the server; starting over", self.label)
                 self.discard()
+            except _Transient as exc:  # never reaches the user as such (see _retrying)
+                raise DownloadError(f"downloading {self.label} failed: {exc.why}") from None
         raise DownloadError(f"{self.label} kept changing while it was downloaded")
 
     def discard(self) -> None:
@@ -189,7 +203,7 @@ class HttpDownload:
         if meta is not None and meta.validator:
             headers["If-Range"] = meta.validator
         response = self._retrying(lambda: self._open(self.url, headers))
-        final_url = response.url or self.url
+        final_url = response.url or rewrite_url(self.url)  # later requests skip the mirrors
         if response.status_code == 206:
             total = _content_range_total(response)
             validator = _validator(response)
@@ -249,8 +263,8 @@ class HttpDownload:
             return False
         try:
             self._write_chunk(fd, meta, index, response, digest)
-        except TransientError as exc:
-            logger.info("first chunk of %s failed: %s", self.label, exc)
+        except _Transient as exc:
+            logger.info("first chunk of %s failed: %s", self.label, exc.why)
             return False
         with self._meta_lock:
             meta.done.add(index)
@@ -290,7 +304,7 @@ class HttpDownload:
             headers = {"Range": f"bytes={start}-{meta.size - 1}"}
             if meta.validator:
                 headers["If-Range"] = meta.validator
-            response = self._open(url, headers)
+            response = self._open(url, headers, mirror=False)
             if response.status_code != 206 or _content_range_total(response) != meta.size:
                 response.close()
                 raise _Changed
@@ -331,7 +345,7 @@ class HttpDownload:
                     headers["If-Range"] = meta.validator
 
                 def fetch_one(index: int = index, headers: dict[str, str] = headers) -> None:
-                    response = self._open(url, headers)
+                    response = self._open(url, headers, mirror=False)
                     if response.status_code != 206:
                         response.close()
                         raise _Changed  # the server ignored Range or the file changed
@@ -376,22 +390,18 @@ class HttpDownload:
                     data = response.raw.read(min(READ_SIZE, expected - written))
                     if not data:
                         break
+                    self._last_data = time.monotonic()
                     os.pwrite(fd, data, offset + written)
                     if digest is not None:
                         digest.update(data)
                     written += len(data)
                     self.on_bytes(len(data))
-            except (requests.RequestException, OSError) as exc:
+            except Exception as exc:  # requests, OSError and urllib3 protocol errors
                 self.on_bytes(-written)
-                raise TransientError(f"{self.label}: connection broke: {_reason(exc)}") from None
-            except Exception as exc:  # urllib3 protocol errors
-                self.on_bytes(-written)
-                raise TransientError(f"{self.label}: transfer failed: {_reason(exc)}") from None
+                raise self._broken(exc) from None
         if written != expected:
             self.on_bytes(-written)
-            raise TransientError(
-                f"{self.label}: chunk {index} ended after {written} of {expected} bytes"
-            )
+            raise _Transient(f"chunk {index} ended after {written} of {expected} bytes")
 
     def _finish(self, meta: _Meta, index: int, state: _ChunkState) -> None:
         with self._meta_lock:
@@ -416,24 +426,19 @@ class HttpDownload:
             with response, open(self.partial, "wb") as fh:
                 try:
                     while data := response.raw.read(READ_SIZE):
+                        self._last_data = time.monotonic()
                         fh.write(data)
                         digest.update(data)
                         size += len(data)
                         self.on_bytes(len(data))
-                except (requests.RequestException, OSError) as exc:
+                except Exception as exc:  # requests, OSError and urllib3 protocol errors
                     self.on_bytes(-size)
                     digest.close()
-                    raise TransientError(
-                        f"{self.label}: connection broke: {_reason(exc)}"
-                    ) from None
-                except Exception as exc:
-                    self.on_bytes(-size)
-                    digest.close()
-                    raise TransientError(f"{self.label}: transfer failed: {_reason(exc)}") from None
+                    raise self._broken(exc) from None
             hexdigest = digest.hexdigest()
             if total is not None and size != total:
                 self.on_bytes(-size)
-                raise TransientError(f"{self.label}: received {size} of {total} bytes")
+                raise _Transient(f"received {size} of {total} bytes")
             return hexdigest, size
 
         unread: requests.Response | None = response  # the first attempt uses the probe's answer
@@ -448,46 +453,117 @@ class HttpDownload:
         return result
 
     # -- requests ---------------------------------------------------------------------------------
-    def _open(self, url: str, headers: dict[str, str]) -> requests.Response:
-        """GET with credential-safe redirects (:func:`hubcore.http.send`) and status checks."""
-        timeout = (self.settings.connect_timeout, self.settings.read_timeout)
+    def _open(self, url: str, headers: dict[str, str], *, mirror: bool = True) -> requests.Response:
+        """GET with credential-safe redirects (:func:`hubcore.http.send`) and status checks.
+        *mirror* is false for a URL that came from a response (already rewritten)."""
+        read_timeout = self._read_timeout()
+        timeout = (self.settings.connect_timeout, read_timeout)
         try:
             response = send(
-                url, credentials=self.credentials, headers=headers, stream=True, timeout=timeout
+                url,
+                credentials=self.credentials,
+                headers=headers,
+                stream=True,
+                timeout=timeout,
+                mirror=mirror,
             )
         except requests.RequestException as exc:
-            raise TransientError(f"cannot reach {self.label}: {_reason(exc)}") from None
-        _check_status(response, self.label)
-        return response
+            raise _Transient(describe_failure(exc, read_timeout)) from None
+        status = response.status_code
+        error = status_error(status, response.reason, self.label, resource="file")
+        if error is None:
+            return response
+        retry_after = _retry_after(response.headers.get("Retry-After"))
+        response.close()
+        if is_transient(status):
+            raise _Transient(status_text(status, response.reason), retry_after)
+        raise error
+
+    def _broken(self, exc: Exception) -> _Transient:
+        return _Transient(describe_failure(exc, self.settings.read_timeout))
+
+    def _stalled_for(self) -> float:
+        return time.monotonic() - self._last_data
+
+    def _budget_left(self) -> float:
+        budget = self.settings.stall_budget
+        return budget - self._stalled_for() if budget > 0 else float("inf")
+
+    def _read_timeout(self) -> float:
+        # Never wait on one read longer than the stall budget that is left (at least 1 s).
+        wanted = self.settings.read_timeout
+        return max(min(wanted, self._budget_left()), min(wanted, 1.0))
 
     def _retrying(
         self, action: Callable[[], Any], on_retry: Callable[[BaseException], None] | None = None
     ) -> Any:
+        """Run *action*, retrying :class:`_Transient` failures until ``attempts`` or the stall
+        budget runs out; then raise a :class:`DownloadError` that lists every attempt."""
         settings = self.settings
+        failures: list[str] = []
+
+        def attempt() -> Any:
+            try:
+                return action()
+            except _Transient as exc:
+                failures.append(exc.why)
+                raise
+
+        def stop(state: RetryCallState) -> bool:
+            return state.attempt_number >= settings.attempts or self._budget_left() <= 0
 
         def wait(state: RetryCallState) -> float:
             exc = state.outcome.exception() if state.outcome else None
             hint = getattr(exc, "retry_after", None)
             if isinstance(hint, int | float):
-                return float(min(hint, settings.max_backoff))
-            return float(
-                min(settings.backoff * 2 ** (state.attempt_number - 1), settings.max_backoff)
-            )
+                delay = float(min(hint, settings.max_backoff))
+            else:
+                delay = min(
+                    settings.backoff * 2 ** (state.attempt_number - 1), settings.max_backoff
+                )
+            return max(0.0, min(delay, self._budget_left()))
 
         def log(state: RetryCallState) -> None:
             exc = state.outcome.exception() if state.outcome else None
-            logger.info("retrying %s after: %s", self.label, exc)
+            logger.info("retrying %s after: %s", self.label, getattr(exc, "why", exc))
             if on_retry is not None and exc is not None:
                 on_retry(exc)
 
         retrying = Retrying(
-            stop=stop_after_attempt(settings.attempts),
+            stop=stop,
             wait=wait,
-            retry=retry_if_exception(lambda exc: isinstance(exc, TransientError)),
+            retry=retry_if_exception(lambda exc: isinstance(exc, _Transient)),
             before_sleep=log,
             reraise=True,
         )
-        return retrying(action)
+        try:
+            return retrying(attempt)
+        except _Transient:
+            raise DownloadError(self._summary(failures)) from None
+
+    def _summary(self, failures: list[str]) -> str:
+        """Which attempts failed and why, and which limit ended the retries."""
+        runs: list[tuple[int, int, str]] = []  # (first, last, why): repeats said once
+        for number, why in enumerate(failures, 1):
+            if runs and runs[-1][2] == why:
+                runs[-1] = (runs[-1][0], number, why)
+            else:
+                runs.append((number, number, why))
+        attempts = "; ".join(
+            f"attempt {a}: {why}" if a == b else f"attempts {a}-{b}: {why}" for a, b, why in runs
+        )
+        if self._budget_left() <= 0:
+            budget = self.settings.stall_budget
+            limit = (
+                f"no data arrived for {self._stalled_for():.0f} s, past the stall budget "
+                f"(HUBCORE_STALL_BUDGET={budget:g})"
+            )
+        else:
+            limit = f"{len(failures)} attempts failed (HUBCORE_RETRIES={self.settings.attempts})"
+        return (
+            f"downloading {self.label} failed: {attempts}. Gave up because {limit}. "
+            "Try again later."
+        )
 
 
 class _ChunkState:
@@ -633,23 +709,6 @@ def _first_missing(meta: _Meta) -> int:
     return next((i for i in range(chunks) if i not in meta.done), 0)
 
 
-def _check_status(response: requests.Response, label: str) -> None:
-    status = response.status_code
-    if status < 400:
-        return
-    retry_after = _retry_after(response.headers.get("Retry-After"))
-    response.close()
-    if status in (408, 425, 429) or status >= 500:
-        raise TransientError(f"{label}: HTTP {status} {response.reason}", retry_after)
-    if status in (401, 403):
-        raise AuthenticationError(f"access to {label} was refused (HTTP {status})")
-    if status == 404:
-        raise DownloadError(f"{label} does not exist (HTTP 404)")
-    if status == 416:
-        raise DownloadError(f"{label}: the server rejected the byte range (HTTP 416)")
-    raise DownloadError(f"downloading {label} failed: HTTP {status} {response.reason}")
-
-
 def _retry_after(value: str | None) -> float | None:
     if not value:
         return None
@@ -687,9 +746,4 @@ def _split_credentials(url: str) -> tuple[str, Credentials | None]:
     user, _, password = userinfo.partition(":")
     token = base64.b64encode(f"{unquote(user)}:{unquote(password)}".encode()).decode()
     clean = urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
-    hostname = (urlsplit(clean).hostname or "").lower()
-    return clean, Credentials({hostname: {"Authorization": f"Basic {token}"}})
-
-
-def _reason(exc: BaseException) -> str:
-    return (str(exc) or type(exc).__name__)[:200]
+    return clean, Credentials({clean: {"Authorization": f"Basic {token}"}})  # its origin only

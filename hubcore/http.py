@@ -1,27 +1,59 @@
-"""Small, careful HTTP for talking to git hosts: mirrors, timeouts, credential-safe redirects.
+"""Small, careful HTTP: mirrors, timeouts, credential-safe redirects, one status-to-error map.
 
-Every request goes through :func:`get`: the URL is rewritten by the configured mirrors,
-redirects are followed by hand so that credentials are dropped as soon as a redirect leaves the
-host they were meant for, and failures become :class:`~hubcore.errors.HubError` subclasses whose
-messages never contain a token.
+Every request goes through :func:`send` (or :func:`get`, which also maps failures to hub errors):
+
+* The URL is rewritten by the configured mirrors (:func:`rewrite_url`). Mirror prefixes are
+  parsed: scheme, host, port and whole path segments must match, dot segments (``..``, also
+  percent-encoded) are resolved before matching, and a rewritten URL that would leave the
+  mirror's origin or path is refused.
+* :class:`Credentials` belong to an *origin*: scheme, host and port. Redirects are followed by
+  hand and credentials are sent only to their own origin, so another port, another scheme or
+  another host (a redirect target or a mirror) never receives them.
+* A redirect from ``https`` to plain ``http`` is refused with a
+  :class:`~hubcore.errors.DownloadError`, unless the target host is listed in
+  ``HUBCORE_ALLOW_HTTP`` (comma-separated ``host`` or ``host:port`` entries). Even then no
+  credentials follow, as the origin changed.
+* :func:`status_error` is the one map from an HTTP status to a hub error, used here and by the
+  weight downloader; :func:`describe_failure` turns a connection failure into a short reason.
+  Messages show URLs only through :func:`redact`: never user info or a query string.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+import socket
 import threading
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
-from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
+from typing import TYPE_CHECKING, Literal, TypeAlias
+from urllib.parse import SplitResult, unquote, urljoin, urlsplit, urlunsplit
 
-from hubcore import config
-from hubcore.errors import AuthenticationError, DownloadError, RepoNotFoundError
+from hubcore import config, settings
+from hubcore.errors import (
+    AuthenticationError,
+    ConfigError,
+    DownloadError,
+    HubError,
+    RepoNotFoundError,
+)
 
 if TYPE_CHECKING:
     import requests
 
-__all__ = ["Credentials", "get", "redact", "session", "url_identity"]
+__all__ = [
+    "Credentials",
+    "describe_failure",
+    "get",
+    "is_transient",
+    "origin",
+    "redact",
+    "rewrite_url",
+    "send",
+    "session",
+    "status_error",
+    "status_text",
+    "url_identity",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -29,6 +61,11 @@ CONNECT_TIMEOUT = 10.0
 READ_TIMEOUT = 60.0
 MAX_REDIRECTS = 10
 USER_AGENT = "hubcore/0.1"
+REDIRECTS = frozenset({301, 302, 303, 307, 308})
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+#: scheme, lower-case host, port (the scheme's default port when the URL names none)
+Origin: TypeAlias = tuple[str, str, int | None]
 
 _local = threading.local()
 
@@ -45,18 +82,45 @@ def session() -> requests.Session:
     return current
 
 
-class Credentials:
-    """Authentication headers per host; sent only to those hosts, never shown by ``repr``."""
+def origin(url: str) -> Origin:
+    """The origin of *url*: ``(scheme, host, port)``, lower-cased, default ports filled in."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port
+    except ValueError:
+        raise DownloadError(f"{redact(url)} has an invalid port") from None
+    return scheme, (parts.hostname or "").lower(), port or DEFAULT_PORTS.get(scheme)
 
-    def __init__(self, headers_by_host: Mapping[str, Mapping[str, str]]):
-        self._by_host = {host.lower(): dict(h) for host, h in headers_by_host.items()}
+
+class Credentials:
+    """Authentication headers per origin; sent only there, never shown by ``repr``.
+
+    Keys are URLs (``https://gitlab.example:8443`` or any URL of that origin): the scheme,
+    host and port all have to match for the headers to be sent.
+    """
+
+    def __init__(self, headers_by_origin: Mapping[str, Mapping[str, str]]):
+        self._by_origin: dict[Origin, dict[str, str]] = {}
+        for base, headers in headers_by_origin.items():
+            if "://" not in base:
+                raise ValueError(f"credentials need an origin such as https://{base}")
+            self._by_origin[origin(base)] = dict(headers)
 
     def headers_for(self, url: str) -> dict[str, str]:
-        """The headers for *url*'s host (none for any other host)."""
-        return dict(self._by_host.get(_host(url), {}))
+        """The headers for *url*'s origin (none for any other origin)."""
+        try:
+            key = origin(url)
+        except HubError:
+            return {}
+        return dict(self._by_origin.get(key, {}))
 
     def __repr__(self) -> str:
-        return f"Credentials(hosts={sorted(self._by_host)})"
+        names = sorted(f"{s}://{h}:{p}" for s, h, p in self._by_origin)
+        return f"Credentials(origins={names})"
+
+
+# -- requests -------------------------------------------------------------------------------------
 
 
 def send(
@@ -66,11 +130,13 @@ def send(
     headers: Mapping[str, str] | None = None,
     stream: bool = False,
     timeout: tuple[float, float] = (CONNECT_TIMEOUT, READ_TIMEOUT),
+    mirror: bool = True,
 ) -> requests.Response:
-    """GET *url* after mirror rewriting, following redirects by hand so that credentials are
-    sent only to their own host. Returns the final response whatever its status; connection
-    failures raise ``requests.RequestException``."""
-    target = config.rewrite_url(url)
+    """GET *url* after mirror rewriting (unless *mirror* is false: the URL came from an
+    earlier response), following redirects by hand so that credentials reach only their own
+    origin and ``https`` is not silently downgraded. Returns the final response whatever its
+    status; connection failures raise ``requests.RequestException``."""
+    target = rewrite_url(url) if mirror else url
     for _ in range(MAX_REDIRECTS + 1):
         request_headers = dict(headers or {})
         if credentials is not None:
@@ -78,15 +144,51 @@ def send(
         response = session().get(
             target, headers=request_headers, stream=stream, allow_redirects=False, timeout=timeout
         )
-        if response.status_code not in (301, 302, 303, 307, 308):
+        if response.status_code not in REDIRECTS:
             return response
         location = response.headers.get("Location")
         response.close()
         if not location:
             raise DownloadError(f"{redact(target)} redirected without a Location")
-        target = urljoin(target, location)
+        following = urljoin(target, location)
+        _check_redirect(target, following)
+        target = following
         logger.debug("redirected to %s", redact(target))
     raise DownloadError(f"too many redirects fetching {redact(url)}")
+
+
+def _check_redirect(source: str, target: str) -> None:
+    scheme = urlsplit(target).scheme.lower()
+    if scheme not in ("http", "https"):
+        raise DownloadError(
+            f"{redact(source)} redirected to a {scheme or 'schemeless'} URL; hubcore follows "
+            "redirects only to http and https"
+        )
+    if (
+        urlsplit(source).scheme.lower() == "https"
+        and scheme == "http"
+        and not _http_allowed(target)
+    ):
+        host = urlsplit(target).hostname or ""
+        raise DownloadError(
+            f"{redact(source)} redirected to plain http ({redact(target)}); refused, because "
+            "the rest of the transfer would not be encrypted. If you trust that network, allow "
+            f"the host with HUBCORE_ALLOW_HTTP={host}"
+        )
+
+
+def _http_allowed(url: str) -> bool:
+    """Whether ``HUBCORE_ALLOW_HTTP`` lists *url*'s host (any port) or its ``host:port``."""
+    _, host, port = origin(url)
+    for entry in settings.current().allow_http:
+        allowed = urlsplit(f"//{entry}")
+        try:
+            allowed_port = allowed.port
+        except ValueError:
+            raise ConfigError(f"HUBCORE_ALLOW_HTTP entry {entry!r} has an invalid port") from None
+        if (allowed.hostname or "") == host and allowed_port in (None, port):
+            return True
+    return False
 
 
 def get(
@@ -98,37 +200,120 @@ def get(
     what: str = "",
     token_hint: str = "",
 ) -> requests.Response:
-    """:func:`send`, then map failures to hub errors.
-
-    404 raises :class:`RepoNotFoundError`, 401/403 :class:`AuthenticationError` (with
-    *token_hint*), other failures :class:`DownloadError`. *what* names the thing fetched in
-    those messages ("the refs of github:owner/repo").
-    """
+    """:func:`send`, then map failures to hub errors with :func:`status_error` (a missing
+    page is a missing repository: :class:`RepoNotFoundError`). *what* names the thing
+    fetched in those messages ("the refs of github:owner/repo"); *token_hint* is added to
+    authentication errors."""
     import requests
 
     label = what or redact(url)
     try:
         response = send(url, credentials=credentials, headers=headers, stream=stream)
     except requests.RequestException as exc:
-        raise DownloadError(f"cannot fetch {label}: {_reason(exc)}") from None
-    _raise_for_status(response, label, token_hint)
+        raise DownloadError(f"cannot fetch {label}: {describe_failure(exc)}") from None
+    error = status_error(response.status_code, response.reason, label, token_hint=token_hint)
+    if error is not None:
+        response.close()
+        raise error
     return response
 
 
-def _raise_for_status(response: requests.Response, label: str, token_hint: str) -> None:
-    status = response.status_code
+# -- errors ---------------------------------------------------------------------------------------
+
+TRANSIENT_STATUSES = frozenset({408, 425, 429})
+
+
+def is_transient(status: int) -> bool:
+    """Whether an HTTP *status* is worth retrying (408, 425, 429 and 5xx)."""
+    return status in TRANSIENT_STATUSES or status >= 500
+
+
+def status_error(
+    status: int,
+    reason: str | None,
+    label: str,
+    *,
+    resource: Literal["repository", "file"] = "repository",
+    token_hint: str = "",
+) -> HubError | None:
+    """The hub error for an HTTP *status* (None below 400): the one map for every caller.
+
+    404/410 is :class:`RepoNotFoundError` for a *resource* that is a repository and
+    :class:`DownloadError` for a file (a weight URL); 401/403 is
+    :class:`AuthenticationError` (with *token_hint*); anything else is
+    :class:`DownloadError`. *label* names what was fetched, already redacted.
+    """
     if status < 400:
-        return
-    response.close()
-    if status == 404:
-        raise RepoNotFoundError(f"{label} not found (HTTP 404). Check the name and the host.")
+        return None
+    said = status_text(status, reason)
+    if status in (404, 410):
+        if resource == "repository":
+            return RepoNotFoundError(f"{label} not found ({said}). Check the name and the host.")
+        return DownloadError(f"{label} does not exist ({said}). Check the URL.")
     if status in (401, 403):
-        hint = f" {token_hint}" if token_hint else ""
-        raise AuthenticationError(
-            f"access to {label} was refused (HTTP {status}): the repository may be private or "
-            f"the token may lack permission.{hint}"
+        why = (
+            "the repository may be private or the token may lack permission."
+            if resource == "repository"
+            else "the server wants credentials (https://user:password@host/... in the URL) or "
+            "the ones given lack permission."
         )
-    raise DownloadError(f"fetching {label} failed: HTTP {status} {response.reason}")
+        hint = f" {token_hint}" if token_hint else ""
+        return AuthenticationError(f"access to {label} was refused ({said}): {why}{hint}")
+    if status == 416:
+        return DownloadError(f"{label}: the server rejected the byte range ({said})")
+    return DownloadError(f"fetching {label} failed: {said}")
+
+
+def status_text(status: int, reason: str | None) -> str:
+    """``HTTP 503 Service Unavailable``, with the server's reason phrase cleaned up."""
+    return f"HTTP {status} {_printable(reason)}".rstrip()
+
+
+def describe_failure(exc: BaseException, read_timeout: float | None = None) -> str:
+    """A short reason for a connection failure (timeout, refused, reset, TLS ...) without
+    URLs, user info or query strings."""
+    import requests
+    from urllib3.exceptions import ConnectTimeoutError
+    from urllib3.exceptions import TimeoutError as Urllib3Timeout
+
+    full = str(exc)
+    text = _scrub(full)
+    if isinstance(exc, requests.ConnectTimeout | ConnectTimeoutError):
+        return "timed out connecting"
+    if isinstance(exc, requests.Timeout | Urllib3Timeout | socket.timeout | TimeoutError):
+        quiet = f" (no data for {read_timeout:g} s)" if read_timeout else ""
+        return f"timed out waiting for data{quiet}"
+    if isinstance(exc, requests.exceptions.SSLError):
+        return f"TLS failure: {text}"
+    lowered = full.lower()
+    for needle, meaning in (
+        ("refused", "connection refused"),
+        ("reset", "connection reset by the server"),
+        ("name or service not known", "host name not found"),
+        ("nodename nor servname", "host name not found"),
+        ("name resolution", "host name not found"),
+        ("incompleteread", "connection closed before the body ended"),
+        ("connection broken", "connection broken"),
+        ("aborted", "connection aborted"),
+    ):
+        if needle in lowered:
+            return meaning
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"()<>]+")
+_SECRET = re.compile(r"(?i)(token|authorization|password|signature)[=:]\s*\S+")
+
+
+def _scrub(text: str) -> str:
+    text = re.sub(r"with url: \S+", "", text)
+    text = _URL.sub(lambda m: redact(m.group()), text)
+    text = re.sub(r"\?[^\s'\"()]*", "", text)  # query strings of bare paths
+    return _SECRET.sub(r"\1=<hidden>", text)[:200]
+
+
+def _printable(text: str | None) -> str:
+    return "".join(c for c in (text or "") if c.isprintable())[:80]
 
 
 _URL_IN_TEXT = re.compile(r"\b[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>]*[^\s'\"<>.,;:)]")
@@ -192,10 +377,103 @@ def _without_userinfo(netloc: str) -> str:
     return netloc.rpartition("@")[2]
 
 
-def _host(url: str) -> str:
-    return (urlsplit(url).hostname or "").lower()
+# -- mirrors --------------------------------------------------------------------------------------
 
 
-def _reason(exc: BaseException) -> str:
-    text = str(exc.__cause__ or exc) or type(exc).__name__
-    return redact(text)[:300]
+def rewrite_url(url: str, table: Mapping[str, str] | None = None) -> str:
+    """Apply the mirror (from *table*, default :func:`hubcore.config.mirrors`) whose prefix
+    matches *url* in the most path segments.
+
+    A prefix matches when scheme, host and port are equal and its path segments are the
+    first segments of *url*'s path after dot segments are resolved; the rest of the path,
+    the query and the fragment are appended to the replacement. User info in *url* is kept
+    only when the mirror has the same origin. The result is checked to lie inside the
+    mirror; :class:`DownloadError` if it does not. URLs no prefix matches are unchanged.
+    """
+    table = config.mirrors() if table is None else table
+    if not table or "://" not in url:
+        return url
+    parts = urlsplit(url)
+    source = origin(url)
+    segments = _segments(parts.path)
+    best: tuple[int, str, str] | None = None
+    for prefix, replacement in table.items():
+        if "://" not in prefix:
+            raise ConfigError(f"mirror prefix {prefix!r} is not a URL (scheme://host/path)")
+        wanted = _strip(_segments(urlsplit(prefix).path))
+        if origin(prefix) != source or [unquote(s) for s in segments[: len(wanted)]] != [
+            unquote(s) for s in wanted
+        ]:
+            continue
+        if best is None or len(wanted) > best[0]:
+            best = (len(wanted), prefix, replacement)
+    if best is None:
+        return url
+    depth, prefix, replacement = best
+    rest = segments[depth:]
+    rewritten = _join(replacement, rest, parts, source)
+    _check_inside(rewritten, replacement, url)
+    logger.debug("mirror: %s -> %s", prefix, redact(replacement))
+    return rewritten
+
+
+def _segments(path: str) -> list[str]:
+    """Path segments with ``.`` and ``..`` (also percent-encoded) resolved (RFC 3986 5.2.4)."""
+    if not path:
+        return []
+    raw = path[1:].split("/") if path.startswith("/") else path.split("/")
+    out: list[str] = []
+    for index, segment in enumerate(raw):
+        last = index == len(raw) - 1
+        plain = unquote(segment)
+        if plain in (".", ".."):
+            if plain == ".." and out:
+                out.pop()
+            if last:
+                out.append("")
+        else:
+            out.append(segment)
+    return out
+
+
+def _strip(segments: list[str]) -> list[str]:
+    """Without trailing empty segments: ``/weights/`` and ``/weights`` name the same folder."""
+    while segments and not segments[-1]:
+        segments = segments[:-1]
+    return segments
+
+
+def _join(replacement: str, rest: list[str], parts: SplitResult, source: Origin) -> str:
+    if "://" not in replacement:  # a local folder
+        base = replacement.rstrip("/\\")
+        return "/".join([base, *rest]) if rest else base
+    target = urlsplit(replacement)
+    path_segments = _strip(_segments(target.path)) + rest
+    path = "/" + "/".join(path_segments) if path_segments else ""
+    netloc = target.netloc
+    userinfo = parts.netloc.rpartition("@")[0] if "@" in parts.netloc else ""
+    if userinfo and "@" not in netloc and origin(replacement) == source:
+        netloc = f"{userinfo}@{netloc}"
+    return urlunsplit((target.scheme, netloc, path, parts.query, parts.fragment))
+
+
+def _check_inside(rewritten: str, replacement: str, url: str) -> None:
+    """Refuse a rewrite that would leave the mirror's origin or folder."""
+    if "://" not in replacement:
+        base = replacement.rstrip("/\\")
+        inside = rewritten == base or rewritten.startswith(base + "/")
+        inside = inside and ".." not in rewritten[len(base) :].split("/")
+    else:
+        mirror_path = _strip(_segments(urlsplit(replacement).path))
+        got = urlsplit(rewritten).path
+        segments = got[1:].split("/") if got.startswith("/") else ([got] if got else [])
+        inside = (
+            origin(rewritten) == origin(replacement)
+            and segments[: len(mirror_path)] == mirror_path
+            and not any(unquote(s) in (".", "..") for s in segments)
+        )
+    if not inside:
+        raise DownloadError(
+            f"refusing the mirror rewrite of {redact(url)}: the result would leave the mirror "
+            f"{redact(replacement)}"
+        )

@@ -137,6 +137,24 @@ class Settings:
         _flag,
         "1: untrusted repositories may name local files and private-network weight URLs",
     )
+    stall_budget: float = _setting(
+        "HUBCORE_STALL_BUDGET",
+        120.0,
+        _number,
+        "seconds without progress, over all attempts, before a transfer fails (0: none)",
+    )
+    allow_http: tuple[str, ...] = _setting(
+        "HUBCORE_ALLOW_HTTP",
+        (),
+        _names,
+        "hosts (host or host:port) an https URL may redirect to over plain http",
+    )
+    max_hubconf_bytes: int = _setting(
+        "HUBCORE_MAX_HUBCONF_BYTES", 4 << 20, _whole, "largest file static discovery parses"
+    )
+    verify: str = _setting(
+        "HUBCORE_VERIFY", "changed", _text, "when to re-hash cached files: changed or always"
+    )
     github_token: str = _setting(
         "HUBCORE_GITHUB_TOKEN", "", _text, "token for GitHub", alias="GITHUB_TOKEN"
     )

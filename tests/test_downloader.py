@@ -115,6 +115,26 @@ def test_persistent_errors_give_up(hub_home, fast_settings, server, data) -> Non
     assert_clean_cache(hub_home)
 
 
+def test_stall_budget_bounds_a_stalled_download(hub_home, server, data, monkeypatch) -> None:
+    # Six attempts of 0.5 s reads with backoff would take about 20 s; the budget stops at 2 s.
+    monkeypatch.setenv("HUBCORE_READ_TIMEOUT", "0.5")
+    monkeypatch.setenv("HUBCORE_RETRIES", "6")
+    monkeypatch.setenv("HUBCORE_STALL_BUDGET", "2")
+    server.faults.stall_after = 1000
+    server.faults.stall_seconds = 60
+    server.faults.times = 100
+    url = server.add("w.bin", data)
+    began = time.monotonic()
+    with pytest.raises(DownloadError) as info:
+        hubcore.download(url)
+    assert time.monotonic() - began < 10
+    message = str(info.value)
+    assert type(info.value) is DownloadError
+    assert "HUBCORE_STALL_BUDGET" in message
+    assert "attempt" in message
+    assert "timed out" in message
+
+
 @pytest.mark.parametrize(("status", "error"), [(404, DownloadError), (403, AuthenticationError)])
 def test_hopeless_statuses_are_not_retried(hub_home, fast_settings, server, status, error) -> None:
     server.faults.errors = [(status, None)]

@@ -458,12 +458,10 @@ class GitHubSource(GitHostSource):
 
     def credential_headers(self, ref: RepoRef, token: str) -> dict[str, dict[str, str]]:
         basic = base64.b64encode(f"x-access-token:{token}".encode()).decode()
-        host = urlsplit(self.base_url(ref)).hostname or ""
-        headers = {host: {"Authorization": f"Basic {basic}"}}
-        api = "api.github.com" if self._is_public_github(ref) else host
-        headers.setdefault(api, {})["Authorization"] = (
-            f"Basic {basic}" if api == host else f"Bearer {token}"
-        )
+        base = self.base_url(ref)  # an origin: scheme, host and port all bind the token
+        headers = {base: {"Authorization": f"Basic {basic}"}}
+        if self._is_public_github(ref):
+            headers["https://api.github.com"] = {"Authorization": f"Bearer {token}"}
         return headers
 
 
@@ -489,8 +487,8 @@ class GitLabSource(GitHostSource):
 
     def credential_headers(self, ref: RepoRef, token: str) -> dict[str, dict[str, str]]:
         basic = base64.b64encode(f"oauth2:{token}".encode()).decode()
-        host = urlsplit(self.base_url(ref)).hostname or ""
-        return {host: {"Authorization": f"Basic {basic}", "PRIVATE-TOKEN": token}}
+        base = self.base_url(ref)  # an origin: scheme, host and port all bind the token
+        return {base: {"Authorization": f"Basic {basic}", "PRIVATE-TOKEN": token}}
 
 
 def _is_host(segment: str) -> bool:

@@ -4,7 +4,9 @@ It serves files from a folder with ``Range``, ``ETag``/``If-Range`` and ``HEAD``
 ``sendfile`` when nothing is being injected, can cap each connection's rate (as CDNs do), and
 can misbehave on purpose: cut the connection, send fewer bytes than promised, reset, answer
 errors with ``Retry-After``, stall, ignore ``Range``, change the file, or redirect. It counts
-requests and body bytes, so tests can assert "exactly one transfer".
+requests and body bytes, so tests can assert "exactly one transfer", and logs every request's
+path and headers, so tests can assert which credentials reached it. Given a certificate and key
+(``tls=(cert, key)``) it speaks HTTPS.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import re
 import socket
+import ssl
 import struct
 import threading
 import time
@@ -44,7 +47,14 @@ class Faults:
 class FileServer:
     """``FileServer(folder).start()``; ``add(name, data)`` returns the file's URL."""
 
-    def __init__(self, folder: Path, *, rate_limit: int | None = None, host: str = "127.0.0.1"):
+    def __init__(
+        self,
+        folder: Path,
+        *,
+        rate_limit: int | None = None,
+        host: str = "127.0.0.1",
+        tls: tuple[Path, Path] | None = None,
+    ):
         self.folder = folder
         self.host = host
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -56,19 +66,31 @@ class FileServer:
         self._lock = threading.Lock()
         self._faulty_responses = 0
         self._gets = 0
+        self._stopping = threading.Event()  # wakes stalled responses when the server stops
         self._server = ThreadingHTTPServer((host, 0), self._handler())
         self._server.daemon_threads = True
+        self.scheme = "http"
+        if tls is not None:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(str(tls[0]), str(tls[1]))
+            self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
+            self.scheme = "https"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     @property
+    def port(self) -> int:
+        return int(self._server.server_address[1])
+
+    @property
     def url(self) -> str:
-        return f"http://{self.host}:{self._server.server_address[1]}"
+        return f"{self.scheme}://{self.host}:{self.port}"
 
     def start(self) -> FileServer:
         self._thread.start()
         return self
 
     def stop(self) -> None:
+        self._stopping.set()
         self._server.shutdown()
         self._server.server_close()
 
@@ -210,7 +232,7 @@ class FileServer:
             sent += len(piece)
             if faulty and f.stall_after is not None and sent >= f.stall_after and not stalled:
                 stalled = True
-                time.sleep(f.stall_seconds)
+                self._stopping.wait(f.stall_seconds)
             if self.rate_limit:
                 ahead = sent / self.rate_limit - (time.monotonic() - began)
                 if ahead > 0:
