@@ -21,7 +21,7 @@ import attrs
 
 from hubcore import config, runcontext, transfer, trust
 from hubcore.backends import WeightsFile
-from hubcore.cache import get_cache
+from hubcore.cache import get_cache, retried_after_removal
 from hubcore.discovery import Entrypoint, HubconfInfo, discover_hubconf
 from hubcore.errors import (
     DependencyError,
@@ -134,9 +134,16 @@ def open_ref(
         force_reload=force_reload,
         progress=config.progress_enabled(progress),
     )
-    return get_plugins().sources[ref.source].open(ref, ctx)
+    chosen = get_plugins().sources[ref.source]
+    return ctx.cache.intact(  # a damaged snapshot is fetched again, or named, never used
+        chosen.open(ref, ctx),
+        lambda: chosen.open(ref, attrs.evolve(ctx, force_reload=True)),
+        offline=ctx.offline,
+        label=str(ref),
+    )
 
 
+@retried_after_removal
 def discover(repo: str | Snapshot, **options: Any) -> HubconfInfo:
     """Statically describe *repo*'s entrypoints, dependencies and weights; runs no repo code."""
     snapshot = repo if isinstance(repo, Snapshot) else open_repo(repo, **options)
@@ -148,6 +155,7 @@ def list(repo: str | Snapshot, **options: Any) -> builtins.list[str]:
     return builtins.list(discover(repo, **options).entrypoints)
 
 
+@retried_after_removal
 def help(repo: str | Snapshot, entry: str, **options: Any) -> str:
     """The docstring of entrypoint *entry* of *repo*, read statically.
 
@@ -155,14 +163,19 @@ def help(repo: str | Snapshot, entry: str, **options: Any) -> str:
     entrypoint does not exist.
     """
     snapshot = repo if isinstance(repo, Snapshot) else open_repo(repo, **options)
-    info = discover(snapshot)
-    found = find_entrypoint(info, entry, str(snapshot.ref))
+    return entry_doc(discover(snapshot), entry, str(snapshot.ref))
+
+
+def entry_doc(info: HubconfInfo, entry: str, repo: str) -> str:
+    """The docstring of *entry* in an already discovered *info* (see :func:`help`)."""
+    found = find_entrypoint(info, entry, repo)
     if found is None or not found.resolved:
         why = found.note if found is not None else "defined through a star import"
         return f"({entry} cannot be read statically: {why})"
     return found.doc or ""
 
 
+@retried_after_removal
 def load(
     repo: str,
     entry: str,
@@ -498,7 +511,12 @@ def check_dependencies(dependencies: Sequence[str], repo: str) -> None:
         except InvalidRequirement:
             problems.append(f"{text!r} (not a valid requirement)")
             continue
-        if req.marker is not None and not req.marker.evaluate({"extra": ""}):
+        try:
+            needed = req.marker is None or req.marker.evaluate({"extra": ""})
+        except ValueError:  # packaging's UndefinedComparison / UndefinedEnvironmentName
+            problems.append(f"{text!r} (its environment marker cannot be evaluated)")
+            continue
+        if not needed:
             continue  # for another Python or platform, as pip would skip it
         version = _installed_version(req.name)
         importable = _importable(req.name)

@@ -19,7 +19,6 @@ them as ``_name`` if they are helpers), and a repository without a README or mod
 
 from __future__ import annotations
 
-import ast
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal
@@ -80,13 +79,7 @@ def check_snapshot(
 def _check_dependencies(root: Path, info: HubconfInfo) -> Iterator[Finding]:
     from packaging.requirements import InvalidRequirement, Requirement
 
-    tree = ast.parse((root / HUBCONF).read_bytes())
-    declared = any(
-        isinstance(node, ast.Assign)
-        and any(isinstance(t, ast.Name) and t.id == "dependencies" for t in node.targets)
-        for node in tree.body
-    )
-    if not declared:
+    if not info.declares_dependencies:
         yield Finding("error", HUBCONF, "no `dependencies = [...]` list (use [] for none)")
     for warning in info.warnings:
         level: Literal["error", "warning"] = "error" if "dependencies" in warning else "warning"

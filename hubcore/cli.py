@@ -15,7 +15,7 @@ from typing import Any, NoReturn
 import click
 
 from hubcore import api, config, settings, transfer, trust
-from hubcore.cache import Cache, get_cache
+from hubcore.cache import Cache, CachedSnapshot, get_cache
 from hubcore.check import check_snapshot
 from hubcore.compat._common import place_copy
 from hubcore.discovery import Entrypoint, WeightsInfo
@@ -151,7 +151,7 @@ def help_command(
     with _hub_errors():
         snapshot = api.open_repo(repo, source=source, host=host, commit=commit)
         info = api.discover(snapshot)
-        doc = api.help(snapshot, entry)
+        doc = api.entry_doc(info, entry, str(snapshot.ref))
     found = info.entrypoints.get(entry)
     if found is not None:
         click.echo(_entry_line(found))
@@ -398,8 +398,10 @@ def cache_ls() -> None:
     click.echo(f"repositories ({len(snapshots)} snapshots):")
     for snap in snapshots:
         refs = f"  ({', '.join(snap.refs)})" if snap.refs else ""
+        legacy = "" if snap.recorded else "  (written by an older version)"
         click.echo(
-            f"  {snap.source}:{snap.repo}  {snap.snapshot_id[:16]}{refs}  {_human_size(snap.size)}"
+            f"  {snap.source}:{snap.repo}  {snap.snapshot_id[:16]}{refs}  "
+            f"{_human_size(snap.size)}{legacy}"
         )
     click.echo(f"weights ({len(blobs)} files):")
     for blob in blobs:
@@ -412,8 +414,9 @@ def cache_ls() -> None:
 @cache_group.command("rm")
 @click.argument("targets", nargs=-1, required=True)
 def cache_rm(targets: tuple[str, ...]) -> None:
-    """Remove cached items: a repository (source:repo), a snapshot id or a weight sha256
-    (prefixes of at least 7 characters are accepted)."""
+    """Remove cached items: a repository (SOURCE:REPO as `cache ls` shows it, or its last
+    path components: github:acme/models), a snapshot id or a weight sha256 (prefixes of at
+    least 7 characters are accepted). An ambiguous target removes nothing."""
     cache = get_cache()
     with _hub_errors():
         for target in targets:
@@ -435,14 +438,9 @@ def cache_prune(days: float) -> None:
 def _remove(cache: Cache, target: str) -> int:
     snapshots = cache.snapshots()
     if ":" in target:
-        source, _, repo = target.partition(":")
-        chosen = [s for s in snapshots if s.source == source and s.repo.endswith(repo)]
+        chosen = _repository_matches(snapshots, target)
         for snap in chosen:
             cache.remove_snapshot(snap)
-        if not chosen:
-            raise CacheTargetError(
-                f"no cached repository matches {target!r} (see hubcore cache ls)"
-            )
         return len(chosen)
     if len(target) < 7:
         raise CacheTargetError(f"{target!r} is too short; give at least 7 characters")
@@ -457,6 +455,32 @@ def _remove(cache: Cache, target: str) -> int:
     if not snaps and not blobs:
         raise CacheTargetError(f"nothing in the cache matches {target!r} (see hubcore cache ls)")
     return 1
+
+
+def _repository_matches(snapshots: list[CachedSnapshot], target: str) -> list[CachedSnapshot]:
+    """The snapshots of the one repository *target* names: SOURCE:KEY exactly, or SOURCE:
+    followed by the key's last whole path components. Without a match under that source, the
+    whole target is tried as a key of any source (keys may hold a colon: host:port/...)."""
+    source, _, pattern = target.partition(":")
+    if not source or not pattern.strip("/"):
+        raise CacheTargetError(
+            f"{target!r} names no repository; write SOURCE:REPO as `hubcore cache ls` shows it"
+        )
+
+    def candidates(wanted: str, sources: set[str] | None) -> set[tuple[str, str]]:
+        repos = {(s.source, s.repo) for s in snapshots if sources is None or s.source in sources}
+        exact = {r for r in repos if r[1] == wanted}
+        return exact or {r for r in repos if r[1].endswith("/" + wanted.strip("/"))}
+
+    found = candidates(pattern, {source}) or candidates(target, None)
+    if len(found) > 1:
+        names = ", ".join(f"{s}:{r}" for s, r in sorted(found))
+        raise CacheTargetError(
+            f"{target!r} is ambiguous: it matches {names}; give more of the repository"
+        )
+    if not found:
+        raise CacheTargetError(f"no cached repository matches {target!r} (see hubcore cache ls)")
+    return [s for s in snapshots if (s.source, s.repo) in found]
 
 
 # -- helpers --------------------------------------------------------------------------------------

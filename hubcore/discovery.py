@@ -6,27 +6,118 @@ place, and re-exports (``from models.resnet import resnet18``, ``from .zoo impor
 followed into the repository's own modules to the real definition and its docstring. A name
 that cannot be followed (imported from an installed package, computed by a call) is still
 listed, marked unresolved with the reason, rather than guessed at.
+
+``@pretrained`` is recognised when the decorator really is hubcore's (however it is imported:
+``from hubcore import pretrained as hp``, ``import hubcore as hc; @hc.pretrained``, a
+re-export from one of the repository's modules) or megengine.hub's, which hubcore runs in its
+place; a decorator of another package that happens to be called ``pretrained`` is not.
+
+Limits, so that a hostile or broken repository gets a clear error instead of a hang, a
+crash or a look at files it does not own:
+
+* Only files whose real path (symbolic links resolved) lies inside the repository's real root
+  are read. ``hubconf.py`` linking out of the repository is a :class:`HubconfError`; an import
+  that leads outside (``from ..outside import f``, a linked module or folder, a ``sys.path``
+  folder elsewhere) is not followed and its names are listed as unresolved.
+* ``HUBCORE_MAX_HUBCONF_BYTES`` (default 4 MiB): the largest file discovery parses, for
+  ``hubconf.py`` and each module it follows; a larger one is a :class:`HubconfError`.
+* :data:`MAX_NAMES` top-level names per module (so also entrypoints); more is a
+  :class:`HubconfError`.
+* Expressions nested more than :data:`MAX_NESTING` levels where discovery reads them (module-
+  level statements, signatures, decorators), chains (``a+a+a...``, ``a.b.c...``) longer than
+  :data:`MAX_CHAIN` anywhere (found by a scan of the text before parsing: on Python 3.10 such
+  a chain crashes the parser), or anything else too deep for Python's parser are a
+  :class:`HubconfSyntaxError`; ``RecursionError``/``MemoryError`` never escape.
+
+Each file is parsed at most once per discovery.
 """
 
 from __future__ import annotations
 
 import ast
-import copy
 import importlib.machinery
-from collections.abc import Iterator, Mapping
+import re
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Literal
 
 import attrs
 
-from hubcore.errors import HubconfNotFoundError, HubconfSyntaxError
+from hubcore import settings
+from hubcore.errors import HubconfError, HubconfNotFoundError, HubconfSyntaxError
 from hubcore.weights import Weights
 
-__all__ = ["Entrypoint", "HubconfInfo", "WeightsInfo", "discover_hubconf"]
+__all__ = [
+    "DEFAULT_MAX_BYTES",
+    "MAX_BYTES_ENV",
+    "MAX_CHAIN",
+    "MAX_NAMES",
+    "MAX_NESTING",
+    "Entrypoint",
+    "HubconfInfo",
+    "WeightsInfo",
+    "discover_hubconf",
+    "max_file_bytes",
+]
 
 HUBCONF = "hubconf.py"
-_MAX_DEPTH = 32
-_PRETRAINED_NAMES = {"pretrained"}
+#: Environment variable: the largest file, in bytes, that discovery parses.
+MAX_BYTES_ENV = "HUBCORE_MAX_HUBCONF_BYTES"
+DEFAULT_MAX_BYTES = 4 * 1024 * 1024
+#: The most top-level names one module may bind (definitions, imports, assignments).
+MAX_NAMES = 10_000
+#: The deepest expression discovery walks; Python's own recursive helpers stay well within
+#: the recursion limit below it.
+MAX_NESTING = 100
+_MAX_DEPTH = 32  # re-exports and imports followed in a chain
+#: The longest chain of operators, attribute accesses, calls and subscripts let through to
+#: Python's parser. Each link nests the syntax tree one level deeper; a chain of 100,000
+#: (``a+a+a...``, 200 kB) crashes the interpreter on Python 3.10 and costs gigabytes on later
+#: versions before they give up. Real code stays far below.
+MAX_CHAIN = 5000
+
+#: A name in another package: (module, attributes), ``("hubcore", ("pretrained",))``.
+_Ref = tuple[str, tuple[str, ...]]
+#: Submodules that attribute access reaches (``import megengine; megengine.hub.pretrained``).
+_SUBMODULES = frozenset(
+    {
+        "hubcore.compat",
+        "hubcore.compat.megengine_hub",
+        "hubcore.pretrained",
+        "hubcore.weights",
+        "megengine.hub",
+        "megengine.hub.hub",
+    }
+)
+#: Package attributes that shadow the submodule of the same name: ``hubcore.pretrained`` is
+#: the decorator (``hubcore/__init__`` re-exports it), not the module.
+_SHADOWED = frozenset({("hubcore", "pretrained")})
+#: The decorators discovery reads, by what they are, and their parameters as at run time.
+_PRETRAINED: dict[_Ref, Literal["hubcore", "megengine"]] = {
+    ("hubcore", ("pretrained",)): "hubcore",
+    ("hubcore.pretrained", ("pretrained",)): "hubcore",
+    ("hubcore.compat.megengine_hub", ("pretrained",)): "megengine",
+    ("megengine.hub", ("pretrained",)): "megengine",
+    ("megengine.hub.hub", ("pretrained",)): "megengine",
+}
+_WEIGHTS: frozenset[_Ref] = frozenset(
+    {
+        ("hubcore", ("Weights",)),
+        ("hubcore.pretrained", ("Weights",)),
+        ("hubcore.weights", ("Weights",)),
+    }
+)
+#: (positional parameters, all parameter names) of each decorator and of ``Weights``.
+_PARAMETERS: dict[str, tuple[tuple[str, ...], frozenset[str]]] = {
+    "hubcore": (("weights", "sha256"), frozenset({"weights", "sha256", "size", "default"})),
+    "megengine": (("url",), frozenset({"url"})),
+    "Weights": (("url", "sha256", "size"), frozenset({"url", "sha256", "size"})),
+}
+
+
+def max_file_bytes() -> int:
+    """The size limit for files discovery parses: ``HUBCORE_MAX_HUBCONF_BYTES`` or 4 MiB."""
+    return settings.current().max_hubconf_bytes
 
 
 @attrs.frozen
@@ -71,6 +162,8 @@ class HubconfInfo:
     entrypoints: Mapping[str, Entrypoint]
     #: Things that make the entrypoint list possibly incomplete (external star imports).
     warnings: tuple[str, ...] = ()
+    #: Whether ``hubconf.py`` assigns ``dependencies`` at its top level (literal or not).
+    declares_dependencies: bool = False
 
     @property
     def complete(self) -> bool:
@@ -112,14 +205,43 @@ class _NotCallable:
 _Binding = _Def | _ImportedName | _LocalAlias | _Opaque | _NotCallable
 
 
+class _NotLiteral:
+    """The value of an expression that is present but not a literal."""
+
+
+_NOT_LITERAL = _NotLiteral()
+
+
 @attrs.define
 class _ModuleScan:
-    bindings: dict[str, _Binding]
-    dependencies: list[str] | None
-    explicit_all: list[str] | None
-    warnings: list[str]
+    bindings: dict[str, _Binding] = attrs.field(factory=dict)
+    dependencies: list[str] | None = None
+    declares_dependencies: bool = False
+    explicit_all: list[str] | None = None
+    warnings: list[str] = attrs.field(factory=list)
     #: Module-level names bound to literals (``URL = "https://..."``), for decorator arguments.
     constants: dict[str, object] = attrs.field(factory=dict)
+    #: Names bound to something of another package (``hp`` in ``from hubcore import
+    #: pretrained as hp``), to recognise hubcore's decorator however it is spelled.
+    externals: dict[str, _Ref] = attrs.field(factory=dict)
+
+    def bind(self, name: str, binding: _Binding, external: _Ref | None = None) -> None:
+        """(Re)bind *name*, forgetting what it was bound to before."""
+        self.bindings[name] = binding
+        self.constants.pop(name, None)
+        self.externals.pop(name, None)
+        if external is not None:
+            self.externals[name] = external
+
+
+@attrs.frozen
+class _Found:
+    """Where an import leads: a module file and/or package folder inside the repository, or
+    ``outside`` when it exists but its real path is not inside the repository."""
+
+    file: Path | None = None
+    package: Path | None = None
+    outside: bool = False
 
 
 class _Scanner:
@@ -127,7 +249,10 @@ class _Scanner:
 
     def __init__(self, root: Path):
         self.root = root
+        self.max_bytes = max_file_bytes()
         self.search_roots: list[Path] = [root]
+        self.warnings: list[str] = []
+        self.current = root / HUBCONF  # the file being read, for errors
         self._scans: dict[Path, _ModuleScan] = {}
         self._in_progress: set[Path] = set()
 
@@ -137,16 +262,36 @@ class _Scanner:
         except ValueError:
             return str(file)
 
-    def parse(self, file: Path) -> ast.Module:
+    def inside(self, path: Path) -> Path | None:
+        """*path* with symbolic links resolved, or ``None`` when that is outside the root."""
         try:
-            source = file.read_bytes()
+            real = path.resolve()
+        except (OSError, RuntimeError):  # a symbolic link loop
+            return None
+        return real if real.is_relative_to(self.root) else None
+
+    # -- reading -------------------------------------------------------------------------------
+    def parse(self, file: Path) -> ast.Module:
+        self.current = file
+        try:
+            with file.open("rb") as stream:
+                source = stream.read(self.max_bytes + 1)  # never more than the limit
         except OSError as exc:
             raise HubconfNotFoundError(f"cannot read {file}: {exc}") from exc
+        if len(source) > self.max_bytes:
+            raise HubconfError(
+                f"{self.rel(file)} is larger than {self.max_bytes} bytes, the most static "
+                f"discovery reads. If the file is genuine, raise {MAX_BYTES_ENV}; nothing from "
+                "the repository was run."
+            )
+        if len(source) > 2 * MAX_CHAIN and _longest_chain(source) > MAX_CHAIN:
+            raise self.too_deep(file)  # before ast.parse, which could crash on it
         try:
             return ast.parse(source, filename=str(file))
         except SyntaxError as exc:
+            where = f" line {exc.lineno}" if exc.lineno else ""
             err = HubconfSyntaxError(
-                f"{self.rel(file)} line {exc.lineno}: {exc.msg}. Fix the syntax error; "
+                f"{self.rel(file)}{where}: {exc.msg}. Fix the syntax error; "
                 "nothing from the repository was run."
             )
             err.filename, err.lineno, err.offset, err.text = (
@@ -156,31 +301,80 @@ class _Scanner:
                 exc.text,
             )
             raise err from None
+        except (RecursionError, MemoryError):  # how the parser reports too deep a nesting
+            raise self.too_deep(file) from None
+        except ValueError as exc:  # null bytes, on Python 3.10
+            raise HubconfSyntaxError(
+                f"{self.rel(file)}: {exc}. It is not a Python source file; nothing from the "
+                "repository was run."
+            ) from None
+
+    def too_deep(self, file: Path) -> HubconfSyntaxError:
+        """The error for a file nested too deeply to read without deep recursion."""
+        err = HubconfSyntaxError(
+            f"{self.rel(file)} is too deeply nested to read statically (an expression nested "
+            f"more than {MAX_NESTING} levels where discovery reads it, or a chain such as "
+            f"a+a+a... or a.b.c... more than {MAX_CHAIN} long). Simplify it; nothing from the "
+            "repository was run."
+        )
+        err.filename = str(file)
+        return err
+
+    def check_nesting(self, file: Path, *nodes: ast.AST) -> None:
+        """Refuse *nodes* nested deeper than :data:`MAX_NESTING`, before anything walks them
+        recursively (``ast.unparse``, ``ast.literal_eval``)."""
+        for node in nodes:
+            if _deeper_than(node, MAX_NESTING):
+                raise self.too_deep(file)
 
     def scan(self, file: Path) -> _ModuleScan:
-        file = file.resolve()
-        if file in self._scans:
-            return self._scans[file]
-        if file in self._in_progress:  # an import cycle: what is known so far is all we get
-            return _ModuleScan({}, None, None, [])
-        self._in_progress.add(file)
+        known = self._scans.get(file)
+        if known is not None:
+            return known
+        real = self.inside(file)
+        if real is None:  # callers only pass files inside; a last line of defence
+            raise HubconfError(f"{file} is outside the repository {self.root}; not read")
+        if real in self._scans:
+            return self._scans[real]
+        if real in self._in_progress:  # an import cycle: what is known so far is all we get
+            return _ModuleScan()
+        if len(self._in_progress) >= _MAX_DEPTH:
+            self.warnings.append(
+                f"modules import from each other more than {_MAX_DEPTH} deep (at "
+                f"{self.rel(real)}); names from deeper modules are not listed"
+            )
+            return _ModuleScan()
+        previous = self.current
+        self._in_progress.add(real)
         try:
-            tree = self.parse(file)
-            scan = _ModuleScan({}, None, None, [])
+            tree = self.parse(real)
+            scan = _ModuleScan()
             for stmt in _top_level_statements(tree.body):
-                self._bind(stmt, file, scan)
-            self._scans[file] = scan
+                if isinstance(stmt, ast.Assign | ast.AnnAssign | ast.Expr):
+                    self.check_nesting(real, stmt)
+                self._bind(stmt, real, scan)
+                if len(scan.bindings) > MAX_NAMES:
+                    raise HubconfError(
+                        f"{self.rel(real)} binds more than {MAX_NAMES} top-level names, the most "
+                        "static discovery reads from one module. Nothing from the repository "
+                        "was run."
+                    )
+            self._scans[real] = scan
+            self.current = previous
             return scan
         finally:
-            self._in_progress.discard(file)
+            self._in_progress.discard(real)
 
     def _bind(self, stmt: ast.stmt, file: Path, scan: _ModuleScan) -> None:
-        b = scan.bindings
         if isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
-            b[stmt.name] = _Def(stmt, file)
+            scan.bind(stmt.name, _Def(stmt, file))
         elif isinstance(stmt, ast.Import):
             for alias in stmt.names:
-                b[alias.asname or alias.name.split(".")[0]] = _NotCallable()
+                top, *rest = alias.name.split(".")
+                if alias.asname:  # `import a.b as c` binds c to attribute b of a
+                    scan.bind(alias.asname, _NotCallable(), (top, tuple(rest)))
+                else:
+                    scan.bind(top, _NotCallable(), (top, ()))
         elif isinstance(stmt, ast.ImportFrom):
             self._bind_import_from(stmt, file, scan)
         elif isinstance(stmt, ast.Assign | ast.AnnAssign):
@@ -190,7 +384,9 @@ class _Scanner:
         elif isinstance(stmt, ast.Delete):
             for target in stmt.targets:
                 if isinstance(target, ast.Name):
-                    b.pop(target.id, None)
+                    scan.bindings.pop(target.id, None)
+                    scan.constants.pop(target.id, None)
+                    scan.externals.pop(target.id, None)
         elif isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call):
             self._note_sys_path(stmt.value, file)
 
@@ -204,57 +400,79 @@ class _Scanner:
         if not isinstance(target, ast.Name):
             return
         name = target.id
-        scan.constants.pop(name, None)
         if name == "dependencies":
+            scan.bind(name, _NotCallable())
+            scan.declares_dependencies = True
             scan.dependencies = _literal_strings(value)
             if scan.dependencies is None:
                 scan.warnings.append("`dependencies` is not a literal list of strings")
-            scan.bindings[name] = _NotCallable()
         elif name == "__all__":
+            scan.bind(name, _NotCallable())
             scan.explicit_all = _literal_strings(value)
-            scan.bindings[name] = _NotCallable()
         elif value is None:
-            scan.bindings[name] = _Opaque("assigned by unpacking")
+            scan.bind(name, _Opaque("assigned by unpacking"))
         elif isinstance(value, ast.Lambda):
-            scan.bindings[name] = _Def(value, file)
+            scan.bind(name, _Def(value, file))
         elif isinstance(value, ast.Name):
-            scan.bindings[name] = _LocalAlias(file, value.id)
+            scan.bind(name, _LocalAlias(file, value.id))
         elif _is_plain_data(value) or name.isupper() or _returns_data(value):
             # UPPER_CASE names are constants by convention (HERE = os.path.dirname(...)).
-            scan.bindings[name] = _NotCallable()
+            scan.bind(name, _NotCallable())
             literal = _literal(value)
-            if literal is not None:
+            if literal is not _NOT_LITERAL:
                 scan.constants[name] = literal
         else:
-            scan.bindings[name] = _Opaque(f"assigned from `{_short(value)}`")
+            scan.bind(name, _Opaque(f"assigned from `{_short(value)}`"))
 
     def _bind_import_from(self, stmt: ast.ImportFrom, file: Path, scan: _ModuleScan) -> None:
-        if stmt.level == 0 and (stmt.module or "").split(".")[0] == "hubcore":
+        module = stmt.module or ""
+        if stmt.level == 0 and module.split(".")[0] == "hubcore":
             for alias in stmt.names:  # the hub's own API (pretrained, Weights), not entrypoints
-                scan.bindings[alias.asname or alias.name] = _NotCallable()
+                if alias.name == "*":
+                    for name in ("pretrained", "Weights"):
+                        scan.bind(name, _NotCallable(), (module, (name,)))
+                else:
+                    scan.bind(alias.asname or alias.name, _NotCallable(), (module, (alias.name,)))
             return
-        module_file, package_dir = self.find_module(stmt.module, stmt.level, file)
-        label = "." * stmt.level + (stmt.module or "")
+        found = self.find_module(stmt.module, stmt.level, file)
+        label = "." * stmt.level + module
+        leaves = (
+            f"`{label}` resolves outside the repository (a symbolic link, or a relative "
+            "import above its root), so it is not followed"
+        )
         for alias in stmt.names:
             if alias.name == "*":
-                if module_file is None:
+                if found.file is not None:
+                    for name, binding in self._public_names(found.file).items():
+                        scan.bind(name, binding)
+                elif found.outside:
+                    scan.warnings.append(
+                        f"`from {label} import *` in {self.rel(file)}: {leaves}; names it "
+                        "brings cannot be listed statically"
+                    )
+                else:
                     scan.warnings.append(
                         f"`from {label} import *` in {self.rel(file)} imports from outside the "
                         "repository; names it brings cannot be listed statically"
                     )
-                    continue
-                for name, binding in self._public_names(module_file).items():
-                    scan.bindings[name] = binding
                 continue
             bound = alias.asname or alias.name
-            if package_dir is not None and self._submodule(package_dir, alias.name):
-                scan.bindings[bound] = _NotCallable()  # `from pkg import module`
-            elif module_file is not None:
-                scan.bindings[bound] = _ImportedName(module_file, alias.name)
-            elif stmt.level == 0 and stmt.module and _installed_submodule(stmt.module, alias.name):
-                scan.bindings[bound] = _NotCallable()  # `from torch import nn`
+            if found.package is not None and self._submodule(found.package, alias.name):
+                scan.bind(bound, _NotCallable())  # `from pkg import module`
+            elif found.file is not None:
+                scan.bind(bound, _ImportedName(found.file, alias.name))
+            elif found.outside:
+                scan.bind(bound, _Opaque(leaves))
+            elif stmt.level:
+                scan.bind(bound, _Opaque(f"imported from `{label}`, not found in the repository"))
+            elif _installed_submodule(module, alias.name):
+                scan.bind(bound, _NotCallable(), (module, (alias.name,)))  # `from torch import nn`
             else:
-                scan.bindings[bound] = _Opaque(f"imported from `{label}`, outside the repository")
+                scan.bind(
+                    bound,
+                    _Opaque(f"imported from `{label}`, outside the repository"),
+                    (module, (alias.name,)),
+                )
 
     def _public_names(self, module_file: Path) -> dict[str, _Binding]:
         scan = self.scan(module_file)
@@ -263,26 +481,33 @@ class _Scanner:
             names = [n for n in scan.bindings if not n.startswith("_")]
         return {n: _LocalAlias(module_file, n) for n in names if n in scan.bindings}
 
-    def find_module(
-        self, module: str | None, level: int, importer: Path
-    ) -> tuple[Path | None, Path | None]:
-        """Locate a module inside the repository: (its file, its folder if a package)."""
+    def find_module(self, module: str | None, level: int, importer: Path) -> _Found:
+        """Locate a module inside the repository, as the import system would find it."""
         parts = module.split(".") if module else []
         if level:
             base = importer.parent
             for _ in range(level - 1):
                 base = base.parent
+            if not base.is_relative_to(self.root):
+                return _Found(outside=True)
             bases = [base]
         else:
             bases = self.search_roots
         for base in bases:
             target = base.joinpath(*parts)
             if parts and target.with_suffix(".py").is_file():
-                return target.with_suffix(".py"), None
+                real = self.inside(target.with_suffix(".py"))
+                return _Found(file=real, outside=real is None)
             if target.is_dir():
+                folder = self.inside(target)
+                if folder is None:
+                    return _Found(outside=True)
                 init = target / "__init__.py"
-                return (init if init.is_file() else None), target
-        return None, None
+                if not init.is_file():
+                    return _Found(package=folder)
+                real = self.inside(init)
+                return _Found(file=real, package=folder, outside=real is None)
+        return _Found()
 
     def _submodule(self, package_dir: Path, name: str) -> bool:
         return (package_dir / f"{name}.py").is_file() or (package_dir / name).is_dir()
@@ -302,8 +527,8 @@ class _Scanner:
             if isinstance(n, ast.Constant) and isinstance(n.value, str)
         ]
         if literals:
-            candidate = (file.parent / literals[-1]).resolve()
-            if candidate.is_dir() and candidate.is_relative_to(self.root):
+            candidate = self.inside(file.parent / literals[-1])
+            if candidate is not None and candidate.is_dir():
                 self.search_roots.append(candidate)
 
     # -- resolution ------------------------------------------------------------------------------
@@ -327,22 +552,76 @@ class _Scanner:
 
     def _describe(self, name: str, d: _Def) -> Entrypoint:
         node = d.node
+        self.current = d.file
         where = f"{self.rel(d.file)}:{node.lineno}"
         if isinstance(node, ast.Lambda):
+            self.check_nesting(d.file, node.args)
             return Entrypoint(name, "function", f"({ast.unparse(node.args)})", None, where)
+        self.check_nesting(d.file, *node.decorator_list)
         doc = ast.get_docstring(node)
-        constants = self.scan(d.file).constants
-        weights = _pretrained_info([_inline_constants(x, constants) for x in node.decorator_list])
+        weights = self._pretrained_info(node.decorator_list, d.file)
         if isinstance(node, ast.ClassDef):
-            return Entrypoint(name, "class", _init_signature(node), doc, where, weights)
+            init = _init_args(node)
+            self.check_nesting(d.file, *([init] if init else []))
+            signature = _init_signature(init)
+            return Entrypoint(name, "class", signature, doc, where, weights)
+        self.check_nesting(d.file, node.args)
         return Entrypoint(name, "function", f"({ast.unparse(node.args)})", doc, where, weights)
+
+    # -- what names refer to, for @pretrained --------------------------------------------------
+    def external(self, expr: ast.expr, file: Path) -> _Ref | None:
+        """What *expr* (``name`` or ``name.attr...``) in *file* refers to in another package."""
+        attrs_: list[str] = []
+        while isinstance(expr, ast.Attribute):
+            attrs_.append(expr.attr)
+            expr = expr.value
+        if not isinstance(expr, ast.Name):
+            return None
+        ref = self._external_name(file, expr.id)
+        if ref is None:
+            return None
+        return _canonical(ref[0], ref[1] + tuple(reversed(attrs_)))
+
+    def _external_name(self, file: Path, name: str) -> _Ref | None:
+        for _ in range(_MAX_DEPTH):  # follow re-exports within the repository
+            scan = self.scan(file)
+            ref = scan.externals.get(name)
+            if ref is not None:
+                return ref
+            binding = scan.bindings.get(name)
+            if not isinstance(binding, _ImportedName | _LocalAlias):
+                return None
+            file, name = binding.file, binding.name
+        return None
+
+    def _pretrained_info(self, decorators: list[ast.expr], file: Path) -> WeightsInfo | None:
+        constants = self.scan(file).constants
+
+        def value(node: ast.expr | None) -> object:
+            if isinstance(node, ast.Name) and node.id in constants:
+                return constants[node.id]
+            return _literal(node)
+
+        def is_weights(func: ast.expr) -> bool:
+            return self.external(func, file) in _WEIGHTS
+
+        for deco in decorators:
+            if not isinstance(deco, ast.Call):
+                continue
+            ref = self.external(deco.func, file)
+            kind = _PRETRAINED.get(ref) if ref is not None else None
+            if kind is not None:
+                return _weights_from_call(deco, kind, value, is_weights)
+        return None
 
 
 def discover_hubconf(root: Path) -> HubconfInfo:
     """Statically read ``root/hubconf.py`` (and what it re-exports) into a :class:`HubconfInfo`.
 
     Executes nothing: works when the repository's dependencies are not installed and when its
-    modules would fail or misbehave if imported.
+    modules would fail or misbehave if imported. Reads only files inside *root* and within the
+    limits in the module's documentation; raises a :class:`~hubcore.errors.HubconfError` when
+    ``hubconf.py`` itself cannot be read within them.
     """
     hubconf = root / HUBCONF
     if not hubconf.is_file():
@@ -351,50 +630,125 @@ def discover_hubconf(root: Path) -> HubconfInfo:
             f"{HUBCONF} at its root; check the path or reference."
         )
     scanner = _Scanner(root.resolve())
-    scan = scanner.scan(hubconf)
-    entrypoints: dict[str, Entrypoint] = {}
-    for name in sorted(scan.bindings):
-        if name.startswith("_"):
-            continue
-        entry = scanner.resolve(scan.bindings[name], name)
-        if entry is not None:
-            entrypoints[name] = entry
+    real = scanner.inside(hubconf)
+    if real is None:
+        raise HubconfError(
+            f"{hubconf} is a symbolic link to a file outside the repository; hubcore reads "
+            f"only files inside it. Replace the link with the file; nothing was read or run."
+        )
+    try:
+        scan = scanner.scan(real)
+        entrypoints: dict[str, Entrypoint] = {}
+        for name in sorted(scan.bindings):
+            if name.startswith("_"):
+                continue
+            entry = scanner.resolve(scan.bindings[name], name)
+            if entry is not None:
+                entrypoints[name] = entry
+    except RecursionError:  # a last line of defence; nesting is checked before deep walks
+        raise scanner.too_deep(scanner.current) from None
     return HubconfInfo(
         root=root,
         dependencies=tuple(scan.dependencies or ()),
         entrypoints=entrypoints,
-        warnings=tuple(scan.warnings),
+        warnings=tuple(scan.warnings + scanner.warnings),
+        declares_dependencies=scan.declares_dependencies,
     )
 
 
 # -- helpers ------------------------------------------------------------------------------------
 
+_BLOCKS = (ast.If, ast.Try, getattr(ast, "TryStar", ast.Try), ast.With, ast.AsyncWith)
+
 
 def _top_level_statements(body: list[ast.stmt]) -> Iterator[ast.stmt]:
-    """Statements that run at import time, descending into if/try/with blocks."""
-    for stmt in body:
-        if isinstance(stmt, ast.If):
-            yield from _top_level_statements(stmt.body)
-            yield from _top_level_statements(stmt.orelse)
-        elif isinstance(stmt, ast.Try):
-            yield from _top_level_statements(stmt.body)
-            for handler in stmt.handlers:
-                yield from _top_level_statements(handler.body)
-            yield from _top_level_statements(stmt.orelse)
-            yield from _top_level_statements(stmt.finalbody)
-        elif isinstance(stmt, ast.With | ast.AsyncWith):
-            yield from _top_level_statements(stmt.body)
+    """Statements that run at import time, descending into if/try/with blocks (without
+    recursion: a long ``elif`` chain nests deeply)."""
+    pending: list[Iterator[ast.stmt]] = [iter(body)]
+    while pending:
+        stmt = next(pending[-1], None)
+        if stmt is None:
+            pending.pop()
+        elif isinstance(stmt, _BLOCKS):
+            inner: list[ast.stmt] = list(stmt.body)
+            if isinstance(stmt, ast.Try | getattr(ast, "TryStar", ast.Try)):
+                for handler in stmt.handlers:
+                    inner += handler.body
+                inner += stmt.orelse + stmt.finalbody
+            elif isinstance(stmt, ast.If):
+                inner += stmt.orelse
+            pending.append(iter(inner))
         else:
             yield stmt
 
 
+_STRINGS_AND_COMMENTS = re.compile(
+    r"#[^\r\n]*"
+    r"|(?P<prefix>[rRbBuUfF]{0,2})(?:'''(?:[^\\']|\\.|'(?!''))*(?:'''|\Z)"
+    r'|"""(?:[^\\"]|\\.|"(?!""))*(?:"""|\Z)'
+    r"|'(?:[^\\'\r\n]|\\.)*'?"
+    r'|"(?:[^\\"\r\n]|\\.)*"?)',
+    re.DOTALL,
+)
+_FSTRING_FIELD = re.compile(r"\{([^{}]*)")
+#: What links a chain (binary operators, ``.``, call and subscript brackets), what ends one
+#: (``,;:=``, a newline outside brackets), and line continuations.
+_MARKS = re.compile(r"\\\r?\n|\*\*|//|<<|>>|[-+*/%@&|^~.([{)\]},;:=\n]")
+
+
+def _code_only(match: re.Match[str]) -> str:
+    """A string literal or comment reduced to the code in it: the fields of an f-string."""
+    if "f" in (match.group("prefix") or "").lower():
+        return "," + ",".join(_FSTRING_FIELD.findall(match.group())) + ","
+    return "0"
+
+
+def _longest_chain(source: bytes) -> int:
+    """An upper bound of the nesting that left-recursive chains (``a+a+a``, ``a.b.c``,
+    ``f()()``) give the syntax tree, from a scan of the text: deep trees of other shapes are
+    refused by Python's parser itself."""
+    code = _STRINGS_AND_COMMENTS.sub(_code_only, source.decode("utf-8", "replace"))
+    levels = [0]  # links counted per open bracket
+    total = longest = 0
+    for mark in _MARKS.findall(code):
+        if mark in ")]}":
+            if len(levels) > 1:
+                total -= levels.pop()
+        elif mark in ",;:=" or (mark == "\n" and len(levels) == 1):
+            total -= levels[-1]
+            levels[-1] = 0
+        elif mark != "\n" and not mark.startswith("\\"):
+            levels[-1] += 1
+            total += 1
+            longest = max(longest, total)
+            if mark in "([{":
+                levels.append(0)
+    return longest
+
+
+def _deeper_than(node: ast.AST, limit: int) -> bool:
+    """Whether *node* nests more than *limit* levels (an iterative walk)."""
+    stack = [(node, 0)]
+    while stack:
+        current, depth = stack.pop()
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in ast.iter_child_nodes(current))
+    return False
+
+
+def _canonical(module: str, attrs_: tuple[str, ...]) -> _Ref:
+    """Fold attributes that are submodules into the module: ``("megengine", ("hub",
+    "pretrained"))`` is ``("megengine.hub", ("pretrained",))``."""
+    while (
+        attrs_ and f"{module}.{attrs_[0]}" in _SUBMODULES and (module, attrs_[0]) not in _SHADOWED
+    ):
+        module, attrs_ = f"{module}.{attrs_[0]}", attrs_[1:]
+    return module, attrs_
+
+
 def _literal_strings(node: ast.expr | None) -> list[str] | None:
-    if node is None:
-        return None
-    try:
-        value = ast.literal_eval(node)
-    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
-        return None
+    value = _literal(node)
     if isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
         return list(value)
     return None
@@ -423,79 +777,119 @@ def _short(node: ast.AST, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _init_signature(node: ast.ClassDef) -> str:
+def _init_args(node: ast.ClassDef) -> ast.arguments | None:
     for stmt in node.body:
         if isinstance(stmt, ast.FunctionDef) and stmt.name == "__init__":
-            args = ast.unparse(stmt.args)
-            head, _, rest = args.partition(",")
-            return f"({rest.strip()})" if head.strip() == "self" else f"({args})"
-    return "()"
-
-
-def _pretrained_info(decorators: list[ast.expr]) -> WeightsInfo | None:
-    for deco in decorators:
-        if not isinstance(deco, ast.Call):
-            continue
-        func = deco.func
-        fname = func.id if isinstance(func, ast.Name) else getattr(func, "attr", None)
-        if fname not in _PRETRAINED_NAMES:
-            continue
-        return _weights_from_call(deco)
+            return stmt.args
     return None
 
 
-def _weights_from_call(call: ast.Call) -> WeightsInfo:
-    kwargs = {kw.arg: kw.value for kw in call.keywords if kw.arg}
-    first = call.args[0] if call.args else kwargs.get("weights", kwargs.get("url"))
-    sha_node = call.args[1] if len(call.args) > 1 else kwargs.get("sha256")
-    sha = _literal(sha_node)
-    size = _literal(kwargs.get("size"))
-    default = _literal(kwargs.get("default"))
+def _init_signature(init: ast.arguments | None) -> str:
+    if init is None:
+        return "()"
+    args = ast.unparse(init)
+    head, _, rest = args.partition(",")
+    return f"({rest.strip()})" if head.strip() == "self" else f"({args})"
+
+
+def _bind_call(call: ast.Call, params: str) -> dict[str, ast.expr] | None:
+    """The arguments of *call* by parameter name, as the callee *params* would bind them;
+    ``None`` when the call would fail or its arguments cannot be known statically."""
+    positional, names = _PARAMETERS[params]
+    if len(call.args) > len(positional) or any(isinstance(a, ast.Starred) for a in call.args):
+        return None
+    bound = dict(zip(positional, call.args, strict=False))
+    for keyword in call.keywords:
+        if keyword.arg is None or keyword.arg not in names or keyword.arg in bound:
+            return None
+        bound[keyword.arg] = keyword.value
+    return bound
+
+
+def _weights_from_call(
+    call: ast.Call,
+    kind: str,
+    value: Callable[[ast.expr | None], object],
+    is_weights: Callable[[ast.expr], bool],
+) -> WeightsInfo:
+    """What a ``pretrained(...)`` call declares, read as :mod:`hubcore.pretrained` would."""
     unknown = WeightsInfo({}, None, known=False)
-    if first is None:
+    bound = _bind_call(call, kind)
+    first = None if bound is None else bound.get(_PARAMETERS[kind][0][0])
+    if bound is None or first is None:
         return unknown
-    single = _weight_spec(first, sha if isinstance(sha, str) else None, size)
+    # A sha256 or size that is not literal is left out, as if not declared; a default that is
+    # not literal leaves unknown which variant pretrained=True takes.
+    sha, size = _str_or_none(value(bound.get("sha256"))), _int_or_none(value(bound.get("size")))
+    default = value(bound.get("default"))
+    if not _optional(default, str):
+        return unknown
+    single = _weight_spec(first, value, is_weights, sha, size)
     if single is not None:
         return WeightsInfo({"default": single}, "default")
-    if isinstance(first, ast.Dict):
-        variants: dict[str, Weights] = {}
-        for key, value in zip(first.keys, first.values, strict=True):
-            name = _literal(key) if key is not None else None
-            spec = _weight_spec(value, None, None)
+    if sha is not None or size is not None:  # those describe a single URL only
+        return unknown
+    variants: dict[str, Weights] = {}
+    literal = value(first)
+    if isinstance(literal, dict):
+        for name, url in literal.items():
+            if not isinstance(name, str) or not isinstance(url, str):
+                return unknown
+            variants[name] = Weights(url)
+    elif isinstance(first, ast.Dict):
+        for key, item in zip(first.keys, first.values, strict=True):
+            name = value(key) if key is not None else None
+            spec = _weight_spec(item, value, is_weights, None, None)
             if not isinstance(name, str) or spec is None:
                 return unknown
             variants[name] = spec
-        if not variants:
-            return unknown
-        chosen = default if isinstance(default, str) else next(iter(variants))
-        return WeightsInfo(variants, chosen)
-    return unknown
+    if not variants:
+        return unknown
+    chosen = default if isinstance(default, str) else next(iter(variants))
+    if chosen not in variants:
+        return unknown
+    return WeightsInfo(variants, chosen)
 
 
-def _weight_spec(node: ast.expr, sha: str | None, size: object) -> Weights | None:
-    value = _literal(node)
-    if isinstance(value, str):
-        return Weights(value, sha, size if isinstance(size, int) else None)
-    if isinstance(node, ast.Call) and getattr(
-        node.func, "id", getattr(node.func, "attr", None)
-    ) in ("Weights",):
-        kw = {k.arg: _literal(k.value) for k in node.keywords if k.arg}
-        pos = [_literal(a) for a in node.args]
-        url = pos[0] if pos else kw.get("url")
-        sha_v = pos[1] if len(pos) > 1 else kw.get("sha256")
-        size_v = pos[2] if len(pos) > 2 else kw.get("size")
+def _weight_spec(
+    node: ast.expr,
+    value: Callable[[ast.expr | None], object],
+    is_weights: Callable[[ast.expr], bool],
+    sha: object,
+    size: object,
+) -> Weights | None:
+    """One weight file: a literal URL (with *sha* and *size*), or hubcore's ``Weights(...)``."""
+    url = value(node)
+    if isinstance(url, str):
+        return Weights(url, _str_or_none(sha), _int_or_none(size))
+    if isinstance(node, ast.Call) and is_weights(node.func):
+        bound = _bind_call(node, "Weights")
+        if bound is None:
+            return None
+        url = value(bound.get("url"))
         if isinstance(url, str):
-            return Weights(
-                url,
-                sha_v if isinstance(sha_v, str) else None,
-                size_v if isinstance(size_v, int) else None,
-            )
+            sha_v, size_v = value(bound.get("sha256")), value(bound.get("size"))
+            return Weights(url, _str_or_none(sha_v), _int_or_none(size_v))
     return None
+
+
+def _optional(value: object, kind: type) -> bool:
+    return value is None or (isinstance(value, kind) and not isinstance(value, bool))
+
+
+def _str_or_none(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _int_or_none(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 #: Calls whose result is data, never an entrypoint (``here = os.path.dirname(__file__)``).
 _DATA_CALLS = frozenset(
     {"str", "int", "float", "bool", "dict", "list", "tuple", "set", "frozenset", "Path"}
+    # a module is never an entrypoint (``utils = importlib.import_module("utils")``)
+    | {"importlib.import_module", "import_module", "__import__"}
 )
 _DATA_CALL_PREFIXES = ("os.path.", "os.environ.", "os.getenv", "pathlib.")
 
@@ -532,26 +926,11 @@ def _installed_submodule(module: str, name: str) -> bool:
     return False
 
 
-def _inline_constants(node: ast.expr, constants: Mapping[str, object]) -> ast.expr:
-    """A copy of *node* with names of module-level literals replaced by their values."""
-    if not constants:
-        return node
-
-    class Inline(ast.NodeTransformer):
-        def visit_Name(self, name: ast.Name) -> ast.expr:
-            if name.id not in constants:
-                return name
-            literal = ast.parse(repr(constants[name.id]), mode="eval").body
-            return ast.copy_location(literal, name)
-
-    result: ast.expr = Inline().visit(copy.deepcopy(node))
-    return result
-
-
 def _literal(node: ast.expr | None) -> object:
+    """The value of literal *node*: ``None`` when absent, :data:`_NOT_LITERAL` when not literal."""
     if node is None:
         return None
     try:
         return ast.literal_eval(node)
     except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
-        return None
+        return _NOT_LITERAL

@@ -13,6 +13,7 @@ __all__ = [
     "ArchiveError",
     "AuthenticationError",
     "BackendError",
+    "CacheError",
     "CacheTargetError",
     "ConfigError",
     "DependencyError",
@@ -54,6 +55,10 @@ class UnknownSourceError(HubError, LookupError):
 
 class RepoNotFoundError(HubError, FileNotFoundError):
     """The repository (folder, remote repository or reference) does not exist."""
+
+
+class CacheError(HubError, OSError):
+    """A cache entry is damaged, or was removed while in use, and could not be fetched again."""
 
 
 class CacheTargetError(HubError, LookupError):

@@ -11,6 +11,17 @@ lives in the modules themselves, so imports that happen later (inside an entrypo
 ``forward``) still find the right module, while the user's ``sys.modules`` never sees a bare
 ``utils`` from a repository.
 
+The same mapping applies to the repository's dynamic imports: its modules see their own
+``importlib`` (a thin view of the real one) whose ``import_module``, ``__import__`` and
+``util.find_spec`` map the repository's names, so the registry pattern
+``import_module(f"models.{name}")`` works too. Nothing process-wide is patched for that: the
+user's code and other threads keep the real functions.
+
+Folders without ``__init__.py`` are implicit namespace packages, as in Python: the
+repository's ``official/vision/...`` imports under the private name, but a folder never hides
+a regular module of the same name found outside the repository (a ``json/`` folder of
+scripts does not replace :mod:`json`).
+
 Repositories that extend ``sys.path`` themselves (``sys.path.insert(0, "src")``) are handled
 too: whatever they add to ``sys.path`` and whatever modules they import from inside their own
 folder are kept aside after the import and put back only while the repository's code runs
@@ -47,11 +58,13 @@ class RepoImporter:
         self.root = root.resolve()
         digest = hashlib.sha256(f"{self.root}\0{key or ''}".encode()).hexdigest()[:12]
         self.package = PRIVATE_PREFIX + digest
-        self.top_names = _top_level_modules(self.root)
+        self.top_names, self.namespace_names = _top_level_modules(self.root)
+        self._namespace_owned: dict[str, bool] = {}
         self._builtins = self._make_builtins()
         self._extra_paths: list[str] = []
         self._stray: dict[str, types.ModuleType] = {}
         self._contains: dict[str, bool] = {}
+        self._importlib: _ImportlibView | None = None
 
     # -- public ---------------------------------------------------------------------------------
     def import_hubconf(self, *, fresh: bool = False) -> types.ModuleType:
@@ -117,26 +130,82 @@ class RepoImporter:
         module.__file__ = None
         return module
 
+    def private_name(self, name: str) -> str:
+        """The module *name* means to the repository's code: its own top-level modules (and
+        what lies beneath them) under the private package, anything else unchanged."""
+        top = name.partition(".")[0]
+        if top in self.top_names or (top in self.namespace_names and self._owns_namespace(top)):
+            return f"{self.package}.{name}"
+        return name
+
+    def _owns_namespace(self, top: str) -> bool:
+        # Python's rule: a namespace portion yields to a regular module found anywhere.
+        owned = self._namespace_owned.get(top)
+        if owned is None:
+            outside = [p for p in sys.path if isinstance(p, str) and not self.contains(p)]
+            owned = not _regular_module_exists(top, outside)
+            self._namespace_owned[top] = owned
+        return owned
+
     def _make_builtins(self) -> dict[str, Any]:
         namespace = dict(builtins.__dict__)
-        package, top_names = self.package, self.top_names
+        namespace["__import__"] = self._import
+        return namespace
 
-        def repo_import(
-            name: str,
-            globals: Mapping[str, object] | None = None,
-            locals: Mapping[str, object] | None = None,
-            fromlist: Sequence[str] | None = (),
-            level: int = 0,
-        ) -> types.ModuleType:
-            if level == 0 and name.partition(".")[0] in top_names:
-                module = builtins.__import__(f"{package}.{name}", globals, locals, fromlist, 0)
+    def _import(
+        self,
+        name: str,
+        globals: Mapping[str, object] | None = None,
+        locals: Mapping[str, object] | None = None,
+        fromlist: Sequence[str] | None = (),
+        level: int = 0,
+    ) -> types.ModuleType:
+        """``__import__`` for the repository's modules (the ``import`` statement's hook)."""
+        if level == 0:
+            private = self.private_name(name)
+            if private != name:
+                module = builtins.__import__(private, globals, locals, fromlist, 0)
                 if fromlist:
                     return module
-                return sys.modules[f"{package}.{name.partition('.')[0]}"]
-            return builtins.__import__(name, globals, locals, fromlist, level)
+                return sys.modules[f"{self.package}.{name.partition('.')[0]}"]
+            if name == "importlib" or name.startswith("importlib."):
+                return self._importlib_view(name, globals, locals, fromlist)
+        return builtins.__import__(name, globals, locals, fromlist, level)
 
-        namespace["__import__"] = repo_import
-        return namespace
+    def _importlib_view(
+        self,
+        name: str,
+        globals: Mapping[str, object] | None,
+        locals: Mapping[str, object] | None,
+        fromlist: Sequence[str] | None,
+    ) -> types.ModuleType:
+        """What ``import importlib[.x]`` gives the repository: the real modules, but
+        ``importlib`` and ``importlib.util`` seen through views that map its names."""
+        module = builtins.__import__(name, globals, locals, fromlist, 0)
+        if self._importlib is None:
+            self._importlib = _ImportlibView(self)
+        if module is importlib:
+            return self._importlib
+        if module is importlib.util:
+            return self._importlib.util
+        return module
+
+    def _import_module(self, name: str, package: str | None = None) -> types.ModuleType:
+        """``importlib.import_module`` for the repository's code."""
+        return importlib.import_module(*self._private_target(name, package))
+
+    def _find_spec(
+        self, name: str, package: str | None = None
+    ) -> importlib.machinery.ModuleSpec | None:
+        """``importlib.util.find_spec`` for the repository's code."""
+        return importlib.util.find_spec(*self._private_target(name, package))
+
+    def _private_target(self, name: str, package: str | None) -> tuple[str, str | None]:
+        """``(name, package)`` of a dynamic import, mapped as :meth:`private_name` maps:
+        a relative *name* is resolved against the mapped *package*."""
+        if name.startswith("."):
+            return name, self.private_name(package) if package else package
+        return self.private_name(name), package
 
     def _remember_paths(self, current: list[str], saved: list[str]) -> None:
         for entry in current:
@@ -251,16 +320,52 @@ def _install_finder() -> None:
         sys.meta_path.insert(0, _FINDER)
 
 
-def _top_level_modules(root: Path) -> frozenset[str]:
-    """Names ``import X`` would find directly in *root*: modules and (namespace) packages."""
-    names = set()
+class _ImportlibView(types.ModuleType):
+    """The ``importlib`` a repository's modules import: the real module's attributes, with
+    ``import_module``, ``__import__`` and ``util.find_spec`` mapping the repository's names."""
+
+    def __init__(self, importer: RepoImporter):
+        super().__init__("importlib", importlib.__doc__)
+        self.__real__ = importlib
+        self.import_module = importer._import_module
+        self.__import__ = importer._import
+        self.util = _ImportlibUtilView(importer)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.__real__, name)
+
+
+class _ImportlibUtilView(types.ModuleType):
+    """``importlib.util`` as a repository's modules see it (see :class:`_ImportlibView`)."""
+
+    def __init__(self, importer: RepoImporter):
+        super().__init__("importlib.util", importlib.util.__doc__)
+        self.__real__ = importlib.util
+        self.find_spec = importer._find_spec
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.__real__, name)
+
+
+def _top_level_modules(root: Path) -> tuple[frozenset[str], frozenset[str]]:
+    """Names ``import X`` finds directly in *root*: modules and regular packages, then the
+    folders that are implicit namespace packages (no ``__init__.py``, whatever is inside)."""
+    regular, namespace = set(), set()
     for child in root.iterdir():
-        if child.suffix == ".py" and child.stem.isidentifier():
-            names.add(child.stem)
-        elif (
-            child.is_dir()
-            and child.name.isidentifier()
-            and ((child / "__init__.py").is_file() or any(child.glob("*.py")))
-        ):
-            names.add(child.name)
-    return frozenset(names)
+        if child.suffix == ".py" and child.stem.isidentifier() and child.is_file():
+            regular.add(child.stem)
+        elif child.name.isidentifier() and child.name != "__pycache__" and child.is_dir():
+            if (child / "__init__.py").is_file():
+                regular.add(child.name)
+            else:
+                namespace.add(child.name)
+    return frozenset(regular), frozenset(namespace - regular)
+
+
+def _regular_module_exists(name: str, path: list[str]) -> bool:
+    """Whether *name* is a built-in, frozen, or regular module or package on *path*."""
+    for finder in (importlib.machinery.BuiltinImporter, importlib.machinery.FrozenImporter):
+        if finder.find_spec(name) is not None:
+            return True
+    spec = importlib.machinery.PathFinder.find_spec(name, path)
+    return spec is not None and spec.origin is not None and spec.loader is not None

@@ -71,6 +71,23 @@ def _text(name: str, text: str) -> str:
     return text
 
 
+def _verify_mode(name: str, text: str) -> str:
+    mode = text.strip().lower()
+    if mode not in ("changed", "always"):
+        raise ConfigError(
+            f"{name}={text!r} is not understood: use 'always' (hash every cached weight file "
+            "when it is used) or 'changed' (the default: hash files changed since verified)"
+        )
+    return mode
+
+
+def _positive(name: str, text: str) -> int:
+    value = _whole(name, text)
+    if value <= 0:
+        raise ConfigError(f"{name}={text!r} must be a positive number of bytes")
+    return value
+
+
 def _setting(
     env: str, default: Any, parse: Callable[[str, str], Any], doc: str, *, alias: str = ""
 ) -> Any:
@@ -150,10 +167,10 @@ class Settings:
         "hosts (host or host:port) an https URL may redirect to over plain http",
     )
     max_hubconf_bytes: int = _setting(
-        "HUBCORE_MAX_HUBCONF_BYTES", 4 << 20, _whole, "largest file static discovery parses"
+        "HUBCORE_MAX_HUBCONF_BYTES", 4 << 20, _positive, "largest file static discovery parses"
     )
     verify: str = _setting(
-        "HUBCORE_VERIFY", "changed", _text, "when to re-hash cached files: changed or always"
+        "HUBCORE_VERIFY", "changed", _verify_mode, "re-hash cached weights: changed or always"
     )
     github_token: str = _setting(
         "HUBCORE_GITHUB_TOKEN", "", _text, "token for GitHub", alias="GITHUB_TOKEN"

@@ -29,8 +29,8 @@ from urllib.parse import unquote, urlsplit
 
 from hubcore import config, runcontext
 from hubcore.backends import WeightsFile
-from hubcore.cache import Cache, UrlRecord, get_cache
-from hubcore.errors import DownloadError, IntegrityError, OfflineError
+from hubcore.cache import Cache, UrlRecord, file_sha256, get_cache
+from hubcore.errors import CacheError, DownloadError, IntegrityError, OfflineError
 from hubcore.http import redact, session, url_identity
 from hubcore.plugins import notify
 
@@ -48,15 +48,6 @@ def normalize_url(url: str, base: Path | None = None) -> str:
     if not path.is_absolute():
         path = (base or Path.cwd()) / path
     return path.absolute().as_uri()
-
-
-def file_sha256(path: str | os.PathLike[str]) -> str:
-    """The sha256 hex digest of a local file."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def fetch(
@@ -119,14 +110,16 @@ def _fetch(
     sha256_prefix: str | None,
 ) -> WeightsFile:
     name = _file_name(url)
-    if sha256 and cache.has_blob(sha256):
-        return _cached(cache, key, name, sha256)
+    offline = config.is_offline(offline)
+    if sha256 and (hit := _cached(cache, key, name, sha256, offline)):
+        return hit
 
     record = cache.read_url_record(key)
-    if config.is_offline(offline):
-        if _still_valid(cache, record, sha256, None):
-            assert record is not None
-            return _cached(cache, key, name, record.sha256)
+    if offline:
+        if (known := _still_valid(record, sha256, None)) and (
+            hit := _cached(cache, key, name, known, True)
+        ):
+            return hit
         raise OfflineError(
             f"offline mode is on and {redact(url)} is not in the cache. Run once online "
             "(unset HUBCORE_OFFLINE) to cache it."
@@ -143,16 +136,20 @@ def _fetch(
     else:
         fs, path = _filesystem(target, storage_options)
         validator = _remote_validator(fs, path) if revalidate and sha256 is None else None
-    if _still_valid(cache, record, sha256, validator) and not (revalidate and validator is None):
-        assert record is not None
-        return _cached(cache, key, name, record.sha256)
+    if (
+        (known := _still_valid(record, sha256, validator))
+        and not (revalidate and validator is None)
+        and (hit := _cached(cache, key, name, known, False))
+    ):
+        return hit
 
     with cache.lock("url", key):
         # Someone may have finished the same transfer while we waited for the lock.
         record = cache.read_url_record(key)
-        if _still_valid(cache, record, sha256, validator):
-            assert record is not None
-            return _cached(cache, key, name, record.sha256)
+        if (known := _still_valid(record, sha256, validator)) and (
+            hit := _cached(cache, key, name, known, False)
+        ):
+            return hit
         return _transfer(
             cache, fs, path, url, key, name, sha256, validator, progress, sha256_prefix
         )
@@ -347,21 +344,37 @@ def _http_validator(url: str) -> str | None:
         return f"{marker}:{headers.get('Content-Length')}" if marker else None
 
 
-def _still_valid(
-    cache: Cache, record: UrlRecord | None, sha256: str | None, validator: str | None
-) -> bool:
-    """Whether a URL record still describes a usable cached blob."""
-    return (
-        record is not None
-        and cache.has_blob(record.sha256)
-        and sha256 in (None, record.sha256)
-        and (validator is None or validator == record.validator)
-    )
+def _still_valid(record: UrlRecord | None, sha256: str | None, validator: str | None) -> str | None:
+    """The sha256 a URL record resolves to, if the record still describes what is wanted
+    (whether that blob is cached and intact is :func:`_cached`'s question)."""
+    if (
+        record is None
+        or sha256 not in (None, record.sha256)
+        or (validator is not None and validator != record.validator)
+    ):
+        return None
+    return record.sha256
 
 
-def _cached(cache: Cache, url: str, name: str, sha256: str) -> WeightsFile:
-    path = cache.blob_path(sha256)
-    size = path.stat().st_size
+def _cached(cache: Cache, url: str, name: str, sha256: str, offline: bool) -> WeightsFile | None:
+    """The intact cached blob *sha256* as the file of *url*; ``None`` when it is not cached,
+    or was damaged and moved aside (then it is fetched again, or offline, an error)."""
+    try:
+        path = cache.verified_blob(sha256)
+    except CacheError as exc:
+        if offline:
+            raise OfflineError(
+                f"{exc}. Offline mode is on, so {redact(url)} cannot be fetched again: run "
+                "once online (unset HUBCORE_OFFLINE) to restore it in the cache."
+            ) from exc
+        logger.warning("%s; fetching %s again", exc, redact(url))
+        return None
+    if path is None:
+        return None
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:  # removed meanwhile: fetch it again
+        return None
     logger.debug("using cached %s for %s", path, redact(url))
     notify(
         "hubcore_download_finished", url=url, path=str(path), sha256=sha256, size=size, cached=True

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hubcore.cache import Cache, UrlRecord, safe_component
+from hubcore.cache import Cache, UrlRecord, folder_name, safe_component
 
 ROOT = Path("/hub-home")
 
@@ -21,6 +21,17 @@ def test_safe_component_is_one_harmless_name(text: str) -> None:
         assert forbidden not in name
     assert name not in (".", "..")
     assert len(name) <= 120
+
+
+@given(st.text(), st.text())
+def test_folder_names_are_harmless_and_never_shared(a: str, b: str) -> None:
+    for name in (folder_name(a), folder_name(b)):
+        assert name
+        assert name not in (".", "..", "snapshots", "manifests", "refs.json", "repo.json")
+        assert not name.startswith(".")
+        assert all(c.isascii() and (c.isalnum() or c in "._-%") for c in name)
+        assert len(name) <= 120
+    assert (folder_name(a) == folder_name(b)) == (a == b)
 
 
 @given(st.text(), st.text(), st.text())
@@ -169,3 +180,125 @@ def test_cache_ls_hides_credentials_in_urls(hub_home) -> None:
     assert "https://host/w.pth" in out
     assert "hunter2" not in out
     assert "abc" not in out
+
+
+# -- identities, odd entries and removal patterns ----------------------------------------------
+
+ODD_KEY = "git.example.org:8443/~alice/zoo.git"
+
+
+def test_keys_that_sanitize_alike_get_their_own_folders(tmp_path: Path) -> None:
+    cache = Cache(tmp_path)
+    first = cache.publish_tree("git", ODD_KEY, "a" * 40, _fill("tilde"))
+    second = cache.publish_tree("git", "git.example.org_8443/alice/zoo.git", "a" * 40, _fill("x"))
+    assert first != second
+    assert (first / "hubconf.py").read_text() == "tilde"
+    cache.write_ref("git", ODD_KEY, "main", "a" * 40)
+    assert cache.read_refs("git", "git.example.org_8443/alice/zoo.git") == {}
+    assert {(s.source, s.repo) for s in cache.snapshots()} == {
+        ("git", ODD_KEY),
+        ("git", "git.example.org_8443/alice/zoo.git"),
+    }
+
+
+def test_reserved_names_in_keys_cannot_reach_another_repository(tmp_path: Path) -> None:
+    cache = Cache(tmp_path)
+    cache.publish_tree("git", "h/a", "1" * 40, _fill("a"))
+    inner = cache.publish_tree("git", "h/a/snapshots/x", "2" * 40, _fill("inner"))
+    assert not inner.is_relative_to(cache.repo_dir("git", "h/a") / "snapshots")
+    assert sorted((s.repo, s.snapshot_id[:1]) for s in cache.snapshots()) == [
+        ("h/a", "1"),
+        ("h/a/snapshots/x", "2"),
+    ]
+
+
+def test_cache_rm_takes_the_lock_loading_takes(hub_home, monkeypatch) -> None:
+    from click.testing import CliRunner
+
+    from hubcore.cli import main
+
+    Cache(hub_home).publish_tree("git", ODD_KEY, "b" * 40, _fill("x"))
+    taken: list[tuple[str, ...]] = []
+    original = Cache.lock
+
+    def spy(self: Cache, *key: str, timeout: float = -1):
+        taken.append(key)
+        return original(self, *key, timeout=timeout)
+
+    monkeypatch.setattr(Cache, "lock", spy)
+    result = CliRunner().invoke(main, ["cache", "rm", f"git:{ODD_KEY}"])
+    assert result.exit_code == 0, result.output
+    assert ("snapshot", "git", ODD_KEY, "b" * 40) in taken
+    assert Cache(hub_home).snapshots() == []
+
+
+def test_cache_rm_matches_whole_identities(hub_home) -> None:
+    from click.testing import CliRunner
+
+    from hubcore.cli import main
+
+    cache = Cache(hub_home)
+    cache.publish_tree("url", "127.0.0.1:8000/files/one.zip", "1" * 64, _fill("1"))
+    cache.publish_tree("url", "127.0.0.1:8000/files/myone.zip", "2" * 64, _fill("2"))
+    cache.publish_tree("url", "other.org/one.zip", "3" * 64, _fill("3"))
+    runner = CliRunner()
+    for empty in ("url:", "url:/", ":"):
+        result = runner.invoke(main, ["cache", "rm", empty])
+        assert result.exit_code == 1, result.output
+        assert "names no repository" in result.output
+    result = runner.invoke(main, ["cache", "rm", "url:one.zip"])
+    assert result.exit_code == 1
+    assert "ambiguous" in result.output
+    assert "127.0.0.1:8000/files/one.zip" in result.output
+    assert "other.org/one.zip" in result.output
+    assert len(cache.snapshots()) == 3
+    result = runner.invoke(main, ["cache", "rm", "url:files/one.zip"])
+    assert result.exit_code == 0, result.output
+    assert sorted(s.repo for s in cache.snapshots()) == [
+        "127.0.0.1:8000/files/myone.zip",
+        "other.org/one.zip",
+    ]
+
+
+def test_odd_entries_are_skipped_with_a_warning(hub_home, caplog) -> None:
+    from click.testing import CliRunner
+
+    from hubcore.cli import main
+
+    cache = Cache(hub_home)
+    good = cache.publish_tree("github", "github.com/o/r", "c" * 40, _fill("x"))
+    cache.write_ref("github", "github.com/o/r", "main", "c" * 40)  # kept by prune
+    cache.blob_path("d" * 64).mkdir(parents=True)  # a folder where a blob should be
+    (cache.root / "repos" / "github" / "h").mkdir(parents=True)
+    (cache.root / "repos" / "github" / "h" / "snapshots").write_text("not a folder")
+    (good.parent / "stray-file").write_text("not a snapshot")
+    runner = CliRunner()
+    listed = runner.invoke(main, ["cache", "ls"])
+    assert listed.exit_code == 0, listed.output
+    assert "github:github.com/o/r  cccccccccccccccc" in listed.output
+    assert "weights (0 files)" in listed.output
+    assert "stray-file" in caplog.text
+    assert "snapshots" in caplog.text
+    assert "d" * 64 in caplog.text
+    pruned = runner.invoke(main, ["cache", "prune", "--older-than", "0"])
+    assert pruned.exit_code == 0, pruned.output
+    result = runner.invoke(main, ["cache", "rm", "cccccccc"])
+    assert result.exit_code == 0, result.output
+    assert not good.exists()
+
+
+def test_unrecorded_legacy_folders_are_listed_and_removable(hub_home) -> None:
+    from click.testing import CliRunner
+
+    from hubcore.cli import main
+
+    legacy = hub_home / "repos" / "git" / "host_8443" / "zoo" / "snapshots" / ("e" * 40)
+    legacy.mkdir(parents=True)
+    (legacy / "hubconf.py").write_text("x")
+    (snap,) = Cache(hub_home).snapshots()
+    assert (snap.repo, snap.recorded) == ("host_8443/zoo", False)
+    runner = CliRunner()
+    assert "git:host_8443/zoo  eeeeeeeeeeeeeeee" in runner.invoke(main, ["cache", "ls"]).output
+    result = runner.invoke(main, ["cache", "rm", "git:host_8443/zoo"])
+    assert result.exit_code == 0, result.output
+    assert not legacy.exists()

@@ -296,3 +296,160 @@ def test_constants_computed_at_import_are_not_entrypoints(make_hub_repo) -> None
     )
     # torch.hub.list lists callables only; of these, only `model` might be one.
     assert hubcore.list(str(repo)) == ["model"]
+
+
+def weights_urls(repo: Path) -> dict[str, list[str] | None]:
+    """Each entrypoint's declared weight URLs, ``None`` when it declares none."""
+    entries = hubcore.discover(str(repo)).entrypoints
+    return {
+        name: None if e.weights is None else [w.url for w in e.weights.variants.values()]
+        for name, e in entries.items()
+    }
+
+
+def test_aliases_of_hubcores_decorator_are_recognised(make_hub_repo) -> None:
+    repo = make_hub_repo(
+        {
+            "hubconf.py": """
+            import hubcore as hc
+            import hubcore.pretrained
+            import hubcore.pretrained as module_attr
+            from hubcore import pretrained as hp, Weights as W
+            from hubcore.pretrained import pretrained as P, Weights as W2
+            from hubcore.weights import Weights as W3
+            from .common import deco
+            from common import *
+
+            @hp("https://example.org/a.pth")
+            def a(**kwargs):
+                pass
+
+            @hc.pretrained("https://example.org/b.pth")
+            def b(**kwargs):
+                pass
+
+            @hubcore.pretrained("https://example.org/c.pth")
+            def c(**kwargs):
+                pass
+
+            @module_attr("https://example.org/d.pth")
+            def d(**kwargs):
+                pass
+
+            @P({"x": W("https://example.org/x.pth"), "y": W2(url="https://example.org/y.pth"),
+                "z": hc.Weights("https://example.org/z.pth")})
+            def e(**kwargs):
+                pass
+
+            @deco(W3("https://example.org/f.pth", "ab" * 32))
+            def f(**kwargs):
+                pass
+
+            @star_deco("https://example.org/g.pth")
+            def g(**kwargs):
+                pass
+            """,
+            "common.py": """
+            from hubcore import pretrained as deco
+            from hubcore import pretrained as star_deco
+            """,
+        }
+    )
+    urls = weights_urls(repo)
+    assert urls == {
+        "a": ["https://example.org/a.pth"],
+        "b": ["https://example.org/b.pth"],
+        "c": ["https://example.org/c.pth"],
+        "d": ["https://example.org/d.pth"],
+        "e": [
+            "https://example.org/x.pth",
+            "https://example.org/y.pth",
+            "https://example.org/z.pth",
+        ],
+        "f": ["https://example.org/f.pth"],
+        "g": ["https://example.org/g.pth"],
+    }
+
+
+def test_other_decorators_named_pretrained_are_not_hubcores(make_hub_repo) -> None:
+    repo = make_hub_repo(
+        {
+            "hubconf.py": """
+            import othermodels
+            from timm.models import pretrained
+            from hubcore import pretrained as real, Weights
+            from mylib import Weights as OtherWeights
+            from local import e
+
+            @pretrained("https://example.org/a.pth")
+            def a(**kwargs):
+                pass
+
+            @othermodels.pretrained("https://example.org/b.pth")
+            def b(**kwargs):
+                pass
+
+            @real({"x": OtherWeights("https://example.org/x.pth")})
+            def c(**kwargs):
+                pass
+
+            @real(url="https://example.org/d.pth")  # hubcore's takes `weights`, not `url`
+            def d(**kwargs):
+                pass
+            """,
+            "local.py": """
+            def pretrained(url):
+                return lambda f: f
+
+            @pretrained("https://example.org/e.pth")
+            def e(**kwargs):
+                pass
+            """,
+        }
+    )
+    info = hubcore.discover(str(repo)).entrypoints
+    assert info["a"].weights is None
+    assert info["b"].weights is None
+    assert info["c"].weights is not None
+    assert not info["c"].weights.known
+    assert info["d"].weights is not None
+    assert not info["d"].weights.known
+    assert info["e"].weights is None
+
+
+def test_megengine_hub_decorator_in_each_spelling(make_hub_repo) -> None:
+    repo = make_hub_repo(
+        {
+            "hubconf.py": """
+            import megengine
+            import megengine.hub as mh
+            from megengine import hub
+            from megengine.hub import pretrained
+            from hubcore.compat import megengine_hub as compat
+
+            @hub.pretrained("https://example.org/a.pkl")
+            def a(**kwargs):
+                pass
+
+            @mh.pretrained(url="https://example.org/b.pkl")
+            def b(**kwargs):
+                pass
+
+            @megengine.hub.pretrained("https://example.org/c.pkl")
+            def c(**kwargs):
+                pass
+
+            @pretrained("https://example.org/d.pkl")
+            def d(**kwargs):
+                pass
+
+            @compat.pretrained("https://example.org/e.pkl")
+            def e(**kwargs):
+                pass
+            """
+        }
+    )
+    urls = weights_urls(repo)
+    assert {k: v for k, v in urls.items() if k in "abcde"} == {
+        n: [f"https://example.org/{n}.pkl"] for n in "abcde"
+    }

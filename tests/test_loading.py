@@ -167,3 +167,163 @@ def test_entrypoint_loaded_event(hub_home, make_hub_repo) -> None:
     repo = make_hub_repo({"hubconf.py": "def m():\n    return 5\n"})
     hubcore.load(str(repo), "m")
     assert seen == [("m", 5, None)]
+
+
+# -- importlib from repository code -------------------------------------------------------------
+
+REGISTRY = {
+    "hubconf.py": """
+        import importlib
+        from importlib import import_module
+        import importlib.util as iu
+
+        utils = importlib.import_module("utils")
+        direct = __import__("utils")
+        found = iu.find_spec("utils")
+
+        def build(name):
+            '''The registry pattern: a model module chosen by name.'''
+            module = import_module(f"models.{name}")
+            return module.make(), utils.NAME, direct.NAME, found.name.endswith(".utils")
+
+        def relative(name):
+            return importlib.import_module("." + name, package="models").make()
+
+        def later():
+            '''A function that imports when called, after load returned.'''
+            return lambda: importlib.import_module("utils").NAME
+
+        def probe(call):
+            '''Runs the caller's function while the repository's code runs.'''
+            return call()
+
+        def other():
+            return importlib.import_module("json"), importlib.machinery.ModuleSpec
+    """,
+    "utils.py": "NAME = {name!r}\n",
+    "models/__init__.py": "",
+    "models/resnet.py": "from utils import NAME\n\ndef make():\n    return 'resnet-' + NAME\n",
+}
+
+
+def registry_repo(make_hub_repo, name: str) -> Path:
+    files = {k: v.replace("{name!r}", repr(name)) for k, v in REGISTRY.items()}
+    return make_hub_repo(files, name=name)
+
+
+@pytest.fixture
+def users_modules(monkeypatch) -> dict[str, object]:
+    """The program's own ``utils`` and ``models``, which repositories must never see."""
+    mine = {}
+    for name in ("utils", "models", "models.resnet"):
+        module = type(sys)(name)
+        module.NAME = "user"
+        mine[name] = module
+        monkeypatch.setitem(sys.modules, name, module)
+    return mine
+
+
+def test_import_module_finds_the_repositorys_own_modules(
+    hub_home, make_hub_repo, users_modules
+) -> None:
+    first = registry_repo(make_hub_repo, "first")
+    second = registry_repo(make_hub_repo, "second")
+    path_before, modules_before = list(sys.path), dict(sys.modules)
+    assert hubcore.load(str(first), "build", "resnet") == ("resnet-first", "first", "first", True)
+    assert hubcore.load(str(second), "build", "resnet") == (
+        "resnet-second",
+        "second",
+        "second",
+        True,
+    )
+    assert hubcore.load(str(first), "relative", "resnet") == "resnet-first"
+    assert hubcore.load(str(second), "relative", "resnet") == "resnet-second"
+    assert hubcore.load(str(first), "later")() == "first"  # runs outside the repository's call
+    assert hubcore.load(str(second), "later")() == "second"
+    assert sys.path == path_before
+    for name, module in modules_before.items():
+        assert sys.modules[name] is module, name
+    added = set(sys.modules) - set(modules_before)
+    assert all(name.startswith("_hubcore_repo_") for name in added), added
+
+
+def test_import_module_of_other_names_is_the_real_one(hub_home, make_hub_repo) -> None:
+    import importlib
+    import json
+
+    repo = registry_repo(make_hub_repo, "repo")
+    module, spec_class = hubcore.load(str(repo), "other")
+    assert module is json
+    assert spec_class is importlib.machinery.ModuleSpec
+
+
+def test_users_code_and_other_threads_keep_the_real_import_module(
+    hub_home, make_hub_repo, users_modules
+) -> None:
+    import importlib
+    import threading
+
+    repo = registry_repo(make_hub_repo, "repo")
+    import_module = importlib.import_module
+    seen: dict[str, object] = {}
+
+    def users_code() -> str:
+        # Called by the repository while its code runs, here and from another thread.
+        worker = threading.Thread(
+            target=lambda: seen.update(thread=importlib.import_module("utils"))
+        )
+        worker.start()
+        worker.join()
+        seen["here"] = importlib.import_module("utils")
+        seen["same_function"] = importlib.import_module is import_module
+        return "done"
+
+    assert hubcore.load(str(repo), "probe", users_code) == "done"
+    assert seen == {
+        "thread": users_modules["utils"],
+        "here": users_modules["utils"],
+        "same_function": True,
+    }
+
+
+# -- namespace packages ---------------------------------------------------------------------------
+
+NAMESPACED = {
+    "hubconf.py": """
+        from official.vision.classification.resnet.model import resnet18
+
+        dependencies = []
+
+        def which():
+            import official.vision.classification.resnet.model as m
+            return m.NAME
+    """,
+    "official/vision/classification/resnet/__init__.py": "",
+    "official/vision/classification/resnet/model.py": (
+        "NAME = {name!r}\n\ndef resnet18():\n    return 'resnet18-' + NAME\n"
+    ),
+    "official/README.md": "no python directly in here\n",
+}
+
+
+def test_implicit_namespace_packages_of_the_repository(hub_home, make_hub_repo) -> None:
+    repos = {}
+    for name in ("first", "second"):
+        files = {k: v.replace("{name!r}", repr(name)) for k, v in NAMESPACED.items()}
+        repos[name] = make_hub_repo(files, name=name)
+    for name, repo in repos.items():
+        assert hubcore.load(str(repo), "resnet18") == f"resnet18-{name}"
+        assert hubcore.load(str(repo), "which") == name
+    assert "official" not in sys.modules
+
+
+def test_namespace_folder_does_not_shadow_an_installed_module(hub_home, make_hub_repo) -> None:
+    # As in Python: a folder without __init__.py is only a namespace portion, and a regular
+    # module of the same name found elsewhere wins (a `json/` folder of scripts, say).
+    repo = make_hub_repo(
+        {
+            "hubconf.py": "import json\n\ndef dump():\n    return json.dumps([1])\n",
+            "json/convert.py": "X = 1\n",
+        }
+    )
+    assert hubcore.load(str(repo), "dump") == "[1]"

@@ -171,7 +171,7 @@ def test_cache_folders_follow_the_identity(hub_home, tmp_path) -> None:
     snapshot = hubcore.open_repo(f"file://{archive}")
     assert snapshot.ref.identity == f"url:file://{archive}"
     repo_dir = snapshot.root.parent.parent
-    assert repo_dir == hub_home / "repos" / "url" / "file" / Path(*archive.parts[1:])
+    assert repo_dir == hub_home / "repos" / "url" / "file%3A" / "%" / Path(*archive.parts[1:])
 
 
 def test_archive_file_urls_go_to_the_archive_source(hub_home) -> None:

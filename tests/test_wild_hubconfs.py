@@ -73,7 +73,12 @@ FIXTURES = {
         helpers=frozenset({"pretrained"}),  # hubcore's decorator, imported by the hubconf
     ),
     "torch_dist_deps": Fixture("torch", (Call("model", (True,)),), peer_refuses=RuntimeError),
+    "torch_registry": Fixture(
+        "torch",
+        (Call("linear", (True,)), Call("deep", (), {"pretrained": False}, pretrained=False)),
+    ),
     "mge_package": Fixture("megengine", (Call("tiny", (True,)),)),
+    "mge_namespace": Fixture("megengine", (Call("resnet18", (True,)),)),
     "mge_syspath_tuple": Fixture("megengine", (Call("net_with_preprocess", (True,), model_at=0),)),
 }
 
@@ -158,11 +163,18 @@ def peer_sandbox(root: Path) -> Iterator[None]:
     try:
         yield
     finally:
-        sys.path[:] = saved_path
+        doomed = []
         for name in set(sys.modules) - before:
-            file = getattr(sys.modules[name], "__file__", None) or ""
-            if file.startswith(str(root)):
-                del sys.modules[name]
+            module = sys.modules[name]
+            # Namespace packages have no __file__, only a __path__ (read before sys.path is
+            # restored: it is recomputed from sys.path).
+            files = [getattr(module, "__file__", None) or ""]
+            files += list(getattr(module, "__path__", None) or [])
+            if any(file.startswith(str(root)) for file in files):
+                doomed.append(name)
+        sys.path[:] = saved_path
+        for name in doomed:
+            del sys.modules[name]
 
 
 @contextlib.contextmanager

@@ -15,9 +15,12 @@ statically; ``load`` and ``import_module`` run a repository only once it is trus
 default branch rather than ``master``; serialized objects are unpickled safely (arrays and
 containers only); and downloads are cached by content.
 
-``git_host`` may be a host name (``github.com``, ``gitlab.example.com``), ``host:port`` or a
-base URL (``http://git.internal:8080``); GitHub is fetched as one archive, other hosts over
-git's own protocol, so any git server works.
+``repo_info`` is ``owner/repo[:branch_or_tag]`` on ``git_host``, checked as megengine.hub
+checks it; a local path is refused (megengine.hub refuses it too), never read as a remote
+repository: load a local folder with :func:`hubcore.load`. ``git_host`` may be a host name
+(``github.com``, ``gitlab.example.com``), ``host:port`` or a base URL
+(``http://git.internal:8080``); GitHub is fetched as one archive, other hosts over git's own
+protocol, so any git server works.
 """
 
 from __future__ import annotations
@@ -26,11 +29,12 @@ import builtins
 import functools
 import hashlib
 import os
+import re
 import types
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import urlparse
+from urllib.parse import SplitResult, urlparse, urlsplit
 
 from hubcore import api
 from hubcore.api import RunLock
@@ -202,28 +206,126 @@ class _HubconfModule(types.ModuleType):
 
 
 def reference(repo_info: str, git_host: str, protocol: str) -> tuple[str, str | None]:
-    """The hubcore reference for megengine.hub's arguments, and the branch or tag named."""
-    protocol = protocol.upper()
-    if protocol not in PROTOCOLS:
+    """The hubcore reference for megengine.hub's arguments, and the branch or tag named.
+
+    Parsed as megengine.hub parses them: *repo_info* is ``owner/repo[:branch_or_tag]`` on
+    *git_host*, never a local path (megengine.hub refuses paths too; load a local folder with
+    :func:`hubcore.load`). Beyond megengine.hub, *protocol* may be in lower case, *git_host*
+    may carry a port or be an ``http(s)://`` base URL, and hosts other than GitHub may nest
+    groups (``group/subgroup/repo``).
+    """
+    if not isinstance(protocol, str) or protocol.upper() not in PROTOCOLS:
         raise InvalidReferenceError(
             f"invalid protocol {protocol!r}: the value should be one of {', '.join(PROTOCOLS)}"
         )
-    repo, _, branch = repo_info.partition(":")
-    repo = repo.strip("/")
-    if repo.count("/") < 1 or "" in repo.split("/") or not git_host.strip():
+    protocol = protocol.upper()
+    if not isinstance(repo_info, str):
+        raise InvalidReferenceError(f"repo_info must be a string, not {type(repo_info).__name__}")
+    if _looks_like_path(repo_info):
+        raise InvalidReferenceError(
+            f"repo_info {repo_info!r} is a local path, not owner/repo[:branch_or_tag] on a git "
+            "host; megengine.hub does not load local folders. To use a local folder, call "
+            f"hubcore.load({repo_info!r}, entry, ...) (or hubcore.list / hubcore.help)"
+        )
+    host = _host_base(git_host, protocol)
+    repo, colon, branch = repo_info.partition(":")
+    segments = repo.split("/")
+    github = host == f"https://{DEFAULT_GIT_HOST}"
+    if (
+        (colon and not branch)
+        or ":" in branch
+        or len(segments) < 2
+        or (github and len(segments) != 2)
+        or not all(_SEGMENT.match(part) and part.strip(".") for part in segments)
+    ):
         raise InvalidReferenceError(
             f"repo_info {repo_info!r} is invalid: expected owner/repo[:branch_or_tag] "
-            "(and a git_host such as github.com)"
+            "(letters, digits, '.', '-' and '_' in owner and repo)"
         )
-    host = git_host.strip().rstrip("/")
-    if protocol == "SSH":
-        if "://" in host:
-            raise InvalidReferenceError(f"git_host {git_host!r}: give a host name for SSH")
-        return f"git+ssh://git@{host}/{repo}.git", branch or None
-    if host in (DEFAULT_GIT_HOST, f"https://{DEFAULT_GIT_HOST}"):
+    if github:
         return f"github:{repo}", branch or None
-    base = host if "://" in host else f"https://{host}"
-    return f"git+{base}/{repo}.git", branch or None
+    if protocol == "SSH":
+        return f"git+ssh://git@{host}/{repo}.git", branch or None
+    return f"git+{host}/{repo}.git", branch or None
+
+
+#: One owner, group or repository name on a git host.
+_SEGMENT = re.compile(r"^[A-Za-z0-9_.-]+$")
+#: A host name or IPv4 address (or a bracketed IPv6 one), with an optional port.
+_HOST = re.compile(
+    r"^(?:[A-Za-z0-9](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9_-]{0,61}"
+    r"[A-Za-z0-9])?)*|\[[0-9A-Fa-f:.]+\])(?::(?P<port>[0-9]{1,5}))?$"
+)
+
+
+def _looks_like_path(text: str) -> bool:
+    """Whether *text* names a folder on this machine rather than ``owner/repo``."""
+    return (
+        text in (".", "..")
+        or text.startswith(("/", "~", "./", "../"))
+        or "\\" in text
+        or os.path.isabs(text)
+        or bool(re.match(r"^[A-Za-z]:[\\/]", text))
+    )
+
+
+def _host_base(git_host: str, protocol: str) -> str:
+    """*git_host* checked: ``host[:port]`` for SSH; for HTTPS the base URL it stands for
+    (``https://github.com`` for GitHub), from ``host[:port]`` or an ``http(s)://`` URL."""
+    if not isinstance(git_host, str):
+        raise InvalidReferenceError(f"git_host must be a string, not {type(git_host).__name__}")
+    host = git_host.strip().rstrip("/")
+    if "://" in host:
+        if protocol == "SSH":
+            raise InvalidReferenceError(f"git_host {git_host!r}: give a host name for SSH")
+        parts = urlsplit(host)
+        hostname = parts.hostname or ""
+        if (
+            parts.scheme.lower() not in ("http", "https")
+            or not _valid_host(f"[{hostname}]" if ":" in hostname else hostname)
+            or not _valid_port(parts)
+            or parts.query
+            or parts.fragment
+            or not _SAFE_PATH.match(parts.path)
+        ):
+            raise InvalidReferenceError(
+                f"git_host {git_host!r} is invalid: expected a host name, host:port or an "
+                "http(s):// base URL without query or fragment"
+            )
+        base = f"{parts.scheme.lower()}://{parts.netloc}{parts.path}"
+    elif _valid_host(host):
+        if protocol == "SSH":
+            return host.lower()
+        base = f"https://{host.lower()}"
+    else:
+        raise InvalidReferenceError(
+            f"git_host {git_host!r} is invalid: expected a host name such as github.com, "
+            "host:port or an http(s):// base URL"
+        )
+    return base
+
+
+#: The path of a base URL: plain segments only.
+_SAFE_PATH = re.compile(r"^(?:/[A-Za-z0-9_.~-]+)*$")
+
+
+def _valid_host(netloc: str) -> bool:
+    match = _HOST.match(netloc)
+    if match is None or int(match.group("port") or 0) > 65535:
+        return False
+    labels = netloc.partition(":")[0].split(".")
+    # All digits: an IPv4 address, each part below 256 (as megengine.hub checks).
+    return not all(label.isdigit() for label in labels) or (
+        len(labels) == 4 and all(int(label) < 256 for label in labels)
+    )
+
+
+def _valid_port(parts: SplitResult) -> bool:
+    try:
+        parts.port  # noqa: B018 -- urllib checks the port when it is read
+    except ValueError:
+        return False
+    return True
 
 
 def _open(

@@ -128,3 +128,84 @@ def test_unsafe_file_behind_a_repository_call_is_refused(mge_repo, files) -> Non
     (files.folder / "net.pkl").write_bytes(pickle.dumps({"p": Path("/x")}))
     with pytest.raises(WeightsFormatError, match="refusing to unpickle"):
         hubcore.load(str(mge_repo), "serialized", pretrained=True)
+
+
+# -- repo_info, git_host and protocol, parsed as megengine.hub parses them ----------------------
+
+from megengine.hub.exceptions import FetcherError, InvalidRepo  # noqa: E402
+from megengine.hub.fetcher import RepoFetcherBase  # noqa: E402
+
+from hubcore.errors import InvalidReferenceError  # noqa: E402
+
+
+def peer_parse(repo_info: str) -> tuple[str, str, str] | None:
+    try:
+        return RepoFetcherBase._parse_repo_info(repo_info)
+    except InvalidRepo:
+        return None
+
+
+def hubcore_parse(repo_info: str, git_host: str = "github.com") -> tuple[str, str | None] | None:
+    try:
+        return megengine_hub.reference(repo_info, git_host, "HTTPS")
+    except InvalidReferenceError:
+        return None
+
+
+@pytest.mark.parametrize(
+    "repo_info",
+    [
+        *("a/b", "a/b:dev", "a/b:feature/x", "Org-1/repo_2.x:v1.0", "a/b:c:d", "a/b/c"),
+        *("nobranch", "a/b/", "/tmp/x", "~/hub/x", "C:/x/y", "C:\\x\\y", "models\\hub", "."),
+    ],
+)
+def test_repo_info_is_read_as_megengine_hub_reads_it(repo_info) -> None:
+    peer, ours = peer_parse(repo_info), hubcore_parse(repo_info)
+    assert (peer is None) == (ours is None)
+    if peer is not None and ours is not None:
+        owner, repo, branch = peer
+        assert ours == (f"github:{owner}/{repo}", None if ":" not in repo_info else branch)
+
+
+@pytest.mark.parametrize("repo_info", ["./hub", "../hub", "/x", "a/b:", "a/b c", "a/b?x"])
+def test_paths_and_garbage_megengine_hub_would_send_to_the_host_are_refused(repo_info) -> None:
+    assert peer_parse(repo_info) is not None  # megengine.hub builds a URL of them
+    assert hubcore_parse(repo_info) is None
+
+
+@pytest.mark.parametrize(
+    "git_host",
+    [
+        *("github.com", "git.example.com", "10.0.0.1", "code.example-1.org"),
+        *("github.com/evil", "user@github.com", "git hub.com", "file:///srv/git", "-oX"),
+        "999.1.1.1",
+    ],
+)
+def test_git_host_is_checked_as_megengine_hub_checks_it(git_host) -> None:
+    peer = bool(RepoFetcherBase._check_git_host(git_host))
+    assert peer == (hubcore_parse("a/b", git_host) is not None)
+
+
+def test_hubcore_extensions_of_git_host_and_protocol() -> None:
+    # Documented extensions: a port, a base URL, single-label and upper-case host names, and
+    # a protocol in lower case.
+    for host in ["git.example.com:8443", "http://127.0.0.1:8080", "localhost", "GitHub.com"]:
+        assert not RepoFetcherBase._check_git_host(host)
+        assert hubcore_parse("a/b", host) is not None
+    assert megengine_hub.reference("a/b", "github.com", "ssh")[0].startswith("git+ssh://")
+    with pytest.raises(FetcherError):
+        megengine.hub.hub._get_repo("github.com", "a/b", protocol="ssh")
+
+
+def test_a_local_folder_is_refused_as_megengine_hub_refuses_it(
+    hub_home, make_hub_repo, mge_home, monkeypatch
+) -> None:
+    repo = make_hub_repo({"hubconf.py": "def m():\n    return 1\n"})
+    monkeypatch.setattr(hubcore.api, "open_locked", None)  # nothing may be fetched
+    with pytest.raises(InvalidRepo):
+        megengine.hub.list(str(repo))
+    for call in (megengine_hub.list, megengine_hub.import_module):
+        with pytest.raises(InvalidReferenceError, match=r"hubcore\.load"):
+            call(str(repo))
+    with pytest.raises(InvalidReferenceError, match=r"hubcore\.load"):
+        megengine_hub.load(str(repo), "m")

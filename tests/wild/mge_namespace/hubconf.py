@@ -1,0 +1,3 @@
+from official.vision.classification.resnet.model import resnet18
+
+dependencies = ["megengine"]
