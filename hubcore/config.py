@@ -1,28 +1,13 @@
-"""Process-wide settings, read from the environment with API overrides.
-
-==============================  ===========================================================
-``HUBCORE_HOME``                where the cache lives (default: the platform's user cache dir)
-``HUBCORE_OFFLINE``             ``1`` forbids network access; only cached data is used
-``HUBCORE_DISABLE_PROGRESS``    ``1`` hides progress bars
-``HUBCORE_DISABLE_PLUGIN_AUTOLOAD``  ``1`` loads only the built-in plugins
-``HUBCORE_BLOCK_PLUGINS``       comma-separated plugin names that must not be loaded
-``HUBCORE_CONFIG``              the configuration file (default ``<home>/config.toml``)
-``HUBCORE_MIRRORS``             URL prefix rewrites: ``from=to`` pairs separated by ``;``
-==============================  ===========================================================
-
-The configuration file is TOML. Its ``[mirrors]`` table maps URL prefixes to replacements::
+"""Where the hub lives and what its configuration file says: the hub home, offline mode,
+progress, and the ``[mirrors]`` table of ``<home>/config.toml`` (or ``HUBCORE_CONFIG``)::
 
     [mirrors]
     "https://github.com/" = "https://git-mirror.internal/github/"
     "https://example.org/weights/" = "s3://weights-mirror/"
 
-Rewrites from ``HUBCORE_MIRRORS`` take precedence over the file. A prefix is a URL: it matches
-URLs with the same scheme, host and port whose path starts with the prefix's whole path
-segments (``..`` is resolved first, so it cannot step out of a prefix); the prefix with the
-most segments wins, and the rest of the path is appended to the replacement as whole segments
-(``https://mirror.corp`` and ``https://mirror.corp/`` are the same replacement). Rewrites
-apply to every URL hubcore fetches (repositories and weights) but not to cache keys, so
-switching a mirror on or off keeps the cache.
+Rewrites from ``HUBCORE_MIRRORS`` take precedence over the file; how prefixes match is
+:func:`hubcore.http.rewrite_url`'s. The environment variables themselves are read by
+:mod:`hubcore.settings`.
 """
 
 from __future__ import annotations

@@ -6,12 +6,10 @@ value is a :class:`~hubcore.errors.ConfigError` naming the variable. The object 
 only when a ``HUBCORE_*`` variable changed, so reading settings costs a dictionary scan, and
 tests that set variables see them at once.
 
-The table of variables (also in the user guide, checked by a test):
-
-.. hubcore-settings-table (generated from the fields below by :func:`table`)
-
-Nothing else in hubcore reads ``os.environ`` for its own variables; git hosts' conventional
-token variables (``GITHUB_TOKEN``) are read here too.
+The fields of :class:`Settings` are the table of variables; the user guide shows the same table
+(:func:`table` renders it, and a test checks the guide against it). Nothing else in hubcore
+reads ``os.environ`` for its own variables; git hosts' conventional token variable
+(``GITHUB_TOKEN``) is read here too.
 """
 
 from __future__ import annotations

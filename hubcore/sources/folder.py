@@ -44,7 +44,6 @@ __all__ = ["FolderSource"]
 #: HTTP has no folder listing, so an http(s) URL is never a folder of files.
 _UNLISTABLE = {"http", "https"}
 #: Where the endpoint of an S3-compatible store may be given, in order.
-_AWS_ENDPOINT_VARIABLES = ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL")
 
 
 class FolderSource:
@@ -181,10 +180,8 @@ def _endpoint(protocol: str, storage: Mapping[str, Any]) -> str | None:
         return str(given)
     if protocol == "oss" and settings.current().oss_endpoint:
         return settings.current().oss_endpoint
-    # boto's own variables: not hubcore's, so read where they apply
-    for variable in _AWS_ENDPOINT_VARIABLES if protocol == "s3" else ():
-        if os.environ.get(variable):
-            return os.environ[variable]
+    if protocol == "s3":  # boto's own variables: not hubcore's, so read where they apply
+        return os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
     return None
 
 
