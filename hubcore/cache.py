@@ -65,6 +65,7 @@ import filelock
 
 from hubcore import config, settings
 from hubcore.errors import CacheError, HubError
+from hubcore.files import atomic_write_json
 
 __all__ = [
     "Cache",
@@ -643,13 +644,7 @@ class Cache:
     def atomic_write_json(self, path: Path, data: Mapping[str, Any]) -> None:
         """Write JSON so that readers see either the old or the new content, never a part."""
         self._ensure(path.parent)
-        fd, name = tempfile.mkstemp(dir=self.tmp_dir, suffix=".json")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump(data, fh, indent=1, sort_keys=True)
-            os.replace(name, path)
-        finally:
-            Path(name).unlink(missing_ok=True)
+        atomic_write_json(path, data, temp_dir=self.tmp_dir)
 
     @staticmethod
     def _ensure(path: Path) -> Path:

@@ -17,9 +17,9 @@ import click
 from hubcore import api, config, settings, transfer, trust
 from hubcore.cache import Cache, CachedSnapshot, get_cache
 from hubcore.check import check_snapshot
-from hubcore.compat._common import place_copy
 from hubcore.discovery import Entrypoint, WeightsInfo
 from hubcore.errors import CacheTargetError, HubError
+from hubcore.files import atomic_copy
 from hubcore.http import redact
 from hubcore.isolation import PRIVATE_PREFIX
 from hubcore.lock import read_repo_list, write_lock
@@ -277,7 +277,7 @@ def download_command(url: str, output_text: str | None, sha256: str | None) -> N
         path = api.download_file(url, sha256=sha256)
         if output is not None:
             target = output / path.name if output.is_dir() else output
-            place_copy(path, target)
+            atomic_copy(path, target)
             path = target
     click.echo(str(path))
 

@@ -47,6 +47,7 @@ from tenacity import RetryCallState, Retrying, retry_if_exception
 
 from hubcore import settings
 from hubcore.errors import DownloadError
+from hubcore.files import atomic_write_json
 from hubcore.http import (
     Credentials,
     describe_failure,
@@ -126,10 +127,7 @@ class _Meta:
     done: set[int] = attrs.field(factory=set)
 
     def save(self, path: Path) -> None:
-        tmp = path.with_suffix(".tmp")
-        data = {**attrs.asdict(self), "done": sorted(self.done)}
-        tmp.write_text(json.dumps(data))
-        os.replace(tmp, path)
+        atomic_write_json(path, {**attrs.asdict(self), "done": sorted(self.done)}, compact=True)
 
     @classmethod
     def load(cls, path: Path, url: str) -> _Meta | None:

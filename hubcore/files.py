@@ -1,0 +1,51 @@
+"""Atomic file writes: a reader sees the old file or the new one, never a part of either.
+
+The one way hubcore writes a file in place (records, lock files, copies handed to the user):
+the bytes go to a temporary file in *temp_dir* (default: the target's folder, so the rename
+stays on one filesystem), which is renamed over the target only when complete, and removed on
+any failure.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, Any
+
+__all__ = ["atomic_copy", "atomic_write", "atomic_write_json"]
+
+
+def atomic_write(
+    path: Path, fill: Callable[[IO[bytes]], object], *, temp_dir: Path | None = None
+) -> None:
+    """Write *path* with ``fill(file)``, atomically; OSError as raised by the system."""
+    folder = temp_dir or path.parent
+    fd, temp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            fill(handle)
+        os.replace(temp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        raise
+
+
+def atomic_write_json(
+    path: Path, data: Any, *, temp_dir: Path | None = None, compact: bool = False
+) -> None:
+    """Write *data* as JSON to *path*, atomically (*compact*: on one line)."""
+    text = json.dumps(data, indent=None if compact else 1, sort_keys=not compact).encode()
+    atomic_write(path, lambda handle: handle.write(text), temp_dir=temp_dir)
+
+
+def atomic_copy(source: Path, target: Path) -> None:
+    """Copy *source* to *target*, atomically (creating *target*'s folder)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with open(source, "rb") as src:
+        atomic_write(target, lambda handle: shutil.copyfileobj(src, handle, 8 << 20))
