@@ -167,6 +167,7 @@ class HttpDownload:
         self.on_start = on_start or (lambda total, resumed: None)
         self.on_bytes = on_bytes or (lambda n: None)
         self._meta_lock = threading.Lock()
+        self._reached = False  # whether the server ever answered (refusals after are retried)
         self._last_data = time.monotonic()  # when a byte last arrived: the stall clock
 
     # -- the whole download ----------------------------------------------------------------------
@@ -466,7 +467,17 @@ class HttpDownload:
                 mirror=mirror,
             )
         except requests.RequestException as exc:
-            raise _Transient(describe_failure(exc, read_timeout)) from None
+            why = describe_failure(exc, read_timeout)
+            if why == "host name not found" or (why == "connection refused" and not self._reached):
+                # nothing to wait for: no network, a wrong name, or no server at all
+                host = urlsplit(url).netloc.rpartition("@")[2]
+                raise DownloadError(
+                    f"cannot fetch {self.label}: {why} ({host}). Without a network, set "
+                    "HUBCORE_OFFLINE=1 to use only the cache, or configure a mirror "
+                    "(HUBCORE_MIRRORS) for this host."
+                ) from None
+            raise _Transient(why) from None
+        self._reached = True
         status = response.status_code
         error = status_error(status, response.reason, self.label, resource="file")
         if error is None:

@@ -283,3 +283,22 @@ def test_sigkill_then_resume(hub_home, tmp_path, data) -> None:
         assert_clean_cache(hub_home)
     finally:
         slow.stop()
+
+
+@pytest.mark.parametrize(
+    ("where", "why"),
+    [("hubcore-test-host.invalid", "host name not found"), ("127.0.0.1:{port}", "refused")],
+)
+def test_a_host_never_reached_fails_at_once(hub_home, caplog, where, why) -> None:
+    import logging
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    caplog.set_level(logging.INFO, logger="hubcore")
+    url = f"http://{where.format(port=port)}/w.bin"
+    with pytest.raises(DownloadError, match=why) as info:
+        hubcore.download(url)
+    assert "HUBCORE_OFFLINE=1" in str(info.value)
+    assert "retrying" not in caplog.text  # not taken for a passing network hiccup
