@@ -282,8 +282,15 @@ def _lock_entry(lockfile: LockFile, ref: RepoRef) -> LockedRepo | None:
     explicit commit) the entry that recorded that commit."""
     identity = ref.identity
     same_repo = [(e, revision) for e, (i, revision) in _keyed(lockfile) if i == identity]
+    pinned = ref.revision.lower() if ref.revision and _COMMITISH.match(ref.revision) else None
     for entry, revision in same_repo:
         if revision == ref.revision:
+            if pinned and not entry.snapshot.startswith(pinned):
+                raise LockMismatchError(
+                    f"{ref} pins commit {ref.revision} but {lockfile.path} records "
+                    f"{entry.snapshot} for it; an explicit commit is never replaced: fix or "
+                    "regenerate the lock"
+                )
             return entry
     if ref.revision and _COMMITISH.match(ref.revision):
         for entry, _ in same_repo:

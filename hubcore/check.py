@@ -168,9 +168,10 @@ def _unreachable(url: str) -> str | None:
     target = config.rewrite_url(url)  # the mirror, as downloads use it
     try:
         if urlsplit(target).scheme in ("http", "https"):
-            from hubcore.http import session
+            from hubcore import http
 
-            response = session().head(target, allow_redirects=True, timeout=(10, 30))
+            # the one HTTP client: origin-bound credentials, no silent https -> http
+            response = http.send(target, method="HEAD", mirror=False)
             with response:
                 if response.status_code >= 400:
                     return f"HTTP {response.status_code}"
@@ -179,6 +180,10 @@ def _unreachable(url: str) -> str | None:
 
         fs, path = fsspec.core.url_to_fs(target)
         fs.info(path)
+    except HubError as exc:  # refused by hubcore's own rules (a downgrade, a bad host)
+        return f"unreachable: {exc}"
     except Exception as exc:  # any failure to reach it is the finding
-        return f"unreachable: {type(exc).__name__}: {str(exc)[:120]}"
+        from hubcore.http import describe_failure
+
+        return f"unreachable: {describe_failure(exc)}"
     return None

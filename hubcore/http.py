@@ -83,8 +83,18 @@ def session() -> requests.Session:
 
 
 def origin(url: str) -> Origin:
-    """The origin of *url*: ``(scheme, host, port)``, lower-cased, default ports filled in."""
+    """The origin of *url*: ``(scheme, host, port)``, lower-cased, default ports filled in.
+
+    A URL whose authority parsers read differently (a backslash, whitespace or a control
+    character in it: ``http://a:1\\@b:2/`` is ``b`` to urllib and ``a`` to urllib3) is
+    refused with :class:`DownloadError`, so the origin judged is the one connected to.
+    """
     parts = urlsplit(url)
+    if any(c == "\\" or c.isspace() or ord(c) < 32 or ord(c) == 127 for c in parts.netloc):
+        raise DownloadError(
+            f"refusing {redact(url)!r}: its host part holds a backslash, space or control "
+            "character, which HTTP clients read differently"
+        )
     scheme = parts.scheme.lower()
     try:
         port = parts.port
@@ -131,18 +141,26 @@ def send(
     stream: bool = False,
     timeout: tuple[float, float] = (CONNECT_TIMEOUT, READ_TIMEOUT),
     mirror: bool = True,
+    method: str = "GET",
 ) -> requests.Response:
-    """GET *url* after mirror rewriting (unless *mirror* is false: the URL came from an
-    earlier response), following redirects by hand so that credentials reach only their own
+    """GET (or *method*) *url* after mirror rewriting (unless *mirror* is false: the URL came
+    from an earlier response), following redirects by hand so that credentials reach only their own
     origin and ``https`` is not silently downgraded. Returns the final response whatever its
     status; connection failures raise ``requests.RequestException``."""
     target = rewrite_url(url) if mirror else url
+    encrypted = False  # once a hop was https, plain http needs the user's allowance
     for _ in range(MAX_REDIRECTS + 1):
+        encrypted = encrypted or origin(target)[0] == "https"
         request_headers = dict(headers or {})
         if credentials is not None:
             request_headers.update(credentials.headers_for(target))
-        response = session().get(
-            target, headers=request_headers, stream=stream, allow_redirects=False, timeout=timeout
+        response = session().request(
+            method,
+            target,
+            headers=request_headers,
+            stream=stream,
+            allow_redirects=False,
+            timeout=timeout,
         )
         if response.status_code not in REDIRECTS:
             return response
@@ -151,24 +169,23 @@ def send(
         if not location:
             raise DownloadError(f"{redact(target)} redirected without a Location")
         following = urljoin(target, location)
-        _check_redirect(target, following)
+        _check_redirect(target, following, encrypted)
         target = following
         logger.debug("redirected to %s", redact(target))
     raise DownloadError(f"too many redirects fetching {redact(url)}")
 
 
-def _check_redirect(source: str, target: str) -> None:
+def _check_redirect(source: str, target: str, encrypted: bool) -> None:
+    """Refuse a hop to a scheme other than http(s), and to plain http after any https hop
+    (unless the user allowed that host); *encrypted*: an earlier hop was https."""
+    origin(target)  # refuses hosts that clients parse differently
     scheme = urlsplit(target).scheme.lower()
     if scheme not in ("http", "https"):
         raise DownloadError(
             f"{redact(source)} redirected to a {scheme or 'schemeless'} URL; hubcore follows "
             "redirects only to http and https"
         )
-    if (
-        urlsplit(source).scheme.lower() == "https"
-        and scheme == "http"
-        and not _http_allowed(target)
-    ):
+    if encrypted and scheme == "http" and not _http_allowed(target):
         host = urlsplit(target).hostname or ""
         raise DownloadError(
             f"{redact(source)} redirected to plain http ({redact(target)}); refused, because "
@@ -411,6 +428,13 @@ def rewrite_url(url: str, table: Mapping[str, str] | None = None) -> str:
         return url
     depth, prefix, replacement = best
     rest = segments[depth:]
+    local = "://" not in replacement or replacement.lower().startswith("file:")
+    if local and any(re.search(r"%(2f|5c)", segment, re.IGNORECASE) for segment in rest):
+        # an encoded separator is one segment here but two once a file path is decoded
+        raise DownloadError(
+            f"refusing to rewrite {redact(url)} to the mirror {redact(replacement)}: its path "
+            "holds an encoded '/' or '\\'"
+        )
     rewritten = _join(replacement, rest, parts, source)
     _check_inside(rewritten, replacement, url)
     logger.debug("mirror: %s -> %s", prefix, redact(replacement))

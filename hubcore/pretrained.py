@@ -27,7 +27,7 @@ from urllib.parse import unquote, urlsplit
 
 import attrs
 
-from hubcore import runcontext, settings, transfer
+from hubcore import http, runcontext, settings, transfer
 from hubcore.addresses import is_internal_host
 from hubcore.backends import Backend, WeightsFile
 from hubcore.errors import (
@@ -234,7 +234,7 @@ def resolve_repo_weight_url(url: str, root: Path, *, remote: bool, allow_local: 
             return normalized
         why = "a file on this machine, outside the repository"
     elif scheme in ("http", "https"):
-        host = urlsplit(normalized).hostname or ""
+        host = http.origin(normalized)[1]  # refuses hosts that clients parse differently
         if not is_internal_host(host):
             return normalized
         why = f"on {host}, a loopback, private or link-local address"

@@ -31,7 +31,7 @@ from hubcore import config, runcontext
 from hubcore.backends import WeightsFile
 from hubcore.cache import Cache, UrlRecord, file_sha256, get_cache
 from hubcore.errors import CacheError, DownloadError, IntegrityError, OfflineError
-from hubcore.http import redact, session, url_identity
+from hubcore.http import redact, send, url_identity
 from hubcore.plugins import notify
 
 __all__ = ["fetch", "file_sha256", "hash_prefix", "normalize_url"]
@@ -78,6 +78,15 @@ def fetch(
     url = normalize_url(url)
     key = url_identity(url)
     sha256, lock_path = runcontext.expected_sha256(key, sha256)
+    named = hash_prefix(_file_name(url))
+    if sha256 and named and not sha256.startswith(named):
+        # the file name is a hash the publisher declared too: every declared hash must hold
+        origin = f"the lock file {lock_path}" if lock_path else "the caller"
+        raise IntegrityError(
+            f"{redact(url)} (its name says sha256 {named}..., {origin} expects {sha256})",
+            f"{named}... (from the file name)",
+            sha256,
+        )
     try:
         return _fetch(
             url,
@@ -333,8 +342,8 @@ def _http_validator(url: str) -> str | None:
     import requests
 
     try:
-        response = session().head(url, allow_redirects=True, timeout=(10, 30))
-    except requests.RequestException:
+        response = send(url, method="HEAD", mirror=False)  # *url* is already rewritten
+    except (requests.RequestException, DownloadError):
         return None
     with response:
         if response.status_code >= 400:

@@ -265,3 +265,64 @@ def test_one_status_map() -> None:
     assert http.is_transient(503)
     assert http.is_transient(429)
     assert not http.is_transient(404)
+
+
+# -- URLs that parsers read differently, chains, HEAD requests ------------------------------------
+
+
+@pytest.mark.parametrize("target", ["evil", "other-port"])
+def test_a_backslash_in_a_redirect_host_is_refused(
+    hub_home, quick, file_server, other, target
+) -> None:
+    """``http://127.0.0.1:EVIL\\@127.0.0.1:LEGIT/`` is LEGIT to urllib and EVIL to urllib3."""
+    data = os.urandom(3000)
+    file_server.add("w.bin", data)
+    other.add("w.bin", data)
+    evil = f"127.0.0.1:{other.port}" if target == "other-port" else "evil.invalid"
+    file_server.redirects["/w.bin"] = f"http://{evil}\\@127.0.0.1:{file_server.port}/w.bin"
+    url = f"http://user:pa55@127.0.0.1:{file_server.port}/w.bin"
+    with pytest.raises(DownloadError, match="backslash"):
+        hubcore.download(url)
+    assert not other.log  # nothing, credentials least of all, reached the other port
+    basic = base64.b64encode(b"x-access-token:t0ken").decode()
+    credentials = http.Credentials({file_server.url: {"Authorization": f"Basic {basic}"}})
+    with pytest.raises(DownloadError, match="backslash"):
+        http.get(f"{file_server.url}/w.bin", credentials=credentials)
+    assert not other.log
+
+
+def test_a_downgrade_later_in_a_chain_is_refused_too(
+    hub_home, quick, tls_server, file_server, other, monkeypatch
+) -> None:
+    data = os.urandom(3000)
+    other.add("w.bin", data)
+    # https -> allowed http host -> another http host nobody allowed
+    tls_server.redirects["/w.bin"] = f"{file_server.url}/hop"
+    file_server.redirects["/hop"] = f"{other.url}/w.bin"
+    monkeypatch.setenv("HUBCORE_ALLOW_HTTP", f"127.0.0.1:{file_server.port}")
+    with pytest.raises(DownloadError, match="HUBCORE_ALLOW_HTTP"):
+        hubcore.download(f"{tls_server.url}/w.bin")
+    assert file_server.log
+    assert not other.log
+
+
+def test_head_requests_use_the_one_client(hub_home, quick, tls_server, other) -> None:
+    """``check --online`` and revalidation send HEAD through the same redirect rules."""
+    other.add("w.bin", b"x")
+    tls_server.redirects["/w.bin"] = f"{other.url}/w.bin"
+    from hubcore.check import _unreachable
+
+    assert "HUBCORE_ALLOW_HTTP" in (_unreachable(f"{tls_server.url}/w.bin") or "")
+    assert not other.log
+
+
+def test_untrusted_weight_urls_with_ambiguous_hosts_are_refused(tmp_path) -> None:
+    from hubcore.pretrained import resolve_repo_weight_url
+
+    with pytest.raises(HubError, match="backslash"):
+        resolve_repo_weight_url(
+            "http://127.0.0.1:9\\@unresolvable.invalid/admin",
+            tmp_path,
+            remote=True,
+            allow_local=False,
+        )

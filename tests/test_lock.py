@@ -228,3 +228,48 @@ def test_lock_never_stores_credentials(setup, tmp_path) -> None:
     assert "s3cr3t" not in result.output
     (locked,) = LockFile.read(tmp_path / "hub.lock").repos
     assert locked.weights[0].url.endswith("linear.safetensors?v=1")
+
+
+def test_a_lock_cannot_swap_the_commit_of_an_explicit_pin(setup, tmp_path) -> None:
+    git, _, repo, weights_url, first = setup
+    second = repo.commit(hub_files(weights_url, "v2"), "two")
+    from hubcore.sources import identify
+
+    identity, _ = identify("acme/hub", host=git.url)
+    # a crafted lock: the entry for commit A names commit B
+    (tmp_path / "hub.lock").write_text(
+        f'[[repo]]\nref = "x"\nrepo_id = "{identity}"\nrevision = "{first}"\n'
+        f'snapshot = "{second}"\n'
+    )
+    for options in ({"commit": first}, {}):
+        ref = "acme/hub" if options else f"github:acme/hub@{first}"
+        with pytest.raises(LockMismatchError, match=f"pins commit {first}.*records {second}"):
+            hubcore.load(ref, "version", host=git.url, **options)
+
+
+def test_a_hash_in_the_file_name_must_agree_with_the_lock(setup, tmp_path, monkeypatch) -> None:
+    git, files, repo, _, _ = setup
+    data = weights_bytes(3)
+    named = files.add("linear-deadbeef12.safetensors", data)  # the name declares a prefix
+    repo.commit(hub_files(named, "v6"), "named")
+    lock = tmp_path / "hub.lock"
+    from hubcore.lock import LockedRepo, LockedWeight, write_lock
+    from hubcore.sources import identify
+
+    identity, revision = identify("acme/hub:main", host=git.url)
+    head = hubcore.api.open_repo("acme/hub:main", host=git.url).snapshot_id
+    actual = hubcore.file_sha256(tmp_path / "weights" / "linear-deadbeef12.safetensors")
+    weight = LockedWeight("linear", "default", named, actual)
+    write_lock(lock, [LockedRepo("acme/hub:main", head, (weight,), identity, revision)])
+    monkeypatch.setenv("HUBCORE_HOME", str(tmp_path / "fresh"))
+    with pytest.raises(IntegrityError, match="from the file name"):
+        hubcore.load("acme/hub:main", "linear", host=git.url, pretrained=True)
+
+
+def test_a_name_that_is_not_unicode_is_a_clear_error(tmp_path) -> None:
+    from hubcore.lock import LockedRepo, LockedWeight, write_lock
+
+    weight = LockedWeight("f", "bad\ud800name", "https://h/w", "a" * 64)
+    with pytest.raises(ConfigError, match="not valid Unicode"):
+        write_lock(tmp_path / "hub.lock", [LockedRepo("r", "b" * 40, (weight,), "github:r")])
+    assert list(tmp_path.iterdir()) == []

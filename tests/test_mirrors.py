@@ -155,3 +155,14 @@ def test_replacement_without_slash_keeps_its_host(mirrors, file_server, tmp_path
         assert [p for p, _ in file_server.requests()] == [f"/@127.0.0.1:{other.port}/x.pth"]
     finally:
         other.stop()
+
+
+def test_encoded_separators_cannot_leave_a_file_mirror(mirrors, tmp_path) -> None:
+    (tmp_path / "secret").mkdir()
+    (tmp_path / "secret" / "key.txt").write_text("TOP SECRET")
+    mirror = tmp_path / "srv" / "mirror"
+    mirror.mkdir(parents=True)
+    mirrors({"https://download.example.org/weights/": mirror.as_uri() + "/"})
+    url = "https://download.example.org/weights/..%2f..%2fsecret%2fkey.txt"
+    with pytest.raises(DownloadError, match="encoded"):
+        config.rewrite_url(url)
