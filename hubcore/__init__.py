@@ -10,7 +10,17 @@ source a plugin provides and for any framework a backend plugin supports::
     model = hubcore.load("./my-hub", "resnet18", pretrained=True)
 """
 
-from hubcore.api import discover, download_file, help, list, load, load_weights, open_repo
+from hubcore._version import VERSION as __version__
+from hubcore.api import (
+    discover,
+    download_file,
+    help,
+    list,
+    load,
+    load_model_file,
+    load_weights,
+    open_repo,
+)
 from hubcore.backends import Backend, WeightsFile
 from hubcore.config import get_dir, set_dir
 from hubcore.errors import HubError, IntegrityError
@@ -18,8 +28,6 @@ from hubcore.hookspecs import hookimpl
 from hubcore.pretrained import Weights, pretrained
 from hubcore.sources import RepoRef, Snapshot, Source
 from hubcore.transfer import file_sha256
-
-__version__ = "0.1.0"
 
 download = download_file
 
@@ -42,6 +50,7 @@ __all__ = [
     "hookimpl",
     "list",
     "load",
+    "load_model_file",
     "load_weights",
     "open_repo",
     "pretrained",

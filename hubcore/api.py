@@ -19,7 +19,7 @@ from typing import Any
 
 import attrs
 
-from hubcore import config, runcontext, transfer, trust
+from hubcore import config, model_files, runcontext, transfer, trust
 from hubcore.backends import WeightsFile
 from hubcore.cache import get_cache, retried_after_removal
 from hubcore.discovery import Entrypoint, HubconfInfo, discover_hubconf
@@ -49,6 +49,7 @@ __all__ = [
     "import_hubconf",
     "list",
     "load",
+    "load_model_file",
     "load_weights",
     "open_locked",
     "open_repo",
@@ -449,6 +450,23 @@ def load_weights(
     chosen = get_plugins().backend_named(backend)
     file: WeightsFile = transfer.fetch(url, sha256=sha256, offline=offline, progress=progress)
     return read_state(chosen, file, **read_options)
+
+
+def load_model_file(
+    url: str,
+    *,
+    backend: str | None = None,
+    sha256: str | None = None,
+    offline: bool | None = None,
+    progress: bool | None = None,
+    **options: Any,
+) -> Any:
+    """Fetch a file that *is* a model (ONNX and the like) through the cache, verified like
+    weights, and open it with the backend that declares its suffix (or the one named
+    *backend*); *options* go to the backend's ``open_model``."""
+    return model_files.open_model_file(
+        url, backend=backend, sha256=sha256, offline=offline, progress=progress, **options
+    )
 
 
 def lock_references(

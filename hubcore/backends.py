@@ -4,6 +4,10 @@ Backends come from plugins (see :func:`hubcore.hookspecs.hubcore_register_backen
 core never imports a framework. Weight files arrive as :class:`WeightsFile` objects: the blob
 in the cache plus the original file name, so a backend can pick the format by suffix, and
 :func:`sniff_format` for the formats that announce themselves in their first bytes.
+
+Beyond the required :class:`Backend` members a backend may declare two capabilities:
+``functional = True`` (its models keep parameters apart, so ``apply_weights`` returns a new
+model) and :class:`ModelFileOpener` (it opens files that *are* a model, such as ONNX).
 """
 
 from __future__ import annotations
@@ -12,25 +16,32 @@ import json
 import struct
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import attrs
 
-from hubcore.errors import WeightsFormatError, WeightsMismatchError
+from hubcore.errors import BackendError, HubError, WeightsFormatError, WeightsMismatchError
+from hubcore.http import redact
 
 __all__ = [
     "Backend",
+    "ModelFileOpener",
     "WeightsFile",
+    "call_backend",
     "check_state_fits",
     "fit_state",
+    "is_functional",
+    "model_formats",
     "sniff_format",
     "unwrap_checkpoint",
 ]
 
+T = TypeVar("T")
+
 
 @attrs.frozen
 class WeightsFile:
-    """A verified weight file in the cache.
+    """A verified weight file in the cache (or a model file, for :class:`ModelFileOpener`).
 
     ``path`` is the file to read, ``name`` the file name it had at its URL (for its suffix),
     ``sha256`` and ``size`` describe its bytes, ``url`` says where it came from.
@@ -50,7 +61,15 @@ class WeightsFile:
 
 @runtime_checkable
 class Backend(Protocol):
-    """The protocol every framework backend implements."""
+    """The protocol every framework backend implements.
+
+    Optional members, looked up with ``getattr`` (a backend without them still registers):
+
+    * ``functional: bool``: true when the framework keeps parameters apart from the model
+      (JAX/flax style), so :meth:`apply_weights` returns a new model instead of changing the
+      one it is given (:func:`is_functional`). The conformance suite then checks that.
+    * ``model_formats`` and ``open_model``: see :class:`ModelFileOpener`.
+    """
 
     #: Unique short name (``torch``, ``megengine``).
     name: str
@@ -74,8 +93,14 @@ class Backend(Protocol):
         """
         ...
 
-    def apply_weights(self, model: Any, state: Any, *, strict: bool = True) -> None:
-        """Load *state* into *model*.
+    def apply_weights(self, model: Any, state: Any, *, strict: bool = True) -> object | None:
+        """Apply *state* to *model*; return ``None``, or the model that carries the weights.
+
+        A backend whose models hold their parameters loads *state* into *model* in place and
+        returns ``None`` (or *model*). A functional backend leaves *model* as it is and returns
+        a new model bound to the weights; hubcore puts that object where *model* was in the
+        entrypoint's result (the result itself, or the same position of a tuple or list). The
+        object returned must be one this backend :meth:`recognizes`.
 
         With ``strict=True`` every key must match in name and shape, or
         :class:`hubcore.errors.WeightsMismatchError` is raised listing the differences.
@@ -85,6 +110,60 @@ class Backend(Protocol):
     def summarize(self, model: Any) -> Mapping[str, Any]:
         """A few facts for display, such as ``{"parameters": 11_689_512}``."""
         ...
+
+
+@runtime_checkable
+class ModelFileOpener(Protocol):
+    """The optional capability of a backend that opens files which *are* a model.
+
+    ONNX graphs, TorchScript archives, a whole-model file of a toy framework: the file holds
+    the architecture and the weights, so no entrypoint builds anything. ``hubcore`` fetches
+    the file into the cache (verified like weights) and hands it to a backend that declares
+    its suffix (:func:`hubcore.model_files.open_model_file`).
+    """
+
+    #: Lower-case suffixes (``.onnx``) of the model files :meth:`open_model` opens.
+    model_formats: tuple[str, ...]
+
+    def open_model(self, file: WeightsFile, **options: Any) -> object:
+        """Open the model stored in *file* and return it.
+
+        Check the content, not only the suffix: raise
+        :class:`hubcore.errors.WeightsFormatError` for a file that is not such a model or
+        cannot be opened safely (never unpickle arbitrary objects unless an option the caller
+        passes says the file is trusted). *options* come from the caller.
+        """
+        ...
+
+
+def is_functional(backend: Backend) -> bool:
+    """Whether *backend* declares ``functional = True`` (apply_weights returns a new model)."""
+    return getattr(backend, "functional", False) is True
+
+
+def model_formats(backend: Backend) -> tuple[str, ...]:
+    """The model-file suffixes *backend* opens (lower case); empty without the capability."""
+    if not isinstance(backend, ModelFileOpener) or not callable(backend.open_model):
+        return ()
+    declared = backend.model_formats
+    if isinstance(declared, str):  # a lone ".onnx" would otherwise iterate as characters
+        declared = (declared,)
+    return tuple(f".{s.lower().lstrip('.')}" for s in declared if isinstance(s, str) and s)
+
+
+def call_backend(backend: Backend, doing: str, call: Callable[[], T]) -> T:
+    """Run ``call()``, a call into *backend*, and return what it returns.
+
+    A :class:`~hubcore.errors.HubError` passes through; any other exception becomes a
+    :class:`~hubcore.errors.BackendError` saying that *backend* could not *doing*
+    (``"read model.pth (https://...)"``), with credentials redacted.
+    """
+    try:
+        return call()
+    except HubError:
+        raise
+    except Exception as exc:
+        raise BackendError(f"{backend.name} could not {redact(doing)}: {redact(str(exc))}") from exc
 
 
 def sniff_format(path: Path) -> str | None:

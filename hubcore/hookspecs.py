@@ -58,6 +58,11 @@ def hubcore_register_backends(register: Callable[[Backend], None]) -> None:
     A backend recognises its framework's model objects, reads weight files into a state and
     applies a state to a model. See :class:`hubcore.backends.Backend` for the protocol.
     Backends should import their framework lazily, so that listing plugins stays fast.
+
+    Two capabilities are optional, declared on the backend: ``functional = True`` when
+    ``apply_weights`` returns a new model instead of changing the one it is given (parameters
+    kept apart, JAX/flax style), and ``model_formats`` with ``open_model`` when it opens files
+    that are a whole model (:class:`hubcore.backends.ModelFileOpener`).
     """
 
 

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Literal, TypeAlias
 from urllib.parse import SplitResult, unquote, urljoin, urlsplit, urlunsplit
 
 from hubcore import config, settings
+from hubcore._version import VERSION
 from hubcore.errors import (
     AuthenticationError,
     ConfigError,
@@ -60,7 +61,7 @@ logger = logging.getLogger(__name__)
 CONNECT_TIMEOUT = 10.0
 READ_TIMEOUT = 60.0
 MAX_REDIRECTS = 10
-USER_AGENT = "hubcore/0.1"
+USER_AGENT = f"hubcore/{VERSION}"
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
 DEFAULT_PORTS = {"http": 80, "https": 443}
 

@@ -20,6 +20,7 @@ import attrs
 import pluggy
 
 from hubcore import hookspecs, settings
+from hubcore._version import VERSION
 from hubcore.backends import Backend
 from hubcore.errors import NoBackendError, PluginError
 from hubcore.redirects import Redirect
@@ -132,7 +133,7 @@ def load_plugins(
         manager.set_blocked(name)
         plugins.infos[name] = PluginInfo(name=name, blocked=True)
 
-    version = _version("hubcore")
+    version = VERSION
     for name, module_name in DEFAULT_PLUGINS:
         if not manager.is_blocked(name):
             manager.register(importlib.import_module(module_name), name=name)
@@ -279,10 +280,3 @@ def notify(event: str, **kwargs: Any) -> None:
 
 def _names(text: str) -> list[str]:
     return [n.strip() for n in text.split(",") if n.strip()]
-
-
-def _version(dist: str) -> str | None:
-    try:
-        return metadata.version(dist)
-    except metadata.PackageNotFoundError:
-        return None

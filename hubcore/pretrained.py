@@ -29,16 +29,14 @@ import attrs
 
 from hubcore import http, runcontext, settings, transfer
 from hubcore.addresses import is_internal_host
-from hubcore.backends import Backend, WeightsFile
+from hubcore.backends import Backend, WeightsFile, call_backend
 from hubcore.errors import (
     BackendError,
     HubconfError,
-    HubError,
     NoBackendError,
     UntrustedRepoError,
     VariantNotFoundError,
 )
-from hubcore.http import redact
 from hubcore.plugins import get_plugins
 from hubcore.weights import Weights
 
@@ -129,7 +127,7 @@ def pretrained(
             options = {k: kwargs.pop(k) for k in WEIGHT_OPTIONS if k in kwargs and k not in own}
             result = fn(*args, **kwargs)
             if choice:
-                apply_pretrained(result, spec.choose(choice, fn.__name__), fn, **options)
+                result = apply_pretrained(result, spec.choose(choice, fn.__name__), fn, **options)
             return result
 
         wrapper.__hubcore_pretrained__ = spec  # type: ignore[attr-defined]
@@ -153,12 +151,15 @@ def apply_pretrained(
     progress: bool | None = None,
     weights_strict: bool = True,
 ) -> Any:
-    """Fetch *weights* and apply them to the model in *result*; return *result*.
+    """Fetch *weights*, apply them to the model in *result* and return the result.
 
     *result* may be the model itself or a tuple/list whose first recognised element is the
-    model (``(model, transform)``).
+    model (``(model, transform)``). When the backend applies weights in place, *result* is
+    returned as it is. When it returns a new model (a functional framework), that model
+    takes the old one's place: it is returned itself, or in a list (the same list, changed)
+    or a tuple of the same type at the same position.
     """
-    model, backend = _find_model(result)
+    index, model, backend = _find_model(result)
     context = runcontext.current()
     if context is not None:  # trusted already: its code runs; paths must stay inside
         url = resolve_repo_weight_url(
@@ -170,14 +171,20 @@ def apply_pretrained(
     file = transfer.fetch(url, sha256=weights.sha256, progress=progress)
     read_options = {} if map_location is None else {"map_location": map_location}
     state = read_state(backend, file, **read_options)
-    try:
-        backend.apply_weights(model, state, strict=weights_strict)
-    except HubError:
-        raise
-    except Exception as exc:
-        raise BackendError(
-            f"{backend.name} could not apply {file.name} to {type(model).__name__}: {exc}"
-        ) from exc
+    applied = call_backend(
+        backend,
+        f"apply {file.name} to {type(model).__name__}",
+        lambda: backend.apply_weights(model, state, strict=weights_strict),
+    )
+    if applied is not None and applied is not model:
+        if not backend.recognizes(applied):
+            raise BackendError(
+                f"{backend.name} applied {file.name} to {type(model).__name__} but returned "
+                f"a {type(applied).__name__}, which it does not recognise as a model. A backend "
+                "returns None when it loads weights in place, or the new model that carries "
+                "them (a functional framework); report this to the backend's authors."
+            )
+        result = _substitute(result, index, applied)
     context = runcontext.current()
     if context is not None:
         context.applied.append(runcontext.AppliedWeights(file.url, file.sha256, file.size))
@@ -251,29 +258,49 @@ def resolve_repo_weight_url(url: str, root: Path, *, remote: bool, allow_local: 
 
 def read_state(backend: Backend, file: WeightsFile, **options: Any) -> Any:
     """Read *file* with *backend*, turning unexpected failures into a HubError."""
-    try:
-        return backend.read_weights(file, **options)
-    except HubError:
-        raise
-    except Exception as exc:
-        raise BackendError(
-            f"{backend.name} could not read {file.name} ({redact(file.url)}): {redact(str(exc))}"
-        ) from exc
+    return call_backend(
+        backend,
+        f"read {file.name} ({file.url})",
+        lambda: backend.read_weights(file, **options),
+    )
 
 
-def _find_model(result: Any) -> tuple[Any, Backend]:
+def _find_model(result: Any) -> tuple[int | None, Any, Backend]:
+    """The model in *result*, its position (``None``: *result* is the model) and backend."""
     plugins = get_plugins()
-    candidates = list(result) if isinstance(result, tuple | list) else [result]
-    for candidate in candidates:
+    if isinstance(result, tuple | list):
+        candidates: list[tuple[int | None, Any]] = list(enumerate(result))
+    else:
+        candidates = [(None, result)]
+    for index, candidate in candidates:
         backend = plugins.backend_for(candidate)
         if backend is not None:
-            return candidate, backend
+            return index, candidate, backend
     installed = ", ".join(plugins.backends) or "none"
     raise NoBackendError(
         f"no installed backend recognises {type(result).__name__} (installed backends: "
         f"{installed}), so pretrained weights cannot be applied. Install the plugin for its "
         "framework, such as hubcore-torch or hubcore-megengine."
     )
+
+
+def _substitute(result: Any, index: int | None, model: object) -> Any:
+    """*result* with *model* at *index* (``None``: *model* replaces *result* itself)."""
+    if index is None:
+        return model
+    if isinstance(result, list):
+        result[index] = model  # the entrypoint's own list, whatever its type, keeps identity
+        return result
+    items = [*result[:index], model, *result[index + 1 :]]
+    try:
+        if hasattr(result, "_fields"):  # a named tuple takes its fields one by one
+            return type(result)(*items)
+        return type(result)(items)
+    except Exception as exc:
+        raise BackendError(
+            f"cannot put the model with weights back into the {type(result).__name__} the "
+            f"entrypoint returned ({type(exc).__name__}: {exc}); return a plain tuple or list"
+        ) from exc
 
 
 def _repo_root_for(entrypoint: Callable[..., Any] | None) -> Path:

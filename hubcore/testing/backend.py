@@ -23,6 +23,18 @@ backend, found through the ``hubcore`` entry point exactly as users get it::
         @pytest.fixture
         def to_numpy(self):              # model -> {name: numpy array}
             ...
+
+Two capabilities are tested only when the backend declares them (class attributes of the
+backend, see :class:`hubcore.backends.Backend`):
+
+* ``functional = True``: ``apply_weights`` returns a new model and leaves the one it is
+  given unchanged; ``@pretrained`` entrypoints then return that new model. A backend without
+  it must return ``None`` (or the model itself).
+* ``model_formats`` with ``open_model``: every declared suffix round-trips through
+  :func:`hubcore.model_files.open_model_file`. Provide a ``save_model`` fixture,
+  ``(model, path) -> None`` writing the whole model in the format the suffix names, and
+  override :meth:`BackendConformance.assert_same_model` if ``to_numpy`` cannot read an
+  opened model.
 """
 
 from __future__ import annotations
@@ -31,6 +43,7 @@ import importlib.util
 import json
 import struct
 import sys
+import textwrap
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -38,8 +51,9 @@ from typing import Any
 import pytest
 
 import hubcore
-from hubcore.backends import Backend
+from hubcore.backends import Backend, is_functional, model_formats
 from hubcore.errors import IntegrityError, WeightsFormatError, WeightsMismatchError
+from hubcore.model_files import open_model_file
 from hubcore.plugins import get_plugins, load_plugins
 from hubcore.testing.pytest_plugin import write_repo
 
@@ -80,6 +94,13 @@ class BackendConformance:
         """A function returning a model's parameters as ``{name: numpy array}``."""
         raise NotImplementedError("provide the to_numpy fixture")
 
+    @pytest.fixture
+    def save_model(self, backend: Backend) -> Callable[[Model, Path], None]:
+        """For backends with ``model_formats``: write a whole model to a path, in the format
+        its suffix names."""
+        self.opened_formats(backend)  # skips the test for a backend that opens no models
+        raise NotImplementedError("provide the save_model fixture (the backend opens models)")
+
     # -- helpers ----------------------------------------------------------------------------
     @pytest.fixture
     def build(self, model_source: str, tmp_path: Path) -> Iterator[Callable[..., Model]]:
@@ -107,25 +128,44 @@ class BackendConformance:
         for key in left:
             np.testing.assert_array_equal(left[key], right[key], err_msg=key)
 
-    def make_repo(self, root: Path, model_source: str, weights: Path, sha256: str | None) -> Path:
+    def assert_same_model(
+        self, to_numpy: Callable[[Model], dict[str, Any]], expected: Model, opened: Any
+    ) -> None:
+        """Assert that *opened*, a model read from a model file, is the model *expected*."""
+        self.assert_same(to_numpy, expected, opened)
+
+    @staticmethod
+    def apply(backend: Backend, model: Model, state: Any, *, strict: bool) -> Model:
+        """Apply *state* as hubcore does: the model that carries the weights afterwards."""
+        applied = backend.apply_weights(model, state, strict=strict)
+        return model if applied is None else applied
+
+    def make_repo(
+        self,
+        root: Path,
+        model_source: str,
+        weights: Path,
+        sha256: str | None,
+        returns: str = "_build(seed)",
+    ) -> Path:
+        """A repository whose entrypoint ``model(seed)`` returns *returns* (an expression
+        of ``_build(seed)``) with *weights* declared through ``@pretrained``."""
         sha = f", sha256={sha256!r}" if sha256 else ""
-        return write_repo(
-            root,
-            {
-                "net.py": model_source,
-                "hubconf.py": f"""
-                    from hubcore import pretrained
-                    from net import build as _build
+        hubconf = f"""
+            import collections
 
-                    dependencies = []
+            from hubcore import pretrained
+            from net import build as _build
 
-                    @pretrained({weights.name!r}{sha})
-                    def model(seed: int = 0):
-                        '''The conformance model.'''
-                        return _build(seed)
-                """,
-            },
-        )
+            dependencies = []
+            _Loaded = collections.namedtuple("Loaded", "head model tail")
+
+            @pretrained({weights.name!r}{sha})
+            def model(seed: int = 0):
+                '''The conformance model.'''
+                return {returns}
+        """
+        return write_repo(root, {"net.py": model_source, "hubconf.py": textwrap.dedent(hubconf)})
 
     # -- the contract -----------------------------------------------------------------------
     def test_found_through_entry_point(self, hub_home: Path) -> None:
@@ -166,12 +206,10 @@ class BackendConformance:
         path = tmp_path / f"weights{weight_suffix}"
         save_weights(source, path)
         state = hubcore.load_weights(str(path), backend=self.backend_name)
-        backend.apply_weights(target, state, strict=True)
-        self.assert_same(to_numpy, source, target)
+        self.assert_same(to_numpy, source, self.apply(backend, target, state, strict=True))
         # unwrap=False (what the compatibility layers ask for) reads a plain state the same.
         raw = hubcore.load_weights(str(path), backend=self.backend_name, unwrap=False)
-        third = build(3)
-        backend.apply_weights(third, raw, strict=True)
+        third = self.apply(backend, build(3), raw, strict=True)
         self.assert_same(to_numpy, source, third)
 
     @pytest.fixture
@@ -214,8 +252,8 @@ class BackendConformance:
         with pytest.raises(WeightsMismatchError, match="missing keys"):
             backend.apply_weights(target, state, strict=True)
         kept = to_numpy(target)[dropped].copy()
-        backend.apply_weights(target, state, strict=False)
-        after, expected = to_numpy(target), to_numpy(source)
+        applied = self.apply(backend, target, state, strict=False)
+        after, expected = to_numpy(applied), to_numpy(source)
         np.testing.assert_array_equal(after[dropped], kept)
         for key in state:
             np.testing.assert_array_equal(after[key], expected[key], err_msg=key)
@@ -240,6 +278,157 @@ class BackendConformance:
         self.assert_same(to_numpy, trained, loaded)
         with pytest.raises(AssertionError):
             self.assert_same(to_numpy, trained, fresh)
+
+    @pytest.fixture
+    def source_and_state(
+        self,
+        build: Callable[..., Model],
+        save_weights: Callable[[Model, Path], None],
+        tmp_path: Path,
+    ) -> tuple[Model, Any]:
+        """A model and its state, saved and read back through hubcore."""
+        source = build(1)
+        path = tmp_path / f"source{self.formats[0]}"
+        save_weights(source, path)
+        return source, hubcore.load_weights(str(path), backend=self.backend_name)
+
+    def test_functional_apply_returns_a_new_model(
+        self,
+        backend: Backend,
+        build: Callable[..., Model],
+        source_and_state: tuple[Model, Any],
+        to_numpy: Callable[[Model], dict[str, Any]],
+    ) -> None:
+        """``functional = True``: the weights arrive in a new model the backend recognises;
+        the model given keeps its parameters."""
+        if not is_functional(backend):
+            pytest.skip(f"{self.backend_name} applies weights in place (not functional)")
+        import numpy as np
+
+        source, state = source_and_state
+        target = build(2)
+        before = {k: np.array(v, copy=True) for k, v in to_numpy(target).items()}
+        applied = backend.apply_weights(target, state, strict=True)
+        assert applied is not None, "a functional backend returns the model with the weights"
+        assert applied is not target
+        assert backend.recognizes(applied)
+        self.assert_same(to_numpy, source, applied)
+        for key, value in to_numpy(target).items():
+            np.testing.assert_array_equal(value, before[key], err_msg=key)
+
+    def test_in_place_apply_returns_nothing_else(
+        self,
+        backend: Backend,
+        build: Callable[..., Model],
+        source_and_state: tuple[Model, Any],
+        to_numpy: Callable[[Model], dict[str, Any]],
+    ) -> None:
+        """Without ``functional``, apply_weights changes the model and returns ``None`` (or
+        the model): anything else would replace the user's model."""
+        if is_functional(backend):
+            pytest.skip(f"{self.backend_name} is functional")
+        source, state = source_and_state
+        target = build(2)
+        applied = backend.apply_weights(target, state, strict=True)
+        assert applied is None or applied is target
+        self.assert_same(to_numpy, source, target)
+
+    @pytest.mark.parametrize(
+        ("returns", "kind"),
+        [
+            ('("head", _build(seed), "tail")', "tuple"),
+            ('["head", _build(seed), "tail"]', "list"),
+            ('_Loaded("head", _build(seed), "tail")', "Loaded"),
+        ],
+        ids=["tuple", "list", "namedtuple"],
+    )
+    def test_pretrained_model_inside_a_result(
+        self,
+        returns: str,
+        kind: str,
+        hub_home: Path,
+        build: Callable[..., Model],
+        model_source: str,
+        save_weights: Callable[[Model, Path], None],
+        to_numpy: Callable[[Model], dict[str, Any]],
+        tmp_path: Path,
+    ) -> None:
+        """An entrypoint returning ``(extra, model, extra)`` gets the weights on its model;
+        a functional backend's new model takes the old one's place in a container of the
+        same type."""
+        trained = build(7)
+        weights = tmp_path / "repo" / f"trained{self.formats[0]}"
+        weights.parent.mkdir()
+        save_weights(trained, weights)
+        sha = hubcore.file_sha256(weights)
+        repo = self.make_repo(weights.parent, model_source, weights, sha, returns=returns)
+        result = hubcore.load(str(repo), "model", seed=3, pretrained=True)
+        assert type(result).__name__ == kind
+        assert len(result) == 3
+        assert (result[0], result[2]) == ("head", "tail")
+        self.assert_same(to_numpy, trained, result[1])
+
+    # -- model files (for backends that declare model_formats) -------------------------------
+    def opened_formats(self, backend: Backend) -> tuple[str, ...]:
+        """The model-file suffixes *backend* opens; skips the test when there are none."""
+        formats = model_formats(backend)
+        if not formats:
+            pytest.skip(f"{self.backend_name} opens no model files")
+        return formats
+
+    def test_model_file_capability_is_whole(self, backend: Backend) -> None:
+        """``model_formats`` and ``open_model`` come together, or neither does."""
+        declared = getattr(backend, "model_formats", None)
+        opener = getattr(backend, "open_model", None)
+        if declared is None and opener is None:
+            pytest.skip(f"{self.backend_name} opens no model files")
+        assert callable(opener), "model_formats without an open_model method"
+        assert isinstance(declared, tuple), "model_formats must be a tuple of suffixes"
+        assert declared, "open_model without any model_formats"
+        assert all(s.startswith(".") and s == s.lower() for s in declared), declared
+
+    def test_model_file_round_trip(
+        self,
+        hub_home: Path,
+        backend: Backend,
+        build: Callable[..., Model],
+        save_model: Callable[[Model, Path], None],
+        to_numpy: Callable[[Model], dict[str, Any]],
+        tmp_path: Path,
+    ) -> None:
+        for suffix in self.opened_formats(backend):
+            original = build(5)
+            path = tmp_path / f"whole-model{suffix}"
+            save_model(original, path)
+            sha = hubcore.file_sha256(path)
+            self.assert_same_model(to_numpy, original, open_model_file(str(path)))
+            named = open_model_file(str(path), backend=self.backend_name, sha256=sha)
+            self.assert_same_model(to_numpy, original, named)
+
+    def test_model_file_garbage_is_a_format_error(
+        self, hub_home: Path, backend: Backend, tmp_path: Path
+    ) -> None:
+        for suffix in self.opened_formats(backend):
+            path = tmp_path / f"garbage{suffix}"
+            path.write_bytes(b"\x00not a model at all\xff" * 10)
+            with pytest.raises(WeightsFormatError):
+                open_model_file(str(path))
+
+    def test_model_file_wrong_hash_is_refused_and_not_cached(
+        self,
+        hub_home: Path,
+        backend: Backend,
+        build: Callable[..., Model],
+        save_model: Callable[[Model, Path], None],
+        tmp_path: Path,
+    ) -> None:
+        suffix = self.opened_formats(backend)[0]
+        path = tmp_path / f"whole-model{suffix}"
+        save_model(build(5), path)
+        with pytest.raises(IntegrityError) as info:
+            open_model_file(str(path), sha256="0" * 64)
+        assert hubcore.file_sha256(path) in str(info.value)
+        assert not any(p.is_file() for p in (hub_home / "blobs").rglob("*"))
 
     def test_wrong_hash_is_refused_and_not_cached(
         self,

@@ -1,6 +1,7 @@
 """A complete hubcore backend in one file: models whose parameters are numpy arrays.
 
-The plugin-author guide (docs/plugin-guide.md) walks through this file.
+The plugin-author guide (docs/plugin-guide.md) walks through this file, and through
+``functional.py``, a backend for a functional framework that keeps parameters apart.
 """
 
 from __future__ import annotations
@@ -16,6 +17,9 @@ from hubcore.safetensors_header import read_safetensors
 
 if TYPE_CHECKING:  # a backend imports its framework when it is used, not when it is loaded
     import numpy as np
+
+#: The key under which a whole-model ``.npz`` file names its architecture.
+ARCHITECTURE = "__architecture__"
 
 
 class NumpyModel:
@@ -35,30 +39,35 @@ class NumpyModel:
         return x @ self.params["weight"].T + self.params["bias"]
 
 
+def read_arrays(file: hubcore.WeightsFile) -> dict[str, np.ndarray]:
+    """Read ``.safetensors`` or ``.npz`` (without pickle) into named arrays."""
+    import numpy as np
+
+    if file.suffix == ".safetensors":
+        from safetensors.numpy import load_file
+
+        return read_safetensors(file.path, load_file, file.name)  # refuses malformed files
+    if file.suffix == ".npz":
+        try:
+            with np.load(file.path, allow_pickle=False) as data:
+                return {k: data[k] for k in data.files}
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+            raise WeightsFormatError(f"{file.name} is not a readable .npz file: {exc}") from exc
+    raise WeightsFormatError(f"{file.name}: the numpy example backends read .npz or .safetensors")
+
+
 class NumpyBackend:
-    """Recognises NumpyModel; reads .npz (without pickle) and .safetensors."""
+    """Recognises NumpyModel; reads .npz and .safetensors; opens whole-model .npz files."""
 
     name = "numpy-example"
+    #: Files that are a whole model: an .npz holding ARCHITECTURE = "linear" and the weights.
+    model_formats = (".npz",)
 
     def recognizes(self, obj: object) -> bool:
         return isinstance(obj, NumpyModel)
 
     def read_weights(self, file: hubcore.WeightsFile, **options: Any) -> dict[str, np.ndarray]:
-        import numpy as np
-
-        if file.suffix == ".safetensors":
-            from safetensors.numpy import load_file
-
-            return read_safetensors(file.path, load_file, file.name)  # refuses malformed files
-        if file.suffix == ".npz":
-            try:
-                with np.load(file.path, allow_pickle=False) as data:
-                    return {k: data[k] for k in data.files}
-            except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
-                raise WeightsFormatError(f"{file.name} is not a readable .npz file: {exc}") from exc
-        raise WeightsFormatError(
-            f"{file.name}: the numpy-example backend reads .npz or .safetensors"
-        )
+        return read_arrays(file)
 
     def apply_weights(self, model: NumpyModel, state: Any, *, strict: bool = True) -> None:
         import numpy as np
@@ -69,7 +78,25 @@ class NumpyBackend:
     def summarize(self, model: NumpyModel) -> Mapping[str, Any]:
         return {"parameters": sum(int(v.size) for v in model.params.values())}
 
+    def open_model(self, file: hubcore.WeightsFile, **options: Any) -> NumpyModel:
+        arrays = read_arrays(file)
+        architecture = arrays.pop(ARCHITECTURE, None)
+        if architecture is None or str(architecture) != "linear":
+            raise WeightsFormatError(
+                f"{file.name} is not a whole-model file: it names no architecture "
+                f"({ARCHITECTURE} = 'linear'); read plain weights with load_weights"
+            )
+        weight, bias = arrays.get("weight"), arrays.get("bias")
+        if weight is None or bias is None or weight.ndim != 2 or bias.shape != weight.shape[:1]:
+            raise WeightsFormatError(f"{file.name}: a linear model needs weight (m, n), bias (m)")
+        model = NumpyModel({k: v.shape for k, v in arrays.items()})
+        self.apply_weights(model, arrays)
+        return model
+
 
 @hubcore.hookimpl
 def hubcore_register_backends(register: Callable[[hubcore.Backend], None]) -> None:
+    from hubcore_numpy_example.functional import FunctionalBackend
+
     register(NumpyBackend())
+    register(FunctionalBackend())
