@@ -1,7 +1,7 @@
 """hubcore download and load benchmarks, against the peers, measured in one run.
 
 Run ``make bench`` (or ``.venv/torch/bin/python bench/run.py``). Everything is served from a
-loopback HTTP server (hubcore.testing.fileserver: sendfile, Range, optional per-connection
+loopback HTTP server (tests/fileserver.py: sendfile, Range, optional per-connection
 rate cap). Each contender runs in its own process; Python contenders report the time of the
 download call itself, curl is timed as a whole process. Results are printed as a table of
 ratios and written to bench/results.json.
@@ -32,9 +32,10 @@ import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
-from hubcore.testing.fileserver import FileServer
-
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # the loopback file server lives with hubcore's tests
+from tests.fileserver import FileServer  # noqa: E402
+
 MGE_PYTHON = Path(
     os.environ.get(
         "HUBCORE_BENCH_MEGENGINE_PYTHON", ROOT / ".venv" / "megengine" / "bin" / "python"

@@ -281,7 +281,8 @@ def hash_prefix(name: str, *, strict: bool = False) -> str | None:
 def _verify(
     url: str, name: str, sha256: str | None, actual: str, sha256_prefix: str | None = None
 ) -> None:
-    if sha256_prefix and not actual.startswith(sha256_prefix.lower()):
+    # case-sensitive, as torch.hub compares: a prefix that cannot match caches nothing
+    if sha256_prefix and not actual.startswith(sha256_prefix):
         raise IntegrityError(redact(url), f"{sha256_prefix}... (the expected prefix)", actual)
     if sha256:
         if actual != sha256:

@@ -13,7 +13,8 @@ from click.testing import CliRunner
 
 import hubcore
 from hubcore.cli import main
-from hubcore.testing.fileserver import FileServer
+
+from .fileserver import FileServer
 
 HELLO_SHA = "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"
 EXAMPLE = str(Path(__file__).resolve().parents[1] / "examples" / "hub")

@@ -281,7 +281,8 @@ def test_megengine_hub_import_module_runs_functions_in_the_repository(
 
 
 def test_megengine_hub_references() -> None:
-    ref = megengine_hub.reference
+    from hubcore_megengine.hub import reference as ref
+
     assert ref("a/b", "github.com", "HTTPS") == ("github:a/b", None)
     assert ref("a/b:dev", "github.com", "https") == ("github:a/b", "dev")
     assert ref("g/s/r:v1", "git.example.com", "HTTPS") == (
@@ -357,7 +358,7 @@ def test_megengine_pretrained_decorator(hub_home, make_hub_repo) -> None:
 def test_peer_downloads_honour_the_lock_files_hashes(hub_home, file_server, tmp_path) -> None:
     files = file_server
     from hubcore import runcontext
-    from hubcore.compat._common import fetch_like_peer
+    from hubcore.compat.common import fetch_like_peer
 
     url = files.add("w.bin", b"locked bytes")
     actual = hubcore.file_sha256(files.folder / "w.bin")
@@ -421,7 +422,7 @@ def _cache_files(home: Path) -> list[Path]:
 
 
 def test_a_rejected_hash_prefix_caches_nothing(hub_home, file_server, tmp_path) -> None:
-    from hubcore.compat._common import fetch_like_peer
+    from hubcore.compat.common import fetch_like_peer
 
     url = file_server.add("net-12345678.pth", b"bytes whose sha256 starts otherwise")
     kept = tmp_path / "kept" / "net.pth"
@@ -444,3 +445,80 @@ def test_download_url_to_file_with_a_wrong_hash_prefix_caches_nothing(
     assert isinstance(bad.value, IntegrityError)
     assert _cache_files(hub_home) == []
     assert not (tmp_path / "w.bin").exists()
+
+
+# -- where the peer APIs live --------------------------------------------------------------------
+
+PEER_MODULES = [
+    ("hubcore.compat.torch_hub", "hubcore_torch", "hubcore-torch"),
+    ("hubcore.compat.megengine_hub", "hubcore_megengine", "hubcore-megengine"),
+]
+
+
+def _forget(monkeypatch, *names: str) -> None:
+    """Make the next import of *names* run afresh (restored after the test)."""
+    import sys
+
+    import hubcore.compat
+
+    for name in names:
+        monkeypatch.delitem(sys.modules, name, raising=False)
+        package, _, attribute = name.rpartition(".")
+        if package == "hubcore.compat":
+            monkeypatch.delattr(hubcore.compat, attribute, raising=False)
+
+
+@pytest.mark.parametrize(("public", "package", "distribution"), PEER_MODULES)
+def test_compat_module_without_its_plugin_says_what_to_install(
+    monkeypatch, public, package, distribution
+) -> None:
+    import importlib
+    import sys
+
+    _forget(monkeypatch, public, f"{package}.hub")
+    monkeypatch.setitem(sys.modules, package, None)  # as if the plugin were not installed
+    with pytest.raises(DependencyError, match=f"pip install {distribution}") as info:
+        importlib.import_module(public)
+    assert isinstance(info.value, ImportError)
+    assert isinstance(info.value, hubcore.HubError)
+
+
+@pytest.mark.parametrize(("public", "package", "distribution"), PEER_MODULES)
+def test_compat_module_with_a_plugin_too_old_for_it_says_to_upgrade(
+    monkeypatch, public, package, distribution
+) -> None:
+    import importlib
+    import sys
+
+    _forget(monkeypatch, public)
+    monkeypatch.setitem(sys.modules, f"{package}.hub", None)  # a release before the move
+    with pytest.raises(DependencyError, match=f"pip install -U {distribution}"):
+        importlib.import_module(public)
+
+
+@pytest.mark.parametrize(("public", "package", "distribution"), PEER_MODULES)
+def test_compat_module_is_the_plugins_api(public, package, distribution) -> None:
+    import importlib
+
+    compat = importlib.import_module(public)
+    home = importlib.import_module(f"{package}.hub")
+    assert compat.__all__ == home.__all__
+    assert all(getattr(compat, name) is getattr(home, name) for name in home.__all__)
+
+
+def test_importing_the_compat_modules_imports_no_framework() -> None:
+    import os
+    import subprocess
+    import sys
+
+    script = (
+        "import sys, hubcore.compat.torch_hub, hubcore.compat.megengine_hub\n"
+        "print(sorted({'torch', 'megengine'} & set(sys.modules)))\n"
+    )
+    # This interpreter's path: it reaches a plugin that conftest imports from the checkout.
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, sys.path))}
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"

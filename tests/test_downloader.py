@@ -16,7 +16,8 @@ import pytest
 
 import hubcore
 from hubcore.errors import AuthenticationError, DownloadError, IntegrityError
-from hubcore.testing.fileserver import FileServer
+
+from .fileserver import FileServer
 
 SIZE = 3 << 20  # 3 MiB: 48 chunks of 64 KiB
 

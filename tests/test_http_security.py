@@ -18,8 +18,8 @@ import pytest
 import hubcore
 from hubcore import http
 from hubcore.errors import DownloadError, HubError
-from hubcore.testing.fileserver import FileServer
 
+from .fileserver import FileServer
 from .gitserver import BareRepo, GitHostServer
 
 SECRET_HEADERS = ("Authorization", "PRIVATE-TOKEN")

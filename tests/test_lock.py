@@ -11,8 +11,8 @@ import hubcore
 from hubcore.cli import main
 from hubcore.errors import ConfigError, IntegrityError, LockMismatchError
 from hubcore.lock import LockFile
-from hubcore.testing.fileserver import FileServer
 
+from .fileserver import FileServer
 from .gitserver import BareRepo, GitHostServer
 
 pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="needs the git command")

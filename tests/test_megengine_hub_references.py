@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 import hubcore
-from hubcore.compat import megengine_hub
 from hubcore.errors import InvalidReferenceError
+from hubcore_megengine import hub as megengine_hub
 
 PATHS = [
     "/tmp/x",

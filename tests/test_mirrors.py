@@ -8,7 +8,8 @@ import pytest
 import hubcore
 from hubcore import config
 from hubcore.errors import DownloadError
-from hubcore.testing.fileserver import FileServer
+
+from .fileserver import FileServer
 
 
 @pytest.fixture

@@ -23,8 +23,8 @@ import pytest
 import hubcore
 from hubcore.compat import megengine_hub, torch_hub
 from hubcore.errors import DependencyError
-from hubcore.testing.fileserver import FileServer
 
+from .fileserver import FileServer
 from .gitserver import BareRepo, GitHostServer
 
 pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="needs the git command")

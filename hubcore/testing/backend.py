@@ -2,7 +2,9 @@
 
 Subclass :class:`BackendConformance` in the plugin's tests, set ``backend_name`` and
 ``formats``, and implement the four fixtures. Each test below then runs against the real
-backend, found through the ``hubcore`` entry point exactly as users get it::
+backend, found through the ``hubcore`` entry point exactly as users get it. The suite uses
+hubcore's fixtures (``hub_home``), so the plugin's ``conftest.py`` loads them with
+``pytest_plugins = ["hubcore.testing.pytest_plugin"]``::
 
     class TestMyBackend(BackendConformance):
         backend_name = "mine"

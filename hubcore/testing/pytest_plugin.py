@@ -1,4 +1,10 @@
-"""pytest fixtures for code that uses hubcore: an isolated hub home and throwaway repos."""
+"""pytest fixtures for code that uses hubcore: an isolated hub home, throwaway repositories
+and a loopback file server.
+
+Not loaded on its own: a project that wants them says so in its ``conftest.py``::
+
+    pytest_plugins = ["hubcore.testing.pytest_plugin"]
+"""
 
 from __future__ import annotations
 
@@ -10,7 +16,7 @@ import pytest
 
 from hubcore import config
 from hubcore.plugins import reset_plugins
-from hubcore.testing.fileserver import FileServer
+from hubcore.testing.files import FileServer
 
 
 def write_repo(root: Path, files: Mapping[str, str | bytes]) -> Path:
@@ -57,8 +63,8 @@ def make_hub_repo(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Pat
 
 @pytest.fixture
 def file_server(tmp_path: Path) -> Iterator[FileServer]:
-    """A loopback HTTP server for weight files (``file_server.add(name, data)`` -> URL), with
-    ranges, ETags and injectable faults; stopped after the test."""
+    """A loopback HTTP server for weight files (``file_server.add(name, data)`` -> URL) that
+    logs every request (``file_server.requests()``); stopped after the test."""
     server = FileServer(tmp_path / "served-files").start()
     yield server
     server.stop()

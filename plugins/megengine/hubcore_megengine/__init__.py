@@ -4,6 +4,8 @@ Installing this distribution registers the ``megengine`` backend through the ``h
 entry-point group; hubcore then applies ``@pretrained`` weights to any
 ``megengine.module.Module`` an entrypoint returns. MegEngine's pickled state dicts are read
 with a restricted unpickler (arrays and containers only), never with plain ``pickle``.
+:mod:`hubcore_megengine.hub` is ``megengine.hub``'s API on hubcore (also importable as
+``hubcore.compat.megengine_hub``).
 """
 
 from hubcore_megengine.backend import MegEngineBackend, load_weights, safe_load

@@ -16,9 +16,9 @@ import megengine.hub  # noqa: E402
 import megengine.hub.hub  # noqa: E402
 
 import hubcore  # noqa: E402
-from hubcore.compat import megengine_hub  # noqa: E402
 from hubcore.errors import WeightsFormatError  # noqa: E402
-from hubcore.testing.fileserver import FileServer  # noqa: E402
+from hubcore.testing import FileServer  # noqa: E402
+from hubcore_megengine import hub as megengine_hub  # noqa: E402
 
 STATE = {
     "weight": np.arange(6, dtype="float32").reshape(2, 3),
@@ -209,3 +209,19 @@ def test_a_local_folder_is_refused_as_megengine_hub_refuses_it(
             call(str(repo))
     with pytest.raises(InvalidReferenceError, match=r"hubcore\.load"):
         megengine_hub.load(str(repo), "m")
+
+
+def test_megengine_hub_api_lives_in_this_plugin(hub_home) -> None:
+    """hubcore.compat.megengine_hub re-exports this plugin's module, whose functions are the
+    ones the plugin redirects megengine.hub's to."""
+    from hubcore.compat import megengine_hub as public
+    from hubcore.plugins import get_plugins
+
+    assert public.__all__ == megengine_hub.__all__
+    assert all(getattr(public, name) is getattr(megengine_hub, name) for name in public.__all__)
+    targets = {(r.module, r.attribute): r.replacement for r in get_plugins().redirects}
+    assert targets[("megengine.hub", "pretrained")] is megengine_hub.pretrained
+    assert (
+        targets[("megengine.hub.hub", "load_serialized_obj_from_url")]
+        is megengine_hub.load_serialized_obj_from_url
+    )

@@ -45,10 +45,12 @@ class TorchBackend:
             )
         try:
             state = torch.load(file.path, map_location=map_location, weights_only=weights_only)
-        except (pickle.UnpicklingError, EOFError) as exc:
+        except pickle.UnpicklingError as exc:
             raise _unpickling_error(file, exc) from exc
         except RuntimeError as exc:
             raise WeightsFormatError(f"{file.name} is not a readable torch file: {exc}") from exc
+        except Exception as exc:  # a damaged pickle breaks the unpickler in many ways
+            raise _unpickling_error(file, exc) from exc
         if not unwrap:
             return state
         return unwrap_checkpoint(state, lambda v: isinstance(v, torch.Tensor))

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from hubcore import Backend, hookimpl
-from hubcore.compat import torch_hub
 from hubcore.redirects import Redirect
+from hubcore_torch import hub as torch_hub
 from hubcore_torch.backend import TorchBackend
 
 

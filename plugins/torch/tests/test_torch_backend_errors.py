@@ -67,3 +67,27 @@ def test_rejected_check_hash_caches_nothing(hub_home, file_server) -> None:
     # Without check_hash the file is fetched again, not served from a rejected copy.
     assert torch.equal(torch_hub.load_state_dict_from_url(url)["w"], torch.ones(2))
     assert len(file_server.requests()) == 1
+
+
+def test_every_truncation_of_a_legacy_pickle_is_a_format_error(hub_home, tmp_path) -> None:
+    legacy = tmp_path / "legacy.pth"
+    torch.save(
+        {"w": torch.zeros(3), "b": torch.ones(2)}, legacy, _use_new_zipfile_serialization=False
+    )
+    data = legacy.read_bytes()
+    for cut in range(1, len(data), max(1, len(data) // 40)):
+        damaged = tmp_path / f"cut{cut}.pth"
+        damaged.write_bytes(data[:cut])
+        with pytest.raises(WeightsFormatError):
+            read(damaged)
+
+
+def test_an_upper_case_hash_prefix_caches_nothing(hub_home, file_server, tmp_path) -> None:
+    url = file_server.add("w.bin", b"some bytes")
+    digest = hubcore.file_sha256(file_server.folder / "w.bin")
+    with pytest.raises(IntegrityError):
+        torch_hub.download_url_to_file(url, str(tmp_path / "w.bin"), hash_prefix=digest[:8].upper())
+    assert not (tmp_path / "w.bin").exists()
+    assert not list((hub_home / "blobs").rglob("*")) or not any(
+        p.is_file() for p in (hub_home / "blobs").rglob("*")
+    )

@@ -20,7 +20,7 @@ import torch.utils.model_zoo
 import hubcore
 from hubcore.compat import torch_hub
 from hubcore.errors import IntegrityError, OfflineError, WeightsFormatError
-from hubcore.testing.fileserver import FileServer
+from hubcore.testing import FileServer
 
 STATE = {"weight": torch.arange(6.0).reshape(2, 3), "bias": torch.tensor([0.5, -0.5])}
 
@@ -207,3 +207,17 @@ def test_redirect_when_the_hubconf_is_first_to_import_torch(torch_repo, hub_home
     assert done.returncode == 0, done.stderr
     assert float(done.stdout.strip()) == float(STATE["weight"].sum())
     assert not (tmp_path / "torch-home-2").exists()
+
+
+def test_torch_hub_api_lives_in_this_plugin(hub_home) -> None:
+    """hubcore.compat.torch_hub re-exports this plugin's module, whose functions are the ones
+    the plugin redirects torch.hub's to."""
+    from hubcore.plugins import get_plugins
+    from hubcore_torch import hub
+
+    assert torch_hub.__all__ == hub.__all__
+    assert all(getattr(torch_hub, name) is getattr(hub, name) for name in hub.__all__)
+    targets = {(r.module, r.attribute): r.replacement for r in get_plugins().redirects}
+    assert targets[("torch.hub", "load_state_dict_from_url")] is hub.load_state_dict_from_url
+    assert targets[("torch.hub", "download_url_to_file")] is hub.download_url_to_file
+    assert targets[("torch.utils.model_zoo", "load_url")] is hub.load_state_dict_from_url

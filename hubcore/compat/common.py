@@ -1,14 +1,22 @@
-"""What both compatibility layers share: opening like the peers, files placed where the peers
-put them, and errors of the builtin types the peers raise."""
+"""The framework-free part of the peer hub APIs, shared by the compatibility layers that the
+framework plugins ship (``hubcore_torch.hub`` for ``torch.hub``, ``hubcore_megengine.hub`` for
+``megengine.hub``) and open to any plugin that offers another framework's hub API on hubcore:
+
+* :func:`open_like_peer` -- open a repository reusing the cache as the peers do;
+* :func:`docstring` -- an entrypoint's docstring, statically when possible;
+* :func:`fetch_like_peer` -- a weight file through hubcore's cache, also kept in the peer's
+  ``model_dir``; :func:`place_copy` -- an atomic copy to where the peer puts a file;
+* :func:`progress_option` -- the peers' ``progress`` flag as hubcore's;
+* :func:`peer_errors` -- hub errors re-raised as also of the builtin type the peer raises.
+
+Nothing here imports a framework.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import inspect
-import os
-import shutil
 import sys
-import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -23,6 +31,7 @@ from hubcore.errors import (
     IntegrityError,
     OfflineError,
 )
+from hubcore.files import atomic_copy
 from hubcore.http import url_identity
 from hubcore.sources import Snapshot
 from hubcore.trust import TrustMode
@@ -130,20 +139,9 @@ def fetch_like_peer(
 def place_copy(source: Path, target: Path) -> None:
     """Copy *source* to *target* atomically: *target* is never seen half-written."""
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
+        atomic_copy(source, target)
     except OSError as exc:
         raise DownloadError(f"cannot write {target}: {exc}") from exc
-    os.close(fd)
-    try:
-        shutil.copyfile(source, temp)
-        os.replace(temp, target)
-    except BaseException as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(temp)
-        if isinstance(exc, OSError):
-            raise DownloadError(f"cannot write {target}: {exc}") from exc
-        raise
 
 
 _PEER_TYPES: dict[tuple[type[HubError], type[Exception]], type[HubError]] = {}

@@ -1,4 +1,6 @@
-"""A loopback HTTP file server with fault injection, for download tests and benchmarks.
+"""A loopback HTTP file server with fault injection, for hubcore's download tests and
+benchmarks. Kept out of the installed package: plugin tests get the plain
+:class:`hubcore.testing.files.FileServer` (the ``file_server`` fixture), which this extends.
 
 It serves files from a folder with ``Range``, ``ETag``/``If-Range`` and ``HEAD``, uses
 ``sendfile`` when nothing is being injected, can cap each connection's rate (as CDNs do), and
@@ -18,11 +20,13 @@ import ssl
 import struct
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import BinaryIO
 
 import attrs
+
+from hubcore.testing import files
 
 __all__ = ["Faults", "FileServer"]
 
@@ -44,8 +48,9 @@ class Faults:
     wrong_bytes: bool = False  # serve other bytes than the ETag describes (every time)
 
 
-class FileServer:
-    """``FileServer(folder).start()``; ``add(name, data)`` returns the file's URL."""
+class FileServer(files.FileServer):
+    """``FileServer(folder).start()``; ``add(name, data)`` returns the file's URL. Set
+    ``faults``, ``redirects`` or ``rate_limit`` to make it misbehave."""
 
     def __init__(
         self,
@@ -55,80 +60,35 @@ class FileServer:
         host: str = "127.0.0.1",
         tls: tuple[Path, Path] | None = None,
     ):
-        self.folder = folder
-        self.host = host
-        self.folder.mkdir(parents=True, exist_ok=True)
+        super().__init__(folder, host=host)
         self.rate_limit = rate_limit  # bytes per second per connection
         self.faults = Faults()
         self.redirects: dict[str, str] = {}  # path -> absolute URL
-        self.log: list[tuple[str, str, dict[str, str]]] = []
         self.bytes_sent = 0
-        self._lock = threading.Lock()
         self._faulty_responses = 0
         self._gets = 0
         self._stopping = threading.Event()  # wakes stalled responses when the server stops
-        self._server = ThreadingHTTPServer((host, 0), self._handler())
-        self._server.daemon_threads = True
-        self.scheme = "http"
         if tls is not None:
             context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             context.load_cert_chain(str(tls[0]), str(tls[1]))
             self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
             self.scheme = "https"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    @property
-    def port(self) -> int:
-        return int(self._server.server_address[1])
-
-    @property
-    def url(self) -> str:
-        return f"{self.scheme}://{self.host}:{self.port}"
-
-    def start(self) -> FileServer:
-        self._thread.start()
-        return self
 
     def stop(self) -> None:
         self._stopping.set()
-        self._server.shutdown()
-        self._server.server_close()
-
-    def add(self, name: str, data: bytes) -> str:
-        (self.folder / name).write_bytes(data)
-        return f"{self.url}/{name}"
+        super().stop()
 
     def reset_counters(self) -> None:
+        super().reset_counters()
         with self._lock:
-            self.log.clear()
             self.bytes_sent = 0
             self._faulty_responses = 0
             self._gets = 0
 
-    def requests(self, method: str = "GET") -> list[tuple[str, dict[str, str]]]:
-        return [(path, headers) for m, path, headers in self.log if m == method]
-
     # -- handling ----------------------------------------------------------------------------------
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-            def do_GET(self) -> None:
-                server._serve(self, head=False)
-
-            def do_HEAD(self) -> None:
-                server._serve(self, head=True)
-
-        return Handler
-
     def _serve(self, h: BaseHTTPRequestHandler, head: bool) -> None:
+        self._record(h, head)
         with self._lock:
-            self.log.append(("HEAD" if head else "GET", h.path, dict(h.headers)))
             self._gets += 0 if head else 1
             gets = self._gets
             errors = self.faults.errors
@@ -148,8 +108,8 @@ class FileServer:
             h.send_header("Content-Length", "0")
             h.end_headers()
             return
-        file = self.folder / path.lstrip("/")
-        if not file.is_file() or ".." in path:
+        file = self.file_for(path)
+        if file is None:
             h.send_response(404)
             h.send_header("Content-Length", "0")
             h.end_headers()
