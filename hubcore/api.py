@@ -30,6 +30,7 @@ from hubcore.errors import (
     HubError,
     LockMismatchError,
     NoWeightsError,
+    OfflineError,
 )
 from hubcore.http import redact, url_identity
 from hubcore.isolation import RepoImporter
@@ -37,7 +38,7 @@ from hubcore.lock import LockedRepo, LockedWeight, LockFile, find_lock
 from hubcore.plugins import get_plugins, notify
 from hubcore.pretrained import read_state, resolve_repo_weight_url, weights_of
 from hubcore.redirects import redirecting
-from hubcore.sources import FetchContext, RepoRef, Snapshot, parse_reference
+from hubcore.sources import FetchContext, RepoRef, Snapshot, Source, parse_reference
 from hubcore.trust import TrustMode
 
 __all__ = [
@@ -136,6 +137,19 @@ def open_ref(
         progress=config.progress_enabled(progress),
     )
     chosen = get_plugins().sources[ref.source]
+    outer = runcontext.current()
+    if outer is not None and ctx.offline:  # a nested load: say who asked, and how to prepare
+        try:
+            return _open_intact(chosen, ref, ctx)
+        except OfflineError as exc:
+            raise OfflineError(
+                f"{exc} It is loaded by the code of {outer.label}; fetch it ahead of time, "
+                f"while online, with `hubcore list {ref}`."
+            ) from exc
+    return _open_intact(chosen, ref, ctx)
+
+
+def _open_intact(chosen: Source, ref: RepoRef, ctx: FetchContext) -> Snapshot:
     return ctx.cache.intact(  # a damaged snapshot is fetched again, or named, never used
         chosen.open(ref, ctx),
         lambda: chosen.open(ref, attrs.evolve(ctx, force_reload=True)),

@@ -38,7 +38,7 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from hubcore import settings
+from hubcore import runcontext, settings
 from hubcore.cache import Cache, get_cache
 from hubcore.errors import HubError, InvalidReferenceError, UntrustedRepoError
 from hubcore.sources import Snapshot, Source, parse_reference, redact_url
@@ -166,6 +166,10 @@ def ensure_trusted(
     if who is None:
         return
     key, commit = who
+    outer = runcontext.current()
+    if outer is not None and mode is not False:
+        mode = "check"  # repository code cannot grant trust to what it loads
+    asked_by = f" (loaded by the code of {outer.label})" if outer is not None else ""
     if mode is True:
         _store(key)
         return
@@ -183,11 +187,13 @@ def ensure_trusted(
         interactive = sys.stdin is not None and sys.stdin.isatty()
     if not interactive:
         raise UntrustedRepoError(
-            f"refusing to run code from {key}: {why}, and there is no terminal to ask. "
+            f"refusing to run code from {key}{asked_by}: {why}, and there is no terminal to ask. "
             f"Trust it with `hubcore trust add {key}` (or `{key}@{commit}` for this commit "
             f"only), set HUBCORE_TRUST={key}, or pass trust_repo=True."
         )
-    prompt = f"{why}.\nLoading it runs its code with your permissions. Trust {key}? [y/N] "
+    prompt = (
+        f"{why}{asked_by}.\nLoading it runs its code with your permissions. Trust {key}? [y/N] "
+    )
     answer = (ask or input)(prompt).strip().lower()
     if answer not in ("y", "yes"):
         raise UntrustedRepoError(f"{key} was not trusted; nothing from it was run")

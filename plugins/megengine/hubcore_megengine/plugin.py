@@ -18,8 +18,9 @@ def hubcore_register_backends(register: Callable[[Backend], None]) -> None:
 
 @hookimpl
 def hubcore_register_redirects(register: Callable[[Redirect], None]) -> None:
-    """Route a repository's use of megengine.hub's ``pretrained`` decorator and
-    ``load_serialized_obj_from_url`` through hubcore (both the package and the module
+    """Route a repository's use of megengine.hub's ``pretrained`` decorator,
+    ``load_serialized_obj_from_url`` and nested ``load``/``list``/``help``/``import_module``
+    of other repositories through hubcore (both the package and the module
     that defines them, as repositories import either)."""
     for module in ("megengine.hub", "megengine.hub.hub"):
         register(Redirect(module, "pretrained", megengine_hub.pretrained))
@@ -28,3 +29,6 @@ def hubcore_register_redirects(register: Callable[[Redirect], None]) -> None:
                 module, "load_serialized_obj_from_url", megengine_hub.load_serialized_obj_from_url
             )
         )
+        # nested hub loads: another repository, through hubcore's sources, cache and trust
+        for name in ("load", "list", "help", "import_module"):
+            register(Redirect(module, name, getattr(megengine_hub, name)))

@@ -18,11 +18,15 @@ def hubcore_register_backends(register: Callable[[Backend], None]) -> None:
 
 @hookimpl
 def hubcore_register_redirects(register: Callable[[Redirect], None]) -> None:
-    """Route a repository's calls to torch.hub's download functions through hubcore.
+    """Route a repository's calls to torch.hub's download functions, and its nested
+    ``torch.hub.load``/``list``/``help`` of other repositories, through hubcore.
 
     ``torch.utils.model_zoo.load_url`` is torch.hub's ``load_state_dict_from_url`` under its
     old name, which older repositories still call.
     """
     register(Redirect("torch.hub", "load_state_dict_from_url", torch_hub.load_state_dict_from_url))
+    # nested hub loads: another repository, through hubcore's sources, cache, trust and lock
+    for name in ("load", "list", "help"):
+        register(Redirect("torch.hub", name, getattr(torch_hub, name)))
     register(Redirect("torch.hub", "download_url_to_file", torch_hub.download_url_to_file))
     register(Redirect("torch.utils.model_zoo", "load_url", torch_hub.load_state_dict_from_url))
