@@ -48,6 +48,8 @@ __all__ = [
     "find_entrypoint",
     "help",
     "import_hubconf",
+    "imported_doc",
+    "imported_entrypoints",
     "list",
     "load",
     "load_model_file",
@@ -165,29 +167,94 @@ def discover(repo: str | Snapshot, **options: Any) -> HubconfInfo:
     return _discover_cached(snapshot)
 
 
-def list(repo: str | Snapshot, **options: Any) -> builtins.list[str]:
-    """The names of *repo*'s entrypoints, read statically (never imports ``hubconf.py``)."""
-    return builtins.list(discover(repo, **options).entrypoints)
+@retried_after_removal
+def list(
+    repo: str | Snapshot,
+    *,
+    imported: bool = False,
+    trust_repo: TrustMode = "check",
+    **options: Any,
+) -> builtins.list[str]:
+    """The names of *repo*'s entrypoints, read statically (never imports ``hubconf.py``).
+
+    A static listing may be incomplete (``discover(repo).complete`` is false, and
+    ``.gaps`` says where and why). With *imported*, ``hubconf.py`` is imported in isolation
+    instead, after the trust check (*trust_repo* as for :func:`load`), and its public
+    callables are listed, as torch.hub lists them.
+    """
+    snapshot = repo if isinstance(repo, Snapshot) else open_repo(repo, **options)
+    if imported:
+        return imported_entrypoints(snapshot, trust_repo=trust_repo)
+    return builtins.list(discover(snapshot).entrypoints)
 
 
 @retried_after_removal
-def help(repo: str | Snapshot, entry: str, **options: Any) -> str:
+def help(
+    repo: str | Snapshot,
+    entry: str,
+    *,
+    imported: bool = False,
+    trust_repo: TrustMode = "check",
+    **options: Any,
+) -> str:
     """The docstring of entrypoint *entry* of *repo*, read statically.
 
     Raises :class:`~hubcore.errors.EntrypointNotFoundError` (with close matches) when the
-    entrypoint does not exist.
+    entrypoint does not exist. With *imported*, an entrypoint that static reading cannot
+    follow (or cannot see) is read from the imported ``hubconf.py``, after the trust check.
     """
     snapshot = repo if isinstance(repo, Snapshot) else open_repo(repo, **options)
-    return entry_doc(discover(snapshot), entry, str(snapshot.ref))
+    info = discover(snapshot)
+    if imported:
+        found = find_entrypoint(info, entry, str(snapshot.ref))
+        if found is None or not found.resolved:
+            return imported_doc(snapshot, entry, trust_repo=trust_repo) or ""
+    return entry_doc(info, entry, str(snapshot.ref))
 
 
 def entry_doc(info: HubconfInfo, entry: str, repo: str) -> str:
     """The docstring of *entry* in an already discovered *info* (see :func:`help`)."""
     found = find_entrypoint(info, entry, repo)
-    if found is None or not found.resolved:
-        why = found.note if found is not None else "defined through a star import"
-        return f"({entry} cannot be read statically: {why})"
+    if found is None:
+        gaps = "; ".join(str(gap) for gap in info.gaps)
+        return (
+            f"({entry} is not among the names static reading sees: {gaps}. "
+            "`hubcore help --import` (help(..., imported=True)) runs the hubconf to read it)"
+        )
+    if not found.resolved:
+        return f"({entry} cannot be read statically: {found.note})"
     return found.doc or ""
+
+
+def imported_entrypoints(
+    snapshot: Snapshot, *, trust_repo: TrustMode = "check"
+) -> builtins.list[str]:
+    """The entrypoints of the imported ``hubconf.py`` of *snapshot* (after the trust check):
+    its public callables, as torch.hub lists them."""
+    return _public_callables(import_hubconf(snapshot, trust_repo=trust_repo))
+
+
+def imported_doc(snapshot: Snapshot, entry: str, *, trust_repo: TrustMode = "check") -> str | None:
+    """The docstring of *entry* of the imported ``hubconf.py`` (after the trust check), cleaned
+    of indentation; ``None`` when it has none."""
+    module = import_hubconf(snapshot, trust_repo=trust_repo)
+    doc = getattr(_entry_of(module, entry, str(snapshot.ref)), "__doc__", None)
+    return inspect.cleandoc(doc) if isinstance(doc, str) else None
+
+
+def _public_callables(module: types.ModuleType) -> builtins.list[str]:
+    """torch.hub's rule for the entrypoints of an imported hubconf."""
+    return sorted(n for n in dir(module) if not n.startswith("_") and callable(getattr(module, n)))
+
+
+def _entry_of(module: types.ModuleType, entry: str, repo: str) -> Any:
+    """The callable *entry* of an imported hubconf *module*, else
+    :class:`~hubcore.errors.EntrypointNotFoundError` naming what it has."""
+    fn = getattr(module, entry, None)
+    if fn is None or not callable(fn) or entry.startswith("_"):
+        names = _public_callables(module)
+        raise EntrypointNotFoundError(entry, repo, names, difflib.get_close_matches(entry, names))
+    return fn
 
 
 @retried_after_removal
@@ -382,16 +449,13 @@ def call_entrypoint(
     """
     kwargs = dict(kwargs or {})
     label = str(snapshot.ref)
+    # A name static reading did not find is refused here only when the listing is complete;
+    # otherwise the imported hubconf decides, as under torch.hub.
     find_entrypoint(_discover_cached(snapshot), entry, label)
     module = import_hubconf(
         snapshot, trust_repo=trust_repo, skip_dependency_check=skip_dependency_check
     )
-    fn = getattr(module, entry, None)
-    if fn is None or not callable(fn):
-        names = sorted(
-            n for n in dir(module) if not n.startswith("_") and callable(getattr(module, n))
-        )
-        raise EntrypointNotFoundError(entry, label, names, difflib.get_close_matches(entry, names))
+    fn = _entry_of(module, entry, label)
     if kwargs.get("pretrained") and not _accepts_pretrained(fn):
         raise NoWeightsError(
             f"entrypoint {entry!r} of {label} declares no pretrained weights (no @pretrained) "
@@ -604,11 +668,12 @@ def _accepts_pretrained(fn: Any) -> bool:
 
 
 def find_entrypoint(info: HubconfInfo, entry: str, repo: str) -> Entrypoint | None:
-    """*entry* as discovered statically, ``None`` when it may come from a star import of an
-    installed package; raises :class:`~hubcore.errors.EntrypointNotFoundError` (with close
-    matches) when it surely does not exist."""
+    """*entry* as discovered statically, ``None`` when the listing is incomplete and it may be
+    bound where static reading cannot see (``info.gaps``); raises
+    :class:`~hubcore.errors.EntrypointNotFoundError` (with close matches) when it surely does
+    not exist: the listing is complete, or the name is private."""
     found = info.entrypoints.get(entry)
-    if found is None and info.complete:
+    if found is None and (info.complete or entry.startswith("_")):
         names = builtins.list(info.entrypoints)
         raise EntrypointNotFoundError(entry, repo, names, difflib.get_close_matches(entry, names))
     return found

@@ -118,40 +118,90 @@ def _repo_options(fn: Any) -> Any:
     )(fn)
 
 
+def _import_options(fn: Any) -> Any:
+    """--import and --trust, for the commands that read hubconf.py statically."""
+    fn = click.option(
+        "--trust", "trust_repo", is_flag=True, help="With --import: trust REPO (and remember it)."
+    )(fn)
+    return click.option(
+        "--import",
+        "imported",
+        is_flag=True,
+        help="Import hubconf.py (runs its code; REPO must be trusted) to complete the answer.",
+    )(fn)
+
+
 @main.command("list")
 @click.argument("repo")
 @_repo_options
 @click.option("--verbose", "-V", "details", is_flag=True, help="Show signatures and weights.")
+@_import_options
 def list_command(
-    repo: str, source: str | None, host: str | None, commit: str | None, details: bool
+    repo: str,
+    source: str | None,
+    host: str | None,
+    commit: str | None,
+    details: bool,
+    imported: bool,
+    trust_repo: bool,
 ) -> None:
-    """List REPO's entrypoints (reads hubconf.py; runs nothing)."""
+    """List REPO's entrypoints (reads hubconf.py; runs nothing unless --import)."""
     with _hub_errors():
-        info = api.discover(repo, source=source, host=host, commit=commit)
-    for entry in info.entrypoints.values():
+        snapshot = api.open_repo(repo, source=source, host=host, commit=commit)
+        info = api.discover(snapshot)
+        names = (
+            api.list(snapshot, imported=True, trust_repo=True if trust_repo else "check")
+            if imported
+            else list(info.entrypoints)
+        )
+    for name in names:
+        entry = info.entrypoints.get(name)
         if not details:
-            click.echo(entry.name)
-            continue
-        click.echo(_entry_line(entry))
-        if entry.weights is not None:
-            for line in _weights_lines(entry.weights):
-                click.echo(f"    {line}")
-    for warning in info.warnings:
-        click.echo(f"warning: {warning}", err=True)
+            click.echo(name)
+        elif entry is None:
+            click.echo(f"{name}  (found by importing hubconf.py)")
+        else:
+            click.echo(_entry_line(entry))
+            if entry.weights is not None:
+                for line in _weights_lines(entry.weights):
+                    click.echo(f"    {line}")
+    skipped = {n: why for n, why in info.skipped.items() if n not in names}
+    if details and skipped:
+        click.echo("not entrypoints:")
+        for name, why in skipped.items():
+            click.echo(f"  {name}: {why}")
+    if not imported:
+        for gap in info.gaps:
+            click.echo(
+                f"listing incomplete: {gap}; `hubcore list --import` runs the hubconf to list them",
+                err=True,
+            )
+    for note in info.notes:
+        click.echo(f"warning: {note}", err=True)
 
 
 @main.command("help")
 @click.argument("repo")
 @click.argument("entry")
 @_repo_options
+@_import_options
 def help_command(
-    repo: str, entry: str, source: str | None, host: str | None, commit: str | None
+    repo: str,
+    entry: str,
+    source: str | None,
+    host: str | None,
+    commit: str | None,
+    imported: bool,
+    trust_repo: bool,
 ) -> None:
-    """Show the documentation of ENTRY in REPO (reads hubconf.py; runs nothing)."""
+    """Show the documentation of ENTRY in REPO (reads hubconf.py; runs nothing unless
+    --import)."""
     with _hub_errors():
         snapshot = api.open_repo(repo, source=source, host=host, commit=commit)
         info = api.discover(snapshot)
-        doc = api.entry_doc(info, entry, str(snapshot.ref))
+        doc = api.help(
+            snapshot, entry, imported=imported, trust_repo=True if trust_repo else "check"
+        )
     found = info.entrypoints.get(entry)
     if found is not None:
         click.echo(_entry_line(found))

@@ -30,6 +30,28 @@ crash or a look at files it does not own:
   :class:`HubconfSyntaxError`; ``RecursionError``/``MemoryError`` never escape.
 
 Each file is parsed at most once per discovery.
+
+What counts as an entrypoint, and what not (each skipped public name is reported in
+:attr:`HubconfInfo.skipped` with its reason):
+
+* Names are resolved as Python binds them: ``from pkg import x`` takes the attribute ``x`` that
+  ``pkg/__init__.py`` binds before the submodule ``pkg/x.py`` (a function shadows the module
+  of the same name); a star import brings the module's ``__all__`` (literal, or built from
+  literal lists and tuples with ``+``, ``+=``, ``.extend`` and ``.append``), else its public
+  names.
+* Not entrypoints: names starting with ``_``, modules, data (literals, paths, UPPER_CASE
+  constants), hubcore's own API, ``dependencies``, and names bound only under
+  ``if __name__ == "__main__":`` or ``if TYPE_CHECKING:`` (importing never runs those). In a
+  ``try:`` block, the body's bindings hold (its imports succeed when the dependencies are
+  installed); an ``except`` handler only adds names the body does not bind.
+* A name that cannot be followed (imported from an installed package, computed by a call, an
+  alias of a builtin) is listed, unresolved, with the reason.
+* Names static reading cannot see make the listing incomplete, each with its line and reason
+  (:attr:`HubconfInfo.gaps`): ``globals().update``, ``globals()[...] =``, ``vars()``,
+  ``setattr`` or ``__dict__`` writes on ``sys.modules[__name__]``, ``exec``, a module
+  ``__getattr__``, a star import from outside the repository or of a module whose
+  ``__all__`` is computed. Importing the hubconf (``list(..., imported=True)``, which runs its
+  code and so needs trust) completes such a listing.
 """
 
 from __future__ import annotations
@@ -54,6 +76,7 @@ __all__ = [
     "MAX_NAMES",
     "MAX_NESTING",
     "Entrypoint",
+    "Gap",
     "HubconfInfo",
     "WeightsInfo",
     "discover_hubconf",
@@ -83,6 +106,7 @@ _SUBMODULES = frozenset(
     {
         "hubcore.compat",
         "hubcore.compat.megengine_hub",
+        "hubcore_megengine.hub",
         "hubcore.pretrained",
         "hubcore.weights",
         "megengine.hub",
@@ -97,6 +121,7 @@ _PRETRAINED: dict[_Ref, Literal["hubcore", "megengine"]] = {
     ("hubcore", ("pretrained",)): "hubcore",
     ("hubcore.pretrained", ("pretrained",)): "hubcore",
     ("hubcore.compat.megengine_hub", ("pretrained",)): "megengine",
+    ("hubcore_megengine.hub", ("pretrained",)): "megengine",
     ("megengine.hub", ("pretrained",)): "megengine",
     ("megengine.hub.hub", ("pretrained",)): "megengine",
 }
@@ -154,21 +179,42 @@ class Entrypoint:
 
 
 @attrs.frozen
+class Gap:
+    """A place where ``hubconf.py`` (or a module it star-imports) may bind names that static
+    reading cannot see."""
+
+    where: str  # "hubconf.py:3"
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.where} {self.reason}"
+
+
+@attrs.frozen
 class HubconfInfo:
     """Everything static discovery learned about a repository."""
 
     root: Path
     dependencies: tuple[str, ...]
     entrypoints: Mapping[str, Entrypoint]
-    #: Things that make the entrypoint list possibly incomplete (external star imports).
-    warnings: tuple[str, ...] = ()
+    #: Where names may be bound that static reading cannot see; any makes the list incomplete.
+    gaps: tuple[Gap, ...] = ()
+    #: Public names ``hubconf.py`` binds that are not entrypoints, with the reason.
+    skipped: Mapping[str, str] = attrs.field(factory=dict)
+    #: Other findings (``dependencies`` not a literal list).
+    notes: tuple[str, ...] = ()
     #: Whether ``hubconf.py`` assigns ``dependencies`` at its top level (literal or not).
     declares_dependencies: bool = False
 
     @property
+    def warnings(self) -> tuple[str, ...]:
+        """Every finding as text: the gaps first, then the notes."""
+        return tuple(str(gap) for gap in self.gaps) + self.notes
+
+    @property
     def complete(self) -> bool:
-        """Whether every public top-level name is accounted for."""
-        return not self.warnings
+        """Whether every public top-level name is accounted for (no :attr:`gaps`)."""
+        return not self.gaps
 
 
 # -- bindings: what a module-level name refers to --------------------------------------------
@@ -199,7 +245,13 @@ class _Opaque:
 
 @attrs.frozen
 class _NotCallable:
-    pass
+    reason: str  # why it is not an entrypoint, for `list --verbose`
+
+
+#: Why names are skipped.
+MODULE = "a module"
+MAIN_ONLY = 'bound only under `if __name__ == "__main__":`, which importing never runs'
+TYPE_CHECKING_ONLY = "bound only under `if TYPE_CHECKING:`, which never runs"
 
 
 _Binding = _Def | _ImportedName | _LocalAlias | _Opaque | _NotCallable
@@ -218,20 +270,35 @@ class _ModuleScan:
     dependencies: list[str] | None = None
     declares_dependencies: bool = False
     explicit_all: list[str] | None = None
+    #: Where ``__all__`` is computed (a star import of the module then reads its public names).
+    all_gap: Gap | None = None
     warnings: list[str] = attrs.field(factory=list)
+    #: Where the module binds names static reading cannot see.
+    gaps: list[Gap] = attrs.field(factory=list)
+    #: Names bound only in blocks that never run on import, with the reason.
+    never_run: dict[str, str] = attrs.field(factory=dict)
+    #: Names ``sys.modules[__name__]`` is bound to (``this = sys.modules[__name__]``).
+    module_aliases: set[str] = attrs.field(factory=set)
+    #: Names an ``except`` handler being read must not rebind (its ``try`` body binds them).
+    protected: frozenset[str] = frozenset()
     #: Module-level names bound to literals (``URL = "https://..."``), for decorator arguments.
     constants: dict[str, object] = attrs.field(factory=dict)
     #: Names bound to something of another package (``hp`` in ``from hubcore import
     #: pretrained as hp``), to recognise hubcore's decorator however it is spelled.
     externals: dict[str, _Ref] = attrs.field(factory=dict)
 
-    def bind(self, name: str, binding: _Binding, external: _Ref | None = None) -> None:
-        """(Re)bind *name*, forgetting what it was bound to before."""
+    def bind(self, name: str, binding: _Binding, external: _Ref | None = None) -> bool:
+        """(Re)bind *name*, forgetting what it was bound to before; false (and nothing done)
+        when an ``except`` handler would rebind what its ``try`` body binds."""
+        if name in self.protected:
+            return False
         self.bindings[name] = binding
         self.constants.pop(name, None)
         self.externals.pop(name, None)
+        self.module_aliases.discard(name)
         if external is not None:
             self.externals[name] = external
+        return True
 
 
 @attrs.frozen
@@ -252,6 +319,7 @@ class _Scanner:
         self.max_bytes = max_file_bytes()
         self.search_roots: list[Path] = [root]
         self.warnings: list[str] = []
+        self.gaps: list[Gap] = []
         self.current = root / HUBCONF  # the file being read, for errors
         self._scans: dict[Path, _ModuleScan] = {}
         self._in_progress: set[Path] = set()
@@ -339,9 +407,12 @@ class _Scanner:
         if real in self._in_progress:  # an import cycle: what is known so far is all we get
             return _ModuleScan()
         if len(self._in_progress) >= _MAX_DEPTH:
-            self.warnings.append(
-                f"modules import from each other more than {_MAX_DEPTH} deep (at "
-                f"{self.rel(real)}); names from deeper modules are not listed"
+            self.gaps.append(
+                Gap(
+                    self.rel(real),
+                    f"is imported through modules more than {_MAX_DEPTH} deep; names from "
+                    "deeper modules are not listed",
+                )
             )
             return _ModuleScan()
         previous = self.current
@@ -349,10 +420,18 @@ class _Scanner:
         try:
             tree = self.parse(real)
             scan = _ModuleScan()
-            for stmt in _top_level_statements(tree.body):
-                if isinstance(stmt, ast.Assign | ast.AnnAssign | ast.Expr):
+            for stmt, protected, never in _top_level_statements(tree.body):
+                if never is not None:  # only recorded, for `list --verbose`
+                    for name in _bound_names([stmt]):
+                        scan.never_run.setdefault(name, never)
+                    continue
+                if isinstance(stmt, ast.Assign | ast.AnnAssign | ast.AugAssign | ast.Expr):
                     self.check_nesting(real, stmt)
+                scan.protected = protected
                 self._bind(stmt, real, scan)
+                scan.protected = frozenset()
+                for line, reason in _dynamic_exports(stmt, scan.module_aliases):
+                    scan.gaps.append(Gap(f"{self.rel(real)}:{line}", reason))
                 if len(scan.bindings) > MAX_NAMES:
                     raise HubconfError(
                         f"{self.rel(real)} binds more than {MAX_NAMES} top-level names, the most "
@@ -372,23 +451,71 @@ class _Scanner:
             for alias in stmt.names:
                 top, *rest = alias.name.split(".")
                 if alias.asname:  # `import a.b as c` binds c to attribute b of a
-                    scan.bind(alias.asname, _NotCallable(), (top, tuple(rest)))
+                    scan.bind(alias.asname, _NotCallable(MODULE), (top, tuple(rest)))
                 else:
-                    scan.bind(top, _NotCallable(), (top, ()))
+                    scan.bind(top, _NotCallable(MODULE), (top, ()))
         elif isinstance(stmt, ast.ImportFrom):
             self._bind_import_from(stmt, file, scan)
         elif isinstance(stmt, ast.Assign | ast.AnnAssign):
             targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
             for target in targets:
                 self._bind_assign(target, stmt.value, file, scan)
+        elif isinstance(stmt, ast.AugAssign) and isinstance(stmt.target, ast.Name):
+            if isinstance(stmt.op, ast.Add):
+                self._extend(scan, file, stmt.target.id, stmt.value, stmt)
+            elif stmt.target.id == "__all__":
+                self._computed_all(scan, file, stmt)
         elif isinstance(stmt, ast.Delete):
             for target in stmt.targets:
-                if isinstance(target, ast.Name):
+                if isinstance(target, ast.Name) and target.id not in scan.protected:
                     scan.bindings.pop(target.id, None)
                     scan.constants.pop(target.id, None)
                     scan.externals.pop(target.id, None)
         elif isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call):
             self._note_sys_path(stmt.value, file)
+            self._note_list_call(stmt.value, file, scan)
+
+    def _extend(
+        self, scan: _ModuleScan, file: Path, name: str, value: ast.expr, node: ast.stmt | ast.expr
+    ) -> None:
+        """``name += value`` / ``name.extend(value)`` on a list of strings (``__all__`` or a
+        constant it is built from)."""
+        current = scan.explicit_all if name == "__all__" else scan.constants.get(name)
+        added = _string_list(value, scan.constants)
+        if isinstance(current, list | tuple) and added is not None:
+            extended = [*current, *added]
+            if name == "__all__":
+                scan.explicit_all = extended
+            else:
+                scan.constants[name] = type(current)(extended)
+        elif name == "__all__":
+            self._computed_all(scan, file, node)
+        else:
+            scan.constants.pop(name, None)
+
+    def _note_list_call(self, call: ast.Call, file: Path, scan: _ModuleScan) -> None:
+        """``__all__.extend([...])``, ``.append("x")`` and other calls that change a list."""
+        func = call.func
+        if not (isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name)):
+            return
+        name = func.value.id
+        if name != "__all__" and not isinstance(scan.constants.get(name), list):
+            return
+        if func.attr in ("extend", "append") and len(call.args) == 1 and not call.keywords:
+            arg = call.args[0]
+            added = ast.List([arg]) if func.attr == "append" else arg
+            self._extend(scan, file, name, added, call)
+        elif name == "__all__":
+            self._computed_all(scan, file, call)
+        else:
+            scan.constants.pop(name, None)
+
+    def _computed_all(self, scan: _ModuleScan, file: Path, node: ast.stmt | ast.expr) -> None:
+        scan.explicit_all = None
+        scan.all_gap = Gap(
+            f"{self.rel(file)}:{node.lineno}",
+            "computes `__all__`, so what a star import of it brings is read as its public names",
+        )
 
     def _bind_assign(
         self, target: ast.expr, value: ast.expr | None, file: Path, scan: _ModuleScan
@@ -401,25 +528,37 @@ class _Scanner:
             return
         name = target.id
         if name == "dependencies":
-            scan.bind(name, _NotCallable())
+            if not scan.bind(name, _NotCallable("the `dependencies` list")):
+                return
             scan.declares_dependencies = True
             scan.dependencies = _literal_strings(value)
             if scan.dependencies is None:
                 scan.warnings.append("`dependencies` is not a literal list of strings")
         elif name == "__all__":
-            scan.bind(name, _NotCallable())
-            scan.explicit_all = _literal_strings(value)
+            if not scan.bind(name, _NotCallable("`__all__`")):
+                return
+            scan.explicit_all = _string_list(value, scan.constants)
+            scan.all_gap = None
+            if scan.explicit_all is None:
+                self._computed_all(scan, file, value or target)
         elif value is None:
             scan.bind(name, _Opaque("assigned by unpacking"))
         elif isinstance(value, ast.Lambda):
             scan.bind(name, _Def(value, file))
         elif isinstance(value, ast.Name):
             scan.bind(name, _LocalAlias(file, value.id))
+        elif _is_this_module(value, scan.module_aliases):
+            if scan.bind(name, _NotCallable(MODULE)):
+                scan.module_aliases.add(name)
         elif _is_plain_data(value) or name.isupper() or _returns_data(value):
             # UPPER_CASE names are constants by convention (HERE = os.path.dirname(...)).
-            scan.bind(name, _NotCallable())
+            what = "data" if _is_plain_data(value) or _returns_data(value) else "a constant"
+            if not scan.bind(name, _NotCallable(f"{what} (`{_short(value, 40)}`)")):
+                return
             literal = _literal(value)
-            if literal is not _NOT_LITERAL:
+            if literal is _NOT_LITERAL:  # lists of names built from others: `a + b`
+                literal = _string_list(value, scan.constants)
+            if literal is not None or isinstance(value, ast.Constant):
                 scan.constants[name] = literal
         else:
             scan.bind(name, _Opaque(f"assigned from `{_short(value)}`"))
@@ -428,11 +567,9 @@ class _Scanner:
         module = stmt.module or ""
         if stmt.level == 0 and module.split(".")[0] == "hubcore":
             for alias in stmt.names:  # the hub's own API (pretrained, Weights), not entrypoints
-                if alias.name == "*":
-                    for name in ("pretrained", "Weights"):
-                        scan.bind(name, _NotCallable(), (module, (name,)))
-                else:
-                    scan.bind(alias.asname or alias.name, _NotCallable(), (module, (alias.name,)))
+                for name in ("pretrained", "Weights") if alias.name == "*" else (alias.name,):
+                    why = _NotCallable(f"hubcore's own API (`{module}.{name}`)")
+                    scan.bind(alias.asname or name, why, (module, (name,)))
             return
         found = self.find_module(stmt.module, stmt.level, file)
         label = "." * stmt.level + module
@@ -440,33 +577,48 @@ class _Scanner:
             f"`{label}` resolves outside the repository (a symbolic link, or a relative "
             "import above its root), so it is not followed"
         )
+        where = f"{self.rel(file)}:{stmt.lineno}"
         for alias in stmt.names:
             if alias.name == "*":
                 if found.file is not None:
-                    for name, binding in self._public_names(found.file).items():
+                    names, gaps = self._public_names(found.file)
+                    for name, binding in names.items():
                         scan.bind(name, binding)
+                    scan.gaps += gaps
                 elif found.outside:
-                    scan.warnings.append(
-                        f"`from {label} import *` in {self.rel(file)}: {leaves}; names it "
-                        "brings cannot be listed statically"
+                    scan.gaps.append(
+                        Gap(
+                            where,
+                            f"`from {label} import *`: {leaves}; the names it brings "
+                            "cannot be listed statically",
+                        )
                     )
                 else:
-                    scan.warnings.append(
-                        f"`from {label} import *` in {self.rel(file)} imports from outside the "
-                        "repository; names it brings cannot be listed statically"
+                    scan.gaps.append(
+                        Gap(
+                            where,
+                            f"`from {label} import *` imports from outside the "
+                            "repository; the names it brings cannot be listed statically",
+                        )
                     )
                 continue
             bound = alias.asname or alias.name
-            if found.package is not None and self._submodule(found.package, alias.name):
-                scan.bind(bound, _NotCallable())  # `from pkg import module`
+            init = self._package_binding(found, alias.name)
+            if init is not None:
+                # Python takes the package's attribute before the submodule of that name
+                scan.bind(bound, _ImportedName(init, alias.name))
+            elif found.package is not None and self._submodule(found.package, alias.name):
+                scan.bind(bound, _NotCallable(MODULE))  # `from pkg import module`
             elif found.file is not None:
                 scan.bind(bound, _ImportedName(found.file, alias.name))
             elif found.outside:
                 scan.bind(bound, _Opaque(leaves))
             elif stmt.level:
                 scan.bind(bound, _Opaque(f"imported from `{label}`, not found in the repository"))
-            elif _installed_submodule(module, alias.name):
-                scan.bind(bound, _NotCallable(), (module, (alias.name,)))  # `from torch import nn`
+            elif (module, alias.name) == ("typing", "TYPE_CHECKING"):
+                scan.bind(bound, _NotCallable("a constant (`typing.TYPE_CHECKING`)"))
+            elif _installed_submodule(module, alias.name):  # `from torch import nn`
+                scan.bind(bound, _NotCallable(MODULE), (module, (alias.name,)))
             else:
                 scan.bind(
                     bound,
@@ -474,12 +626,31 @@ class _Scanner:
                     (module, (alias.name,)),
                 )
 
-    def _public_names(self, module_file: Path) -> dict[str, _Binding]:
+    def _package_binding(self, found: _Found, name: str) -> Path | None:
+        """The ``__init__.py`` of the package *found* when it binds *name* itself."""
+        if found.package is None or found.file is None:
+            return None
+        return found.file if name in self.scan(found.file).bindings else None
+
+    def _public_names(self, module_file: Path) -> tuple[dict[str, _Binding], list[Gap]]:
+        """What ``from <module> import *`` binds, and the gaps it brings along."""
         scan = self.scan(module_file)
-        names = scan.explicit_all
-        if names is None:
-            names = [n for n in scan.bindings if not n.startswith("_")]
-        return {n: _LocalAlias(module_file, n) for n in names if n in scan.bindings}
+        if scan.explicit_all is None:
+            names = {n: _LocalAlias(module_file, n) for n in scan.bindings if not n.startswith("_")}
+            return dict(names), scan.gaps + ([scan.all_gap] if scan.all_gap else [])
+        bound: dict[str, _Binding] = {}
+        package = module_file.parent if module_file.name == "__init__.py" else None
+        for name in scan.explicit_all:
+            if name in scan.bindings:
+                bound[name] = _LocalAlias(module_file, name)
+            elif package is not None and self._submodule(package, name):
+                bound[name] = _NotCallable(MODULE)  # `__all__` naming a submodule imports it
+            else:
+                bound[name] = _Opaque(
+                    f"named in `__all__` of {self.rel(module_file)}, which binds it only at run "
+                    "time"
+                )
+        return bound, []
 
     def find_module(self, module: str | None, level: int, importer: Path) -> _Found:
         """Locate a module inside the repository, as the import system would find it."""
@@ -532,22 +703,27 @@ class _Scanner:
                 self.search_roots.append(candidate)
 
     # -- resolution ------------------------------------------------------------------------------
-    def resolve(self, binding: _Binding, name: str, depth: int = 0) -> Entrypoint | None:
-        """Follow *binding* to a definition; ``None`` if it is not callable."""
+    def resolve(self, binding: _Binding, name: str, depth: int = 0) -> Entrypoint | str:
+        """Follow *binding* to a definition; the reason it is skipped if it is not callable."""
         if depth > _MAX_DEPTH:
             return Entrypoint(name, "unresolved", note="re-exported through too many modules")
         if isinstance(binding, _NotCallable):
-            return None
+            return binding.reason
         if isinstance(binding, _Opaque):
             return Entrypoint(name, "unresolved", note=binding.reason)
         if isinstance(binding, _Def):
             return self._describe(name, binding)
-        target = self.scan(binding.file).bindings.get(binding.name)
+        scan = self.scan(binding.file)
+        target = scan.bindings.get(binding.name)
         if target is None:
             where = self.rel(binding.file)
             if isinstance(binding, _ImportedName):
-                return Entrypoint(name, "unresolved", note=f"{binding.name!r} not found in {where}")
-            return None
+                note = f"{binding.name!r} not found in {where}"
+            else:
+                note = f"`{binding.name}` is not bound in {where} (a builtin, or bound at run time)"
+            if scan.gaps:
+                note += f"; {scan.gaps[0]}"
+            return Entrypoint(name, "unresolved", note=note)
         return self.resolve(target, name, depth + 1)
 
     def _describe(self, name: str, d: _Def) -> Entrypoint:
@@ -639,19 +815,27 @@ def discover_hubconf(root: Path) -> HubconfInfo:
     try:
         scan = scanner.scan(real)
         entrypoints: dict[str, Entrypoint] = {}
+        skipped: dict[str, str] = {}
         for name in sorted(scan.bindings):
             if name.startswith("_"):
                 continue
             entry = scanner.resolve(scan.bindings[name], name)
-            if entry is not None:
+            if isinstance(entry, Entrypoint):
                 entrypoints[name] = entry
+            else:
+                skipped[name] = entry
+        for name, reason in scan.never_run.items():
+            if name not in scan.bindings and not name.startswith("_"):
+                skipped[name] = reason
     except RecursionError:  # a last line of defence; nesting is checked before deep walks
         raise scanner.too_deep(scanner.current) from None
     return HubconfInfo(
         root=root,
         dependencies=tuple(scan.dependencies or ()),
         entrypoints=entrypoints,
-        warnings=tuple(scan.warnings + scanner.warnings),
+        gaps=tuple(scan.gaps + scanner.gaps),
+        skipped=dict(sorted(skipped.items())),
+        notes=tuple(scan.warnings + scanner.warnings),
         declares_dependencies=scan.declares_dependencies,
     )
 
@@ -661,25 +845,181 @@ def discover_hubconf(root: Path) -> HubconfInfo:
 _BLOCKS = (ast.If, ast.Try, getattr(ast, "TryStar", ast.Try), ast.With, ast.AsyncWith)
 
 
-def _top_level_statements(body: list[ast.stmt]) -> Iterator[ast.stmt]:
-    """Statements that run at import time, descending into if/try/with blocks (without
-    recursion: a long ``elif`` chain nests deeply)."""
-    pending: list[Iterator[ast.stmt]] = [iter(body)]
+_Statement = tuple[ast.stmt, frozenset[str], str | None]
+
+
+def _top_level_statements(body: list[ast.stmt]) -> Iterator[_Statement]:
+    """Statements at module level, descending into if/try/with blocks (without recursion: a
+    long ``elif`` chain nests deeply), each with the names it must not rebind (an ``except``
+    handler's, which its ``try`` body binds) and, for a statement that never runs on import
+    (under ``if __name__ == "__main__":`` or ``if TYPE_CHECKING:``), the reason."""
+    pending: list[tuple[Iterator[ast.stmt], frozenset[str], str | None]] = [
+        (iter(body), frozenset(), None)
+    ]
     while pending:
-        stmt = next(pending[-1], None)
+        current, protected, never = pending[-1]
+        stmt = next(current, None)
         if stmt is None:
             pending.pop()
+        elif isinstance(stmt, ast.If):
+            skip_body, skip_else = _never_runs(stmt.test)
+            # pushed in reverse: the body is read first
+            pending.append((iter(stmt.orelse), protected, never or skip_else))
+            pending.append((iter(stmt.body), protected, never or skip_body))
+        elif isinstance(stmt, ast.Try | getattr(ast, "TryStar", ast.Try)):
+            handlers = [s for handler in stmt.handlers for s in handler.body]
+            in_body = protected | frozenset(_bound_names(stmt.body))
+            pending.append((iter(stmt.finalbody), protected, never))
+            pending.append((iter(stmt.orelse), protected, never))
+            pending.append((iter(handlers), in_body, never))
+            pending.append((iter(stmt.body), protected, never))
         elif isinstance(stmt, _BLOCKS):
-            inner: list[ast.stmt] = list(stmt.body)
-            if isinstance(stmt, ast.Try | getattr(ast, "TryStar", ast.Try)):
-                for handler in stmt.handlers:
-                    inner += handler.body
-                inner += stmt.orelse + stmt.finalbody
-            elif isinstance(stmt, ast.If):
-                inner += stmt.orelse
-            pending.append(iter(inner))
+            pending.append((iter(stmt.body), protected, never))
         else:
-            yield stmt
+            yield stmt, protected, never
+
+
+def _never_runs(test: ast.expr) -> tuple[str | None, str | None]:
+    """Why the body / the ``else`` of ``if <test>:`` never runs on import, if it does not."""
+    if isinstance(test, ast.Compare) and len(test.ops) == 1:
+        sides = {ast.unparse(n) for n in (test.left, test.comparators[0]) if _small(n)}
+        if sides == {"__name__", "'__main__'"}:
+            if isinstance(test.ops[0], ast.Eq):
+                return MAIN_ONLY, None
+            if isinstance(test.ops[0], ast.NotEq):
+                return None, MAIN_ONLY
+    if (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    ):
+        return TYPE_CHECKING_ONLY, None
+    return None, None
+
+
+def _bound_names(body: list[ast.stmt]) -> Iterator[str]:
+    """The names statements in *body* bind at module level (when they run on import)."""
+    for stmt, _protected, never in _top_level_statements(body):
+        if never is not None:
+            continue
+        if isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            yield stmt.name
+        elif isinstance(stmt, ast.Import):
+            for alias in stmt.names:
+                yield alias.asname or alias.name.split(".")[0]
+        elif isinstance(stmt, ast.ImportFrom):
+            yield from (alias.asname or alias.name for alias in stmt.names if alias.name != "*")
+        elif isinstance(stmt, ast.Assign | ast.AnnAssign | ast.AugAssign):
+            targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
+            pending = list(targets)
+            while pending:
+                target = pending.pop()
+                if isinstance(target, ast.Name):
+                    yield target.id
+                elif isinstance(target, ast.Tuple | ast.List | ast.Starred):
+                    pending += (
+                        target.elts if not isinstance(target, ast.Starred) else [target.value]
+                    )
+
+
+#: Methods of a namespace dict that add names to it.
+_DICT_WRITES = frozenset({"update", "setdefault", "__setitem__", "__ior__"})
+_UNSEEN = "static reading cannot see"
+
+
+def _dynamic_exports(stmt: ast.stmt, aliases: set[str]) -> Iterator[tuple[int, str]]:
+    """Where *stmt* (a module-level statement, walked into its function bodies, which may run
+    at import time) may bind module names that static reading cannot see: (line, reason)."""
+    if isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef) and stmt.name == "__getattr__":
+        yield stmt.lineno, f"defines a module-level `__getattr__`, which serves names {_UNSEEN}"
+    stack: list[tuple[ast.AST, bool]] = [(stmt, False)]  # (node, inside a function or class)
+    while stack:
+        node, nested = stack.pop()
+        if isinstance(node, ast.Call):
+            yield from _dynamic_call(node, nested, aliases)
+        elif isinstance(node, ast.Assign | ast.AugAssign | ast.AnnAssign):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            for target in targets:
+                if isinstance(target, ast.Subscript) and _namespace(target.value, nested, aliases):
+                    shown = f"{_label(target.value)}[...]"
+                    yield node.lineno, f"{shown} = ... adds names {_UNSEEN}"
+                elif isinstance(target, ast.Attribute) and _is_this_module(target.value, aliases):
+                    yield node.lineno, f"{_label(target)} = ... adds a name {_UNSEEN}"
+        inner = nested or isinstance(
+            node, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda | ast.ClassDef
+        )
+        stack.extend((child, inner) for child in ast.iter_child_nodes(node))
+
+
+def _dynamic_call(call: ast.Call, nested: bool, aliases: set[str]) -> Iterator[tuple[int, str]]:
+    func = call.func
+    if (
+        isinstance(func, ast.Attribute)
+        and func.attr in _DICT_WRITES
+        and _namespace(func.value, nested, aliases)
+    ):
+        yield call.lineno, f"{_label(func)}(...) adds names {_UNSEEN}"
+    elif isinstance(func, ast.Name) and func.id == "setattr" and call.args:
+        if _is_this_module(call.args[0], aliases):
+            yield call.lineno, f"setattr({_label(call.args[0])}, ...) adds names {_UNSEEN}"
+    elif (
+        isinstance(func, ast.Name)
+        and func.id == "exec"
+        # exec in a function binds into the function's namespace unless given the module's
+        and (not nested or any(_namespace(a, False, aliases) for a in call.args[1:]))
+    ):
+        yield call.lineno, f"exec(...) may bind names {_UNSEEN}"
+
+
+def _namespace(node: ast.expr, nested: bool, aliases: set[str]) -> bool:
+    """Whether *node* is the module's namespace: ``globals()``, ``vars()`` at module level,
+    ``vars(<module>)`` or ``<module>.__dict__``."""
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and not node.keywords:
+        if node.func.id == "globals" and not node.args:
+            return True
+        if node.func.id == "vars":
+            if not node.args:
+                return not nested  # in a function, vars() is its locals
+            return len(node.args) == 1 and _is_this_module(node.args[0], aliases)
+    return (
+        isinstance(node, ast.Attribute)
+        and node.attr == "__dict__"
+        and _is_this_module(node.value, aliases)
+    )
+
+
+def _is_this_module(node: ast.expr, aliases: set[str]) -> bool:
+    """Whether *node* is the module itself: ``sys.modules[__name__]`` or a name bound to it."""
+    if isinstance(node, ast.Name):
+        return node.id in aliases
+    return (
+        isinstance(node, ast.Subscript)
+        and isinstance(node.slice, ast.Name)
+        and node.slice.id == "__name__"
+        and isinstance(node.value, ast.Attribute)
+        and node.value.attr == "modules"
+        and isinstance(node.value.value, ast.Name)
+        and node.value.value.id == "sys"
+    )
+
+
+def _small(node: ast.AST) -> bool:
+    return not _deeper_than(node, 8)
+
+
+def _label(node: ast.AST) -> str:
+    """*node* as short source text, for messages (never unparsing a deep tree)."""
+    return _short(node) if _small(node) else "..."
+
+
+def _string_list(node: ast.expr | None, constants: Mapping[str, object]) -> list[str] | None:
+    """The value of a list of names built from literal lists and tuples: a literal, a constant
+    bound to one, or ``+`` of those; ``None`` otherwise."""
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+        left, right = _string_list(node.left, constants), _string_list(node.right, constants)
+        return None if left is None or right is None else left + right
+    value = constants.get(node.id) if isinstance(node, ast.Name) else _literal(node)
+    if isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
+        return list(value)
+    return None
 
 
 _STRINGS_AND_COMMENTS = re.compile(
@@ -888,6 +1228,7 @@ def _int_or_none(value: object) -> int | None:
 #: Calls whose result is data, never an entrypoint (``here = os.path.dirname(__file__)``).
 _DATA_CALLS = frozenset(
     {"str", "int", "float", "bool", "dict", "list", "tuple", "set", "frozenset", "Path"}
+    | {"sorted", "len"}
     # a module is never an entrypoint (``utils = importlib.import_module("utils")``)
     | {"importlib.import_module", "import_module", "__import__"}
 )

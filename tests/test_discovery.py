@@ -453,3 +453,279 @@ def test_megengine_hub_decorator_in_each_spelling(make_hub_repo) -> None:
     assert {k: v for k, v in urls.items() if k in "abcde"} == {
         n: [f"https://example.org/{n}.pkl"] for n in "abcde"
     }
+
+
+# -- names static reading cannot see ----------------------------------------------------------
+
+DYNAMIC = {
+    "update": ("import zoo\nglobals().update(zoo.registry)\n", 2, "globals().update"),
+    "item": ("import zoo\nfor k in zoo.names:\n    globals()[k] = zoo.make(k)\n", 3, "globals()["),
+    "setdefault": ("globals().setdefault('net', None)\n", 1, "globals().setdefault"),
+    "vars": ("import zoo\nvars().update(zoo.registry)\n", 2, "vars().update"),
+    "setattr": (
+        "import sys, zoo\nfor k in zoo.names:\n"
+        "    setattr(sys.modules[__name__], k, zoo.make(k))\n",
+        3,
+        "setattr(sys.modules[__name__]",
+    ),
+    "setattr_alias": (
+        "import sys\nthis = sys.modules[__name__]\nsetattr(this, 'net', print)\n",
+        3,
+        "setattr(this",
+    ),
+    "module_dict": (
+        "import sys\nsys.modules[__name__].__dict__.update({})\n",
+        2,
+        "sys.modules[__name__].__dict__.update",
+    ),
+    "exec": ("exec(open('models.txt').read())\n", 1, "exec("),
+    "getattr": ("def __getattr__(name):\n    return lambda: name\n", 1, "__getattr__"),
+    "in_function": (
+        "def _register(names):\n    for n in names:\n        globals()[n] = print\n"
+        "_register(['a'])\n",
+        3,
+        "globals()[",
+    ),
+    "star": ("from torchvision.models import *\n", 1, "torchvision.models"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(DYNAMIC))
+def test_dynamic_exports_make_the_listing_incomplete(case: str, make_hub_repo) -> None:
+    source, line, shown = DYNAMIC[case]
+    repo = make_hub_repo({"hubconf.py": "dependencies = []\n" + source})
+    info = hubcore.discover(str(repo))
+    assert not info.complete
+    (gap,) = info.gaps
+    assert gap.where == f"hubconf.py:{line + 1}"
+    assert shown in gap.reason
+    assert str(gap) in info.warnings
+
+
+def test_reading_globals_is_not_a_dynamic_export(make_hub_repo) -> None:
+    repo = make_hub_repo(
+        {
+            "hubconf.py": """
+            import sys
+            dependencies = []
+            __all__ = [k for k in globals() if not k.startswith("_")]
+            names = sorted(vars())
+            me = sys.modules[__name__]
+            print(getattr(me, "x", None), globals().get("net"))
+
+            def net():
+                exec("y = 1")  # runs in the function's own namespace
+                return vars()
+            """
+        }
+    )
+    info = hubcore.discover(str(repo))
+    assert info.complete, info.gaps
+    assert list(info.entrypoints) == ["net"]
+
+
+def test_dynamic_exports_of_a_star_imported_module_are_reported(make_hub_repo) -> None:
+    repo = make_hub_repo(
+        {
+            "hubconf.py": "from zoo import *\n",
+            "zoo/__init__.py": "from .registry import table\ndef base():\n    pass\n"
+            "globals().update(table)\n",
+            "zoo/registry.py": "table = {}\n",
+        }
+    )
+    info = hubcore.discover(str(repo))
+    assert list(info.entrypoints) == ["base"]
+    assert [g.where for g in info.gaps] == ["zoo/__init__.py:4"]
+
+
+def test_names_in_a_literal_all_bound_at_run_time_are_listed(make_hub_repo) -> None:
+    repo = make_hub_repo(
+        {
+            "hubconf.py": "from zoo import *\n",
+            "zoo.py": "__all__ = ['a', 'b']\nglobals().update(make())\ndef a():\n    pass\n",
+        }
+    )
+    info = hubcore.discover(str(repo))
+    assert list(info.entrypoints) == ["a", "b"]
+    assert not info.entrypoints["b"].resolved
+    assert info.complete  # __all__ says exactly what the star import brings
+
+
+# -- names resolved as Python resolves them; every public name accounted for -------------------
+
+
+def test_a_package_attribute_shadows_the_submodule_of_the_same_name(make_hub_repo) -> None:
+    repo = make_hub_repo(
+        {
+            "hubconf.py": "from pkg.configs import (net_a, net_b, helpers)\n",
+            "pkg/__init__.py": "",
+            "pkg/configs/__init__.py": """
+            from .net_a import net_a
+            from .net_b import net_b
+            from . import helpers
+            __all__ = [k for k in globals().keys() if not k.startswith("_")]
+            """,
+            "pkg/configs/net_a.py": "def net_a():\n    '''A.'''\n",
+            "pkg/configs/net_b.py": "def net_b():\n    '''B.'''\n",
+            "pkg/configs/helpers.py": "def helpers():\n    pass\n",
+        }
+    )
+    info = hubcore.discover(str(repo))
+    assert list(info.entrypoints) == ["net_a", "net_b"]
+    assert info.entrypoints["net_a"].doc == "A."
+    assert info.skipped == {"helpers": "a module"}
+    assert info.complete
+
+
+def test_every_public_name_is_an_entrypoint_or_skipped_with_its_reason(make_hub_repo) -> None:
+    repo = make_hub_repo(
+        {
+            "hubconf.py": """
+            import os
+            from xml.etree import ElementTree as ET
+            from hubcore import pretrained
+            from models import blocks
+            dependencies = ["torch"]
+            HERE = os.path.dirname(__file__)
+            SIZES = [1, 2]
+            same = print
+            from models import net
+            """,
+            "models/__init__.py": "from .net import net\n",
+            "models/net.py": "def net():\n    pass\n",
+            "models/blocks.py": "",
+        }
+    )
+    info = hubcore.discover(str(repo))
+    assert set(info.entrypoints) == {"net", "same"}
+    assert not info.entrypoints["same"].resolved  # a builtin: callable, but not followed
+    assert set(info.skipped) == {
+        "os",
+        "ET",
+        "pretrained",
+        "blocks",
+        "dependencies",
+        "HERE",
+        "SIZES",
+    }
+    assert info.skipped["os"] == "a module"
+    assert info.skipped["blocks"] == "a module"
+    assert "hubcore" in info.skipped["pretrained"]
+    assert "data" in info.skipped["SIZES"]
+    assert info.complete
+
+
+def test_names_bound_only_under_main_are_not_entrypoints(make_hub_repo) -> None:
+    repo = make_hub_repo(
+        {
+            "hubconf.py": """
+            from utils import print_args
+            dependencies = []
+
+            def yolo(pretrained=False):
+                '''Detects.'''
+
+            if __name__ == "__main__":
+                import argparse
+                from pathlib import Path
+                from PIL import Image
+                from utils import print_args, build
+                parser = argparse.ArgumentParser()
+                opt = parser.parse_args()
+                model = yolo()
+                results = model(Image.open(Path("x.jpg")))
+            else:
+                def only_imported():
+                    pass
+            """,
+            "utils.py": "def print_args():\n    pass\ndef build():\n    pass\n",
+        }
+    )
+    info = hubcore.discover(str(repo))
+    assert list(info.entrypoints) == ["only_imported", "print_args", "yolo"]
+    for name in ("parser", "opt", "model", "results", "Path", "Image", "build"):
+        assert "__main__" in info.skipped[name]
+    assert info.complete
+
+
+def test_names_bound_only_for_type_checkers_are_not_entrypoints(make_hub_repo) -> None:
+    repo = make_hub_repo(
+        {
+            "hubconf.py": """
+            import typing
+            from typing import TYPE_CHECKING
+            if TYPE_CHECKING:
+                from models import Net
+            if typing.TYPE_CHECKING:
+                from models import Other
+            def net():
+                pass
+            """,
+            "models.py": "class Net:\n    pass\nclass Other:\n    pass\n",
+        }
+    )
+    info = hubcore.discover(str(repo))
+    assert list(info.entrypoints) == ["net"]
+    assert "TYPE_CHECKING" in info.skipped["Net"]
+
+
+def test_all_built_from_literal_lists_is_evaluated(make_hub_repo) -> None:
+    repo = make_hub_repo(
+        {
+            "hubconf.py": "from zoo import *\n",
+            "zoo.py": """
+            pretrained = ["a", "b"]
+            converted = ["c"]
+            __all__ = pretrained + converted
+            __all__ += ("d",)
+            __all__.extend(["e"])
+            __all__.append("f")
+            def a(): pass
+            def b(): pass
+            def c(): pass
+            def d(): pass
+            def e(): pass
+            def f(): pass
+            class Block: pass
+            class Head: pass
+            """,
+        }
+    )
+    info = hubcore.discover(str(repo))
+    assert list(info.entrypoints) == ["a", "b", "c", "d", "e", "f"]
+    assert info.complete
+
+
+def test_a_computed_all_makes_a_star_import_incomplete(make_hub_repo) -> None:
+    repo = make_hub_repo(
+        {
+            "hubconf.py": "from zoo import *\n",
+            "zoo.py": "def a(): pass\n__all__ = [n for n in dir() if n in allowed()]\n",
+        }
+    )
+    info = hubcore.discover(str(repo))
+    assert list(info.entrypoints) == ["a"]
+    (gap,) = info.gaps
+    assert gap.where == "zoo.py:2"
+    assert "__all__" in gap.reason
+
+
+def test_an_except_handler_does_not_override_what_the_try_body_binds(make_hub_repo) -> None:
+    repo = make_hub_repo(
+        {
+            "hubconf.py": """
+            try:
+                import yaml
+                from models import net
+            except ImportError:
+                from not_installed_vendor import yaml
+                net = None
+                HAS_YAML = False
+            """,
+            "models.py": "def net():\n    pass\n",
+        }
+    )
+    info = hubcore.discover(str(repo))
+    assert list(info.entrypoints) == ["net"]
+    assert info.skipped["yaml"] == "a module"
+    assert "HAS_YAML" in info.skipped

@@ -51,6 +51,10 @@ class Fixture:
     calls: tuple[Call, ...]
     helpers: frozenset[str] = frozenset()  # listed by the peer, not entrypoints for hubcore
     peer_refuses: type[Exception] | None = None  # the peer cannot load it; hubcore can
+    #: Binds names static reading cannot see: listed complete only by importing the hubconf.
+    imported: bool = False
+    #: Other peers that can list it (its modules import the framework only when called).
+    list_peers: tuple[str, ...] = ()
 
 
 FIXTURES = {
@@ -77,7 +81,26 @@ FIXTURES = {
         "torch",
         (Call("linear", (True,)), Call("deep", (), {"pretrained": False}, pretrained=False)),
     ),
+    "torch_dynamic_exports": Fixture(
+        "torch",
+        (
+            Call("linear", (True,)),
+            Call("linear_wide", (), {"bias": False}, pretrained=False),
+        ),
+        imported=True,
+    ),
+    "torch_main_block": Fixture("torch", (Call("detector_tiny", (True,)),)),
+    "torch_import_fallback": Fixture("torch", (Call("linear", (), {"pretrained": True}),)),
     "mge_package": Fixture("megengine", (Call("tiny", (True,)),)),
+    "mge_shadowing_configs": Fixture(
+        "megengine",
+        (Call("linear_small", (True,)), Call("linear_large", (), pretrained=False)),
+        list_peers=("torch",),
+    ),
+    "mge_computed_all": Fixture(
+        "megengine",
+        (Call("linear", (True,)), Call("linear_converted", (False,), pretrained=False)),
+    ),
     "mge_namespace": Fixture("megengine", (Call("resnet18", (True,)),)),
     "mge_syspath_tuple": Fixture("megengine", (Call("net_with_preprocess", (True,), model_at=0),)),
 }
@@ -221,30 +244,47 @@ def check(result: Any, call: Call, way: str) -> dict[str, np.ndarray]:
 @pytest.mark.parametrize("name", sorted(FIXTURES))
 def test_entrypoint_lists_agree(name, prepared, git_server, hub_home, monkeypatch, tmp_path):
     local = prepared[name]
-    native = hubcore.list(str(local))
-    assert native, "every fixture has entrypoints"
-    assert torch_hub.list(str(local), source="local") == native
-    assert megengine_hub.list(f"wild/{name}", git_host=git_server.url) == native
-
     fixture = FIXTURES[name]
-    with contextlib.suppress(pytest.skip.Exception):
-        framework_or_skip(fixture.framework)
-        if fixture.framework == "torch":
+    info = hubcore.discover(str(local))
+    native = hubcore.list(str(local))
+    assert native == list(info.entrypoints)
+    # Complete exactly when nothing is bound where static reading cannot see.
+    assert info.complete is not fixture.imported, info.gaps
+    if not fixture.imported:
+        assert native, "every fixture has entrypoints"
+        assert torch_hub.list(str(local), source="local") == native
+        assert megengine_hub.list(f"wild/{name}", git_host=git_server.url) == native
+
+    for framework in (fixture.framework, *fixture.list_peers):
+        try:
+            framework_or_skip(framework)
+        except pytest.skip.Exception:
+            continue
+        if fixture.imported:  # importing runs the repository's code, so needs its framework
+            native = hubcore.list(str(local), imported=True)
+            assert set(info.entrypoints) < set(native)
+        if framework == "torch":
             with torch_peer(local, monkeypatch, tmp_path) as hub:
                 peer = hub.list("wild/" + name)
         else:
             with megengine_peer(local, monkeypatch, tmp_path) as hub:
                 peer = hub.list("wild/" + name)
         helpers = fixture.helpers | {n for n in peer if n.startswith("_")}
-        assert native == [n for n in peer if n not in helpers]
+        assert native == [n for n in peer if n not in helpers], framework
 
 
 @pytest.mark.parametrize("name", sorted(FIXTURES))
 def test_help_agrees_with_the_docstrings(name, prepared, git_server, hub_home):
     local = str(prepared[name])
     entries = hubcore.discover(local).entrypoints
-    for entry in [n for n, found in entries.items() if found.resolved]:
-        expected = hubcore.help(local, entry) or None  # the peers return None for no docstring
+    names = [n for n, found in entries.items() if found.resolved]
+    if FIXTURES[name].imported:
+        framework_or_skip(FIXTURES[name].framework)
+        names = hubcore.list(local, imported=True)
+    assert names
+    for entry in names:
+        # the peers return None for no docstring
+        expected = hubcore.help(local, entry, imported=True) or None
         assert torch_hub.help(local, entry, source="local") == expected
         assert megengine_hub.help(f"wild/{name}", entry, git_host=git_server.url) == expected
 

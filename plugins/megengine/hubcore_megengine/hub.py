@@ -77,11 +77,13 @@ def list(
 ) -> builtins.list[str]:
     """The entrypoints of ``hubconf.py`` in *repo_info* (``owner/repo[:branch_or_tag]``).
 
-    Read statically: nothing from the repository runs. Names starting with ``_`` are
+    Read statically: nothing from the repository runs, unless the hubconf binds names
+    reading cannot see (then it is imported, after the trust check). Names starting with ``_`` are
     helpers and are not listed (megengine.hub lists those with a single underscore).
     """
     snapshot, _ = _open(repo_info, git_host, use_cache, commit, protocol)
-    return api.list(snapshot)
+    # a listing static reading cannot complete is made by importing, after the trust check
+    return api.list(snapshot, imported=not api.discover(snapshot).complete)
 
 
 @peer_errors(_PEER_ERRORS)

@@ -94,14 +94,18 @@ def list(
 ) -> builtins.list[str]:
     """The entrypoints of ``hubconf.py`` in *github* (``owner/repo[:ref]``).
 
-    Read statically, so nothing runs and no trust is needed; ``trust_repo=True`` still adds
+    Read statically, so nothing runs and no trust is needed, unless the hubconf binds names
+    reading cannot see (``globals().update``): then it is imported, after the trust check,
+    as torch.hub always does. ``trust_repo=True`` still adds
     the repository to the allowlist, as torch.hub does. *source* (``"github"`` or
     ``"local"``) is an addition to torch.hub's signature.
     """
     snapshot, _ = _open(github, source, force_reload, skip_validation, verbose)
     if trust_repo is True:
         trust.ensure_trusted(snapshot, True)
-    return api.list(snapshot)
+    # a listing static reading cannot complete is made as torch.hub makes it: by importing
+    incomplete = not api.discover(snapshot).complete
+    return api.list(snapshot, imported=incomplete, trust_repo=trust_repo)
 
 
 @peer_errors(_PEER_ERRORS)

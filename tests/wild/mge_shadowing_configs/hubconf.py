@@ -1,0 +1,6 @@
+from models.configs import (
+    linear_large,
+    linear_small,
+)
+
+dependencies = ["megengine"]

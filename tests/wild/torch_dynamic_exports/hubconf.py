@@ -1,0 +1,4 @@
+dependencies = ["torch"]
+import zoo
+
+globals().update(zoo.model_entrypoints)

@@ -1,0 +1,2 @@
+from . import linear
+from .registry import model_entrypoints, register_model
