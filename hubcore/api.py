@@ -582,7 +582,8 @@ def lock_references(
                     url = resolve_repo_weight_url(
                         spec.url, snapshot.root, remote=True, allow_local=trusted
                     )
-                    sha = transfer.fetch(url, progress=progress).sha256
+                    with runcontext.fetching_for(trusted):
+                        sha = transfer.fetch(url, progress=progress).sha256
                 weights.append(LockedWeight(entry.name, variant, url_identity(spec.url), sha))
         locked.append(
             LockedRepo(

@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 
 import attrs
 
-from hubcore import config, transfer, trust
+from hubcore import config, runcontext, transfer, trust
 from hubcore.discovery import HUBCONF, HubconfInfo, discover_hubconf
 from hubcore.errors import HubError, OfflineError
 from hubcore.pretrained import resolve_repo_weight_url
@@ -66,9 +66,15 @@ def check_snapshot(
     network = online or verify
     # Offline checks fetch nothing, so only the containment of paths applies to them.
     allow_local = not network or not remote or trust.is_trusted(snapshot)
-    findings += _check_weights(
-        snapshot.root, info, online=online, verify=verify, remote=remote, allow_local=allow_local
-    )
+    with runcontext.fetching_for(allow_local):  # an untrusted repository: public addresses only
+        findings += _check_weights(
+            snapshot.root,
+            info,
+            online=online,
+            verify=verify,
+            remote=remote,
+            allow_local=allow_local,
+        )
     if not any((snapshot.root / name).is_file() for name in README_NAMES):
         findings.append(
             Finding("warning", "repository", "no README or model card (README.md, MODEL_CARD.md)")

@@ -52,6 +52,7 @@ from hubcore.http import (
     Credentials,
     describe_failure,
     is_transient,
+    read_piece,
     redact,
     rewrite_url,
     send,
@@ -386,10 +387,9 @@ class HttpDownload:
         with response if close else _kept_open():
             try:
                 while written < expected:
-                    data = response.raw.read(min(READ_SIZE, expected - written))
+                    data = self._read(response, min(READ_SIZE, expected - written))
                     if not data:
                         break
-                    self._last_data = time.monotonic()
                     os.pwrite(fd, data, offset + written)
                     if digest is not None:
                         digest.update(data)
@@ -424,8 +424,7 @@ class HttpDownload:
             size = 0
             with response, open(self.partial, "wb") as fh:
                 try:
-                    while data := response.raw.read(READ_SIZE):
-                        self._last_data = time.monotonic()
+                    while data := self._read(response, READ_SIZE):
                         fh.write(data)
                         digest.update(data)
                         size += len(data)
@@ -490,6 +489,21 @@ class HttpDownload:
 
     def _broken(self, exc: Exception) -> _Transient:
         return _Transient(describe_failure(exc, self.settings.read_timeout))
+
+    def _read(self, response: requests.Response, size: int) -> bytes:
+        """Up to *size* bytes (:func:`hubcore.http.read_piece`): the stall clock, shared by
+        every connection of this download, restarts only on real progress."""
+        return read_piece(response, size, self._progressed, self._check_slow)
+
+    def _progressed(self) -> None:
+        self._last_data = time.monotonic()
+
+    def _check_slow(self, bytes_since: int) -> None:
+        if self._budget_left() <= 0:
+            raise _Transient(
+                f"too slow: {bytes_since} bytes in {self._stalled_for():.0f} s "
+                f"(HUBCORE_STALL_BUDGET={self.settings.stall_budget:g})"
+            )
 
     def _stalled_for(self) -> float:
         return time.monotonic() - self._last_data

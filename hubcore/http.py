@@ -24,12 +24,14 @@ import logging
 import re
 import socket
 import threading
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Literal, TypeAlias
 from urllib.parse import SplitResult, unquote, urljoin, urlsplit, urlunsplit
 
-from hubcore import config, settings
+from hubcore import config, runcontext, settings
 from hubcore._version import VERSION
+from hubcore.addresses import is_internal_host
 from hubcore.errors import (
     AuthenticationError,
     ConfigError,
@@ -58,8 +60,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-CONNECT_TIMEOUT = 10.0
-READ_TIMEOUT = 60.0
 MAX_REDIRECTS = 10
 USER_AGENT = f"hubcore/{VERSION}"
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
@@ -140,7 +140,7 @@ def send(
     credentials: Credentials | None = None,
     headers: Mapping[str, str] | None = None,
     stream: bool = False,
-    timeout: tuple[float, float] = (CONNECT_TIMEOUT, READ_TIMEOUT),
+    timeout: tuple[float, float] | None = None,
     mirror: bool = True,
     method: str = "GET",
 ) -> requests.Response:
@@ -148,10 +148,19 @@ def send(
     from an earlier response), following redirects by hand so that credentials reach only their own
     origin and ``https`` is not silently downgraded. Returns the final response whatever its
     status; connection failures raise ``requests.RequestException``."""
+    if timeout is None:  # the configured timeouts, the same for every transport
+        timeout = (settings.current().connect_timeout, settings.current().read_timeout)
     target = rewrite_url(url) if mirror else url
     encrypted = False  # once a hop was https, plain http needs the user's allowance
     for _ in range(MAX_REDIRECTS + 1):
-        encrypted = encrypted or origin(target)[0] == "https"
+        scheme, host, _port = origin(target)
+        encrypted = encrypted or scheme == "https"
+        if runcontext.public_addresses_only() and is_internal_host(host):
+            raise DownloadError(
+                f"refusing {redact(target)}: it is on {host}, a loopback, private or link-local "
+                "address, and the repository asking for it is not trusted (trust it, or set "
+                "HUBCORE_ALLOW_PRIVATE_URLS=1)"
+            )
         request_headers = dict(headers or {})
         if credentials is not None:
             request_headers.update(credentials.headers_for(target))
@@ -174,6 +183,64 @@ def send(
         target = following
         logger.debug("redirected to %s", redact(target))
     raise DownloadError(f"too many redirects fetching {redact(url)}")
+
+
+#: Bytes that count as progress for a stall budget: fewer are a drip, not a transfer.
+MIN_PROGRESS = 64 << 10
+
+
+def read_piece(
+    response: requests.Response,
+    size: int,
+    progressed: Callable[[], None],
+    check: Callable[[int], None],
+    *,
+    decode: bool = False,
+) -> bytes:
+    """Up to *size* bytes of a streamed body (fewer only at its end), read as they arrive;
+    *decode* undoes a Content-Encoding.
+
+    ``progressed()`` is called after every :data:`MIN_PROGRESS` bytes (and at the end), and
+    ``check(n)`` in between, with the bytes since the last progress, to raise when a budget is
+    spent: a server dripping a byte now and then never trips a read timeout, and a plain
+    ``read(size)`` would wait for all *size* bytes, however slowly they come.
+    """
+    pieces: list[bytes] = []
+    filled = since = 0
+    while filled < size:
+        piece = response.raw.read1(size - filled, decode_content=decode)
+        if not piece:
+            break
+        pieces.append(piece)
+        filled += len(piece)
+        since += len(piece)
+        if since >= MIN_PROGRESS:
+            progressed()
+            since = 0
+        else:
+            check(since)
+    if since:
+        progressed()
+    return pieces[0] if len(pieces) == 1 else b"".join(pieces)
+
+
+def stall_guard(label: str) -> tuple[Callable[[], None], Callable[[int], None]]:
+    """``(progressed, check)`` for :func:`read_piece` with the configured stall budget."""
+    budget = settings.current().stall_budget
+    last = [time.monotonic()]
+
+    def progressed() -> None:
+        last[0] = time.monotonic()
+
+    def check(bytes_since: int) -> None:
+        waited = time.monotonic() - last[0]
+        if budget > 0 and waited > budget:
+            raise DownloadError(
+                f"{label} is too slow: {bytes_since} bytes in {waited:.0f} s "
+                f"(HUBCORE_STALL_BUDGET={budget:g})"
+            )
+
+    return progressed, check
 
 
 def _check_redirect(source: str, target: str, encrypted: bool) -> None:
@@ -342,11 +409,12 @@ _SECRET_PARAM = re.compile(
     r"sktid|api[-_]?key|key|auth.*|code|policy|key-pair-id|x-amz-.*|x-goog-.*|x-oss-.*)$"
 )
 _SECRET_TEXT = re.compile(
-    r"(?i)\b(token|private-token|authorization|password|passwd|secret)([=:]\s*)"
+    r"(?i)(?<!/)\b(token|private-token|authorization|password|passwd|secret)([=:]\s*)"
     r"(?:(?:basic|bearer|token)\s+)?[^\s,;&]+"
 )
 
 
+_USERINFO_IN_TEXT = re.compile(r"(?<![\w.%+-])[\w.%+-]+:[^\s/@:'\"]+@(?=[\w\[])")
 _QUERY_IN_TEXT = re.compile(r"(/[^\s?\"'<>]*)\?[^\s\"'<>]+")
 
 
@@ -362,6 +430,8 @@ def redact(text: str) -> str:
         text = _URL_IN_TEXT.sub(_shown_url, text)
     if "?" in text:  # a request line or path with a query (``GET /w.pth?X-Amz-...``)
         text = _QUERY_IN_TEXT.sub(r"\1", text)
+    if "@" in text:  # user info a library quoted without its scheme (``"KEY:SECRET@bucket"``)
+        text = _USERINFO_IN_TEXT.sub("", text)
     return _SECRET_TEXT.sub(r"\1\2<hidden>", text)
 
 

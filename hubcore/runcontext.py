@@ -10,7 +10,9 @@ redirected to hubcore) happens inside one :class:`RunContext`. It is the single 
   hash the caller declares, so that every download path honours the lock by construction;
 * the weights actually applied, reported by ``hubcore load`` and the loaded event.
 
-This module imports nothing else of hubcore's, so any layer may read the context.
+It also says whether fetches made now are for a repository you have not trusted
+(:func:`fetching_for`), which the HTTP client enforces on every hop. This module imports only
+hubcore's errors and settings, so any layer may read the context.
 """
 
 from __future__ import annotations
@@ -24,7 +26,15 @@ import attrs
 
 from hubcore.errors import LockMismatchError
 
-__all__ = ["AppliedWeights", "RunContext", "current", "entered", "expected_sha256"]
+__all__ = [
+    "AppliedWeights",
+    "RunContext",
+    "current",
+    "entered",
+    "expected_sha256",
+    "fetching_for",
+    "public_addresses_only",
+]
 
 
 @attrs.frozen
@@ -95,3 +105,28 @@ def expected_sha256(url: str, declared: str | None) -> tuple[str | None, str | N
             "if the publisher's new hash is intended."
         )
     return locked.lower(), lock_path
+
+
+_public_only: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "hubcore_public_only", default=False
+)
+
+
+@contextlib.contextmanager
+def fetching_for(trusted: bool) -> Iterator[None]:
+    """Fetch, in this block, on behalf of a repository (``hubcore lock`` and
+    ``check --online/--verify`` read its weights without running it). For one you have not
+    *trusted*, every HTTP hop, redirects included, must go to a public address
+    (:func:`public_addresses_only`), unless ``HUBCORE_ALLOW_PRIVATE_URLS`` is set."""
+    from hubcore import settings
+
+    token = _public_only.set(not trusted and not settings.current().allow_private_urls)
+    try:
+        yield
+    finally:
+        _public_only.reset(token)
+
+
+def public_addresses_only() -> bool:
+    """Whether HTTP requests made now must avoid loopback, private and link-local hosts."""
+    return _public_only.get()

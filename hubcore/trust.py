@@ -215,8 +215,10 @@ def _matches(key: str, commit: str, allowed: Iterable[str]) -> bool:
     for entry in allowed:
         if entry == "*" or entry == key or entry == f"{key}@{commit}":
             return True
-        if "@" not in entry and key.startswith(entry.rstrip("/") + "/"):
-            return True  # an owner or group entry
+        # an owner or group entry (stored with a trailing slash); a repository entry never
+        # covers what lies "below" it: `a.zip` does not trust `a.zip/b.zip`
+        if entry.endswith("/") and "@" not in entry and key.startswith(entry):
+            return True
     return False
 
 
@@ -232,7 +234,7 @@ def _owner_prefix(
             prefix = parse_prefix(text, options)
             if prefix:
                 found.append(str(prefix))
-    return found[0] if len(found) == 1 else None
+    return found[0].rstrip("/") + "/" if len(found) == 1 else None
 
 
 def _sources() -> Mapping[str, Source]:

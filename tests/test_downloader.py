@@ -303,3 +303,46 @@ def test_a_host_never_reached_fails_at_once(hub_home, caplog, where, why) -> Non
         hubcore.download(url)
     assert "HUBCORE_OFFLINE=1" in str(info.value)
     assert "retrying" not in caplog.text  # not taken for a passing network hiccup
+
+
+def test_a_dripping_server_cannot_outlast_the_stall_budget(hub_home, monkeypatch) -> None:
+    """One byte every 0.2 s never trips a read timeout; the budget still ends it."""
+    import socket
+    import threading
+
+    monkeypatch.setenv("HUBCORE_STALL_BUDGET", "2")
+    monkeypatch.setenv("HUBCORE_READ_TIMEOUT", "1")
+    monkeypatch.setenv("HUBCORE_RETRIES", "3")
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                listener.settimeout(0.5)
+                conn, _ = listener.accept()
+            except OSError:
+                continue
+            with conn:
+                conn.recv(65536)
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 10000000\r\n\r\n")
+                while not stop.is_set():
+                    try:
+                        conn.sendall(b"x")
+                    except OSError:
+                        break
+                    time.sleep(0.2)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    started = time.monotonic()
+    try:
+        with pytest.raises(DownloadError, match=r"too slow|stall budget"):
+            hubcore.download(f"http://127.0.0.1:{listener.getsockname()[1]}/drip.bin")
+    finally:
+        stop.set()
+        thread.join(5)
+        listener.close()
+    assert time.monotonic() - started < 30  # bounded (without the budget: 10^7 x 0.2 s)

@@ -115,7 +115,7 @@ def test_trust_files_of_old_spelling_mean_github_com(untrusting, server, acme, m
     )
     assert trust.entries() == [
         "github:https://github.com/acme/hub",
-        "github:https://github.com/acme",
+        "github:https://github.com/acme/",
         "gitlab:https://gitlab.com/grp/sub",
     ]
     with pytest.raises(UntrustedRepoError):
@@ -278,3 +278,27 @@ def test_a_folder_never_shadows_a_remote_reference(
     assert not folder_ran.exists()
     assert hubcore.load("./acme/hub", "version") == "folder"  # spelled as a path
     assert hubcore.load("acme/hub", "version", source="local") == "folder"
+
+
+def test_dot_segments_cannot_reach_past_a_trusted_repository(hub_home, monkeypatch) -> None:
+    """`trusted/../..` is another repository to the server, so it is no reference at all."""
+    from hubcore.errors import InvalidReferenceError
+
+    monkeypatch.setenv("HUBCORE_TRUST", "github:https://git.example/acme/hub")
+    for text, options in [
+        ("evil/x", {"host": "https://git.example/acme/hub/../.."}),
+        ("evil/x", {"host": "https://git.example/acme/hub/%2e%2e/%2E%2E"}),
+        ("https://files.example/hub.zip/../evil.zip", {}),
+        ("git+https://git.example/lab/models.git/../../evil/x.git", {}),
+    ]:
+        with pytest.raises(InvalidReferenceError, match=r"'\.' or '\.\.'"):
+            hubcore.api.parse_repo(text, **options)
+
+
+def test_a_repository_entry_trusts_nothing_below_it(hub_home, monkeypatch) -> None:
+    monkeypatch.setenv("HUBCORE_TRUST", "https://files.example/hub.zip,github:acme")
+    assert trust._matches(
+        "github:https://github.com/acme/models", "0" * 40, trust.entries()
+    )  # an owner entry covers the owner's repositories
+    assert not trust._matches("url:https://files.example/hub.zip/b.zip", "0" * 40, trust.entries())
+    assert trust._matches("url:https://files.example/hub.zip", "0" * 40, trust.entries())

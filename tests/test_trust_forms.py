@@ -212,7 +212,7 @@ def test_stored_entries_are_identities(untrusting, servers) -> None:
     assert stored == {
         "version": 2,
         "trusted": [
-            "github:https://github.com/acme",
+            "github:https://github.com/acme/",
             "github:https://github.com/acme/hub",
             f"git:{daemon.url}/x.git",
         ],

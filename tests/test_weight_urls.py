@@ -129,3 +129,50 @@ def test_internal_hosts(monkeypatch) -> None:
     assert not is_internal_host("nowhere.example")  # does not resolve: fetching it fails too
     with pytest.raises(UntrustedRepoError, match=r"intranet\.example"):
         untrusted("https://intranet.example/w.bin", Path("/repo"))
+
+
+def test_redirects_of_an_untrusted_repository_stay_public(hub_home, tmp_path, monkeypatch) -> None:
+    """A 'public' weight host that redirects to an internal service is refused on the way, for
+    `hubcore lock` and `check --verify` of a repository you have not trusted."""
+    import io
+    import zipfile
+
+    from click.testing import CliRunner
+
+    from hubcore import addresses, http, pretrained
+    from hubcore.cli import main
+
+    from .fileserver import FileServer
+
+    # 127.0.0.2 plays a public host here; 127.0.0.1 is the internal service
+    def internal(host: str) -> bool:
+        return host in ("127.0.0.1", "localhost")
+
+    for module in (addresses, http, pretrained):
+        monkeypatch.setattr(module, "is_internal_host", internal, raising=False)
+    inside = FileServer(tmp_path / "inside").start()
+    public = FileServer(tmp_path / "public", host="127.0.0.2").start()
+    try:
+        inside.add("meta-data", b"instance credentials")
+        public.redirects["/w.bin"] = f"{inside.url}/meta-data"
+        hub = io.BytesIO()
+        with zipfile.ZipFile(hub, "w") as zf:
+            zf.writestr(
+                "hubconf.py",
+                "from hubcore import pretrained\n\ndependencies = []\n\n\n"
+                f"@pretrained({public.url + '/w.bin'!r})\ndef f():\n    '''F.'''\n",
+            )
+        url = public.add("hub.zip", hub.getvalue())
+        monkeypatch.setenv("HUBCORE_TRUST", "")  # the repository is not trusted
+        monkeypatch.chdir(tmp_path)
+        for args in (["lock", url], ["check", url, "--verify"]):
+            result = CliRunner().invoke(main, args)
+            assert "private or link-local" in result.output, result.output
+        assert not inside.log  # the internal service never saw a request
+        # a trusted repository may reach it
+        monkeypatch.setenv("HUBCORE_TRUST", url)
+        assert CliRunner().invoke(main, ["lock", url]).exit_code == 0
+        assert inside.log
+    finally:
+        inside.stop()
+        public.stop()

@@ -24,7 +24,7 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import attrs
 
@@ -299,6 +299,11 @@ def canonical_url(url: str, *, keep_query: bool = False) -> str:
     if port is not None and port != _DEFAULT_PORTS.get(scheme):
         host = f"{host}:{port}"
     path = parts.path.rstrip("/")
+    if any(unquote(segment) in (".", "..") for segment in path.split("/")):
+        # servers resolve them, so `trusted/../other` would be another repository
+        raise InvalidReferenceError(
+            f"{redact_url(url)!r} has '.' or '..' in its path; write the path it leads to"
+        )
     query = f"?{parts.query}" if keep_query and parts.query else ""
     return f"{scheme}://{host}{path}{query}"
 

@@ -388,11 +388,14 @@ class GitHostSource:
                 leave=False,
             ) as bar,
         ):
+            progressed, check = http.stall_guard(f"the archive of {ref}")
             try:
-                for chunk in response.iter_content(1 << 20):
+                while chunk := http.read_piece(response, 1 << 20, progressed, check, decode=True):
                     fh.write(chunk)
                     received += len(chunk)
                     bar.update(len(chunk))
+            except DownloadError:
+                raise
             except Exception as exc:  # requests wraps broken streams in several types
                 raise DownloadError(
                     f"the archive of {ref} broke off after {received} bytes: {type(exc).__name__}"
