@@ -219,7 +219,7 @@ class Cache:
         """A cross-process lock named by *key* (blocking unless a timeout is given)."""
         digest = hashlib.sha256("\0".join(key).encode()).hexdigest()[:32]
         path = self._ensure(self.root / "locks") / f"{digest}.lock"
-        return filelock.FileLock(str(path), timeout=timeout)
+        return _Lock(str(path), timeout=timeout)
 
     # -- blobs -----------------------------------------------------------------------------
     def has_blob(self, sha256: str) -> bool:
@@ -648,8 +648,30 @@ class Cache:
 
     @staticmethod
     def _ensure(path: Path) -> Path:
-        path.mkdir(parents=True, exist_ok=True)
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise _unwritable(path, exc) from None
         return path
+
+
+def _unwritable(path: Path, exc: OSError) -> CacheError:
+    return CacheError(
+        f"cannot write {path}: {exc.strerror or exc}. The hub home must be a writable folder: "
+        "set HUBCORE_HOME (or pass --home) to one"
+    )
+
+
+class _Lock(filelock.FileLock):
+    """A file lock whose failure to create its file (a read-only hub home) is a HubError."""
+
+    def acquire(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().acquire(*args, **kwargs)
+        except filelock.Timeout:
+            raise
+        except OSError as exc:
+            raise _unwritable(Path(self.lock_file), exc) from None
 
 
 _retrying: contextvars.ContextVar[bool] = contextvars.ContextVar("hubcore_retrying", default=False)

@@ -116,3 +116,12 @@ def test_unusable_hub_home_is_named(tmp_path) -> None:
         assert "Traceback" not in done.stderr, done.stderr
         assert done.returncode != 0
         assert "home-file" in done.stderr, done.stderr
+
+
+def test_an_unwritable_hub_home_is_named_not_blamed_on_the_entrypoint(tmp_path) -> None:
+    # /proc refuses new folders even to root: a stand-in for a read-only file system
+    done = run_cli(["load", str(HUB), "tinynet", "--pretrained"], {}, Path("/proc/hubcore-home"))
+    assert "Traceback" not in done.stderr, done.stderr
+    assert done.returncode == 1
+    assert "hub home must be a writable folder" in done.stderr, done.stderr
+    assert "entrypoint" not in done.stderr
