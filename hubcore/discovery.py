@@ -19,8 +19,9 @@ crash or a look at files it does not own:
   are read. ``hubconf.py`` linking out of the repository is a :class:`HubconfError`; an import
   that leads outside (``from ..outside import f``, a linked module or folder, a ``sys.path``
   folder elsewhere) is not followed and its names are listed as unresolved.
-* ``HUBCORE_MAX_HUBCONF_BYTES`` (default 4 MiB): the largest file discovery parses, for
-  ``hubconf.py`` and each module it follows; a larger one is a :class:`HubconfError`.
+* ``HUBCORE_MAX_HUBCONF_BYTES`` (default 1 MiB): the largest file discovery parses, for
+  ``hubconf.py`` and each module it follows (all of them together: 4 times that); more is a
+  :class:`HubconfError`.
 * :data:`MAX_NAMES` top-level names per module (so also entrypoints); more is a
   :class:`HubconfError`.
 * Expressions nested more than :data:`MAX_NESTING` levels where discovery reads them (module-
@@ -86,7 +87,9 @@ __all__ = [
 HUBCONF = "hubconf.py"
 #: Environment variable: the largest file, in bytes, that discovery parses.
 MAX_BYTES_ENV = "HUBCORE_MAX_HUBCONF_BYTES"
-DEFAULT_MAX_BYTES = 4 * 1024 * 1024
+DEFAULT_MAX_BYTES = 1024 * 1024
+#: All the files one discovery reads together may hold this many times the per-file limit.
+TOTAL_FILES_FACTOR = 4
 #: The most top-level names one module may bind (definitions, imports, assignments).
 MAX_NAMES = 10_000
 #: The deepest expression discovery walks; Python's own recursive helpers stay well within
@@ -141,7 +144,7 @@ _PARAMETERS: dict[str, tuple[tuple[str, ...], frozenset[str]]] = {
 
 
 def max_file_bytes() -> int:
-    """The size limit for files discovery parses: ``HUBCORE_MAX_HUBCONF_BYTES`` or 4 MiB."""
+    """The size limit for files discovery parses: ``HUBCORE_MAX_HUBCONF_BYTES`` or 1 MiB."""
     return settings.current().max_hubconf_bytes
 
 
@@ -317,6 +320,7 @@ class _Scanner:
     def __init__(self, root: Path):
         self.root = root
         self.max_bytes = max_file_bytes()
+        self.bytes_left = self.max_bytes * TOTAL_FILES_FACTOR
         self.search_roots: list[Path] = [root]
         self.warnings: list[str] = []
         self.gaps: list[Gap] = []
@@ -351,6 +355,14 @@ class _Scanner:
                 f"{self.rel(file)} is larger than {self.max_bytes} bytes, the most static "
                 f"discovery reads. If the file is genuine, raise {MAX_BYTES_ENV}; nothing from "
                 "the repository was run."
+            )
+        self.bytes_left -= len(source)
+        if self.bytes_left < 0:
+            raise HubconfError(
+                f"{self.rel(file)}: the modules hubconf.py leads to hold more than "
+                f"{self.max_bytes * TOTAL_FILES_FACTOR} bytes together, the most static "
+                f"discovery reads ({TOTAL_FILES_FACTOR} x {MAX_BYTES_ENV}); nothing from the "
+                "repository was run."
             )
         if len(source) > 2 * MAX_CHAIN and _longest_chain(source) > MAX_CHAIN:
             raise self.too_deep(file)  # before ast.parse, which could crash on it

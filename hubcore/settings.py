@@ -165,7 +165,10 @@ class Settings:
         "hosts (host or host:port) an https URL may redirect to over plain http",
     )
     max_hubconf_bytes: int = _setting(
-        "HUBCORE_MAX_HUBCONF_BYTES", 4 << 20, _positive, "largest file static discovery parses"
+        "HUBCORE_MAX_HUBCONF_BYTES",
+        1 << 20,
+        _positive,
+        "largest file static discovery parses (4 times that for all files together)",
     )
     verify: str = _setting(
         "HUBCORE_VERIFY", "changed", _verify_mode, "re-hash cached weights: changed or always"

@@ -276,3 +276,19 @@ def test_chains_in_strings_and_comments_are_not_code(make_hub_repo) -> None:
     repo = make_hub_repo({"hubconf.py": f"x = f'{{{chain}}}'\ndef f():\n    'F.'\n"})
     with pytest.raises(HubconfSyntaxError, match="too deeply nested"):
         hubcore.list(str(repo))
+
+
+def test_all_files_together_are_capped(tmp_path, monkeypatch) -> None:
+    """Many files under the per-file limit add up to a refusal too."""
+    import hubcore
+    from hubcore.errors import HubconfError
+
+    monkeypatch.setenv("HUBCORE_MAX_HUBCONF_BYTES", "20000")
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    names = [f"m{i}" for i in range(6)]
+    for name in names:
+        (repo / f"{name}.py").write_text(f"def {name}():\n    pass\n" + "# pad\n" * 3000)
+    (repo / "hubconf.py").write_text("".join(f"from {n} import {n}\n" for n in names))
+    with pytest.raises(HubconfError, match="together"):
+        hubcore.list(str(repo))
