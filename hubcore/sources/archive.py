@@ -18,11 +18,12 @@ from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urldefrag, urlsplit
 
-from hubcore import http, transfer
+from hubcore import transfer
 from hubcore.archives import extract_archive
-from hubcore.errors import InvalidReferenceError, OfflineError
+from hubcore.errors import InvalidReferenceError
 from hubcore.hookspecs import hookimpl
-from hubcore.sources import Claim, FetchContext, RepoRef, Snapshot, Source, canonical_url
+from hubcore.sources import Claim, FetchContext, RepoRef, Source, canonical_url
+from hubcore.sources.remote import RemoteSource, Resolution
 
 __all__ = ["ArchiveSource"]
 
@@ -30,7 +31,7 @@ ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".ta
 _PIN = re.compile(r"^sha256=([0-9a-fA-F]{64})$")
 
 
-class ArchiveSource:
+class ArchiveSource(RemoteSource):
     """A zip or tar archive at any fsspec URL, optionally pinned by ``#sha256=``."""
 
     name = "url"
@@ -73,35 +74,25 @@ class ArchiveSource:
             identity=f"{self.name}:{canonical_url(url)}",
         )
 
-    def open(self, ref: RepoRef, ctx: FetchContext) -> Snapshot:
-        key = ref.location
-        pin = ref.revision
-        if pin and not ctx.force_reload:
-            folder = ctx.cache.snapshot_dir(self.name, key, pin)
-            if folder.is_dir():
-                return Snapshot(ref, folder, pin)
-        if ctx.offline:
-            sha = pin or ctx.cache.read_refs(self.name, key).get("latest")
-            if sha and ctx.cache.snapshot_dir(self.name, key, sha).is_dir():
-                return Snapshot(ref, ctx.cache.snapshot_dir(self.name, key, sha), sha)
-            raise OfflineError(f"offline mode is on and {http.redact(ref.repo)} is not cached")
+    def pinned(self, ref: RepoRef) -> str | None:
+        """The ``#sha256=`` pin: a cached pinned archive costs no request."""
+        return ref.revision
+
+    def record_name(self, ref: RepoRef) -> str:
+        """An archive URL has one moving name: what it served last."""
+        return "latest"
+
+    def resolve(self, ref: RepoRef, ctx: FetchContext) -> Resolution:
+        """Fetch the archive (revalidated by ETag / Last-Modified): its sha256 is the id."""
         file = transfer.fetch(
             ref.repo,
-            sha256=pin,
+            sha256=ref.revision,
             progress=ctx.progress,
             cache=ctx.cache,
             revalidate=True,
             storage_options=ref.options.get("storage_options"),
         )
-        folder = ctx.cache.publish_tree(
-            self.name,
-            key,
-            file.sha256,
-            lambda tree: extract_archive(file.path, tree),
-            replace=ctx.force_reload,
-        )
-        ctx.cache.write_ref(self.name, key, "latest", file.sha256)
-        return Snapshot(ref, folder, file.sha256)
+        return file.sha256, lambda tree: extract_archive(file.path, tree)
 
 
 def _fetchable(scheme: str) -> bool:

@@ -33,11 +33,11 @@ from hubcore.errors import (
     DownloadError,
     HubconfNotFoundError,
     InvalidReferenceError,
-    OfflineError,
     RepoNotFoundError,
 )
 from hubcore.hookspecs import hookimpl
-from hubcore.sources import Claim, FetchContext, RepoRef, Snapshot, Source, canonical_url
+from hubcore.sources import Claim, FetchContext, RepoRef, Source, canonical_url
+from hubcore.sources.remote import RemoteSource, Resolution
 
 __all__ = ["FolderSource"]
 
@@ -46,7 +46,7 @@ _UNLISTABLE = {"http", "https"}
 #: Where the endpoint of an S3-compatible store may be given, in order.
 
 
-class FolderSource:
+class FolderSource(RemoteSource):
     """A folder on an fsspec filesystem, snapshotted by its listing."""
 
     name = "fsspec"
@@ -81,14 +81,12 @@ class FolderSource:
             identity=f"{self.name}:{_identity(repo, storage)}",
         )
 
-    def open(self, ref: RepoRef, ctx: FetchContext) -> Snapshot:
-        key = ref.location
-        if ctx.offline:
-            sha = ctx.cache.read_refs(self.name, key).get("latest")
-            folder = ctx.cache.snapshot_dir(self.name, key, sha) if sha else None
-            if folder is None or not folder.is_dir():
-                raise OfflineError(f"offline mode is on and {ref.repo} was never fetched")
-            return Snapshot(ref, folder, sha)
+    def record_name(self, ref: RepoRef) -> str:
+        """A folder has one moving name: what it held when last listed."""
+        return "latest"
+
+    def resolve(self, ref: RepoRef, ctx: FetchContext) -> Resolution:
+        """List the folder once: the hash of the listing (names, sizes, tags) is the id."""
         fs, root = _filesystem(ref)
         listing = _listing(fs, root, ref.repo)
         snapshot_id = (
@@ -107,9 +105,7 @@ class FolderSource:
                 if size is not None and target.stat().st_size != size:
                     raise DownloadError(f"{ref.repo}/{rel} changed while it was copied")
 
-        folder = ctx.cache.publish_tree(self.name, key, snapshot_id, fill, replace=ctx.force_reload)
-        ctx.cache.write_ref(self.name, key, "latest", snapshot_id)
-        return Snapshot(ref, folder, snapshot_id)
+        return snapshot_id, fill
 
 
 def _filesystem(ref: RepoRef) -> tuple[Any, str]:

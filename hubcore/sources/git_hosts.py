@@ -41,6 +41,7 @@ from hubcore.sources import (
     canonical_url,
     redact_url,
 )
+from hubcore.sources.remote import RemoteSource, Resolution
 
 __all__ = [
     "FULL_SHA",
@@ -61,6 +62,22 @@ _OWNER_REPO = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*/[A-Za-z0-9_.][A-Za-z0-9_.-
 _OWNER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
 _HOST = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?(?::[0-9]{1,5})?$")
 _GROUP_PATH = re.compile(r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$")
+
+
+def _never_called(tree: Path) -> None:
+    raise AssertionError("the snapshot was cached: nothing to fill")
+
+
+def _then_remove(fill: Callable[[Path], None], leftover: Path) -> Callable[[Path], None]:
+    """*fill*, then *leftover* removed (``hubcore cache prune`` clears what a crash leaves)."""
+
+    def run(tree: Path) -> None:
+        try:
+            fill(tree)
+        finally:
+            leftover.unlink(missing_ok=True)
+
+    return run
 
 
 def parse_ref_advertisement(data: bytes) -> tuple[dict[str, str], str | None]:
@@ -123,7 +140,7 @@ def pick_commit(
     )
 
 
-class GitHostSource:
+class GitHostSource(RemoteSource):
     """The shared flow of hosted-git sources; subclasses supply URLs and credentials."""
 
     name = ""
@@ -279,18 +296,59 @@ class GitHostSource:
         return f"For a private repository pass token=... or set {names}."
 
     # -- opening ---------------------------------------------------------------------------------
-    def open(self, ref: RepoRef, ctx: FetchContext) -> Snapshot:
-        key = ref.location
-        revision = ref.revision
-        if revision and FULL_SHA.match(revision.lower()):
-            return self._snapshot(ref, ctx, key, revision.lower())
-        if ctx.offline:
-            return self._offline_snapshot(ref, ctx, key)
-        commit = self._resolve(ref)
-        if commit is None:  # a short sha: the archive tells us the full commit
-            return self._snapshot(ref, ctx, key, None)
-        ctx.cache.write_ref(self.name, key, revision or "HEAD", commit)
-        return self._snapshot(ref, ctx, key, commit)
+    def pinned(self, ref: RepoRef) -> str | None:
+        """A full commit sha: cached, it costs no request."""
+        revision = (ref.revision or "").lower()
+        return revision if FULL_SHA.match(revision) else None
+
+    def recorded(self, ref: RepoRef, ctx: FetchContext) -> str | None:
+        """What the branch, tag or short sha last resolved to (a short sha may also match
+        exactly one cached commit)."""
+        revision = self.record_name(ref)
+        commit = ctx.cache.read_refs(self.name, ref.location).get(revision)
+        if commit is None and SHORT_SHA.match(revision.lower()):
+            commit = _unique_prefix(ctx.cache, self.name, ref.location, revision.lower())
+        return commit
+
+    def resolve(self, ref: RepoRef, ctx: FetchContext) -> Resolution:
+        """The commit from one ref request (none for a full sha); a short sha from the archive
+        git records it in."""
+        commit = self.pinned(ref) or self._resolve(ref)
+        if commit is not None:
+
+            def fill(tree: Path) -> None:  # runs under the snapshot's lock: one download
+                with ctx.cache.temp_file(".zip") as archive:
+                    self._download(ref, commit, archive, ctx.progress)
+                    recorded = archive_commit(archive)
+                    if recorded is not None and recorded != commit:
+                        raise ArchiveError(
+                            f"the archive served for {ref} at {commit} holds commit {recorded}"
+                        )
+                    extract_archive(archive, tree)
+
+            return commit, fill
+        return self._resolve_short_sha(ref, ctx)
+
+    def _resolve_short_sha(self, ref: RepoRef, ctx: FetchContext) -> Resolution:
+        short = str(ref.revision).lower()
+        with ctx.cache.temp_file(".zip") as archive:
+            self._download(ref, short, archive, ctx.progress)
+            commit = archive_commit(archive)
+            if commit is None or not commit.startswith(short):
+                raise ArchiveError(
+                    f"the archive of {ref} does not record commit {short}; "
+                    "use a branch, a tag or the full commit sha"
+                )
+            cached = ctx.cache.snapshot_dir(self.name, ref.location, commit).is_dir()
+            if cached and not ctx.force_reload:
+                return commit, _never_called  # the cache holds it: nothing to fill
+            kept = Path(str(archive) + ".kept")
+            archive.replace(kept)  # outlives this block: the tree is filled from it next
+
+        def fill(tree: Path) -> None:
+            extract_archive(kept, tree)
+
+        return commit, _then_remove(fill, kept)
 
     def advertised_refs(self, ref: RepoRef) -> tuple[dict[str, str], str | None]:
         """The repository's branches and tags (``{ref: sha}``) and HEAD's branch, from one
@@ -319,48 +377,6 @@ class GitHostSource:
                 "(unset HUBCORE_OFFLINE) to cache it."
             )
         return Snapshot(ref, ctx.cache.snapshot_dir(self.name, key, commit), commit)
-
-    def _snapshot(self, ref: RepoRef, ctx: FetchContext, key: str, commit: str | None) -> Snapshot:
-        if commit is None:
-            return self._snapshot_of_short_sha(ref, ctx, key)
-        folder = ctx.cache.snapshot_dir(self.name, key, commit)
-        if folder.is_dir() and not ctx.force_reload:
-            return Snapshot(ref, folder, commit)
-        if ctx.offline:
-            raise OfflineError(f"offline mode is on and {ref} is not in the cache")
-
-        def fill(tree: Path) -> None:  # runs under the snapshot's lock: one download
-            with ctx.cache.temp_file(".zip") as archive:
-                self._download(ref, commit, archive, ctx.progress)
-                recorded = archive_commit(archive)
-                if recorded is not None and recorded != commit:
-                    raise ArchiveError(
-                        f"the archive served for {ref} at {commit} holds commit {recorded}"
-                    )
-                extract_archive(archive, tree)
-
-        folder = ctx.cache.publish_tree(self.name, key, commit, fill, replace=ctx.force_reload)
-        return Snapshot(ref, folder, commit)
-
-    def _snapshot_of_short_sha(self, ref: RepoRef, ctx: FetchContext, key: str) -> Snapshot:
-        short = str(ref.revision).lower()
-        with ctx.cache.temp_file(".zip") as archive:
-            self._download(ref, short, archive, ctx.progress)
-            commit = archive_commit(archive)
-            if commit is None or not commit.startswith(short):
-                raise ArchiveError(
-                    f"the archive of {ref} does not record commit {short}; "
-                    "use a branch, a tag or the full commit sha"
-                )
-            ctx.cache.write_ref(self.name, key, short, commit)
-            folder = ctx.cache.publish_tree(
-                self.name,
-                key,
-                commit,
-                lambda tree: extract_archive(archive, tree),
-                replace=ctx.force_reload,
-            )
-        return Snapshot(ref, folder, commit)
 
     def _download(self, ref: RepoRef, commit: str, target: Path, progress: bool) -> None:
         from tqdm.auto import tqdm

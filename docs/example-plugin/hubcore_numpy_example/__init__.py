@@ -100,3 +100,10 @@ def hubcore_register_backends(register: Callable[[hubcore.Backend], None]) -> No
 
     register(NumpyBackend())
     register(FunctionalBackend())
+
+
+@hubcore.hookimpl
+def hubcore_register_sources(register: Callable[[hubcore.Source], None]) -> None:
+    from hubcore_numpy_example.source import HubfileSource
+
+    register(HubfileSource())
