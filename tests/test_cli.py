@@ -73,7 +73,10 @@ def test_plugins_lists_builtin_and_installed(run) -> None:
     out = run("plugins").output
     assert "local  [hubcore" in out
     assert "sources: local" in out
-    assert "numpy-example  [hubcore-numpy-example 0.1.0]  backends: numpy-example" in out
+    assert (
+        "numpy-example  [hubcore-numpy-example 0.1.0]  sources: hubfile; backends: numpy-example"
+        in out
+    )
 
 
 def test_hash_and_download(run, tmp_path) -> None:
