@@ -6,11 +6,14 @@ absolute path or a ``..`` component, a member under a symbolic link, a symbolic 
 resolves outside the tree through any chain of the archive's other links, a hard link that
 does not name a regular file extracted before it, a device or FIFO, or a total size beyond the
 limit is refused with an :class:`~hubcore.errors.ArchiveError` naming the member, and the
-extraction leaves nothing.
+extraction leaves nothing. So do a name or link target holding a NUL byte, a path stored twice,
+an encrypted member, one compressed with a method this Python cannot read, and any damage the
+decompressors report (a compressed tar is read to its end, where its checksum is).
 """
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 import posixpath
@@ -19,12 +22,21 @@ import shutil
 import stat
 import tarfile
 import zipfile
+import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, Protocol, TypeVar, cast
 
 from hubcore import settings
-from hubcore.errors import ArchiveError
+from hubcore.errors import ArchiveError, HubError
+
+try:
+    from lzma import LZMAError
+except ImportError:  # pragma: no cover - a Python built without lzma cannot open .tar.xz either
+
+    class LZMAError(Exception):  # type: ignore[no-redef]
+        """Stands in for :class:`lzma.LZMAError`."""
+
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
@@ -37,6 +49,7 @@ __all__ = [
 
 #: Largest total uncompressed size accepted (a zip-bomb guard); ``HUBCORE_MAX_ARCHIVE_BYTES``.
 DEFAULT_MAX_BYTES = settings.Settings().max_archive_bytes
+_T = TypeVar("_T")
 _HEX40 = re.compile(rb"^[0-9a-f]{40}$")
 
 
@@ -65,29 +78,83 @@ def extract_archive(path: Path, dest: Path, *, strip_single_top: bool = True) ->
         if zipfile.is_zipfile(path):
             with zipfile.ZipFile(path) as zf:
                 members = list(_zip_members(zf))
-                _write(members, dest, strip_single_top, lambda m: zf.open(m.name))
+                _write(members, dest, strip_single_top, lambda m: zf.open(_zip_info(m)))
         elif tarfile.is_tarfile(path):
             with tarfile.open(path) as tf:
                 members = list(_tar_members(tf))
-                _write(members, dest, strip_single_top, lambda m: _tar_open(tf, m.name))
+                _write(members, dest, strip_single_top, lambda m: _tar_open(tf, m))
+                _drain(tf)
         else:
             raise ArchiveError(f"{path.name} is neither a zip nor a tar archive")
-    except ArchiveError:
+    except HubError:
         _empty(dest)
         raise
-    except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError) as exc:
+    except _DAMAGE as exc:  # while reading the index, before any member is named
         _empty(dest)
-        raise ArchiveError(f"the archive is damaged or truncated: {exc}") from exc
+        raise ArchiveError(f"damaged or unsupported archive: {_reason(exc)}") from exc
+
+
+# What zipfile, tarfile and their decompressors raise for damaged, encrypted or unsupported
+# input: a bad CRC or header, a password needed (RuntimeError), an unknown compression method
+# (NotImplementedError), a name that does not decode (ValueError), a corrupt stream.
+_DAMAGE = (
+    zipfile.BadZipFile,
+    tarfile.TarError,
+    EOFError,
+    OSError,
+    RuntimeError,
+    NotImplementedError,
+    ValueError,
+    zlib.error,
+    LZMAError,
+)
+
+
+def _reason(exc: BaseException) -> str:
+    return f"{exc}" if str(exc) else type(exc).__name__
+
+
+def _reading(name: str, action: Callable[[], _T]) -> _T:
+    """*action*'s result; what it raises for damage is an ArchiveError naming member *name*."""
+    try:
+        return action()
+    except HubError:
+        raise
+    except _DAMAGE as exc:
+        raise ArchiveError(
+            f"refusing {name!r}: damaged or unsupported archive: {_reason(exc)}"
+        ) from exc
+
+
+class _Readable(Protocol):
+    def read(self, size: int = -1, /) -> bytes: ...
+
+
+class _MemberReader:
+    """A member's bytes; reading errors name the member (see :func:`_reading`)."""
+
+    def __init__(self, name: str, source: IO[bytes]) -> None:
+        self.name, self.source = name, source
+
+    def read(self, size: int = -1, /) -> bytes:
+        return _reading(self.name, lambda: self.source.read(size))
 
 
 class _Member:
-    __slots__ = ("hard", "is_dir", "link", "mode", "name", "size")
+    __slots__ = ("hard", "info", "is_dir", "link", "mode", "name", "size")
 
     def __init__(
-        self, name: str, size: int, is_dir: bool, mode: int, link: str | None, hard: bool = False
+        self,
+        name: str,
+        size: int,
+        is_dir: bool,
+        mode: int,
+        link: str | None,
+        info: zipfile.ZipInfo | tarfile.TarInfo,
+        hard: bool = False,
     ):
         self.name, self.size, self.is_dir, self.mode = name, size, is_dir, mode
-        self.link, self.hard = link, hard
+        self.link, self.info, self.hard = link, info, hard
 
 
 def _zip_members(zf: zipfile.ZipFile) -> Iterator[_Member]:
@@ -95,11 +162,13 @@ def _zip_members(zf: zipfile.ZipFile) -> Iterator[_Member]:
         mode = (info.external_attr >> 16) & 0xFFFF
         link = None
         if stat.S_ISLNK(mode):
-            link = zf.read(info).decode("utf-8", "replace")
+            link = _reading(info.filename, functools.partial(zf.read, info)).decode(
+                "utf-8", "replace"
+            )
         elif stat.S_IFMT(mode) and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
             # a file type of 0 is a regular file: some zip writers store permission bits only
             raise ArchiveError(f"refusing {info.filename!r}: not a regular file or folder")
-        yield _Member(info.filename, info.file_size, info.is_dir(), mode, link)
+        yield _Member(info.filename, info.file_size, info.is_dir(), mode, link, info)
 
 
 def _tar_members(tf: tarfile.TarFile) -> Iterator[_Member]:
@@ -111,13 +180,26 @@ def _tar_members(tf: tarfile.TarFile) -> Iterator[_Member]:
         link = info.linkname if info.issym() or info.islnk() else None
         if link is None and not (info.isfile() or info.isdir()):
             raise ArchiveError(f"refusing {info.name!r}: unsupported member type")
-        yield _Member(info.name, info.size, info.isdir(), info.mode, link, hard=info.islnk())
+        yield _Member(info.name, info.size, info.isdir(), info.mode, link, info, info.islnk())
 
 
-def _tar_open(tf: tarfile.TarFile, name: str) -> IO[bytes]:
-    fh = tf.extractfile(name)
+def _drain(tf: tarfile.TarFile) -> None:
+    """Read a compressed tar to its end: gzip, bzip2 and xz check their checksums there."""
+    stream = tf.fileobj
+    while stream is not None and stream.read(1 << 20):
+        pass
+
+
+def _zip_info(member: _Member) -> zipfile.ZipInfo:
+    # by ZipInfo, never by name: zipfile would pick the last member of that name
+    return cast(zipfile.ZipInfo, member.info)
+
+
+def _tar_open(tf: tarfile.TarFile, member: _Member) -> IO[bytes]:
+    # by TarInfo, never by name: tarfile would pick the last member of that name
+    fh = tf.extractfile(cast(tarfile.TarInfo, member.info))
     if fh is None:
-        raise ArchiveError(f"cannot read {name!r} from the archive")
+        raise ArchiveError(f"cannot read {member.name!r} from the archive")
     return fh
 
 
@@ -125,6 +207,7 @@ def _write(
     members: list[_Member], dest: Path, strip: bool, open_member: Callable[[_Member], IO[bytes]]
 ) -> None:
     names = [check_member_name(m.name) for m in members]
+    _refuse_duplicates(members, names)
     prefix = _common_top(names) if strip else ""
     writer = TreeWriter(dest, limit=max_bytes())
     for member, name in zip(members, names, strict=True):
@@ -134,8 +217,10 @@ def _write(
         if member.is_dir:
             writer.add_dir(member.name, rel)
         elif member.link is None:
-            with open_member(member) as src:
-                writer.add_file(member.name, rel, src, member.size, bool(member.mode & 0o111))
+            # opening fails for an encrypted member or an unknown compression method
+            with _reading(member.name, functools.partial(open_member, member)) as src:
+                reader = _MemberReader(member.name, src)
+                writer.add_file(member.name, rel, reader, member.size, bool(member.mode & 0o111))
         elif member.hard:  # names another member of the archive: copy what it extracted to
             source = check_member_name(member.link)
             if prefix and not source.startswith(prefix):
@@ -144,6 +229,20 @@ def _write(
         else:
             writer.add_symlink(member.name, rel, member.link)
     writer.finish()
+
+
+def _refuse_duplicates(members: list[_Member], names: list[str]) -> None:
+    """Refuse a path stored twice: which copy wins, and which member a name or a link refers
+    to, would depend on the reader (git archive and the usual tools never write this)."""
+    seen: set[str] = set()
+    for member, name in zip(members, names, strict=True):
+        path = name.rstrip("/")
+        if path in seen:
+            raise ArchiveError(
+                f"refusing {member.name!r}: the archive holds {path!r} more than once"
+            )
+        if path:
+            seen.add(path)
 
 
 class TreeWriter:
@@ -174,7 +273,7 @@ class TreeWriter:
         self._stdlib_check(name, rel, tarfile.DIRTYPE)
         self._folder(name, rel.split("/"))
 
-    def add_file(self, name: str, rel: str, src: IO[bytes], size: int, executable: bool) -> None:
+    def add_file(self, name: str, rel: str, src: _Readable, size: int, executable: bool) -> None:
         """The regular file *rel* with *size* bytes read from *src*."""
         rel = self._claim(name, rel, "file")
         self._stdlib_check(name, rel, tarfile.REGTYPE)
@@ -217,6 +316,8 @@ class TreeWriter:
         """A symbolic link at *rel* to *target*; made by :meth:`finish`."""
         if not target:
             raise ArchiveError(f"refusing {name!r}: symbolic link to nothing")
+        if "\0" in target:
+            raise ArchiveError(f"refusing {name!r}: symbolic link target contains a NUL byte")
         check_link(name, rel, target)
         rel = self._claim(name, rel, "symbolic link")
         self._links[rel] = (name, target)
@@ -326,7 +427,7 @@ def _chmod(handle: IO[bytes], path: Path, mode: int) -> None:
         path.chmod(mode)
 
 
-def _copy_limited(src: IO[bytes], dst: IO[bytes], declared: int) -> int:
+def _copy_limited(src: _Readable, dst: IO[bytes], declared: int) -> int:
     written = 0
     while chunk := src.read(1 << 20):
         written += len(chunk)
@@ -338,6 +439,8 @@ def _copy_limited(src: IO[bytes], dst: IO[bytes], declared: int) -> int:
 
 def check_member_name(name: str) -> str:
     """*name* normalised to a relative path; :class:`ArchiveError` if it could escape."""
+    if "\0" in name:
+        raise ArchiveError(f"refusing {name!r}: the name contains a NUL byte")
     normalized = name.replace("\\", "/")
     if normalized.startswith("/") or re.match(r"^[A-Za-z]:", normalized):
         raise ArchiveError(f"refusing {name!r}: absolute path")

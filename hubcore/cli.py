@@ -317,16 +317,30 @@ def hash_command(files: tuple[str, ...]) -> None:
 @click.option("--sha256", default=None, help="Expected sha256; a mismatch is an error.")
 def download_command(url: str, output_text: str | None, sha256: str | None) -> None:
     """Fetch URL into the cache (verified, locked, atomic) and print where it is."""
+
+    def refuse_special(target: Path) -> None:
+        # the copy renames a file over the target: a device (/dev/null), FIFO or socket there
+        # would be replaced, not written to
+        if target.exists() and not (target.is_file() or target.is_dir()):
+            raise click.BadParameter(
+                f"{target} is a device, FIFO or socket, not a regular file or folder; the copy "
+                "would replace it",
+                param_hint="-o",
+            )
+
     output = Path(output_text).expanduser() if output_text else None
     if output is not None and output_text and output_text.endswith(("/", os.sep)):
         if not output.is_dir():
             raise click.BadParameter(f"the folder {output} does not exist", param_hint="-o")
     elif output is not None and not (output.is_dir() or output.parent.is_dir()):
         raise click.BadParameter(f"the folder {output.parent} does not exist", param_hint="-o")
+    if output is not None:
+        refuse_special(output)
     with _hub_errors():
         path = api.download_file(url, sha256=sha256)
         if output is not None:
             target = output / path.name if output.is_dir() else output
+            refuse_special(target)
             atomic_copy(path, target)
             path = target
     click.echo(str(path))

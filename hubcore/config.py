@@ -18,6 +18,7 @@ import sys
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import platformdirs
 
@@ -85,18 +86,34 @@ def _load_config_file(path: str) -> dict[str, Any]:
 
 
 def mirrors() -> dict[str, str]:
-    """URL prefix rewrites, from ``HUBCORE_MIRRORS`` and the ``[mirrors]`` table."""
+    """URL prefix rewrites, from ``HUBCORE_MIRRORS`` and the ``[mirrors]`` table.
+
+    A prefix or replacement that urllib cannot parse (an unclosed IPv6 ``[``, a port that is
+    not a number) is a :class:`ConfigError` naming where it was written.
+    """
     table = load_config().get("mirrors", {})
     if not isinstance(table, dict):
         raise ConfigError(f"[mirrors] in {config_path()} must be a table of prefix = replacement")
-    result = {str(k): str(v) for k, v in table.items()}
+    found = [(str(k), str(v), f"[mirrors] in {config_path()}") for k, v in table.items()]
     for pair in filter(None, (p.strip() for p in settings.current().mirrors.split(";"))):
         prefix, sep, replacement = pair.partition("=")
         if not sep or not prefix.strip():
             raise ConfigError(
                 f"HUBCORE_MIRRORS entry {pair!r} is not of the form PREFIX=REPLACEMENT"
             )
-        result[prefix.strip()] = replacement.strip()
+        found.append((prefix.strip(), replacement.strip(), "HUBCORE_MIRRORS"))
+    result: dict[str, str] = {}
+    for prefix, replacement, origin in found:
+        for role, url in (("prefix", prefix), ("replacement", replacement)):
+            try:
+                _ = urlsplit(url).port  # what rewriting and fetching would raise later
+            except ValueError as exc:
+                from hubcore.http import redact  # http imports this module
+
+                raise ConfigError(
+                    f"{origin}: the mirror {role} {redact(url)!r} is not a valid URL: {exc}"
+                ) from None
+        result[prefix] = replacement
     return result
 
 

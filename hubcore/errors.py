@@ -25,6 +25,7 @@ __all__ = [
     "HubconfNotFoundError",
     "HubconfSyntaxError",
     "IntegrityError",
+    "InvalidArgumentError",
     "InvalidReferenceError",
     "LockMismatchError",
     "NoBackendError",
@@ -67,6 +68,10 @@ class CacheTargetError(HubError, LookupError):
 
 class ConfigError(HubError, ValueError):
     """The configuration file or a configuration variable is malformed."""
+
+
+class InvalidArgumentError(HubError, ValueError):
+    """An argument is malformed (a sha256 that is not 64 hex digits, say)."""
 
 
 class RefNotFoundError(RepoNotFoundError):

@@ -436,7 +436,12 @@ def redact(text: str) -> str:
 
 
 def _shown_url(match: re.Match[str]) -> str:
-    parts = urlsplit(match.group(0))
+    try:
+        parts = urlsplit(match.group(0))
+    except ValueError:  # urllib cannot parse it (an unclosed "[" of an IPv6 host): cut by hand
+        scheme, _, rest = re.split(r"[?#]", match.group(0), maxsplit=1)[0].partition("://")
+        netloc, slash, path = rest.partition("/")
+        return f"{scheme}://{_without_userinfo(netloc)}{slash}{path}"
     fragment = parts.fragment if _PIN_FRAGMENT.match(parts.fragment) else ""
     return urlunsplit((parts.scheme, _without_userinfo(parts.netloc), parts.path, "", fragment))
 

@@ -30,7 +30,13 @@ from urllib.parse import unquote, urlsplit
 from hubcore import config, runcontext
 from hubcore.backends import WeightsFile
 from hubcore.cache import Cache, UrlRecord, file_sha256, get_cache
-from hubcore.errors import CacheError, DownloadError, IntegrityError, OfflineError
+from hubcore.errors import (
+    CacheError,
+    DownloadError,
+    IntegrityError,
+    InvalidArgumentError,
+    OfflineError,
+)
 from hubcore.http import redact, send, url_identity
 from hubcore.plugins import notify
 
@@ -74,8 +80,23 @@ def fetch(
     (torch.hub's ``check_hash`` and ``hash_prefix``) must start the sha256 of transferred
     bytes; like a wrong *sha256*, a mismatch caches nothing. A URL already cached is
     returned as it is: check its prefix.
+
+    A *sha256* that is not 64 hex digits, or a *sha256_prefix* that is not 1 to 64, is an
+    :class:`~hubcore.errors.InvalidArgumentError`; a URL that urllib cannot parse (an unclosed
+    IPv6 ``[``) is a :class:`~hubcore.errors.DownloadError`.
     """
+    if sha256 and not re.fullmatch(r"[0-9a-fA-F]{64}", sha256):
+        raise InvalidArgumentError(f"sha256={sha256[:80]!r} is not a sha256 (64 hex digits)")
+    if sha256_prefix and not re.fullmatch(r"[0-9a-fA-F]{1,64}", sha256_prefix):
+        raise InvalidArgumentError(
+            f"sha256_prefix={sha256_prefix[:80]!r} is not the start of a sha256 (1 to 64 hex "
+            "digits)"
+        )
     url = normalize_url(url)
+    try:
+        urlsplit(url)  # raises for an unclosed IPv6 "[", wherever the URL is read later
+    except ValueError as exc:
+        raise DownloadError(f"{redact(url)!r} is not a valid URL: {exc}") from None
     key = url_identity(url)
     sha256, lock_path = runcontext.expected_sha256(key, sha256)
     named = hash_prefix(_file_name(url))
@@ -407,6 +428,10 @@ def _filesystem(url: str, storage_options: Mapping[str, Any] | None = None) -> t
             f"cannot open {url}: {exc}. Use a URL of an fsspec filesystem (file://, https://, "
             "s3://, ...) or a path."
         ) from exc
+    except Exception as exc:  # a filesystem's constructor may raise anything for a bad URL
+        raise DownloadError(
+            f"cannot open {redact(url)}: {type(exc).__name__}: {redact(str(exc))}"
+        ) from exc
 
 
 def _size(fs: Any, path: str, url: str) -> int | None:
@@ -416,6 +441,10 @@ def _size(fs: Any, path: str, url: str) -> int | None:
         raise DownloadError(f"{url} does not exist") from exc
     except OSError as exc:
         raise DownloadError(f"cannot reach {url}: {exc}") from exc
+    except Exception as exc:  # a filesystem may raise anything for a path it cannot read
+        raise DownloadError(
+            f"cannot read {redact(url)}: {type(exc).__name__}: {redact(str(exc))}"
+        ) from exc
     if info.get("type") == "directory":
         raise DownloadError(f"{url} is a folder, not a file")
     size = info.get("size")

@@ -29,7 +29,7 @@ from urllib.parse import unquote, urlsplit
 import attrs
 
 from hubcore.cache import Cache
-from hubcore.errors import InvalidReferenceError, UnknownSourceError
+from hubcore.errors import HubError, InvalidReferenceError, UnknownSourceError
 
 __all__ = [
     "Claim",
@@ -201,14 +201,21 @@ def parse_reference(
         match = _PREFIX.match(text)
         named = match.group(1).lower() if match and len(match.group(1)) > 1 else ""
         forced = sources.get(named)
-    if forced is not None:
+    try:
+        if forced is None:
+            return _most_specific(text, sources, opts)
         ref = forced.parse(text, opts)
-        if ref is None:
-            raise InvalidReferenceError(
-                f"{text!r} is not a {forced.name} reference; expected " + " or ".join(forced.forms)
-            )
-        return ref
-    return _most_specific(text, sources, opts)
+    except HubError:
+        raise
+    except ValueError as exc:  # urllib's, for an unclosed IPv6 "[" or a port that is no number
+        raise InvalidReferenceError(
+            f"{redact_url(text)!r} is not a valid reference: {exc}"
+        ) from None
+    if ref is None:
+        raise InvalidReferenceError(
+            f"{text!r} is not a {forced.name} reference; expected " + " or ".join(forced.forms)
+        )
+    return ref
 
 
 def _most_specific(text: str, sources: Mapping[str, Source], opts: dict[str, Any]) -> RepoRef:
@@ -285,14 +292,15 @@ def canonical_url(url: str, *, keep_query: bool = False) -> str:
     """*url* as an identity: scheme and host lowercased, default port, user info (credentials),
     fragment and (unless *keep_query*) query dropped, no trailing slash.
 
-    Raises :class:`InvalidReferenceError` for a URL whose port is not a number.
+    Raises :class:`InvalidReferenceError` for a URL whose port is not a number, or that urllib
+    cannot parse (an unclosed IPv6 ``[``).
     """
-    parts = urlsplit(url.strip())
-    scheme = parts.scheme.lower()
     try:
+        parts = urlsplit(url.strip())
         port = parts.port
-    except ValueError:
-        raise InvalidReferenceError(f"{redact_url(url)!r} has an invalid port") from None
+    except ValueError as exc:
+        raise InvalidReferenceError(f"{redact_url(url)!r} is not a valid URL: {exc}") from None
+    scheme = parts.scheme.lower()
     host = parts.hostname or ""
     if ":" in host:  # an IPv6 literal keeps its brackets
         host = f"[{host}]"

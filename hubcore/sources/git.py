@@ -228,16 +228,23 @@ def _write_tree(repo: MemoryRepo, commit: str, tree: Path, label: str) -> None:
     if not isinstance(obj, Commit):
         raise RefNotFoundError(f"{commit} is not a commit in {label}")
     writer = TreeWriter(tree)
-    for entry in repo.object_store.iter_tree_contents(obj.tree):
-        if stat.S_ISDIR(entry.mode) or entry.mode == 0o160000:  # submodules are not fetched
-            continue
-        name = entry.path.decode("utf-8", "surrogateescape")
-        rel = check_member_name(name)
-        data = repo[entry.sha].as_raw_string()
-        if stat.S_ISLNK(entry.mode):
-            writer.add_symlink(name, rel, data.decode("utf-8", "surrogateescape"))
-        else:
-            writer.add_bytes(name, rel, data, bool(entry.mode & 0o111))
+    try:
+        for entry in repo.object_store.iter_tree_contents(obj.tree):
+            if stat.S_ISDIR(entry.mode) or entry.mode == 0o160000:  # submodules are not fetched
+                continue
+            name = entry.path.decode("utf-8", "surrogateescape")
+            rel = check_member_name(name)
+            data = repo[entry.sha].as_raw_string()
+            if stat.S_ISLNK(entry.mode):
+                writer.add_symlink(name, rel, data.decode("utf-8", "surrogateescape"))
+            else:
+                writer.add_bytes(name, rel, data, bool(entry.mode & 0o111))
+    except KeyError as exc:  # the server's pack left out a tree or blob of the commit
+        missing = exc.args[0].decode() if exc.args and isinstance(exc.args[0], bytes) else exc
+        raise DownloadError(
+            f"the fetched commit {commit} of {label} lacks the git object {missing}; the server "
+            "sent an incomplete pack: try again, or report it to the server's owner"
+        ) from None
     writer.finish()
 
 

@@ -178,7 +178,12 @@ class GitHostSource(RemoteSource):
         ``(None, body, None)``. A host named both here and by ``host=`` must agree."""
         host = token = None
         if body.startswith(("https://", "http://")):
-            parts = urlsplit(body)
+            try:
+                parts = urlsplit(body)
+            except ValueError as exc:  # an unclosed IPv6 "[": trust's owner entries come here
+                raise InvalidReferenceError(
+                    f"{redact_url(text)!r} is not a valid URL: {exc}"
+                ) from None
             if not parts.hostname:
                 raise InvalidReferenceError(f"{redact_url(text)!r} names no host")
             token = parts.password
