@@ -32,10 +32,11 @@ from hubcore.errors import (
     NoWeightsError,
     OfflineError,
 )
+from hubcore.events import notify
 from hubcore.http import redact, url_identity
 from hubcore.isolation import RepoImporter
 from hubcore.lock import LockedRepo, LockedWeight, LockFile, find_lock
-from hubcore.plugins import get_plugins, notify
+from hubcore.plugins import get_plugins
 from hubcore.pretrained import read_state, resolve_repo_weight_url, weights_of
 from hubcore.redirects import redirecting
 from hubcore.sources import FetchContext, RepoRef, Snapshot, Source, parse_reference

@@ -26,7 +26,7 @@ from hubcore.errors import NoBackendError, PluginError
 from hubcore.redirects import Redirect
 from hubcore.sources import Source
 
-__all__ = ["PluginInfo", "Plugins", "get_plugins", "notify", "reset_plugins"]
+__all__ = ["PluginInfo", "Plugins", "get_plugins", "reset_plugins"]
 
 logger = logging.getLogger(__name__)
 
@@ -262,20 +262,6 @@ def _add(
         logger.info("plugin %r replaces the %s %r", by.name, protocol.__name__.lower(), name)
     registry[name] = obj
     names.append(name)
-
-
-def notify(event: str, **kwargs: Any) -> None:
-    """Call every listener of the event hook *event*, each on its own: a failing listener is
-    logged and the others still hear the event."""
-    caller = getattr(get_plugins().manager.hook, event)
-    # pluggy's own order: the most recently registered listener first
-    for impl in reversed(caller.get_hookimpls()):
-        try:
-            impl.function(**{name: kwargs[name] for name in impl.argnames})
-        except Exception:
-            logger.warning(
-                "hubcore %s listener of plugin %r failed", event, impl.plugin_name, exc_info=True
-            )
 
 
 def _names(text: str) -> list[str]:

@@ -37,8 +37,8 @@ from hubcore.errors import (
     InvalidArgumentError,
     OfflineError,
 )
+from hubcore.events import notify
 from hubcore.http import redact, send, url_identity
-from hubcore.plugins import notify
 
 __all__ = ["fetch", "file_sha256", "hash_prefix", "normalize_url"]
 

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from hubcore.plugins import get_plugins, load_plugins, notify
+from hubcore.events import notify
+from hubcore.plugins import get_plugins, load_plugins
 
 
 def install_fake_distribution(
