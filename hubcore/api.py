@@ -693,9 +693,14 @@ def _discover_cached(snapshot: Snapshot) -> HubconfInfo:
 
 
 def _importer_for(snapshot: Snapshot) -> RepoImporter:
+    spelled = (snapshot.root, snapshot.snapshot_id)
+    importer = _importers.get(spelled)  # a warm load: no resolve() of the path
+    if importer is not None:
+        return importer
     key = (snapshot.root.resolve(), snapshot.snapshot_id)
     with _importers_lock:
         importer = _importers.get(key)
         if importer is None:
             importer = _importers[key] = RepoImporter(snapshot.root, snapshot.snapshot_id)
+        _importers[spelled] = importer
         return importer

@@ -196,6 +196,19 @@ _OBJECT_STORES = frozenset({"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "ad
 
 
 def resolve_repo_weight_url(url: str, root: Path, *, remote: bool, allow_local: bool) -> str:
+    """See :func:`_resolve_repo_weight_url`; remembered for fetched snapshots, which never
+    change (a live folder is judged afresh every time)."""
+    if remote:
+        return _resolved_in_snapshot(url, root, allow_local)
+    return _resolve_repo_weight_url(url, root, remote=False, allow_local=allow_local)
+
+
+@functools.lru_cache(maxsize=1024)
+def _resolved_in_snapshot(url: str, root: Path, allow_local: bool) -> str:
+    return _resolve_repo_weight_url(url, root, remote=True, allow_local=allow_local)
+
+
+def _resolve_repo_weight_url(url: str, root: Path, *, remote: bool, allow_local: bool) -> str:
     """The URL to fetch for the weight URL *url* declared by the repository at *root*.
 
     One rule for every place that fetches a repository's weights (``load``, ``lock``,

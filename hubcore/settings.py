@@ -192,14 +192,12 @@ _cached: tuple[tuple[tuple[str, str], ...], Settings] | None = None
 
 def _from_environment() -> Settings:
     global _cached
-    relevant = tuple(
-        sorted((k, v) for k, v in os.environ.items() if k.startswith("HUBCORE_") or k in _ALIASES)
-    )
+    relevant = _relevant_environment()
     with _cache_lock:
         if _cached is not None and _cached[0] == relevant:
             return _cached[1]
     values: dict[str, Any] = {}
-    environ = dict(relevant)
+    environ = {_text_of(k): _text_of(v) for k, v in relevant}
     for field in attrs.fields(Settings):
         meta = field.metadata
         for name in (meta["env"], meta["alias"]):
@@ -213,6 +211,24 @@ def _from_environment() -> Settings:
 
 
 _ALIASES = {f.metadata["alias"] for f in attrs.fields(Settings) if f.metadata["alias"]}
+_RAW_ALIASES = {os.fsencode(alias) for alias in _ALIASES}
+
+
+def _relevant_environment() -> tuple[tuple[Any, Any], ...]:
+    """The HUBCORE_* (and alias) variables, as cheaply as possible: this runs on every read
+    of the settings, so on POSIX it scans the environment's raw bytes without decoding."""
+    raw = getattr(os.environ, "_data", None) if os.name == "posix" else None
+    if isinstance(raw, dict):  # POSIX keeps the environment as bytes
+        return tuple(
+            sorted((k, v) for k, v in raw.items() if k.startswith(b"HUBCORE_") or k in _RAW_ALIASES)
+        )
+    return tuple(
+        sorted((k, v) for k, v in os.environ.items() if k.startswith("HUBCORE_") or k in _ALIASES)
+    )
+
+
+def _text_of(value: Any) -> str:
+    return os.fsdecode(value) if isinstance(value, bytes) else str(value)
 
 
 def current() -> Settings:
