@@ -82,7 +82,7 @@ def test_branch_unchanged_costs_one_request(hub_home, http_server, models) -> No
     http_server.reset_log()
     hubcore.load(ref, "which")
     assert len(http_server.paths()) == 1
-    assert "/info/refs" in http_server.paths()[0]
+    assert http_server.paths()[0].endswith("/git-upload-pack")
 
 
 def test_non_tip_commit_and_short_sha(hub_home, daemon, models) -> None:

@@ -1,19 +1,26 @@
 """The ``git`` source: any git server (``git+https://``, ``git+ssh://``, ``git://``, and
 ``http(s)://`` or ``ssh://`` URLs whose path ends in ``.git``).
 
-References resolve to a commit first (for http(s), one smart-HTTP ref request; otherwise git's
-own ref listing), then exactly that commit is fetched with depth 1 by dulwich, a pure-Python
-git client, and its tree is written into the cache under the commit sha. No ``git`` program is
-needed except for ``ssh`` transport, which uses the system's ``ssh``.
+References resolve to a commit first with one ref listing filtered to the names the revision
+can mean (protocol v2 ``ls-refs`` with ``ref-prefix``; v0 only where the server speaks
+nothing else), then exactly that commit is fetched with depth 1 and its tree is written into
+the cache under the commit sha. Over smart HTTP both steps are plain protocol-v2 requests
+(:mod:`hubcore.sources.gitproto`); other transports use dulwich, a pure-Python git client.
+Every transport has connect and read timeouts and the stall budget of downloads. No ``git``
+program is needed; ``ssh`` transport runs the SSH client git would run (``GIT_SSH_COMMAND``,
+``core.sshCommand``, ``GIT_SSH``, else ``ssh``).
 """
 
 from __future__ import annotations
 
+import io
 import logging
 import stat
-from collections.abc import Callable, Mapping
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
 from hubcore import config, http
@@ -28,8 +35,9 @@ from hubcore.errors import (
     RepoNotFoundError,
 )
 from hubcore.hookspecs import hookimpl
-from hubcore.sources import Claim, FetchContext, RepoRef, Snapshot, Source, canonical_url
-from hubcore.sources.git_hosts import FULL_SHA, parse_ref_advertisement, pick_commit
+from hubcore.sources import Claim, FetchContext, RepoRef, Snapshot, Source, canonical_url, gitproto
+from hubcore.sources.git_hosts import FULL_SHA, SHORT_SHA, pick_commit
+from hubcore.sources.gitproto import Listing
 
 if TYPE_CHECKING:  # dulwich is imported when a git reference is fetched, not at start-up
     from dulwich.repo import MemoryRepo
@@ -116,51 +124,57 @@ class GitSource:
 
     # -- resolution ----------------------------------------------------------------------
     def _resolve(self, ref: RepoRef) -> str | None:
-        url = ref.repo
-        if url.startswith(("http://", "https://")):
-            response = http.get(
-                f"{url.rstrip('/')}/info/refs?service=git-upload-pack",
-                what=f"the refs of {_label(ref)}",
-                token_hint="Put credentials in the URL or in git's credential configuration.",
-            )
-            with response:
-                refs, head = parse_ref_advertisement(response.content)
+        """The commit *ref* names, from one ref listing filtered to the names it can mean."""
+        revision = ref.revision
+        prefixes = _prefixes(revision)
+        listing = self._list(ref, prefixes)
+        refs = listing.refs
+        if revision and not SHORT_SHA.match(revision.lower()) and not _named(refs, revision):
+            # not there: list the branches too, for the error message
+            refs = {**self._list(ref, ["refs/heads/"]).refs, **refs}
+        return pick_commit(refs, listing.head, revision, _label(ref))
+
+    def _list(self, ref: RepoRef, prefixes: Sequence[str]) -> Listing:
+        """The refs of *ref*'s repository under *prefixes* (protocol v2 ``ls-refs`` where the
+        server speaks it); remembered briefly for the fetch that follows."""
+        if _is_http(ref.repo):
+            client = gitproto.SmartHTTP(ref.repo, _shown(ref))
+            listing = self._guard(ref, lambda: client.ls_refs(prefixes))
         else:
-            result = self._call(ref, lambda client, path: client.get_refs(path))
+            wanted = [p.encode() for p in prefixes]
+            result = self._call(ref, lambda client, path: client.get_refs(path, ref_prefix=wanted))
             raw = getattr(result, "refs", result)
-            refs = {k.decode(): v.decode() for k, v in raw.items() if v is not None}
+            items = {k.decode(): v.decode() for k, v in raw.items() if v is not None}
             symrefs = getattr(result, "symrefs", {}) or {}
             head_target = symrefs.get(b"HEAD")
-            head = head_target.decode() if head_target else None
-            refs = {k.removesuffix("^{}"): v for k, v in sorted(refs.items(), key=_peeled_last)}
-        return pick_commit(refs, head, ref.revision, _label(ref))
+            refs = {k.removesuffix("^{}"): v for k, v in sorted(items.items(), key=_peeled_last)}
+            listing = Listing(refs, head_target.decode() if head_target else None)
+        with _recent_lock:
+            _recent[ref.repo] = (time.monotonic(), tuple(prefixes), listing)
+        return listing
 
     # -- fetching ------------------------------------------------------------------------
     def _fetch(self, ref: RepoRef, wanted: str) -> tuple[MemoryRepo, str]:
-        """Fetch commit *wanted* (full sha: one commit deep; short sha: the history of every
-        ref, to expand it) into memory; return the repository and the full sha."""
+        """Fetch commit *wanted* into memory; return the repository and the full sha.
+
+        A full sha is fetched one commit deep. A short sha that starts a branch or tag tip is
+        that tip, fetched one commit deep; otherwise the history of the branches and tags
+        (never ``refs/pull/*`` and the like) is fetched to expand it."""
         from dulwich.repo import MemoryRepo
 
         repo = MemoryRepo()
         if FULL_SHA.match(wanted):
-            self._call(
-                ref,
-                lambda client, path: client.fetch(
-                    path, repo, determine_wants=lambda refs, depth=None: [wanted.encode()], depth=1
-                ),
-            )
+            self._fetch_pack(ref, repo, [wanted], depth=1)
             return repo, wanted
-        self._call(
-            ref,
-            lambda client, path: client.fetch(
-                path,
-                repo,
-                determine_wants=lambda refs, depth=None: sorted(
-                    {v for k, v in refs.items() if v and not k.endswith(b"^{}")}
-                ),
-            ),
-        )
         prefix = wanted.lower()
+        listing = _recent_listing(ref.repo, _TIPS) or self._list(ref, _TIPS)
+        tips = sorted({sha for name, sha in listing.refs.items() if _is_tip(name)})
+        at_tip = [sha for sha in tips if sha.startswith(prefix)]
+        if len(at_tip) == 1:
+            self._fetch_pack(ref, repo, at_tip, depth=1)
+            return repo, at_tip[0]
+        if tips:
+            self._fetch_pack(ref, repo, tips, depth=None)
         commits = [
             sha.decode()
             for sha in repo.object_store
@@ -168,33 +182,168 @@ class GitSource:
         ]
         if len(commits) != 1:
             problem = f"is ambiguous ({len(commits)} commits)" if commits else "was not found"
-            raise RefNotFoundError(f"commit {wanted} {problem} in {_label(ref)}")
+            raise RefNotFoundError(
+                f"commit {wanted} {problem} in the branches and tags of {_shown(ref)}"
+            )
         return repo, commits[0]
 
-    def _call(self, ref: RepoRef, action: Callable[[Any, str], Any]) -> Any:
-        from dulwich.client import HTTPUnauthorized, get_transport_and_path
-        from dulwich.errors import GitProtocolError, HangupException, NotGitRepository
+    def _fetch_pack(
+        self, ref: RepoRef, repo: MemoryRepo, wants: list[str], depth: int | None
+    ) -> None:
+        """Fetch *wants* into *repo*: protocol v2 over smart HTTP without listing refs again,
+        dulwich for every other transport (and for servers that only speak v0)."""
+        if _is_http(ref.repo):
+            client = gitproto.SmartHTTP(ref.repo, _shown(ref))
+            if client.v2:
+                pack = io.BytesIO()
+                try:
+                    self._guard(ref, lambda: client.fetch(wants, depth, pack))
+                except gitproto.NotV2:
+                    pass
+                else:
+                    if pack.tell():
+                        sink, commit, abort = repo.object_store.add_pack()
+                        try:
+                            sink.write(pack.getbuffer())
+                            commit()
+                        except BaseException:
+                            abort()
+                            raise
+                    return
+        encoded = [sha.encode() for sha in wants]
+        self._call(
+            ref,
+            lambda client, path: client.fetch(
+                path,
+                repo,
+                determine_wants=lambda refs, depth=None: encoded,
+                depth=depth,
+                ref_prefix=[b"HEAD"],  # the wants are known: list as little as possible
+            ),
+        )
 
+    def _call(self, ref: RepoRef, action: Callable[[Any, str], Any]) -> Any:
+        """Run *action* with a dulwich client for *ref* (limits on every transport)."""
         url = config.rewrite_url(ref.repo)
+        return self._guard(ref, lambda: action(*gitproto.dulwich_client(url)))
+
+    def _guard(self, ref: RepoRef, action: Callable[[], _T]) -> _T:
+        """Run *action*; turn transport failures into hub errors that keep their cause."""
+        from dulwich.client import HTTPUnauthorized
+        from dulwich.errors import GitProtocolError, NotGitRepository
+
         try:
-            client, path = get_transport_and_path(url)
-            return action(client, path)
-        except HubError:
+            return action()
+        except (HubError, gitproto.NotV2):
             raise
         except HTTPUnauthorized:
             raise AuthenticationError(
-                f"{_label(ref)} refused access; put credentials in the URL or git's "
+                f"{_shown(ref)} refused access; put credentials in the URL or git's "
                 "credential configuration"
             ) from None
         except NotGitRepository:
-            raise RepoNotFoundError(f"{_label(ref)} is not a git repository") from None
-        except (GitProtocolError, HangupException, OSError) as exc:
-            message = str(exc)
-            if "not found" in message.lower() or "does not appear" in message.lower():
-                raise RepoNotFoundError(f"{_label(ref)} not found: {message[:200]}") from None
-            raise DownloadError(
-                f"fetching {_label(ref)} failed: {type(exc).__name__}: {message[:200]}"
-            ) from None
+            raise RepoNotFoundError(f"{_shown(ref)} is not a git repository") from None
+        except (GitProtocolError, OSError, ValueError) as exc:
+            raise _failure(ref, exc) from None
+        except Exception as exc:
+            if type(exc).__module__.split(".")[0] in ("requests", "urllib3"):
+                raise _failure(ref, exc) from None
+            raise
+
+
+_T = TypeVar("_T")
+#: Ref prefixes that hold the tips a short sha is looked for in (and where a revision may be).
+_TIPS = ("HEAD", "refs/heads/", "refs/tags/")
+#: Listings of the last moments, handed from resolution to the fetch that follows it.
+_recent: dict[str, tuple[float, tuple[str, ...], Listing]] = {}
+_recent_lock = threading.Lock()
+_RECENT_SECONDS = 60.0
+
+
+def _recent_listing(repo: str, prefixes: Sequence[str]) -> Listing | None:
+    with _recent_lock:
+        found = _recent.get(repo)
+    if found is None:
+        return None
+    at, listed, listing = found
+    covered = all(any(p.startswith(q) for q in listed) for p in prefixes)
+    return listing if covered and time.monotonic() - at < _RECENT_SECONDS else None
+
+
+def _prefixes(revision: str | None) -> list[str]:
+    """The ``ref-prefix`` arguments that find *revision* as :func:`pick_commit` reads it."""
+    if revision is None:
+        return ["HEAD"]
+    if SHORT_SHA.match(revision.lower()):  # maybe a name, maybe the start of a tip's sha
+        return [revision, *_TIPS]
+    return [revision, f"refs/tags/{revision}", f"refs/heads/{revision}"]
+
+
+def _named(refs: Mapping[str, str], revision: str) -> bool:
+    return any(n in refs for n in (revision, f"refs/tags/{revision}", f"refs/heads/{revision}"))
+
+
+def _is_tip(name: str) -> bool:
+    return name == "HEAD" or name.startswith(("refs/heads/", "refs/tags/"))
+
+
+def _is_http(url: str) -> bool:
+    return url.startswith(("http://", "https://"))
+
+
+def _failure(ref: RepoRef, exc: BaseException) -> HubError:
+    """A hub error for a failed transport: the root cause's own words, in full."""
+    cause = _root_cause(exc)
+    if isinstance(cause, gitproto.RemoteError):
+        text = str(cause)
+        if "not our ref" in text:
+            return RefNotFoundError(f"{_shown(ref)} has no such commit; {text}")
+    timed = gitproto.timeout_error(config.rewrite_url(ref.repo), cause)
+    if timed is not None:
+        return DownloadError(f"fetching {_shown(ref)} failed: {timed}")
+    text = _words(cause)
+    lowered = text.lower()
+    if "not found" in lowered or "does not appear" in lowered or "does not exist" in lowered:
+        return RepoNotFoundError(f"{_shown(ref)} not found: {text}")
+    return DownloadError(f"fetching {_shown(ref)} failed: {text}")
+
+
+def _root_cause(exc: BaseException) -> BaseException:
+    """The innermost error behind *exc* (``__cause__``, urllib3's ``reason``, wrapped args).
+    On the way, a :class:`~hubcore.sources.gitproto.TransportTimeout` (it names the limit
+    that fired) or a hang-up carrying the remote side's stderr wins."""
+    seen: set[int] = set()
+    current = exc
+    while id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, gitproto.TransportTimeout) or getattr(current, "stderr_lines", None):
+            return current  # the limit that fired / what the remote side wrote to stderr
+        inner = current.__cause__ or getattr(current, "reason", None)
+        if not isinstance(inner, BaseException) and current.args:
+            inner = current.args[0] if isinstance(current.args[0], BaseException) else None
+        if not isinstance(inner, BaseException):
+            if current.__context__ is not None and not current.__suppress_context__:
+                inner = current.__context__
+            else:
+                break
+        current = inner
+    return current
+
+
+def _words(exc: BaseException) -> str:
+    """*exc*'s own message on one line, credentials hidden; its type if it has none."""
+    text = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    text = "; ".join(line.strip() for line in text.splitlines() if line.strip())
+    return http.redact(text) or type(exc).__name__
+
+
+def _shown(ref: RepoRef, limit: int = 160) -> str:
+    """:func:`_label`, with a very long URL cut in its middle (the ends say which it is)."""
+    label = _label(ref)
+    if len(label) <= limit:
+        return label
+    keep = (limit - 3) // 2
+    return f"{label[:keep]}...{label[-keep:]}"
 
 
 def _peeled_last(item: tuple[str, str]) -> tuple[bool, str]:

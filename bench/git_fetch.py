@@ -1,0 +1,146 @@
+"""Cold and warm git fetches over smart HTTP: hubcore against ``git clone --depth 1``.
+
+Run ``.venv/torch/bin/python bench/git_fetch.py``. A loopback server runs the real
+``git http-backend`` (tests/gitserver.py) over a generated repository with many refs (most of
+them ``refs/pull/*``, as on a busy GitHub project). In the same run it times, as whole
+processes (interpreter start-up and imports included, as a user sees them):
+
+* ``git clone --depth 1 --branch main`` into a fresh folder;
+* ``hubcore.open_repo("git+<url>@main")`` with an empty hub home (cold);
+* the same again with the snapshot cached (warm: resolving the branch only);
+
+and counts the requests and response bytes the server sent for each. Prints the ratios
+hubcore / git (the targets: cold time within 1.5x, cold bytes within 1.05x).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.gitserver import BareRepo, git  # noqa: E402
+from tests.test_git_transports import GitServer  # noqa: E402
+
+# prints the seconds of the open_repo call itself, to tell start-up from fetching
+HUBCORE_OPEN = (
+    "import sys, time, hubcore, hubcore.plugins; hubcore.plugins.get_plugins(); "
+    "t = time.perf_counter(); hubcore.open_repo(sys.argv[1]); print(time.perf_counter() - t)"
+)
+
+
+def make_repo(root: Path, refs: int, commits: int, files: int) -> BareRepo:
+    """A repository with *commits* commits of *files* files on main, and *refs* refs in all:
+    a few branches and tags, the rest ``refs/pull/<n>/head`` at side commits."""
+    rng = random.Random(7)
+    repo = BareRepo(root, "lab/models")
+    words = [f"w{n}" for n in range(2000)]
+    for c in range(commits):
+        changed = {
+            f"pkg/mod{n}.py": " ".join(rng.choices(words, k=400)) + "\n"
+            for n in range(files)
+            if c == 0 or rng.random() < 0.2
+        }
+        changed["hubconf.py"] = f"def which():\n    '''The version.'''\n    return {c}\n"
+        repo.commit(changed, f"commit {c}")
+    head = git("rev-parse", "HEAD", cwd=repo.work)
+    history = git("rev-list", "HEAD", cwd=repo.work).split()
+    branches, tags = 25, 150
+    lines = [f"create refs/heads/b{n} {history[n % len(history)]}\n" for n in range(branches)]
+    lines += [f"create refs/tags/v{n} {history[n % len(history)]}\n" for n in range(tags)]
+    pulls = max(0, refs - branches - tags - 1)
+    lines += [f"create refs/pull/{n}/head {history[n % len(history)]}\n" for n in range(pulls)]
+    subprocess.run(
+        ["git", "update-ref", "--stdin"],
+        input="".join(lines),
+        text=True,
+        cwd=repo.bare,
+        check=True,
+    )
+    assert head
+    return repo
+
+
+def measure(server: GitServer, argv: list[str], env: dict[str, str]) -> dict[str, float]:
+    server.sent.clear()
+    start = time.perf_counter()
+    done = subprocess.run(argv, check=True, env=env, capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    call = float(done.stdout.strip() or seconds)  # git: the whole process
+    return {
+        "seconds": seconds,
+        "call": call,
+        "requests": len(server.sent),
+        "bytes": sum(server.sent),
+    }
+
+
+def main() -> None:
+    """Build the repository, run every contender *--runs* times, print medians and ratios."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--refs", type=int, default=3176)
+    parser.add_argument("--commits", type=int, default=20)
+    parser.add_argument("--files", type=int, default=60)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        base = Path(tmp)
+        repos = base / "srv" / "repos"
+        repos.mkdir(parents=True)
+        make_repo(repos, args.refs, args.commits, args.files)
+        server = GitServer(repos).start()
+        try:
+            url = f"{server.url}/lab/models.git"
+            env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), *sys.path])}
+            env["HUBCORE_TRUST"] = "*"
+            rows: dict[str, list[dict[str, float]]] = {"git": [], "cold": [], "warm": []}
+            for run in range(args.runs):
+                clone = [
+                    "git", "clone", "-q", "--depth", "1", "--branch", "main", url,
+                    str(base / f"clone{run}"),
+                ]  # fmt: skip
+                rows["git"].append(measure(server, clone, env))
+                home = base / f"home{run}"
+                env["HUBCORE_HOME"] = str(home)
+                hub = [sys.executable, "-c", HUBCORE_OPEN, f"git+{url}@main"]
+                rows["cold"].append(measure(server, hub, env))
+                rows["warm"].append(measure(server, hub, env))
+        finally:
+            server.stop()
+    median = {
+        name: {key: statistics.median(r[key] for r in runs) for key in runs[0]}
+        for name, runs in rows.items()
+    }
+    print(f"{args.refs} refs, median of {args.runs} runs (whole processes)")
+    print(f"{'':22}{'seconds':>10}{'in call':>10}{'requests':>10}{'bytes':>12}")
+    for name, label in (("git", "git clone --depth 1"), ("cold", "hubcore cold"),
+                        ("warm", "hubcore warm branch")):  # fmt: skip
+        m = median[name]
+        print(
+            f"{label:22}{m['seconds']:>10.3f}{m['call']:>10.3f}{m['requests']:>10.0f}"
+            f"{m['bytes']:>12.0f}"
+        )
+    g, c = median["git"], median["cold"]
+    print(
+        f"cold / git clone: time {c['seconds'] / g['seconds']:.2f}x (target <= 1.5x), "
+        f"bytes {c['bytes'] / g['bytes']:.3f}x (target <= 1.05x), "
+        f"requests {c['requests']:.0f} vs {g['requests']:.0f}; "
+        f"the open_repo call alone: {c['call'] / g['seconds']:.2f}x"
+    )
+    if args.json:
+        args.json.write_text(json.dumps({"refs": args.refs, "median": median}, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,844 @@
+"""Git's smart protocol for the git source: transports that never wait forever, and a small
+protocol-v2 client for smart HTTP.
+
+Every transport reads its limits from :func:`limits` (``HUBCORE_CONNECT_TIMEOUT``,
+``HUBCORE_READ_TIMEOUT`` and ``HUBCORE_STALL_BUDGET``, through
+:func:`hubcore.downloader.download_settings`): connecting may take the connect timeout, and no
+read waits longer than the read timeout or the stall budget, whichever is smaller. A transport
+that runs out of time raises :class:`TransportTimeout`, which names the transport, the host and
+the limit that fired.
+
+* smart HTTP: :class:`SmartHTTP` speaks protocol v2 itself (one ``ls-refs`` filtered by
+  ``ref-prefix``, one ``fetch``) with ``requests``; servers that do not speak v2 are left to
+  dulwich, given a pool manager with the same timeouts (:func:`dulwich_client`);
+* ``git://``: dulwich's client over a socket with those timeouts;
+* SSH: dulwich's client over the SSH program git would run (``GIT_SSH_COMMAND``, then
+  ``core.sshCommand``, then ``GIT_SSH``, then ``ssh``), with ``ConnectTimeout`` and
+  ``ServerAlive*`` options for OpenSSH, and killed when it stays silent past the limits.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import select
+import shlex
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from typing import IO, TYPE_CHECKING, Any, ClassVar, NoReturn
+from urllib.parse import urlsplit
+
+import attrs
+
+from hubcore import http
+from hubcore.errors import AuthenticationError, DownloadError
+
+if TYPE_CHECKING:
+    import requests
+
+__all__ = [
+    "Limits",
+    "Listing",
+    "NotV2",
+    "RemoteError",
+    "SmartHTTP",
+    "TransportTimeout",
+    "dulwich_client",
+    "limits",
+    "ssh_client",
+    "timeout_error",
+]
+
+AGENT = b"agent=hubcore/0.1"
+_FLUSH = b"0000"
+_DELIM = b"0001"
+
+
+# -- limits --------------------------------------------------------------------------------
+@attrs.frozen
+class Limits:
+    """Seconds a git transport may wait: to connect, for each read, without any progress."""
+
+    connect: float
+    read: float
+    stall: float
+
+    def read_wait(self) -> tuple[float, str]:
+        """The longest wait for one read, and the name of the limit that sets it."""
+        if self.stall < self.read:
+            return self.stall, "stall budget HUBCORE_STALL_BUDGET"
+        return self.read, "read timeout HUBCORE_READ_TIMEOUT"
+
+
+def limits() -> Limits:
+    """The git transports' limits: the HTTP client's connect and read timeouts and the weight
+    downloads' stall budget, all from :func:`hubcore.downloader.download_settings`."""
+    from hubcore.downloader import download_settings
+
+    settings = download_settings()
+    return Limits(
+        connect=float(settings.connect_timeout),
+        read=float(settings.read_timeout),
+        stall=float(getattr(settings, "stall_budget", 120.0)),
+    )
+
+
+class TransportTimeout(OSError):
+    """A git server that did not connect or answer in time."""
+
+    def __init__(self, transport: str, host: str, what: str, seconds: float, limit: str):
+        super().__init__(
+            f"the {transport} server {host} {what} within {seconds:g} s ({limit}); "
+            "raise the limit if the server is just slow"
+        )
+
+
+def _connect_limit(transport: str, host: str, seconds: float) -> TransportTimeout:
+    return TransportTimeout(
+        transport, host, "did not accept a connection", seconds, "HUBCORE_CONNECT_TIMEOUT"
+    )
+
+
+def _read_limit(transport: str, host: str, lim: Limits) -> TransportTimeout:
+    seconds, limit = lim.read_wait()
+    return TransportTimeout(transport, host, "sent nothing", seconds, limit)
+
+
+def timeout_error(url: str, exc: BaseException) -> TransportTimeout | None:
+    """*exc* as a :class:`TransportTimeout` of the transport for *url*, if it is a timeout
+    (urllib3's, inside dulwich's HTTP client, or a socket's)."""
+    if isinstance(exc, TransportTimeout):
+        return exc
+    parts = urlsplit(url)
+    transport = {"http": "smart HTTP", "https": "smart HTTP", "git": "git://"}.get(
+        parts.scheme.lower(), "SSH"
+    )
+    host = parts.netloc.rpartition("@")[2]
+    name = type(exc).__name__
+    if name in ("ConnectTimeoutError", "ConnectTimeout"):
+        return _connect_limit(transport, host, limits().connect)
+    if name in ("ReadTimeoutError", "ReadTimeout") or isinstance(exc, TimeoutError):
+        return _read_limit(transport, host, limits())
+    return None
+
+
+# -- pkt-lines -----------------------------------------------------------------------------
+def pkt(data: bytes) -> bytes:
+    """*data* as one pkt-line."""
+    return b"%04x" % (len(data) + 4) + data
+
+
+class RemoteError(DownloadError):
+    """The server reported an error in the protocol (an ``ERR`` line or side band 3)."""
+
+
+class NotV2(Exception):
+    """The server did not answer in protocol v2 (the caller falls back to v0)."""
+
+
+class _Packets:
+    """pkt-lines read from a byte stream; ``None`` stands for flush and delim packets."""
+
+    def __init__(self, chunks: Iterator[bytes]):
+        self._chunks = chunks
+        self._buffer = bytearray()
+        self.received = 0
+
+    def _exact(self, size: int) -> bytes:
+        while len(self._buffer) < size:
+            chunk = next(self._chunks, b"")
+            if not chunk:
+                raise _Truncated()
+            self.received += len(chunk)
+            self._buffer += chunk
+        data = bytes(self._buffer[:size])
+        del self._buffer[:size]
+        return data
+
+    def next(self) -> tuple[bytes | None, bytes]:
+        """The next packet's payload (``None`` for a special packet) and its 4-byte head."""
+        head = self._exact(4)
+        try:
+            size = int(head, 16)
+        except ValueError:
+            raise _Malformed(f"not a pkt-line length: {head!r}") from None
+        if size < 4:
+            return None, head
+        payload = self._exact(size - 4)
+        if payload.startswith(b"ERR "):
+            raise RemoteError("the server said: " + payload[4:].decode("utf-8", "replace").strip())
+        return payload, head
+
+
+class _Truncated(Exception):
+    """The stream ended inside the protocol."""
+
+
+class _Malformed(Exception):
+    """The stream is not git's pkt-line format."""
+
+
+# -- smart HTTP, protocol v2 ---------------------------------------------------------------
+@attrs.frozen
+class Listing:
+    """Refs as listed by the server: ``{name: commit}`` (tags peeled) and HEAD's branch."""
+
+    refs: dict[str, str]
+    head: str | None
+
+
+class SmartHTTP:
+    """Protocol v2 over smart HTTP: ``ls-refs`` and ``fetch`` POSTs with ``requests``.
+
+    A server that speaks v2 answers a POST without a prior ``info/refs`` request, so a ref
+    listing costs one request and a fetch one more. Where the server does not answer in v2,
+    :meth:`ls_refs` asks ``info/refs`` (with ``Git-Protocol: version=2``) which version it
+    speaks; a v0 server's advertisement is returned as the listing and :attr:`v2` is False,
+    so the caller hands the fetch to dulwich.
+    """
+
+    # URLs whose server answered in v0, for this process (a failed v2 POST costs a request)
+    _v0_servers: ClassVar[set[str]] = set()
+    _lock: ClassVar[threading.Lock] = threading.Lock()
+
+    def __init__(self, url: str, label: str):
+        from hubcore import config
+
+        self.original = url.rstrip("/")
+        self.url = config.rewrite_url(url).rstrip("/")
+        self.label = label
+        self.host = urlsplit(self.url).netloc.rpartition("@")[2]
+        self.limits = limits()
+        self.requests = 0
+        self.received = 0
+        with self._lock:
+            self.v2 = self.url not in self._v0_servers
+
+    # -- requests ----------------------------------------------------------------------
+    def _post(self, body: bytes) -> requests.Response:
+        import requests
+
+        wait, _ = self.limits.read_wait()
+        self.requests += 1
+        try:
+            response = http.session().post(
+                f"{self.url}/git-upload-pack",
+                data=body,
+                headers={
+                    "Content-Type": "application/x-git-upload-pack-request",
+                    "Accept": "application/x-git-upload-pack-result",
+                    "Git-Protocol": "version=2",
+                },
+                stream=True,
+                allow_redirects=False,  # git never follows a redirected POST either
+                timeout=(self.limits.connect, wait),
+            )
+        except requests.RequestException as exc:
+            self._raise(exc)
+        if response.status_code in (401, 403):
+            response.close()
+            raise AuthenticationError(
+                f"access to {self.label} was refused (HTTP {response.status_code}); put "
+                "credentials in the URL or in git's credential configuration"
+            )
+        return response
+
+    def _raise(self, exc: BaseException) -> NoReturn:
+        """Re-raise *exc*, as a :class:`TransportTimeout` if a limit fired."""
+        import requests
+
+        if isinstance(exc, requests.ConnectTimeout):
+            raise _connect_limit("smart HTTP", self.host, self.limits.connect) from exc
+        if isinstance(exc, requests.Timeout) or _has_read_timeout(exc):
+            raise _read_limit("smart HTTP", self.host, self.limits) from exc
+        raise exc
+
+    def _chunks(self, response: requests.Response) -> Iterator[bytes]:
+        import requests
+
+        try:
+            yield from response.iter_content(1 << 16)
+        except requests.RequestException as exc:
+            self._raise(exc)
+
+    def _v2_reply(self, response: requests.Response) -> _Packets:
+        kind = response.headers.get("Content-Type", "")
+        if response.status_code != 200 or kind != "application/x-git-upload-pack-result":
+            response.close()
+            raise NotV2()
+        return _Packets(self._chunks(response))
+
+    # -- ls-refs -----------------------------------------------------------------------
+    def ls_refs(self, prefixes: Sequence[str]) -> Listing:
+        """The refs whose names start with one of *prefixes*, with HEAD's target."""
+        if self.v2:
+            try:
+                return self._ls_refs_v2(prefixes)
+            except NotV2:
+                pass
+        return self._discover(prefixes)
+
+    def _ls_refs_v2(self, prefixes: Sequence[str]) -> Listing:
+        body = b"".join(
+            [pkt(b"command=ls-refs\n"), pkt(AGENT + b"\n"), _DELIM, pkt(b"peel\n")]
+            + [pkt(b"symrefs\n")]
+            + [pkt(f"ref-prefix {prefix}\n".encode()) for prefix in prefixes]
+            + [_FLUSH]
+        )
+        with self._post(body) as response:
+            packets = self._v2_reply(response)
+            refs: dict[str, str] = {}
+            head: str | None = None
+            try:
+                while True:
+                    line, _ = packets.next()
+                    if line is None:
+                        break
+                    name, target, commit = _ls_refs_line(line)
+                    if name == "HEAD" and target:
+                        head = target
+                    if commit:
+                        refs[name] = commit
+            except (_Truncated, _Malformed, RemoteError):
+                raise NotV2() from None  # a v0 server choking on a v2 request
+            finally:
+                self.received += packets.received
+        return Listing(refs, head)
+
+    def _discover(self, prefixes: Sequence[str]) -> Listing:
+        """``GET info/refs``: a v2 server says so (then ls-refs); a v0 one lists every ref."""
+        from hubcore.sources.git_hosts import parse_ref_advertisement
+
+        wait, _ = self.limits.read_wait()
+        self.requests += 1
+        import requests
+
+        try:
+            response = http.send(
+                f"{self.original}/info/refs?service=git-upload-pack",
+                headers={"Git-Protocol": "version=2"},
+                timeout=(self.limits.connect, wait),
+                stream=True,
+            )
+            with response:
+                data = b"".join(self._chunks(response)) if response.status_code < 400 else b""
+            tail = "/info/refs?service=git-upload-pack"
+            if response.url.endswith(tail):  # redirected: git posts to the new place too
+                self.url = response.url[: -len(tail)]
+        except requests.RequestException as exc:
+            self._raise(exc)
+        self.received += len(data)
+        _status_error(response.status_code, response.reason, self.label)
+        if b"version 2" in data[:64]:
+            if not self.v2:  # it speaks v2 after all
+                self.v2 = True
+                with self._lock:
+                    self._v0_servers.discard(self.url)
+                return self._ls_refs_v2(prefixes)
+            raise DownloadError(f"{self.label} announces git protocol v2 but does not speak it")
+        with self._lock:
+            self._v0_servers.add(self.url)
+        self.v2 = False
+        refs, head = parse_ref_advertisement(data)
+        if not data.startswith(b"001e# service=git-upload-pack"):
+            raise DownloadError(
+                f"{self.label} is not a smart-HTTP git server (a dumb server or a web page)"
+            )
+        return Listing(refs, head)
+
+    # -- fetch -------------------------------------------------------------------------
+    def fetch(self, wants: Sequence[str], depth: int | None, sink: IO[bytes]) -> None:
+        """Fetch the pack of *wants* (*depth* commits deep, or all history) into *sink*."""
+        args = [b"ofs-delta\n", b"no-progress\n"]
+        args += [f"want {sha}\n".encode() for sha in wants]
+        if depth:
+            args.append(f"deepen {depth}\n".encode())
+        args.append(b"done\n")
+        body = b"".join(
+            [pkt(b"command=fetch\n"), pkt(AGENT + b"\n"), _DELIM]
+            + [pkt(a) for a in args]
+            + [_FLUSH]
+        )
+        with self._post(body) as response:
+            if response.status_code == 404:
+                response.close()
+                raise DownloadError(f"{self.label} has no git-upload-pack service (HTTP 404)")
+            packets = self._v2_reply(response)
+            try:
+                _read_fetch_reply(packets, sink)
+            except NotV2:
+                with self._lock:
+                    self._v0_servers.add(self.url)
+                raise
+            except _Truncated:
+                raise DownloadError(f"{self.label} closed the connection mid-fetch") from None
+            except _Malformed as exc:
+                raise DownloadError(f"{self.label} sent a broken fetch reply: {exc}") from None
+            finally:
+                self.received += packets.received
+
+
+def _ls_refs_line(line: bytes) -> tuple[str, str | None, str | None]:
+    """``(name, symref target, commit)`` of one ``ls-refs`` line (peeled tags by commit)."""
+    fields = line.decode("utf-8", "surrogateescape").rstrip("\n").split(" ")
+    if len(fields) < 2:
+        raise _Malformed(f"not a ref line: {line[:80]!r}")
+    oid, name = fields[0], fields[1]
+    target = None
+    commit = None if oid == "unborn" else oid
+    for attr in fields[2:]:
+        if attr.startswith("symref-target:"):
+            target = attr[len("symref-target:") :]
+        elif attr.startswith("peeled:"):
+            commit = attr[len("peeled:") :]
+    if commit is not None and not all(c in "0123456789abcdef" for c in commit):
+        raise _Malformed(f"not an object id: {commit[:80]!r}")
+    return name, target, commit
+
+
+def _read_fetch_reply(packets: _Packets, sink: IO[bytes]) -> None:
+    """Skip the sections before ``packfile``, then copy side band 1 into *sink*. A reply that
+    does not start like a v2 one raises :class:`NotV2`."""
+    first = True
+    while True:
+        try:
+            line, _ = packets.next()
+        except (_Truncated, _Malformed, RemoteError):
+            if first:
+                raise NotV2() from None
+            raise
+        if first and (line is None or line.rstrip(b"\n") not in _FETCH_SECTIONS):
+            raise NotV2()
+        first = False
+        if line is not None and line.rstrip(b"\n") == b"packfile":
+            break
+    while True:
+        line, head = packets.next()
+        if line is None:
+            if head == _FLUSH:
+                return
+            continue
+        band, data = line[0], line[1:]
+        if band == 1:
+            sink.write(data)
+        elif band == 3:
+            raise RemoteError("the server said: " + data.decode("utf-8", "replace").strip())
+
+
+_FETCH_SECTIONS = {
+    b"acknowledgments",
+    b"shallow-info",
+    b"wanted-refs",
+    b"packfile-uris",
+    b"packfile",
+}
+
+
+def _status_error(status: int, reason: str, label: str) -> None:
+    if status < 400:
+        return
+    if status == 404:
+        from hubcore.errors import RepoNotFoundError
+
+        raise RepoNotFoundError(f"{label} not found (HTTP 404). Check the URL.")
+    if status in (401, 403):
+        raise AuthenticationError(
+            f"access to {label} was refused (HTTP {status}); put credentials in the URL or "
+            "in git's credential configuration"
+        )
+    raise DownloadError(f"listing the refs of {label} failed: HTTP {status} {reason}")
+
+
+def _has_read_timeout(exc: BaseException) -> bool:
+    seen: BaseException | None = exc
+    for _ in range(10):
+        if seen is None:
+            return False
+        if type(seen).__name__ in ("ReadTimeoutError", "TimeoutError", "timeout"):
+            return True
+        inner = seen.args[0] if seen.args else None
+        seen = seen.__cause__ or (inner if isinstance(inner, BaseException) else None)
+    return False
+
+
+# -- dulwich transports --------------------------------------------------------------------
+def dulwich_client(url: str) -> tuple[Any, str]:
+    """A dulwich client and path for *url*, with this module's limits on every transport."""
+    from dulwich.client import (
+        SSHGitClient,
+        TCPGitClient,
+        Urllib3HttpGitClient,
+        default_urllib3_manager,
+        get_transport_and_path,
+    )
+
+    lim = limits()
+    scheme = urlsplit(url).scheme.lower()
+    if scheme in ("http", "https"):
+        import urllib3
+
+        wait, _ = lim.read_wait()
+        manager = default_urllib3_manager(
+            None,
+            base_url=url,
+            timeout=urllib3.Timeout(connect=lim.connect, read=wait),  # type: ignore[arg-type]
+        )
+        client, path = get_transport_and_path(url, pool_manager=manager)  # type: ignore[arg-type]
+        assert isinstance(client, Urllib3HttpGitClient)
+        return client, path
+    client, path = get_transport_and_path(url)
+    if isinstance(client, TCPGitClient):
+        return _timed_tcp_client(client, lim), path
+    if isinstance(client, SSHGitClient):
+        client.ssh_vendor = TimedSSHVendor(lim)  # type: ignore[assignment]
+        return client, path
+    return client, path
+
+
+def _timed_tcp_client(client: Any, lim: Limits) -> Any:
+    """*client* (a dulwich ``TCPGitClient``) connecting through a socket with timeouts."""
+    from dulwich.client import TCPGitClient
+
+    class TimedTCPGitClient(TCPGitClient):
+        """``git://`` with a connect timeout and a bounded wait for every read."""
+
+        def _connect(
+            self, cmd: bytes, path: str | bytes, protocol_version: int | None = None
+        ) -> Any:
+            from dulwich.protocol import Protocol
+
+            if not isinstance(path, bytes):
+                path = path.encode(self._remote_path_encoding)
+            host = f"{self._host}:{self._port}"
+            try:
+                sock = socket.create_connection((self._host, self._port), lim.connect)
+            except TimeoutError:
+                raise _connect_limit("git://", host, lim.connect) from None
+            sock.settimeout(lim.read_wait()[0])
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            reader = _SocketReader(sock, host, lim)
+
+            def shutdown_write() -> None:
+                try:
+                    sock.shutdown(socket.SHUT_WR)
+                except OSError:
+                    pass
+
+            proto = Protocol(
+                reader.read,
+                reader.write,
+                sock.close,
+                report_activity=self._report_activity,
+                shutdown_write=shutdown_write,
+            )
+            if path.startswith(b"/~"):
+                path = path[1:]
+            self.protocol_version = 2 if protocol_version is None else protocol_version
+            if cmd != b"upload-pack":
+                self.protocol_version = 0
+            # v2 is asked for after two NULs, which servers without v2 ignore
+            extra = b"\0\0version=%d\0" % self.protocol_version if self.protocol_version else b""
+            proto.send_cmd(b"git-" + cmd, path, b"host=" + self._host.encode("ascii") + extra)
+            return proto, lambda: reader.can_read(), None
+
+    timed = TimedTCPGitClient.__new__(TimedTCPGitClient)
+    timed.__dict__.update(client.__dict__)
+    return timed
+
+
+class _SocketReader:
+    """Exact reads from a socket whose timeout is set; a timeout names the host and limit."""
+
+    def __init__(self, sock: socket.socket, host: str, lim: Limits):
+        self._sock = sock
+        self._host = host
+        self._limits = lim
+
+    def read(self, size: int = -1) -> bytes:
+        parts: list[bytes] = []
+        want = size if size >= 0 else 1 << 62
+        while want > 0:
+            try:
+                chunk = self._sock.recv(min(want, 1 << 16))
+            except TimeoutError:
+                raise _read_limit("git://", self._host, self._limits) from None
+            if not chunk:
+                break
+            parts.append(chunk)
+            want -= len(chunk)
+        return b"".join(parts)
+
+    def write(self, data: bytes) -> int:
+        try:
+            self._sock.sendall(data)
+        except TimeoutError:
+            raise _read_limit("git://", self._host, self._limits) from None
+        return len(data)
+
+    def can_read(self) -> bool:
+        readable, _, _ = select.select([self._sock], [], [], 0)
+        return bool(readable)
+
+
+# -- SSH -----------------------------------------------------------------------------------
+def ssh_client() -> tuple[list[str], str, str]:
+    """The SSH client git would run, as ``(argv prefix, variant, where it came from)``.
+
+    As git: ``GIT_SSH_COMMAND``, then ``core.sshCommand`` (both run by the shell), then
+    ``GIT_SSH`` (a program), then ``ssh``. The variant (``ssh`` for OpenSSH, ``plink``,
+    ``simple``) comes from ``GIT_SSH_VARIANT`` or ``ssh.variant``, else from the program name.
+    """
+    env = os.environ
+    config = _git_config()
+    shell_command = env.get("GIT_SSH_COMMAND") or ""
+    origin = "GIT_SSH_COMMAND"
+    if not shell_command:
+        shell_command, origin = config.get("core.sshcommand", ""), "core.sshCommand"
+    if shell_command:
+        words = shlex.split(shell_command)
+        program = words[0] if words else "ssh"
+        if sys.platform == "win32":
+            argv = words
+        else:  # the way git runs it: by the shell, with the arguments appended
+            argv = ["/bin/sh", "-c", f'{shell_command} "$@"', shell_command]
+    elif env.get("GIT_SSH"):
+        program, origin = env["GIT_SSH"], "GIT_SSH"
+        argv = [program]
+    else:
+        program, origin = "ssh", "ssh"
+        argv = ["ssh"]
+    variant = env.get("GIT_SSH_VARIANT") or config.get("ssh.variant", "auto")
+    if variant == "auto":
+        base = os.path.basename(program).lower().removesuffix(".exe")
+        variant = {"ssh": "ssh", "plink": "plink", "tortoiseplink": "tortoiseplink"}.get(
+            base, "simple"
+        )
+    return argv, variant, origin
+
+
+def _git_config() -> dict[str, str]:
+    """``core.sshCommand`` and ``ssh.variant`` from git's user and system configuration."""
+    try:
+        from dulwich.config import StackedConfig
+
+        stacked = StackedConfig.default()
+    except Exception:  # an unreadable config file: git's defaults
+        return {}
+    found: dict[str, str] = {}
+    for key, section, name in (
+        ("core.sshcommand", (b"core",), b"sshCommand"),
+        ("ssh.variant", (b"ssh",), b"variant"),
+    ):
+        try:
+            value = stacked.get(section, name)
+        except KeyError:
+            continue
+        if value:
+            found[key] = value.decode("utf-8", "surrogateescape")
+    return found
+
+
+class TimedSSHVendor:
+    """Runs the SSH client git would run, and kills it when it stays silent too long."""
+
+    def __init__(self, lim: Limits):
+        self.limits = lim
+
+    def run_command(
+        self,
+        host: str,
+        command: bytes,
+        username: str | None = None,
+        port: int | None = None,
+        password: str | None = None,
+        key_filename: str | None = None,
+        ssh_command: str | None = None,  # dulwich's; git's choice wins (see ssh_client)
+        protocol_version: int | None = None,
+    ) -> _TimedProcess:
+        """Start the SSH client for *command* on *host*; dulwich's vendor interface."""
+        if password is not None:
+            raise DownloadError("SSH passwords in URLs are not supported; use an SSH key")
+        argv, variant, origin = ssh_client()
+        args = list(argv)
+        if variant == "ssh":
+            interval = max(1, math.ceil(self.limits.read_wait()[0] / 3))
+            args += [
+                "-o",
+                f"ConnectTimeout={max(1, math.ceil(self.limits.connect))}",
+                "-o",
+                f"ServerAliveInterval={interval}",
+                "-o",
+                "ServerAliveCountMax=3",
+                "-o",
+                "SendEnv=GIT_PROTOCOL",
+                "-x",
+            ]
+            if port:
+                args += ["-p", str(port)]
+        elif variant in ("plink", "putty", "tortoiseplink"):
+            args += ["-batch"] if variant == "tortoiseplink" else []
+            if port:
+                args += ["-P", str(port)]
+        elif port:
+            raise DownloadError(
+                f"the SSH client from {origin} ({argv[-1]!r}) is of the 'simple' kind, which "
+                "takes no port; set GIT_SSH_VARIANT=ssh if it accepts OpenSSH's options"
+            )
+        if key_filename and variant == "ssh":
+            args += ["-i", key_filename]
+        target = f"{username}@{host}" if username else host
+        if target.startswith("-"):
+            raise DownloadError(f"refusing the SSH host name {target!r}")
+        args += [target, command.decode("utf-8", "surrogateescape")]
+        env = dict(os.environ)
+        if protocol_version != 0:
+            env["GIT_PROTOCOL"] = "version=2"
+        shown = f"{host}:{port}" if port else host
+        try:
+            proc = subprocess.Popen(
+                args,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                env=env,
+                bufsize=0,
+            )
+        except OSError as exc:
+            raise DownloadError(
+                f"cannot run the SSH client from {origin} ({args[0]}): {exc.strerror or exc}"
+            ) from None
+        return _TimedProcess(proc, shown, self.limits)
+
+
+class _TimedProcess:
+    """A subprocess's pipes as dulwich wants them, with a bounded wait for every read."""
+
+    def __init__(self, proc: subprocess.Popen[bytes], host: str, lim: Limits):
+        assert proc.stdout is not None
+        assert proc.stdin is not None
+        assert proc.stderr is not None
+        self.proc = proc
+        self._host = host
+        self._limits = lim
+        self._out = proc.stdout.fileno()
+        self._first = True
+        self._errors = bytearray()
+        self._drain = threading.Thread(target=self._read_stderr, args=(proc.stderr,), daemon=True)
+        self._drain.start()
+        self.stderr = _Stderr(self)  # dulwich reads it when the connection hangs up
+
+    def _read_stderr(self, stream: IO[bytes]) -> None:
+        for line in iter(stream.readline, b""):
+            if len(self._errors) < 1 << 16:
+                self._errors += line
+
+    def read(self, size: int = -1) -> bytes:
+        parts: list[bytes] = []
+        want = size if size >= 0 else 1 << 62
+        while want > 0:
+            wait, limit = self._limits.read_wait()
+            if self._first:  # connecting, the key exchange and logging in come first
+                wait += self._limits.connect
+                limit = f"connect timeout HUBCORE_CONNECT_TIMEOUT + {limit}"
+            deadline = time.monotonic() + wait
+            while True:
+                left = deadline - time.monotonic()
+                readable, _, _ = select.select([self._out], [], [], max(0.0, left))
+                if readable:
+                    break
+                if left <= 0:
+                    self.kill()
+                    raise TransportTimeout("SSH", self._host, "sent nothing", wait, limit)
+            chunk = os.read(self._out, min(want, 1 << 16))
+            if not chunk:
+                break
+            self._first = False
+            parts.append(chunk)
+            want -= len(chunk)
+        return b"".join(parts)
+
+    def write(self, data: bytes) -> int:
+        assert self.proc.stdin is not None
+        try:
+            self.proc.stdin.write(data)
+        except BrokenPipeError:
+            pass  # the client exited; the next read reports why
+        return len(data)
+
+    def can_read(self) -> bool:
+        readable, _, _ = select.select([self._out], [], [], 0)
+        return bool(readable)
+
+    def error_text(self) -> bytes:
+        """What the SSH client wrote to stderr (once it exited, or after a moment's wait)."""
+        try:
+            self.proc.wait(timeout=min(2.0, self._limits.connect))
+        except subprocess.TimeoutExpired:
+            pass
+        self._drain.join(timeout=0.5)
+        return bytes(self._errors)
+
+    def kill(self) -> None:
+        """Stop the SSH client now, with what it started (the shell of ``GIT_SSH_COMMAND``
+        does not always ``exec`` the client)."""
+        if self.proc.poll() is None:
+            for pid in _descendants(self.proc.pid):
+                try:
+                    os.kill(pid, 9)
+                except OSError:
+                    pass
+            self.proc.kill()
+        self.proc.wait()
+
+    def close(self, timeout: float | None = None) -> None:
+        """Close the pipes and end the client."""
+        for stream in (self.proc.stdin, self.proc.stdout):
+            if stream is not None:
+                try:
+                    stream.close()
+                except OSError:
+                    pass
+        try:
+            self.proc.wait(timeout=min(5.0, self._limits.connect))
+        except subprocess.TimeoutExpired:
+            self.kill()
+
+
+def _descendants(pid: int) -> list[int]:
+    """The processes *pid* started, and theirs (from ``/proc``; none where there is none)."""
+    children: dict[int, list[int]] = {}
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return []
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as f:
+                fields = f.read().rpartition(b")")[2].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(entry))
+    found: list[int] = []
+    todo = [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+class _Stderr:
+    """The SSH client's stderr as dulwich reads it after a hang-up."""
+
+    def __init__(self, process: _TimedProcess):
+        self._process = process
+
+    def readlines(self) -> list[bytes]:
+        """The lines, as a file would give them."""
+        return self._process.error_text().splitlines(keepends=True)

@@ -1,0 +1,339 @@
+"""Git transports never wait forever, list refs once and small, honour GIT_SSH_COMMAND, and
+keep the cause of a failure.
+
+Servers: silent loopback TCP listeners (accept, never answer) for git://, smart HTTP and SSH;
+a smart-HTTP server (the real ``git http-backend``) that answers the ref listing and then
+stalls the fetch, in protocol v2 and as a v0-only server; a counting one for requests and bytes.
+Every call that could hang runs in a thread with a deadline, so a hang fails the test.
+"""
+
+from __future__ import annotations
+
+import io
+import shutil
+import socket
+import stat
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import hubcore
+from hubcore.errors import DownloadError, HubError, RefNotFoundError
+
+from .gitserver import BareRepo, GitHostServer, git
+
+pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="needs the git command")
+
+HUBCONF = "def which():\n    '''The version.'''\n    return 'one'\n"
+DEADLINE = 30.0  # seconds any single call may take here; limits are set to 1 s
+
+
+def bounded(call: Callable[[], Any], seconds: float = DEADLINE) -> BaseException | Any:
+    """Run *call* in a thread; fail the test if it is still running after *seconds*."""
+    outcome: list[Any] = []
+
+    def run() -> None:
+        try:
+            outcome.append(call())
+        except BaseException as exc:
+            outcome.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    started = time.monotonic()
+    thread.start()
+    thread.join(seconds)
+    assert not thread.is_alive(), f"still waiting after {seconds:g} s"
+    assert time.monotonic() - started < seconds
+    return outcome[0]
+
+
+@pytest.fixture
+def short_limits(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HUBCORE_CONNECT_TIMEOUT", "1")
+    monkeypatch.setenv("HUBCORE_READ_TIMEOUT", "1")
+    monkeypatch.setenv("HUBCORE_STALL_BUDGET", "1")
+    monkeypatch.delenv("GIT_SSH_COMMAND", raising=False)
+    monkeypatch.delenv("GIT_SSH", raising=False)
+    monkeypatch.delenv("GIT_SSH_VARIANT", raising=False)
+
+
+class SilentServer:
+    """Accepts TCP connections on 127.0.0.1 and never says a word."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.sock.settimeout(0.1)  # so that stop() ends the accepting thread before closing
+        self.port = self.sock.getsockname()[1]
+        self.held: list[socket.socket] = []
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._thread.start()
+
+    def _accept(self) -> None:
+        while not self._stopped.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except TimeoutError:
+                continue
+            self.held.append(conn)
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self._thread.join()
+        self.sock.close()
+        for conn in self.held:
+            conn.close()
+
+
+@pytest.fixture
+def silent() -> Iterator[SilentServer]:
+    server = SilentServer()
+    yield server
+    server.stop()
+
+
+class GitServer(GitHostServer):
+    """``git http-backend`` that records every request's body and the bytes it sent back,
+    and can stall fetches or pretend to speak only protocol v0."""
+
+    def __init__(self, root: Path):
+        super().__init__(root)
+        self.bodies: list[bytes] = []
+        self.sent: list[int] = []
+        self.stall = False
+        self.v0_only = False
+        self.release = threading.Event()
+
+    def _git_backend(self, h: BaseHTTPRequestHandler, path: str, query: str) -> None:
+        length = int(h.headers.get("Content-Length") or 0)
+        body = h.rfile.read(length) if length else b""
+        self.bodies.append(body)
+        if self.v0_only:
+            del h.headers["Git-Protocol"]
+        if self.stall and (b"command=fetch" in body or b"want " in body):
+            self.release.wait(DEADLINE)  # answer nothing until the test is over
+            h.close_connection = True
+            return
+        rfile, wfile = h.rfile, h.wfile
+        counter = _Counter(wfile)
+        h.rfile, h.wfile = io.BytesIO(body), counter  # type: ignore[assignment]
+        try:
+            super()._git_backend(h, path, query)
+        finally:  # the connection may carry another request
+            h.rfile, h.wfile = rfile, wfile
+        self.sent.append(counter.count)
+
+    def stop(self) -> None:
+        self.release.set()
+        super().stop()
+
+
+class _Counter:
+    def __init__(self, stream: Any):
+        self.stream = stream
+        self.count = 0
+
+    def write(self, data: bytes) -> int:
+        self.count += len(data)
+        return int(self.stream.write(data) or len(data))
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.stream, name)
+
+
+@pytest.fixture
+def repos(tmp_path: Path) -> Path:
+    return tmp_path / "srv" / "repos"
+
+
+@pytest.fixture
+def server(repos: Path) -> Iterator[GitServer]:
+    repos.mkdir(parents=True, exist_ok=True)
+    srv = GitServer(repos).start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def models(repos: Path) -> BareRepo:
+    repo = BareRepo(repos, "lab/models")
+    repo.commit({"hubconf.py": HUBCONF}, "one")
+    return repo
+
+
+def _timeout_error(outcome: object, transport: str, host: str, seconds: int = 1) -> str:
+    assert isinstance(outcome, DownloadError), repr(outcome)
+    message = str(outcome)
+    assert transport in message
+    assert host in message
+    assert f"within {seconds} s" in message
+    assert "HUBCORE_" in message
+    return message
+
+
+# -- item 2: no transport waits forever ------------------------------------------------------
+def test_git_protocol_server_that_never_answers(hub_home, short_limits, silent) -> None:
+    outcome = bounded(lambda: hubcore.list(f"git://127.0.0.1:{silent.port}/x.git"))
+    _timeout_error(outcome, "git://", f"127.0.0.1:{silent.port}")
+
+
+def test_smart_http_server_that_never_answers(hub_home, short_limits, silent) -> None:
+    outcome = bounded(lambda: hubcore.list(f"git+http://127.0.0.1:{silent.port}/x.git@main"))
+    _timeout_error(outcome, "smart HTTP", f"127.0.0.1:{silent.port}")
+
+
+@pytest.mark.parametrize("v0_only", [False, True], ids=["v2", "v0"])
+def test_smart_http_server_that_stalls_the_fetch(
+    hub_home, short_limits, server, models, v0_only
+) -> None:
+    server.stall = True
+    server.v0_only = v0_only
+    port = server.url.rpartition(":")[2]
+    outcome = bounded(lambda: hubcore.load(f"git+{server.url}/lab/models.git@main", "which"))
+    _timeout_error(outcome, "smart HTTP", f"127.0.0.1:{port}")
+    assert any(b"command=fetch" in b or b"want " in b for b in server.bodies)  # it got that far
+
+
+@pytest.mark.skipif(shutil.which("ssh") is None, reason="needs the ssh client")
+def test_ssh_server_that_never_answers(hub_home, short_limits, silent) -> None:
+    outcome = bounded(lambda: hubcore.list(f"git+ssh://git@127.0.0.1:{silent.port}/x.git"))
+    assert isinstance(outcome, DownloadError), repr(outcome)
+    # OpenSSH's ConnectTimeout fires first and says so in its own words
+    assert "timed out" in str(outcome).lower()
+    assert "127.0.0.1" in str(outcome)
+
+
+def _script(folder: Path, body: str) -> Path:
+    path = folder / "fake-ssh"
+    path.write_text("#!/bin/sh\n" + body)
+    path.chmod(path.stat().st_mode | stat.S_IXUSR)
+    return path
+
+
+def test_ssh_client_that_stays_silent_is_killed(
+    hub_home, short_limits, tmp_path, monkeypatch
+) -> None:
+    pid_file = tmp_path / "pid"
+    script = _script(tmp_path, f'echo $$ > "{pid_file}"\nexec sleep {DEADLINE * 2:g}\n')
+    monkeypatch.setenv("GIT_SSH_COMMAND", str(script))
+    outcome = bounded(lambda: hubcore.list("git+ssh://git@silent.invalid/x.git"))
+    message = _timeout_error(outcome, "SSH", "silent.invalid", seconds=2)
+    assert "HUBCORE_CONNECT_TIMEOUT + read timeout HUBCORE_READ_TIMEOUT" in message
+    pid = Path(f"/proc/{pid_file.read_text().strip()}/stat")
+    deadline = time.monotonic() + 5
+    while pid.exists() and b") Z" not in pid.read_bytes() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not pid.exists() or b") Z" in pid.read_bytes()  # killed (maybe not yet reaped)
+
+
+# -- item 5: GIT_SSH_COMMAND and core.sshCommand -----------------------------------------------
+@pytest.mark.parametrize("where", ["GIT_SSH_COMMAND", "core.sshCommand"])
+def test_ssh_command_of_git_is_used(hub_home, short_limits, tmp_path, monkeypatch, where) -> None:
+    record = tmp_path / "called"
+    script = _script(
+        tmp_path, f'echo "$@" > "{record}"\necho "fake-ssh: no way to that host" >&2\nexit 1\n'
+    )
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+    if where == "GIT_SSH_COMMAND":
+        monkeypatch.setenv("GIT_SSH_COMMAND", f"{script} -o Quoted='a b'")
+    else:
+        (tmp_path / ".gitconfig").write_text(f"[core]\n\tsshCommand = {script}\n")
+    outcome = bounded(lambda: hubcore.list("git+ssh://git@example.invalid/lab/x.git@main"))
+    assert isinstance(outcome, DownloadError), repr(outcome)
+    assert "fake-ssh: no way to that host" in str(outcome)  # the cause, in its own words
+    called = record.read_text()
+    assert "git@example.invalid" in called
+    assert "git-upload-pack '/lab/x.git'" in called
+    if where == "GIT_SSH_COMMAND":
+        assert called.startswith("-o Quoted=a b ")  # run by the shell, as git does
+
+
+# -- item 3: one ref listing, and a small one --------------------------------------------------
+@pytest.fixture
+def many_refs(models: BareRepo) -> tuple[BareRepo, str]:
+    """3,000 refs, most of them refs/pull/*, at a commit no branch or tag holds."""
+    models.tag("v1")
+    side = models.commit({"hubconf.py": HUBCONF + "# pr\n"}, "pr", branch="pr-base")
+    git("push", "-q", "origin", ":pr-base", cwd=models.work)
+    git("checkout", "-q", "main", cwd=models.work)  # the pull request stays off main
+    main = models.commit({"hubconf.py": HUBCONF + "# main\n"}, "main", branch="main")
+    lines = "".join(f"create refs/pull/{n}/head {side}\n" for n in range(3000))
+    subprocess.run(
+        ["git", "update-ref", "--stdin"], input=lines, text=True, cwd=models.bare, check=True
+    )
+    return models, main
+
+
+def _clone_bytes(server: GitServer, url: str, dest: Path) -> tuple[int, int]:
+    server.sent.clear()
+    subprocess.run(
+        ["git", "clone", "-q", "--depth", "1", "--no-checkout", url, str(dest)],
+        check=True,
+        capture_output=True,
+    )
+    return len(server.sent), sum(server.sent)
+
+
+def test_cold_fetch_lists_refs_once_and_small(hub_home, server, many_refs, tmp_path) -> None:
+    _, main = many_refs
+    url = f"{server.url}/lab/models.git"
+    clone_requests, clone_bytes = _clone_bytes(server, url, tmp_path / "clone")
+    server.sent.clear()
+    server.bodies.clear()
+    snapshot = hubcore.open_repo(f"git+{url}@main")
+    assert snapshot.snapshot_id == main
+    assert len(server.sent) == 2  # one ls-refs, one fetch
+    assert server.sent[0] < 2000  # the listing names main, not 3,000 pull requests
+    assert sum(server.sent) <= 1.05 * clone_bytes
+    assert len(server.sent) <= clone_requests
+    assert not any(b"refs/pull" in body for body in server.bodies)
+    server.sent.clear()
+    hubcore.open_repo(f"git+{url}@main")  # warm: one small listing
+    assert len(server.sent) == 1
+    assert server.sent[0] < 2000
+
+
+def test_short_sha_never_asks_for_pull_requests(hub_home, server, many_refs) -> None:
+    models, main = many_refs
+    older = git("rev-parse", "HEAD~1", cwd=models.work)  # "one": behind main, tagged v1
+    pr = git("rev-parse", "refs/pull/0/head", cwd=models.bare)
+    url = f"git+{server.url}/lab/models.git"
+    assert hubcore.open_repo(f"{url}@{main[:10]}").snapshot_id == main  # a tip: depth 1
+    server.bodies.clear()
+    assert hubcore.open_repo(f"{url}@{older[:10]}").snapshot_id == older
+    sent = b"".join(server.bodies)
+    assert pr.encode() not in sent
+    assert b"refs/pull" not in sent
+    outcome = bounded(lambda: hubcore.open_repo(f"{url}@{pr[:10]}"))
+    assert isinstance(outcome, RefNotFoundError), repr(outcome)
+    assert "was not found in the branches and tags" in str(outcome)
+
+
+# -- item 4: errors keep their cause -----------------------------------------------------------
+def test_unknown_host_shows_the_resolver_words(hub_home, short_limits) -> None:
+    long_path = "/".join(["deep"] * 60)
+    outcome = bounded(
+        lambda: hubcore.list(f"git+http://user:s3cret@no-such-host.invalid/{long_path}/x.git")
+    )
+    assert isinstance(outcome, HubError), repr(outcome)
+    message = str(outcome)
+    assert "s3cret" not in message
+    assert (
+        "Name or service not known" in message
+        or "not known" in message.lower()
+        or ("Temporary failure in name resolution" in message)
+    )
+    assert "..." in message  # the long URL is cut in its middle, the cause is whole
+    assert message.rstrip().endswith(("known", "resolution"))
