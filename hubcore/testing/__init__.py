@@ -9,7 +9,6 @@
 """
 
 from hubcore.testing.backend import BackendConformance
-from hubcore.testing.files import FileServer
-from hubcore.testing.pytest_plugin import write_repo
+from hubcore.testing.files import FileServer, write_repo
 
 __all__ = ["BackendConformance", "FileServer", "write_repo"]

@@ -57,7 +57,7 @@ from hubcore.backends import Backend, is_functional, model_formats
 from hubcore.errors import IntegrityError, WeightsFormatError, WeightsMismatchError
 from hubcore.model_files import open_model_file
 from hubcore.plugins import get_plugins, load_plugins
-from hubcore.testing.pytest_plugin import write_repo
+from hubcore.testing.files import write_repo
 
 __all__ = ["BackendConformance"]
 

@@ -10,7 +10,9 @@ this one.
 from __future__ import annotations
 
 import shutil
+import textwrap
 import threading
+from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
@@ -138,3 +140,15 @@ def _empty(h: BaseHTTPRequestHandler, status: int) -> None:
     h.send_response(status)
     h.send_header("Content-Length", "0")
     h.end_headers()
+
+
+def write_repo(root: Path, files: Mapping[str, str | bytes]) -> Path:
+    """Write *files* (relative path -> text or bytes) under *root*; text is dedented."""
+    for rel, content in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(textwrap.dedent(content).lstrip("\n"), encoding="utf-8")
+    return root

@@ -8,7 +8,6 @@ Not loaded on its own: a project that wants them says so in its ``conftest.py``:
 
 from __future__ import annotations
 
-import textwrap
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
@@ -16,19 +15,7 @@ import pytest
 
 from hubcore import config
 from hubcore.plugins import reset_plugins
-from hubcore.testing.files import FileServer
-
-
-def write_repo(root: Path, files: Mapping[str, str | bytes]) -> Path:
-    """Write *files* (relative path -> text or bytes) under *root*; text is dedented."""
-    for rel, content in files.items():
-        path = root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if isinstance(content, bytes):
-            path.write_bytes(content)
-        else:
-            path.write_text(textwrap.dedent(content).lstrip("\n"), encoding="utf-8")
-    return root
+from hubcore.testing.files import FileServer, write_repo
 
 
 @pytest.fixture
