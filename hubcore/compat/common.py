@@ -14,6 +14,7 @@ Nothing here imports a framework.
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import inspect
 import sys
@@ -39,6 +40,7 @@ from hubcore.trust import TrustMode
 __all__ = [
     "docstring",
     "fetch_like_peer",
+    "list_like_peer",
     "open_like_peer",
     "peer_errors",
     "place_copy",
@@ -98,6 +100,14 @@ def docstring(snapshot: Snapshot, entry: str, trust_repo: TrustMode = "check") -
 def progress_option(progress: bool) -> bool | None:
     """The peers' ``progress=True`` means "bars unless hubcore is told to be quiet"."""
     return None if progress else False
+
+
+def list_like_peer(snapshot: Snapshot, trust_repo: TrustMode = "check") -> builtins.list[str]:
+    """The entrypoints as the peers list them: read statically, or, when the hubconf binds
+    names reading cannot see, from the imported hubconf (after the trust check), as the
+    peers always do."""
+    incomplete = not api.discover(snapshot).complete
+    return api.list(snapshot, imported=incomplete, trust_repo=trust_repo)
 
 
 def fetch_like_peer(

@@ -42,7 +42,13 @@ from urllib.parse import SplitResult, urlparse, urlsplit
 
 from hubcore import api
 from hubcore.api import RunLock
-from hubcore.compat.common import docstring, fetch_like_peer, open_like_peer, peer_errors
+from hubcore.compat.common import (
+    docstring,
+    fetch_like_peer,
+    list_like_peer,
+    open_like_peer,
+    peer_errors,
+)
 from hubcore.errors import DependencyError, EntrypointNotFoundError, InvalidReferenceError
 from hubcore.plugins import get_plugins
 from hubcore.pretrained import pretrained as hub_pretrained
@@ -82,8 +88,7 @@ def list(
     helpers and are not listed (megengine.hub lists those with a single underscore).
     """
     snapshot, _ = _open(repo_info, git_host, use_cache, commit, protocol)
-    # a listing static reading cannot complete is made by importing, after the trust check
-    return api.list(snapshot, imported=not api.discover(snapshot).complete)
+    return list_like_peer(snapshot)
 
 
 @peer_errors(_PEER_ERRORS)

@@ -35,6 +35,7 @@ from hubcore.api import RunLock
 from hubcore.compat.common import (
     docstring,
     fetch_like_peer,
+    list_like_peer,
     open_like_peer,
     peer_errors,
     place_copy,
@@ -103,9 +104,7 @@ def list(
     snapshot, _ = _open(github, source, force_reload, skip_validation, verbose)
     if trust_repo is True:
         trust.ensure_trusted(snapshot, True)
-    # a listing static reading cannot complete is made as torch.hub makes it: by importing
-    incomplete = not api.discover(snapshot).complete
-    return api.list(snapshot, imported=incomplete, trust_repo=trust_repo)
+    return list_like_peer(snapshot, trust_repo)
 
 
 @peer_errors(_PEER_ERRORS)
