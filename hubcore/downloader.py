@@ -51,12 +51,12 @@ from hubcore.files import atomic_write_json
 from hubcore.http import (
     Credentials,
     describe_failure,
+    error_for,
     is_transient,
     read_piece,
     redact,
     rewrite_url,
     send,
-    status_error,
     status_text,
 )
 
@@ -478,13 +478,14 @@ class HttpDownload:
             raise _Transient(why) from None
         self._reached = True
         status = response.status_code
-        error = status_error(status, response.reason, self.label, resource="file")
-        if error is None:
+        if status < 400:
             return response
-        retry_after = _retry_after(response.headers.get("Retry-After"))
-        response.close()
         if is_transient(status):
+            retry_after = _retry_after(response.headers.get("Retry-After"))
+            response.close()
             raise _Transient(status_text(status, response.reason), retry_after)
+        error = error_for(response, self.label, resource="file")
+        assert error is not None
         raise error
 
     def _broken(self, exc: Exception) -> _Transient:

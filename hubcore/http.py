@@ -46,6 +46,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Credentials",
     "describe_failure",
+    "error_for",
     "get",
     "is_transient",
     "origin",
@@ -296,9 +297,8 @@ def get(
         response = send(url, credentials=credentials, headers=headers, stream=stream)
     except requests.RequestException as exc:
         raise DownloadError(f"cannot fetch {label}: {describe_failure(exc)}") from None
-    error = status_error(response.status_code, response.reason, label, token_hint=token_hint)
+    error = error_for(response, label, token_hint=token_hint)
     if error is not None:
-        response.close()
         raise error
     return response
 
@@ -347,6 +347,38 @@ def status_error(
     if status == 416:
         return DownloadError(f"{label}: the server rejected the byte range ({said})")
     return DownloadError(f"fetching {label} failed: {said}")
+
+
+def error_for(
+    response: requests.Response,
+    label: str,
+    *,
+    resource: Literal["repository", "file"] = "repository",
+    token_hint: str = "",
+) -> HubError | None:
+    """:func:`status_error` for *response*, with the first line of the server's error body
+    (bounded, redacted), which often says what is wrong; the response is closed."""
+    error = status_error(
+        response.status_code, response.reason, label, resource=resource, token_hint=token_hint
+    )
+    if error is None:
+        return None
+    said = _first_body_line(response)
+    response.close()
+    return type(error)(f"{error} The server said: {said}") if said else error
+
+
+def _first_body_line(response: requests.Response) -> str:
+    try:
+        # a streamed body is still unread; an unstreamed one was read into .content
+        head = response.raw.read(512, decode_content=True) or response.content[:512] or b""
+    except Exception:  # the body is a courtesy; the status already says enough
+        return ""
+    for line in re.sub(rb"<[^>]*>", b" ", head).decode("utf-8", "replace").splitlines():
+        text = _printable(" ".join(line.split()))
+        if text:
+            return redact(text)[:200]
+    return ""
 
 
 def status_text(status: int, reason: str | None) -> str:

@@ -326,3 +326,36 @@ def test_untrusted_weight_urls_with_ambiguous_hosts_are_refused(tmp_path) -> Non
             remote=True,
             allow_local=False,
         )
+
+
+def test_errors_quote_the_first_line_of_the_servers_body(hub_home, quick) -> None:
+    """The status alone rarely says why; the body's first line does (redacted, bounded)."""
+    import socket
+    import threading
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+
+    def serve() -> None:
+        for _ in range(2):
+            conn, _ = listener.accept()
+            with conn:
+                conn.recv(65536)
+                body = b"<html><h1>Request has expired</h1> token=s3cr3t</html>\n" + b"x" * 5000
+                conn.sendall(
+                    b"HTTP/1.1 403 Forbidden\r\nContent-Length: %d\r\n\r\n" % len(body) + body
+                )
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}/w.bin"
+    try:
+        with pytest.raises(HubError, match="The server said: Request has expired") as info:
+            hubcore.download(url)
+        assert "s3cr3t" not in str(info.value)
+        with pytest.raises(HubError, match="Request has expired"):
+            http.get(url)
+    finally:
+        thread.join(5)
+        listener.close()

@@ -332,7 +332,7 @@ class SmartHTTP:
         except requests.RequestException as exc:
             self._raise(exc)
         self.received += len(data)
-        _status_error(response.status_code, response.reason, self.label)
+        _status_error(response, self.label)
         if b"version 2" in data[:64]:
             if not self.v2:  # it speaks v2 after all
                 self.v2 = True
@@ -438,19 +438,11 @@ _FETCH_SECTIONS = {
 }
 
 
-def _status_error(status: int, reason: str, label: str) -> None:
-    if status < 400:
-        return
-    if status == 404:
-        from hubcore.errors import RepoNotFoundError
-
-        raise RepoNotFoundError(f"{label} not found (HTTP 404). Check the URL.")
-    if status in (401, 403):
-        raise AuthenticationError(
-            f"access to {label} was refused (HTTP {status}); put credentials in the URL or "
-            "in git's credential configuration"
-        )
-    raise DownloadError(f"listing the refs of {label} failed: HTTP {status} {reason}")
+def _status_error(response: Any, label: str) -> None:
+    """The one status map (:func:`hubcore.http.error_for`), for the ref listing."""
+    error = http.error_for(response, f"the refs of {label}")
+    if error is not None:
+        raise error
 
 
 def _has_read_timeout(exc: BaseException) -> bool:
