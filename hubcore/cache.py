@@ -269,6 +269,8 @@ class Cache:
             raise CacheError(f"cannot read the cached weight file {path}: {exc}") from exc
         if not stat.S_ISREG(st.st_mode):
             self._reject(path, st, "it is not a regular file")
+        if _VERIFIED.get(path) == _stamp(st) and not _verify_always():
+            return path  # matched its record earlier in this process, and unchanged since
         record = _read_json(self._record_path(sha256)) or {}
         if "size" in record and record["size"] != st.st_size:
             self._reject(path, st, f"{st.st_size} bytes, {record['size']} when it was verified")
@@ -282,6 +284,8 @@ class Cache:
             if actual != sha256:
                 self._reject(path, st, f"its content has sha256 {actual}")
             self._remember_verified(path, sha256, st)
+        else:
+            _VERIFIED[path] = _stamp(st)
         return path
 
     def _record_path(self, sha256: str) -> Path:
@@ -405,7 +409,11 @@ class Cache:
         manifest = _manifest_path(root)
         if not root.is_relative_to(self.root / "repos"):
             return None
-        data = _read_json(manifest)
+        data = _MANIFESTS.get(manifest)  # manifests never change once published
+        if data is None:
+            data = _read_json(manifest)
+            if data is not None:
+                _MANIFESTS[manifest] = data
         if not os.path.isdir(root):
             return "the folder is missing"
         files = data.get("files") if data else None
@@ -653,6 +661,12 @@ class Cache:
         except OSError as exc:
             raise _unwritable(path, exc) from None
         return path
+
+
+#: Blobs found intact in this process, by the stamp (size, times, inode) they had then.
+_VERIFIED: dict[Path, Any] = {}
+#: Snapshot manifests read in this process (written once, before their snapshot appears).
+_MANIFESTS: dict[Path, dict[str, Any]] = {}
 
 
 def _unwritable(path: Path, exc: OSError) -> CacheError:
