@@ -19,10 +19,9 @@ from pathlib import Path
 import pytest
 
 import hubcore
-from hubcore import config
 from hubcore.archives import extract_archive
 from hubcore.errors import ArchiveError
-from hubcore.plugins import reset_plugins
+from hubcore.testing.pytest_plugin import isolated_home
 
 from .gitserver import BareRepo, GitDaemon
 
@@ -247,14 +246,7 @@ def deep_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]
     """A hub home deep enough that an escaping chain would still land inside *tmp_path*."""
     home = tmp_path.joinpath("h1", "h2", "h3", "home")
     home.mkdir(parents=True)
-    monkeypatch.setenv("HUBCORE_HOME", str(home))
-    monkeypatch.setenv("HUBCORE_TRUST", "*")
-    monkeypatch.delenv("HUBCORE_OFFLINE", raising=False)
-    monkeypatch.setenv("HUBCORE_DISABLE_PROGRESS", "1")
-    config.set_dir(None)
-    reset_plugins()
-    yield home
-    reset_plugins()
+    yield from isolated_home(home, monkeypatch)
 
 
 def all_paths(tmp: Path) -> list[str]:

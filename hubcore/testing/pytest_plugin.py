@@ -27,7 +27,12 @@ def hub_home(
     Every repository is trusted (``HUBCORE_TRUST=*``), as tests load repositories they made
     themselves; tests of trust itself unset it.
     """
-    home = tmp_path_factory.mktemp("hub-home")
+    yield from isolated_home(tmp_path_factory.mktemp("hub-home"), monkeypatch)
+
+
+def isolated_home(home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Make *home* the hub home for one test, as :func:`hub_home` does (for fixtures that
+    need the home somewhere particular): ``yield from isolated_home(path, monkeypatch)``."""
     monkeypatch.setenv("HUBCORE_HOME", str(home))
     monkeypatch.setenv("HUBCORE_TRUST", "*")
     monkeypatch.delenv("HUBCORE_OFFLINE", raising=False)
