@@ -111,15 +111,9 @@ def test_archive_offline(hub_home, web, monkeypatch) -> None:
 # -- object stores through moto --------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def moto_url():
-    pytest.importorskip("s3fs")
-    server_mod = pytest.importorskip("moto.server")
-    server = server_mod.ThreadedMotoServer(ip_address="127.0.0.1", port=0)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
+@pytest.fixture
+def moto_url(s3_server):
+    return s3_server
 
 
 @pytest.fixture
