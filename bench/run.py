@@ -46,7 +46,7 @@ MiB = 1 << 20
 # Each contender imports what its call needs before the clock starts (torch.hub likewise).
 HUBCORE_DOWNLOAD = """
 import json, os, sys, time
-import hubcore, hubcore.downloader, hubcore.plugins
+import hubcore, hubcore.store.downloader, hubcore.plugins
 hubcore.plugins.get_plugins()
 url, sha = sys.argv[1], sys.argv[2]
 t = time.perf_counter()

@@ -21,13 +21,13 @@ from hubcore.api import (
     load_weights,
     open_repo,
 )
-from hubcore.backends import Backend, WeightsFile
 from hubcore.config import get_dir, set_dir
 from hubcore.errors import HubError, IntegrityError
-from hubcore.hookspecs import hookimpl
-from hubcore.pretrained import Weights, pretrained
+from hubcore.plugins.backends import Backend, WeightsFile
+from hubcore.plugins.hookspecs import hookimpl
+from hubcore.repo.pretrained import Weights, pretrained
 from hubcore.sources import RepoRef, Snapshot, Source
-from hubcore.transfer import file_sha256
+from hubcore.store.transfer import file_sha256
 
 download = download_file
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import builtins
 import contextlib
 import difflib
-import importlib.util
 import inspect
 import logging
 import os
@@ -13,18 +12,13 @@ import re
 import threading
 import types
 from collections.abc import Iterator, Mapping, Sequence
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import attrs
 
-from hubcore import config, model_files, runcontext, transfer, trust
-from hubcore.backends import WeightsFile
-from hubcore.cache import get_cache, retried_after_removal
-from hubcore.discovery import Entrypoint, HubconfInfo, discover_hubconf
+from hubcore import config, runcontext
 from hubcore.errors import (
-    DependencyError,
     EntrypointError,
     EntrypointNotFoundError,
     HubError,
@@ -33,14 +27,20 @@ from hubcore.errors import (
     OfflineError,
 )
 from hubcore.events import notify
-from hubcore.http import redact, url_identity
-from hubcore.isolation import RepoImporter
-from hubcore.lock import LockedRepo, LockedWeight, LockFile, find_lock
-from hubcore.plugins import get_plugins
-from hubcore.pretrained import read_state, resolve_repo_weight_url, weights_of
-from hubcore.redirects import redirecting
+from hubcore.plugins import get_plugins, model_files
+from hubcore.plugins.backends import WeightsFile
+from hubcore.policy import trust
+from hubcore.policy.lock import LockedRepo, LockedWeight, LockFile, find_lock
+from hubcore.policy.trust import TrustMode
+from hubcore.repo.dependencies import check_dependencies
+from hubcore.repo.discovery import Entrypoint, HubconfInfo, discover_hubconf
+from hubcore.repo.isolation import RepoImporter
+from hubcore.repo.pretrained import read_state, resolve_repo_weight_url, weights_of
+from hubcore.repo.redirects import redirecting
 from hubcore.sources import FetchContext, RepoRef, Snapshot, Source, parse_reference
-from hubcore.trust import TrustMode
+from hubcore.store import transfer
+from hubcore.store.cache import get_cache, retried_after_removal
+from hubcore.store.http import redact, url_identity
 
 __all__ = [
     "call_entrypoint",
@@ -284,7 +284,7 @@ def load(
     ``pretrained=True`` (or a variant name) applies the weights the entrypoint declares
     with ``@pretrained``. The keyword arguments named above configure the hub (see
     :func:`open_repo`; *revision* is another name for *commit*; *trust_repo* as in
-    :mod:`hubcore.trust`); every other one goes to the
+    :mod:`hubcore.policy.trust`); every other one goes to the
     entrypoint. Nothing from a remote repository runs before it is trusted. Under a lock file
     (*lock*, ``HUBCORE_LOCK`` or ``./hub.lock``; ``lock=False`` for none) a locked reference
     loads its recorded commit and its weights are verified against the recorded hashes.
@@ -485,7 +485,7 @@ def running_repository_code(
     """The setting repository code of *snapshot* runs in: its isolated imports, the
     :class:`~hubcore.runcontext.RunContext` (its root for relative weight paths, the lock's
     recorded weight hashes, the weights applied), and the framework redirects
-    (:mod:`hubcore.redirects`) in place."""
+    (:mod:`hubcore.repo.redirects`) in place."""
     context = runcontext.RunContext(
         root=snapshot.root,
         label=str(snapshot.ref),
@@ -596,67 +596,6 @@ def lock_references(
             )
         )
     return locked
-
-
-def check_dependencies(dependencies: Sequence[str], repo: str) -> None:
-    """Raise :class:`~hubcore.errors.DependencyError` naming every unmet requirement.
-
-    Each entry is a requirement (``"torch>=2"``, ``"Pillow"``). It is met when a module of
-    that name can be imported or a distribution of that name is installed (so ``Pillow``
-    counts although its module is ``PIL``), at an allowed version when one is given. A
-    requirement whose environment marker does not hold here (``"x; python_version<'3'"``)
-    is skipped, as pip skips it.
-    """
-    from packaging.requirements import InvalidRequirement, Requirement
-
-    problems = []
-    for text in dependencies:
-        try:
-            req = Requirement(text)
-        except InvalidRequirement:
-            problems.append(f"{text!r} (not a valid requirement)")
-            continue
-        try:
-            needed = req.marker is None or req.marker.evaluate({"extra": ""})
-        except ValueError:  # packaging's UndefinedComparison / UndefinedEnvironmentName
-            problems.append(f"{text!r} (its environment marker cannot be evaluated)")
-            continue
-        if not needed:
-            continue  # for another Python or platform, as pip would skip it
-        version = _installed_version(req.name)
-        importable = _importable(req.name)
-        if version is None and not importable:
-            problems.append(req.name)
-        elif (
-            req.specifier
-            and version is not None
-            and not req.specifier.contains(version, prereleases=True)
-        ):
-            problems.append(f"{req.name}{req.specifier} (installed: {version})")
-    if problems:
-        raise DependencyError(repo, problems)
-
-
-def _installed_version(name: str) -> str | None:
-    try:
-        return metadata.version(name)
-    except metadata.PackageNotFoundError:
-        pass
-    for dist in metadata.packages_distributions().get(name, []):
-        try:
-            return metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            continue
-    return None
-
-
-def _importable(name: str) -> bool:
-    if not name.isidentifier():
-        return False
-    try:
-        return importlib.util.find_spec(name) is not None
-    except (ImportError, ValueError):
-        return False
 
 
 def _accepts_pretrained(fn: Any) -> bool:

@@ -14,16 +14,18 @@ from typing import Any, NoReturn
 
 import click
 
-from hubcore import api, config, settings, transfer, trust
-from hubcore.cache import Cache, CachedSnapshot, get_cache
-from hubcore.check import check_snapshot
-from hubcore.discovery import Entrypoint, WeightsInfo
+from hubcore import api, config, settings
 from hubcore.errors import CacheTargetError, HubError
-from hubcore.files import atomic_copy
-from hubcore.http import redact
-from hubcore.isolation import PRIVATE_PREFIX
-from hubcore.lock import read_repo_list, write_lock
 from hubcore.plugins import get_plugins
+from hubcore.policy import trust
+from hubcore.policy.check import check_snapshot
+from hubcore.policy.lock import read_repo_list, write_lock
+from hubcore.repo.discovery import Entrypoint, WeightsInfo
+from hubcore.repo.isolation import PRIVATE_PREFIX
+from hubcore.store import transfer
+from hubcore.store.cache import Cache, CachedSnapshot, get_cache
+from hubcore.store.files import atomic_copy
+from hubcore.store.http import redact
 
 __all__ = ["main"]
 
@@ -622,7 +624,7 @@ def _fmt(value: Any) -> str:
 def _watch_weights(applied: list[str]) -> Iterator[None]:
     """Record the weights the entrypoint applied (not any other download, such as the
     repository archive), described by the download events."""
-    from hubcore.hookspecs import hookimpl
+    from hubcore.plugins.hookspecs import hookimpl
 
     fetched: dict[str, str] = {}
 

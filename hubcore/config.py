@@ -6,7 +6,7 @@ progress, and the ``[mirrors]`` table of ``<home>/config.toml`` (or ``HUBCORE_CO
     "https://example.org/weights/" = "s3://weights-mirror/"
 
 Rewrites from ``HUBCORE_MIRRORS`` take precedence over the file; how prefixes match is
-:func:`hubcore.http.rewrite_url`'s. The environment variables themselves are read by
+:func:`hubcore.store.http.rewrite_url`'s. The environment variables themselves are read by
 :mod:`hubcore.settings`.
 """
 
@@ -108,7 +108,7 @@ def mirrors() -> dict[str, str]:
             try:
                 _ = urlsplit(url).port  # what rewriting and fetching would raise later
             except ValueError as exc:
-                from hubcore.http import redact  # http imports this module
+                from hubcore.store.http import redact  # http imports this module
 
                 raise ConfigError(
                     f"{origin}: the mirror {role} {redact(url)!r} is not a valid URL: {exc}"
@@ -118,7 +118,7 @@ def mirrors() -> dict[str, str]:
 
 
 def rewrite_url(url: str) -> str:
-    """Apply the best matching mirror to *url* (the rules: :func:`hubcore.http.rewrite_url`)."""
-    from hubcore import http  # http imports this module
+    """Apply the best matching mirror to *url* (rules: :func:`hubcore.store.http.rewrite_url`)."""
+    from hubcore.store import http  # http imports this module
 
     return http.rewrite_url(url, mirrors())

@@ -1,7 +1,7 @@
 """Events: the one owner of telling plugins what happened.
 
 Downloads (started, progress, finished) and loaded entrypoints are announced through the event
-hooks of :mod:`hubcore.hookspecs`. The storage layer announces its events here without
+hooks of :mod:`hubcore.plugins.hookspecs`. The storage layer announces its events here without
 importing the plugin manager; the manager is reached only when an event is sent.
 """
 

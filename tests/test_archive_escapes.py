@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 
 import hubcore
-from hubcore.archives import extract_archive
 from hubcore.errors import ArchiveError
+from hubcore.store.archives import extract_archive
 from hubcore.testing.pytest_plugin import isolated_home
 
 from .gitserver import BareRepo, GitDaemon

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from hubcore.archives import archive_commit, extract_archive
 from hubcore.errors import ArchiveError
+from hubcore.store.archives import archive_commit, extract_archive
 
 
 def zip_bytes(entries: list[tuple[str, bytes, int | None]]) -> bytes:

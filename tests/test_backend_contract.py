@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 
 import hubcore
-from hubcore.backends import model_formats
 from hubcore.errors import BackendError, NoBackendError, WeightsFormatError
-from hubcore.model_files import open_model_file
 from hubcore.plugins import get_plugins
-from hubcore.pretrained import Weights, apply_pretrained
+from hubcore.plugins.backends import model_formats
+from hubcore.plugins.model_files import open_model_file
+from hubcore.repo.pretrained import Weights, apply_pretrained
 
 example = pytest.importorskip("hubcore_numpy_example")
 functional = pytest.importorskip("hubcore_numpy_example.functional")

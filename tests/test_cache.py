@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hubcore.cache import Cache, UrlRecord, folder_name, safe_component
+from hubcore.store.cache import Cache, UrlRecord, folder_name, safe_component
 
 ROOT = Path("/hub-home")
 
@@ -109,7 +109,7 @@ def test_listing_removing_and_pruning(tmp_path: Path) -> None:
     cache.write_ref("github", "h/o/r", "main", "b" * 40)
     src = tmp_path / "w.bin"
     src.write_bytes(b"w" * 10)
-    from hubcore.transfer import fetch
+    from hubcore.store.transfer import fetch
 
     kept = fetch(str(src), cache=cache, progress=False)
     orphan = cache.blob_path("c" * 64)
@@ -147,7 +147,7 @@ def test_cache_cli(hub_home, tmp_path: Path) -> None:
     from click.testing import CliRunner
 
     from hubcore.cli import main
-    from hubcore.transfer import fetch
+    from hubcore.store.transfer import fetch
 
     src = tmp_path / "model.bin"
     src.write_bytes(b"m" * 2048)

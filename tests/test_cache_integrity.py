@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 
 import hubcore
-from hubcore import transfer
-from hubcore.cache import Cache
 from hubcore.errors import CacheError, HubError, OfflineError
+from hubcore.store import transfer
+from hubcore.store.cache import Cache
 
 HUBCONF = '''\
 dependencies = []
@@ -114,7 +114,7 @@ def test_unchanged_blob_is_not_hashed_again(
     src, sha = weight
     hubcore.download(str(src), sha256=sha)
     hashed: list[object] = []
-    monkeypatch.setattr("hubcore.cache.file_sha256", lambda p: hashed.append(p) or "0" * 64)
+    monkeypatch.setattr("hubcore.store.cache.file_sha256", lambda p: hashed.append(p) or "0" * 64)
     hubcore.download(str(src), sha256=sha)
     hubcore.download(str(src))
     assert hashed == []

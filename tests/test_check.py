@@ -220,7 +220,7 @@ def test_untrusted_remote_repository_cannot_reach_local_files_or_addresses(
         assert b"private" not in blobs
         assert b"hello" not in blobs
     # Trusted, or allowed by the flag, the repository may reach them (the climb never).
-    key, _ = hubcore.trust.identity(hubcore.open_repo(repo_url))
+    key, _ = hubcore.policy.trust.identity(hubcore.open_repo(repo_url))
     for allowance in ({"HUBCORE_TRUST": key}, {"HUBCORE_ALLOW_PRIVATE_URLS": "1"}):
         with monkeypatch.context() as patch:
             for key, value in allowance.items():

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from hubcore.api import check_dependencies
 from hubcore.errors import DependencyError
+from hubcore.repo.dependencies import check_dependencies
 
 
 @pytest.fixture

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 import hubcore
-from hubcore.api import check_dependencies
 from hubcore.errors import DependencyError
+from hubcore.repo.dependencies import check_dependencies
 
 
 def test_requirements_whose_marker_is_false_are_skipped() -> None:

@@ -312,11 +312,11 @@ def test_aliases_of_hubcores_decorator_are_recognised(make_hub_repo) -> None:
         {
             "hubconf.py": """
             import hubcore as hc
-            import hubcore.pretrained
-            import hubcore.pretrained as module_attr
+            import hubcore.repo.pretrained
+            import hubcore.repo.pretrained as module_attr
             from hubcore import pretrained as hp, Weights as W
-            from hubcore.pretrained import pretrained as P, Weights as W2
-            from hubcore.weights import Weights as W3
+            from hubcore.repo.pretrained import pretrained as P, Weights as W2
+            from hubcore.repo.weights import Weights as W3
             from .common import deco
             from common import *
 
@@ -332,7 +332,7 @@ def test_aliases_of_hubcores_decorator_are_recognised(make_hub_repo) -> None:
             def c(**kwargs):
                 pass
 
-            @module_attr("https://example.org/d.pth")
+            @module_attr.pretrained("https://example.org/d.pth")
             def d(**kwargs):
                 pass
 

@@ -15,8 +15,8 @@ from click.testing import CliRunner
 
 import hubcore
 from hubcore.cli import main
-from hubcore.discovery import MAX_NAMES, discover_hubconf
 from hubcore.errors import ConfigError, HubconfError, HubconfSyntaxError
+from hubcore.repo.discovery import MAX_NAMES, discover_hubconf
 from hubcore.testing.pytest_plugin import write_repo
 
 SECRET = "def f():\n    '''SECRET from outside the repository.'''\n"

@@ -85,7 +85,7 @@ def test_concurrent_processes_transfer_once(hub_home, tmp_path) -> None:
 
 
 def test_mirrors_apply_to_weight_urls(hub_home, tmp_path, monkeypatch) -> None:
-    from hubcore.cache import get_cache
+    from hubcore.store.cache import get_cache
 
     mirror = tmp_path / "mirror"
     mirror.mkdir()

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 import hubcore
-from hubcore import http
 from hubcore.errors import DownloadError, HubError
+from hubcore.store import http
 
 from .fileserver import FileServer
 from .gitserver import BareRepo, GitHostServer
@@ -310,14 +310,14 @@ def test_head_requests_use_the_one_client(hub_home, quick, tls_server, other) ->
     """``check --online`` and revalidation send HEAD through the same redirect rules."""
     other.add("w.bin", b"x")
     tls_server.redirects["/w.bin"] = f"{other.url}/w.bin"
-    from hubcore.check import _unreachable
+    from hubcore.policy.check import _unreachable
 
     assert "HUBCORE_ALLOW_HTTP" in (_unreachable(f"{tls_server.url}/w.bin") or "")
     assert not other.log
 
 
 def test_untrusted_weight_urls_with_ambiguous_hosts_are_refused(tmp_path) -> None:
-    from hubcore.pretrained import resolve_repo_weight_url
+    from hubcore.repo.pretrained import resolve_repo_weight_url
 
     with pytest.raises(HubError, match="backslash"):
         resolve_repo_weight_url(

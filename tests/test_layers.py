@@ -9,23 +9,17 @@ from pathlib import Path
 import pytest
 
 CORE = Path(__file__).resolve().parents[1] / "hubcore"
-#: The storage layer and the owners it builds on.
-LOWER = (
-    "errors",
-    "settings",
-    "config",
-    "runcontext",
-    "files",
-    "addresses",
-    "safetensors_header",
-    "archives",
-    "http",
-    "downloader",
-    "cache",
-    "transfer",
-    "events",
-)
-UPPER = ("hubcore.api", "hubcore.cli", "hubcore.plugins", "hubcore.trust", "hubcore.lock")
+#: Owners of one concern each, used by every layer; they import no layer above the store.
+OWNERS = ("errors", "settings", "config", "runcontext", "events")
+#: What each layer folder may not import at module level (lower layers never import upper ones).
+FORBIDDEN = {
+    "store": ("api", "cli", "plugins", "repo", "policy", "sources", "compat", "packages"),
+    "plugins": ("api", "cli", "policy", "compat"),
+    "repo": ("api", "cli", "policy", "compat"),
+    "policy": ("api", "cli", "compat"),
+    "sources": ("api", "cli", "policy", "repo", "compat"),
+}
+FORBIDDEN_FOR_OWNERS = ("api", "cli", "plugins", "repo", "policy", "sources", "compat", "store")
 
 
 def module_level_imports(path: Path) -> set[str]:
@@ -40,10 +34,41 @@ def module_level_imports(path: Path) -> set[str]:
     return names
 
 
-@pytest.mark.parametrize("module", LOWER)
-def test_lower_layers_import_no_upper_layer(module) -> None:
-    imported = module_level_imports(CORE / f"{module}.py")
-    assert not {name for name in imported if name.startswith(UPPER)}
+def _forbidden(imported: set[str], layers: tuple[str, ...]) -> set[str]:
+    prefixes = tuple(f"hubcore.{layer}" for layer in layers)
+    return {n for n in imported if n in prefixes or n.startswith(tuple(p + "." for p in prefixes))}
+
+
+@pytest.mark.parametrize("layer", sorted(FORBIDDEN))
+def test_each_layer_imports_no_layer_above_it(layer: str) -> None:
+    files = sorted((CORE / layer).rglob("*.py"))
+    assert files, f"hubcore/{layer}/ is missing"
+    for path in files:
+        bad = _forbidden(module_level_imports(path), FORBIDDEN[layer])
+        assert not bad, f"{path.relative_to(CORE)} imports {sorted(bad)}"
+
+
+@pytest.mark.parametrize("owner", OWNERS)
+def test_owners_import_no_layer(owner: str) -> None:
+    imported = module_level_imports(CORE / f"{owner}.py")
+    allowed_store = {"hubcore.store", "hubcore.store.files"}
+    bad = _forbidden(imported, FORBIDDEN_FOR_OWNERS) - allowed_store
+    assert not bad, f"{owner}.py imports {sorted(bad)}"
+
+
+def test_the_tree_shows_the_layers() -> None:
+    top = {p.stem for p in CORE.glob("*.py")}
+    assert top <= {
+        "__init__",
+        "_version",
+        "api",
+        "cli",
+        "errors",
+        "settings",
+        "config",
+        "runcontext",
+        "events",
+    }, top
 
 
 def test_the_core_imports_no_framework() -> None:

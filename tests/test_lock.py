@@ -10,7 +10,7 @@ from click.testing import CliRunner
 import hubcore
 from hubcore.cli import main
 from hubcore.errors import ConfigError, IntegrityError, LockMismatchError
-from hubcore.lock import LockFile
+from hubcore.policy.lock import LockFile
 
 from .fileserver import FileServer
 from .gitserver import BareRepo, GitHostServer
@@ -97,7 +97,7 @@ def test_lock_then_move_branch_and_replace_weights(setup, tmp_path, monkeypatch)
 def test_lock_path_from_environment_and_unlocked_refs(setup, tmp_path, monkeypatch) -> None:
     git, _, repo, _, _ = setup
     locked = hubcore.api.lock_references(["acme/hub:main"], host=git.url)
-    from hubcore.lock import write_lock
+    from hubcore.policy.lock import write_lock
 
     write_lock(tmp_path / "elsewhere.lock", locked)
     monkeypatch.setenv("HUBCORE_LOCK", str(tmp_path / "elsewhere.lock"))
@@ -209,7 +209,7 @@ def test_repository_code_downloads_are_checked_against_the_lock(
     ],
 )
 def test_lock_round_trips_hostile_names(tmp_path, variant) -> None:
-    from hubcore.lock import LockedRepo, LockedWeight, write_lock
+    from hubcore.policy.lock import LockedRepo, LockedWeight, write_lock
 
     weight = LockedWeight(variant, variant, f"https://h/{variant}", "a" * 64)
     written = LockedRepo(variant, "b" * 40, (weight,), f"github:{variant}", variant)
@@ -253,7 +253,7 @@ def test_a_hash_in_the_file_name_must_agree_with_the_lock(setup, tmp_path, monke
     named = files.add("linear-deadbeef12.safetensors", data)  # the name declares a prefix
     repo.commit(hub_files(named, "v6"), "named")
     lock = tmp_path / "hub.lock"
-    from hubcore.lock import LockedRepo, LockedWeight, write_lock
+    from hubcore.policy.lock import LockedRepo, LockedWeight, write_lock
     from hubcore.sources import identify
 
     identity, revision = identify("acme/hub:main", host=git.url)
@@ -267,7 +267,7 @@ def test_a_hash_in_the_file_name_must_agree_with_the_lock(setup, tmp_path, monke
 
 
 def test_a_name_that_is_not_unicode_is_a_clear_error(tmp_path) -> None:
-    from hubcore.lock import LockedRepo, LockedWeight, write_lock
+    from hubcore.policy.lock import LockedRepo, LockedWeight, write_lock
 
     weight = LockedWeight("f", "bad\ud800name", "https://h/w", "a" * 64)
     with pytest.raises(ConfigError, match="not valid Unicode"):

@@ -11,7 +11,7 @@ import pytest
 import hubcore
 from hubcore import hookimpl, plugins
 from hubcore.cli import main
-from hubcore.redirects import Redirect, in_repository_code
+from hubcore.repo.redirects import Redirect, in_repository_code
 
 FAKEHUB = '''
 def fetch(url):
@@ -175,5 +175,5 @@ def test_invalid_redirect_registration_is_reported(hub_home) -> None:
             register(("torch.hub", "load_state_dict_from_url"))
 
     loaded = plugins.load_plugins(extra=[("broken", Broken())])
-    assert "not a hubcore.redirects.Redirect" in (loaded.infos["broken"].error or "")
+    assert "not a hubcore.repo.redirects.Redirect" in (loaded.infos["broken"].error or "")
     assert all(isinstance(r, Redirect) for r in loaded.redirects)

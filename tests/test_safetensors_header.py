@@ -8,7 +8,7 @@ import struct
 import pytest
 
 from hubcore.errors import WeightsFormatError
-from hubcore.safetensors_header import read_header, read_safetensors
+from hubcore.store.safetensors_header import read_header, read_safetensors
 
 TENSOR = {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}
 

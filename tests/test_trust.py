@@ -13,9 +13,9 @@ import pytest
 from click.testing import CliRunner
 
 import hubcore
-from hubcore import trust
 from hubcore.cli import main
 from hubcore.errors import UntrustedRepoError
+from hubcore.policy import trust
 
 from .gitserver import BareRepo, GitHostServer
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 import hubcore
-from hubcore import config, transfer
+from hubcore import config
 from hubcore.errors import (
     ConfigError,
     DownloadError,
@@ -14,8 +14,9 @@ from hubcore.errors import (
     InvalidArgumentError,
     InvalidReferenceError,
 )
-from hubcore.http import redact
 from hubcore.sources import canonical_url, identify
+from hubcore.store import transfer
+from hubcore.store.http import redact
 
 
 def test_the_redactor_survives_what_urllib_cannot_parse() -> None:
@@ -45,7 +46,7 @@ def test_canonical_url_of_an_unparseable_url() -> None:
 
 def test_trust_entry_with_an_unparseable_url(hub_home) -> None:
     with pytest.raises(InvalidReferenceError, match="not a valid URL"):
-        hubcore.trust.add("github:https://[::1/x")
+        hubcore.policy.trust.add("github:https://[::1/x")
 
 
 @pytest.mark.parametrize(

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from hubcore.addresses import is_internal_host
 from hubcore.errors import HubconfError, UntrustedRepoError
-from hubcore.pretrained import resolve_repo_weight_url
+from hubcore.repo.pretrained import resolve_repo_weight_url
+from hubcore.store.addresses import is_internal_host
 
 
 @pytest.fixture
@@ -139,8 +139,9 @@ def test_redirects_of_an_untrusted_repository_stay_public(hub_home, tmp_path, mo
 
     from click.testing import CliRunner
 
-    from hubcore import addresses, http, pretrained
+    from hubcore import pretrained
     from hubcore.cli import main
+    from hubcore.store import addresses, http
 
     from .fileserver import FileServer
 

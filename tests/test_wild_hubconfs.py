@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 
 import hubcore
+import hubcore.repo.dependencies
 from hubcore.compat import megengine_hub, torch_hub
 from hubcore.errors import DependencyError
 
@@ -339,9 +340,9 @@ def test_tuples_keep_their_helpers(prepared, hub_home) -> None:
 def test_dependencies_are_matched_by_distribution_name(prepared, hub_home) -> None:
     local = str(prepared["torch_dist_deps"])
     assert hubcore.discover(local).dependencies == ("torch", "PyYAML>=5", "python-dateutil")
-    hubcore.api.check_dependencies(["PyYAML>=5", "python-dateutil"], local)
+    hubcore.repo.dependencies.check_dependencies(["PyYAML>=5", "python-dateutil"], local)
     with pytest.raises(DependencyError, match="PyYAML>=99"):
-        hubcore.api.check_dependencies(["PyYAML>=99"], local)
+        hubcore.repo.dependencies.check_dependencies(["PyYAML>=99"], local)
 
 
 def test_same_module_names_in_two_repositories_and_the_program(

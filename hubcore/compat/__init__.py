@@ -9,7 +9,7 @@ Each API lives with its framework's plugin; the modules here re-export it under 
 path and, without the plugin, fail with an :class:`~hubcore.errors.DependencyError` (also an
 ``ImportError``) naming what to install. Neither imports its framework: the plugins read
 weight files with their backends and redirect a repository's own calls to those APIs through
-hubcore (see :mod:`hubcore.redirects`). What the APIs share, framework-free, is
+hubcore (see :mod:`hubcore.repo.redirects`). What the APIs share, framework-free, is
 :mod:`hubcore.compat.common`. docs/migration.md lists every deliberate difference.
 """
 

@@ -22,9 +22,8 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from hubcore import api, config, runcontext, transfer
+from hubcore import api, config, runcontext
 from hubcore.api import RunLock
-from hubcore.backends import WeightsFile
 from hubcore.errors import (
     DownloadError,
     EntrypointNotFoundError,
@@ -32,10 +31,12 @@ from hubcore.errors import (
     IntegrityError,
     OfflineError,
 )
-from hubcore.files import atomic_copy
-from hubcore.http import url_identity
+from hubcore.plugins.backends import WeightsFile
+from hubcore.policy.trust import TrustMode
 from hubcore.sources import Snapshot
-from hubcore.trust import TrustMode
+from hubcore.store import transfer
+from hubcore.store.files import atomic_copy
+from hubcore.store.http import url_identity
 
 __all__ = [
     "docstring",

@@ -1,6 +1,6 @@
 """Repository sources: from a reference string to a local, immutable snapshot folder.
 
-A source is registered by a plugin (see :func:`hubcore.hookspecs.hubcore_register_sources`).
+A source is registered by a plugin (see :func:`hubcore.plugins.hookspecs.hubcore_register_sources`).
 A ``name:`` prefix (``local:./dir``, ``github:owner/repo``) sends a reference straight to the
 source of that name. Otherwise every source says how specifically it claims the reference
 (:meth:`Source.claim`, a :class:`Claim` rank) and the most specific claim wins, whatever the
@@ -28,8 +28,8 @@ from urllib.parse import unquote, urlsplit
 
 import attrs
 
-from hubcore.cache import Cache
 from hubcore.errors import HubError, InvalidReferenceError, UnknownSourceError
+from hubcore.store.cache import Cache
 
 __all__ = [
     "Claim",
@@ -162,7 +162,7 @@ class Source(Protocol):
         """Make the snapshot *ref* names available locally and return it.
 
         Remote sources resolve the reference to an immutable id first and materialise that
-        snapshot with :meth:`hubcore.cache.Cache.publish_tree`; they must honour
+        snapshot with :meth:`hubcore.store.cache.Cache.publish_tree`; they must honour
         ``ctx.offline`` (no network; use what is cached or raise
         :class:`hubcore.errors.OfflineError`) and ``ctx.force_reload``.
         """
@@ -170,8 +170,8 @@ class Source(Protocol):
 
 
 def redact_url(text: str) -> str:
-    """*text* without credentials: :func:`hubcore.http.redact`, the one redactor."""
-    from hubcore.http import redact
+    """*text* without credentials: :func:`hubcore.store.http.redact`, the one redactor."""
+    from hubcore.store.http import redact
 
     return redact(text)
 

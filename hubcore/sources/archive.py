@@ -18,12 +18,12 @@ from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urldefrag, urlsplit
 
-from hubcore import transfer
-from hubcore.archives import extract_archive
 from hubcore.errors import InvalidReferenceError
-from hubcore.hookspecs import hookimpl
+from hubcore.plugins.hookspecs import hookimpl
 from hubcore.sources import Claim, FetchContext, RepoRef, Source, canonical_url
 from hubcore.sources.remote import RemoteSource, Resolution
+from hubcore.store import transfer
+from hubcore.store.archives import extract_archive
 
 __all__ = ["ArchiveSource"]
 

@@ -35,7 +35,7 @@ from hubcore.errors import (
     InvalidReferenceError,
     RepoNotFoundError,
 )
-from hubcore.hookspecs import hookimpl
+from hubcore.plugins.hookspecs import hookimpl
 from hubcore.sources import Claim, FetchContext, RepoRef, Source, canonical_url
 from hubcore.sources.remote import RemoteSource, Resolution
 

@@ -23,8 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
-from hubcore import config, http
-from hubcore.archives import TreeWriter, check_member_name
+from hubcore import config
 from hubcore.errors import (
     AuthenticationError,
     DownloadError,
@@ -34,10 +33,12 @@ from hubcore.errors import (
     RefNotFoundError,
     RepoNotFoundError,
 )
-from hubcore.hookspecs import hookimpl
+from hubcore.plugins.hookspecs import hookimpl
 from hubcore.sources import Claim, FetchContext, RepoRef, Snapshot, Source, canonical_url, gitproto
 from hubcore.sources.git_hosts import FULL_SHA, SHORT_SHA, pick_commit
 from hubcore.sources.gitproto import Listing
+from hubcore.store import http
+from hubcore.store.archives import TreeWriter, check_member_name
 
 if TYPE_CHECKING:  # dulwich is imported when a git reference is fetched, not at start-up
     from dulwich.repo import MemoryRepo
@@ -367,7 +368,7 @@ def _label(ref: RepoRef) -> str:
 
 def _write_tree(repo: MemoryRepo, commit: str, tree: Path, label: str) -> None:
     """Write the files of *commit* into *tree*: regular files, executables, and symlinks
-    that stay inside the tree (:class:`~hubcore.archives.TreeWriter`)."""
+    that stay inside the tree (:class:`~hubcore.store.archives.TreeWriter`)."""
     from dulwich.objects import Commit
 
     try:

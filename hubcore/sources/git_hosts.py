@@ -21,9 +21,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from hubcore import http, settings
-from hubcore.archives import archive_commit, extract_archive
-from hubcore.cache import Cache
+from hubcore import settings
 from hubcore.errors import (
     ArchiveError,
     DownloadError,
@@ -31,7 +29,7 @@ from hubcore.errors import (
     OfflineError,
     RefNotFoundError,
 )
-from hubcore.hookspecs import hookimpl
+from hubcore.plugins.hookspecs import hookimpl
 from hubcore.sources import (
     Claim,
     FetchContext,
@@ -42,6 +40,9 @@ from hubcore.sources import (
     redact_url,
 )
 from hubcore.sources.remote import RemoteSource, Resolution
+from hubcore.store import http
+from hubcore.store.archives import archive_commit, extract_archive
+from hubcore.store.cache import Cache
 
 __all__ = [
     "FULL_SHA",

@@ -3,7 +3,7 @@ protocol-v2 client for smart HTTP.
 
 Every transport reads its limits from :func:`limits` (``HUBCORE_CONNECT_TIMEOUT``,
 ``HUBCORE_READ_TIMEOUT`` and ``HUBCORE_STALL_BUDGET``, through
-:func:`hubcore.downloader.download_settings`): connecting may take the connect timeout, and no
+:func:`hubcore.store.downloader.download_settings`): connecting may take the connect timeout, and no
 read waits longer than the read timeout or the stall budget, whichever is smaller. A transport
 that runs out of time raises :class:`TransportTimeout`, which names the transport, the host and
 the limit that fired.
@@ -34,8 +34,8 @@ from urllib.parse import urlsplit
 
 import attrs
 
-from hubcore import http
 from hubcore.errors import AuthenticationError, DownloadError
+from hubcore.store import http
 
 if TYPE_CHECKING:
     import requests
@@ -76,8 +76,8 @@ class Limits:
 
 def limits() -> Limits:
     """The git transports' limits: the HTTP client's connect and read timeouts and the weight
-    downloads' stall budget, all from :func:`hubcore.downloader.download_settings`."""
-    from hubcore.downloader import download_settings
+    downloads' stall budget, all from :func:`hubcore.store.downloader.download_settings`."""
+    from hubcore.store.downloader import download_settings
 
     settings = download_settings()
     return Limits(
@@ -439,7 +439,7 @@ _FETCH_SECTIONS = {
 
 
 def _status_error(response: Any, label: str) -> None:
-    """The one status map (:func:`hubcore.http.error_for`), for the ref listing."""
+    """The one status map (:func:`hubcore.store.http.error_for`), for the ref listing."""
     error = http.error_for(response, f"the refs of {label}")
     if error is not None:
         raise error

@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from hubcore.errors import InvalidReferenceError, RepoNotFoundError
-from hubcore.hookspecs import hookimpl
+from hubcore.plugins.hookspecs import hookimpl
 from hubcore.sources import Claim, FetchContext, RepoRef, Snapshot, Source
 
 __all__ = ["LocalSource"]

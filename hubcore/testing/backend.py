@@ -27,13 +27,13 @@ hubcore's fixtures (``hub_home``), so the plugin's ``conftest.py`` loads them wi
             ...
 
 Two capabilities are tested only when the backend declares them (class attributes of the
-backend, see :class:`hubcore.backends.Backend`):
+backend, see :class:`hubcore.plugins.backends.Backend`):
 
 * ``functional = True``: ``apply_weights`` returns a new model and leaves the one it is
   given unchanged; ``@pretrained`` entrypoints then return that new model. A backend without
   it must return ``None`` (or the model itself).
 * ``model_formats`` with ``open_model``: every declared suffix round-trips through
-  :func:`hubcore.model_files.open_model_file`. Provide a ``save_model`` fixture,
+  :func:`hubcore.plugins.model_files.open_model_file`. Provide a ``save_model`` fixture,
   ``(model, path) -> None`` writing the whole model in the format the suffix names, and
   override :meth:`BackendConformance.assert_same_model` if ``to_numpy`` cannot read an
   opened model.
@@ -53,10 +53,10 @@ from typing import Any
 import pytest
 
 import hubcore
-from hubcore.backends import Backend, is_functional, model_formats
 from hubcore.errors import IntegrityError, WeightsFormatError, WeightsMismatchError
-from hubcore.model_files import open_model_file
 from hubcore.plugins import get_plugins, load_plugins
+from hubcore.plugins.backends import Backend, is_functional, model_formats
+from hubcore.plugins.model_files import open_model_file
 from hubcore.testing.files import write_repo
 
 __all__ = ["BackendConformance"]

@@ -11,9 +11,9 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import hubcore
-from hubcore.backends import fit_state
 from hubcore.errors import WeightsFormatError
-from hubcore.safetensors_header import read_safetensors
+from hubcore.plugins.backends import fit_state
+from hubcore.store.safetensors_header import read_safetensors
 
 if TYPE_CHECKING:  # a backend imports its framework when it is used, not when it is loaded
     import numpy as np

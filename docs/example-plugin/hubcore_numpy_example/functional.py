@@ -14,7 +14,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 import hubcore
-from hubcore.backends import fit_state
+from hubcore.plugins.backends import fit_state
 from hubcore_numpy_example import read_arrays
 
 if TYPE_CHECKING:

@@ -12,10 +12,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from hubcore import transfer
 from hubcore.errors import InvalidReferenceError
 from hubcore.sources import Claim, FetchContext, RepoRef, canonical_url
 from hubcore.sources.remote import RemoteSource, Resolution
+from hubcore.store import transfer
 
 PREFIX = "hubfile:"
 

@@ -12,9 +12,9 @@ import numpy as np
 
 from hubcore import WeightsFile
 from hubcore.api import load_weights as _load_weights
-from hubcore.backends import fit_state, sniff_format, unwrap_checkpoint
 from hubcore.errors import WeightsFormatError
-from hubcore.safetensors_header import read_safetensors
+from hubcore.plugins.backends import fit_state, sniff_format, unwrap_checkpoint
+from hubcore.store.safetensors_header import read_safetensors
 
 #: The only globals a state-dict pickle may reference: containers, numpy arrays and scalars,
 #: and MegEngine tensors (rebuilt from numpy data). Anything else is refused.

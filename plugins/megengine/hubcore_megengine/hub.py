@@ -51,8 +51,8 @@ from hubcore.compat.common import (
 )
 from hubcore.errors import DependencyError, EntrypointNotFoundError, InvalidReferenceError
 from hubcore.plugins import get_plugins
-from hubcore.pretrained import pretrained as hub_pretrained
-from hubcore.pretrained import read_state, weights_of
+from hubcore.repo.pretrained import pretrained as hub_pretrained
+from hubcore.repo.pretrained import read_state, weights_of
 from hubcore.sources import Snapshot
 
 __all__ = [

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from hubcore import Backend, hookimpl
-from hubcore.redirects import Redirect
+from hubcore.repo.redirects import Redirect
 from hubcore_megengine import hub as megengine_hub
 from hubcore_megengine.backend import MegEngineBackend
 

@@ -10,9 +10,9 @@ from typing import Any
 
 from hubcore import WeightsFile
 from hubcore.api import load_weights as _load_weights
-from hubcore.backends import fit_state, sniff_format, unwrap_checkpoint
 from hubcore.errors import WeightsFormatError
-from hubcore.safetensors_header import read_safetensors
+from hubcore.plugins.backends import fit_state, sniff_format, unwrap_checkpoint
+from hubcore.store.safetensors_header import read_safetensors
 
 
 class TorchBackend:

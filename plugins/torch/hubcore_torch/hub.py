@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from hubcore import api, config, transfer, trust
+from hubcore import api, config
 from hubcore.api import RunLock
 from hubcore.compat.common import (
     docstring,
@@ -49,10 +49,12 @@ from hubcore.errors import (
     RefNotFoundError,
 )
 from hubcore.plugins import get_plugins
-from hubcore.pretrained import read_state
+from hubcore.policy import trust
+from hubcore.policy.trust import TrustMode
+from hubcore.repo.pretrained import read_state
 from hubcore.sources import Snapshot, parse_reference
 from hubcore.sources.git_hosts import FULL_SHA, SHORT_SHA, GitHostSource
-from hubcore.trust import TrustMode
+from hubcore.store import transfer
 
 __all__ = [
     "download_url_to_file",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from hubcore import Backend, hookimpl
-from hubcore.redirects import Redirect
+from hubcore.repo.redirects import Redirect
 from hubcore_torch import hub as torch_hub
 from hubcore_torch.backend import TorchBackend
 

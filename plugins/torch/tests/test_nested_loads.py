@@ -65,7 +65,7 @@ def test_a_nested_load_uses_hubcores_cache_not_torch_hubs(hosts, tmp_path, monke
     assert hubcore.load("acme/outer", "backbone") == "inner backbone"
     assert any("acme/inner" in path for path in hosts.paths())  # fetched through the mirror
     assert not (tmp_path / "torch-home").exists()  # torch.hub's own cache was never used
-    identities = {snapshot.repo for snapshot in hubcore.cache.get_cache().snapshots()}
+    identities = {snapshot.repo for snapshot in hubcore.store.cache.get_cache().snapshots()}
     assert any("inner" in repo for repo in identities)
 
 

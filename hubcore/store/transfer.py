@@ -1,10 +1,10 @@
 """Fetching weight files into the content-addressed cache.
 
 :func:`fetch` takes any fsspec URL (``file://``, ``s3://``, ``https://``, a plain path) and
-returns a :class:`~hubcore.backends.WeightsFile` whose bytes are in the cache, named by their
-sha256. The bytes are hashed while they stream in, written to a temp file, checked against the
-expected sha256 when one is given, and only then renamed into place, all under a per-URL lock
-so that concurrent processes transfer a file once.
+returns a :class:`WeightsFile` whose bytes are in the cache, named by their sha256. The bytes
+are hashed while they stream in, written to a temp file, checked against the expected sha256
+when one is given, and only then renamed into place, all under a per-URL lock so that concurrent
+processes transfer a file once.
 
 A URL fetched before is served from the cache without a network request: by its sha256 when
 the caller knows it, else by the URL record written on the first fetch. Local files are the
@@ -27,9 +27,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+import attrs
+
 from hubcore import config, runcontext
-from hubcore.backends import WeightsFile
-from hubcore.cache import Cache, UrlRecord, file_sha256, get_cache
 from hubcore.errors import (
     CacheError,
     DownloadError,
@@ -38,12 +38,33 @@ from hubcore.errors import (
     OfflineError,
 )
 from hubcore.events import notify
-from hubcore.http import redact, send, url_identity
+from hubcore.store.cache import Cache, UrlRecord, file_sha256, get_cache
+from hubcore.store.http import redact, send, url_identity
 
-__all__ = ["fetch", "file_sha256", "hash_prefix", "normalize_url"]
+__all__ = ["WeightsFile", "fetch", "file_sha256", "hash_prefix", "normalize_url"]
 
 logger = logging.getLogger(__name__)
 CHUNK = 1 << 20
+
+
+@attrs.frozen
+class WeightsFile:
+    """A verified weight file in the cache (or a model file, for :class:`ModelFileOpener`).
+
+    ``path`` is the file to read, ``name`` the file name it had at its URL (for its suffix),
+    ``sha256`` and ``size`` describe its bytes, ``url`` says where it came from.
+    """
+
+    path: Path
+    name: str
+    sha256: str
+    size: int
+    url: str
+
+    @property
+    def suffix(self) -> str:
+        """The lower-case suffix of the original name (``.pth``, ``.safetensors``)."""
+        return Path(self.name).suffix.lower()
 
 
 def normalize_url(url: str, base: Path | None = None) -> str:
@@ -76,7 +97,7 @@ def fetch(
     the cache is consulted. *revalidate* asks the server (one metadata request) whether a
     cached URL changed, by ETag or Last-Modified; without it a cached URL is trusted, as
     torch.hub does. Mirrors apply to the request, never to the cache key, and the cache
-    records URLs without credentials (:func:`hubcore.http.url_identity`). *sha256_prefix*
+    records URLs without credentials (:func:`hubcore.store.http.url_identity`). *sha256_prefix*
     (torch.hub's ``check_hash`` and ``hash_prefix``) must start the sha256 of transferred
     bytes; like a wrong *sha256*, a mismatch caches nothing. A URL already cached is
     returned as it is: check its prefix.
@@ -234,7 +255,7 @@ def _transfer(
 def _download_http(
     cache: Cache, url: str, bar: _ProgressBar
 ) -> tuple[Path, str, int, Callable[[], None]]:
-    from hubcore.downloader import HttpDownload
+    from hubcore.store.downloader import HttpDownload
 
     folder = cache.tmp_dir / "partial"
     folder.mkdir(exist_ok=True)

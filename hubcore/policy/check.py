@@ -9,7 +9,7 @@ declared sha256.
 ``--online`` and ``--verify`` reach weight URLs through the configured mirrors, as downloads
 do; in offline mode they are refused (:class:`~hubcore.errors.OfflineError`) rather than
 quietly skipped. For a repository that is not a local folder and not trusted, they do not
-touch the weight URLs that :func:`hubcore.pretrained.resolve_repo_weight_url` refuses (local
+touch the weight URLs that :func:`hubcore.repo.pretrained.resolve_repo_weight_url` refuses (local
 files, loopback and private addresses): each is reported as an error instead.
 
 Warnings: weights without a sha256, weights declared in a form only known at run time, names
@@ -26,11 +26,13 @@ from urllib.parse import urlsplit
 
 import attrs
 
-from hubcore import config, runcontext, transfer, trust
-from hubcore.discovery import HUBCONF, HubconfInfo, discover_hubconf
+from hubcore import config, runcontext
 from hubcore.errors import HubError, OfflineError
-from hubcore.pretrained import resolve_repo_weight_url
+from hubcore.policy import trust
+from hubcore.repo.discovery import HUBCONF, HubconfInfo, discover_hubconf
+from hubcore.repo.pretrained import resolve_repo_weight_url
 from hubcore.sources import Snapshot
+from hubcore.store import transfer
 
 __all__ = ["Finding", "check_snapshot"]
 
@@ -174,7 +176,7 @@ def _unreachable(url: str) -> str | None:
     target = config.rewrite_url(url)  # the mirror, as downloads use it
     try:
         if urlsplit(target).scheme in ("http", "https"):
-            from hubcore import http
+            from hubcore.store import http
 
             # the one HTTP client: origin-bound credentials, no silent https -> http
             response = http.send(target, method="HEAD", mirror=False)
@@ -189,7 +191,7 @@ def _unreachable(url: str) -> str | None:
     except HubError as exc:  # refused by hubcore's own rules (a downgrade, a bad host)
         return f"unreachable: {exc}"
     except Exception as exc:  # any failure to reach it is the finding
-        from hubcore.http import describe_failure
+        from hubcore.store.http import describe_failure
 
         return f"unreachable: {describe_failure(exc)}"
     return None

@@ -3,23 +3,23 @@
 A weight file needs an entrypoint to build the model it fits; a model file holds the
 architecture too. :func:`open_model_file` fetches one into the cache exactly as weights are
 fetched (verified against a sha256 when given, offline from the cache, mirrors) and hands it
-to the backend that declares its suffix (:class:`hubcore.backends.ModelFileOpener`).
+to the backend that declares its suffix (:class:`hubcore.plugins.backends.ModelFileOpener`).
 """
 
 from __future__ import annotations
 
 from typing import Any, cast
 
-from hubcore import transfer
-from hubcore.backends import (
+from hubcore.errors import NoBackendError
+from hubcore.plugins import get_plugins
+from hubcore.plugins.backends import (
     Backend,
     ModelFileOpener,
     WeightsFile,
     call_backend,
     model_formats,
 )
-from hubcore.errors import NoBackendError
-from hubcore.plugins import get_plugins
+from hubcore.store import transfer
 
 __all__ = ["model_file_backend", "open_model_file"]
 

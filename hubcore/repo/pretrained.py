@@ -27,9 +27,7 @@ from urllib.parse import unquote, urlsplit
 
 import attrs
 
-from hubcore import http, runcontext, settings, transfer
-from hubcore.addresses import is_internal_host
-from hubcore.backends import Backend, WeightsFile, call_backend
+from hubcore import runcontext, settings
 from hubcore.errors import (
     BackendError,
     HubconfError,
@@ -38,7 +36,10 @@ from hubcore.errors import (
     VariantNotFoundError,
 )
 from hubcore.plugins import get_plugins
-from hubcore.weights import Weights
+from hubcore.plugins.backends import Backend, WeightsFile, call_backend
+from hubcore.repo.weights import Weights
+from hubcore.store import http, transfer
+from hubcore.store.addresses import is_internal_host
 
 __all__ = [
     "Weights",
@@ -225,7 +226,7 @@ def _resolve_repo_weight_url(url: str, root: Path, *, remote: bool, allow_local:
       ``az``, ``oss``, ``hf``, ...) raise :class:`~hubcore.errors.UntrustedRepoError`.
 
     Mirrors apply later, to the request: the URL judged is the one the repository declares.
-    Returns *url* as :func:`hubcore.transfer.normalize_url` makes it (a path becomes a
+    Returns *url* as :func:`hubcore.store.transfer.normalize_url` makes it (a path becomes a
     ``file://`` URL).
     """
 

@@ -68,7 +68,7 @@ import attrs
 
 from hubcore import settings
 from hubcore.errors import HubconfError, HubconfNotFoundError, HubconfSyntaxError
-from hubcore.weights import Weights
+from hubcore.repo.weights import Weights
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
@@ -110,19 +110,20 @@ _SUBMODULES = frozenset(
         "hubcore.compat",
         "hubcore.compat.megengine_hub",
         "hubcore_megengine.hub",
-        "hubcore.pretrained",
-        "hubcore.weights",
+        "hubcore.repo",
+        "hubcore.repo.pretrained",
+        "hubcore.repo.weights",
         "megengine.hub",
         "megengine.hub.hub",
     }
 )
-#: Package attributes that shadow the submodule of the same name: ``hubcore.pretrained`` is
-#: the decorator (``hubcore/__init__`` re-exports it), not the module.
+#: Package attributes that are not the submodule their name suggests: ``hubcore.pretrained`` is
+#: the decorator (``hubcore/__init__`` re-exports it from :mod:`hubcore.repo.pretrained`).
 _SHADOWED = frozenset({("hubcore", "pretrained")})
 #: The decorators discovery reads, by what they are, and their parameters as at run time.
 _PRETRAINED: dict[_Ref, Literal["hubcore", "megengine"]] = {
     ("hubcore", ("pretrained",)): "hubcore",
-    ("hubcore.pretrained", ("pretrained",)): "hubcore",
+    ("hubcore.repo.pretrained", ("pretrained",)): "hubcore",
     ("hubcore.compat.megengine_hub", ("pretrained",)): "megengine",
     ("hubcore_megengine.hub", ("pretrained",)): "megengine",
     ("megengine.hub", ("pretrained",)): "megengine",
@@ -131,8 +132,8 @@ _PRETRAINED: dict[_Ref, Literal["hubcore", "megengine"]] = {
 _WEIGHTS: frozenset[_Ref] = frozenset(
     {
         ("hubcore", ("Weights",)),
-        ("hubcore.pretrained", ("Weights",)),
-        ("hubcore.weights", ("Weights",)),
+        ("hubcore.repo.pretrained", ("Weights",)),
+        ("hubcore.repo.weights", ("Weights",)),
     }
 )
 #: (positional parameters, all parameter names) of each decorator and of ``Weights``.
@@ -1164,7 +1165,7 @@ def _weights_from_call(
     value: Callable[[ast.expr | None], object],
     is_weights: Callable[[ast.expr], bool],
 ) -> WeightsInfo:
-    """What a ``pretrained(...)`` call declares, read as :mod:`hubcore.pretrained` would."""
+    """What a ``pretrained(...)`` call declares, read as :mod:`hubcore.repo.pretrained` would."""
     unknown = WeightsInfo({}, None, known=False)
     bound = _bind_call(call, kind)
     first = None if bound is None else bound.get(_PARAMETERS[kind][0][0])

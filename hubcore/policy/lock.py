@@ -32,7 +32,7 @@ import attrs
 
 from hubcore import settings
 from hubcore.errors import ConfigError
-from hubcore.files import atomic_write
+from hubcore.store.files import atomic_write
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -50,7 +50,7 @@ class LockedWeight:
 
     entrypoint: str
     variant: str
-    url: str  # as declared, without credentials (hubcore.http.url_identity)
+    url: str  # as declared, without credentials (hubcore.store.http.url_identity)
     sha256: str
 
 

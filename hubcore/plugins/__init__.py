@@ -19,11 +19,12 @@ from typing import Any
 import attrs
 import pluggy
 
-from hubcore import hookspecs, settings
+from hubcore import settings
 from hubcore._version import VERSION
-from hubcore.backends import Backend
 from hubcore.errors import NoBackendError, PluginError
-from hubcore.redirects import Redirect
+from hubcore.plugins import hookspecs
+from hubcore.plugins.backends import Backend
+from hubcore.repo.redirects import Redirect
 from hubcore.sources import Source
 
 __all__ = ["PluginInfo", "Plugins", "get_plugins", "reset_plugins"]
@@ -246,7 +247,7 @@ def _add_backend(plugins: Plugins, info: PluginInfo, backend: object) -> None:
 
 def _add_redirect(plugins: Plugins, info: PluginInfo, redirect: object) -> None:
     if not isinstance(redirect, Redirect) or not callable(redirect.replacement):
-        raise PluginError(f"{redirect!r} is not a hubcore.redirects.Redirect")
+        raise PluginError(f"{redirect!r} is not a hubcore.repo.redirects.Redirect")
     plugins.redirects.append(redirect)
     info.redirects.append(f"{redirect.module}.{redirect.attribute}")
 

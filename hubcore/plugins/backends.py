@@ -1,6 +1,6 @@
 """Framework backends: recognise a model object, read weight files, apply a state.
 
-Backends come from plugins (see :func:`hubcore.hookspecs.hubcore_register_backends`); the
+Backends come from plugins (see :func:`hubcore.plugins.hookspecs.hubcore_register_backends`); the
 core never imports a framework. Weight files arrive as :class:`WeightsFile` objects: the blob
 in the cache plus the original file name, so a backend can pick the format by suffix, and
 :func:`sniff_format` for the formats that announce themselves in their first bytes.
@@ -18,10 +18,9 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
-import attrs
-
 from hubcore.errors import BackendError, HubError, WeightsFormatError, WeightsMismatchError
-from hubcore.http import redact
+from hubcore.store.http import redact
+from hubcore.store.transfer import WeightsFile
 
 __all__ = [
     "Backend",
@@ -37,26 +36,6 @@ __all__ = [
 ]
 
 T = TypeVar("T")
-
-
-@attrs.frozen
-class WeightsFile:
-    """A verified weight file in the cache (or a model file, for :class:`ModelFileOpener`).
-
-    ``path`` is the file to read, ``name`` the file name it had at its URL (for its suffix),
-    ``sha256`` and ``size`` describe its bytes, ``url`` says where it came from.
-    """
-
-    path: Path
-    name: str
-    sha256: str
-    size: int
-    url: str
-
-    @property
-    def suffix(self) -> str:
-        """The lower-case suffix of the original name (``.pth``, ``.safetensors``)."""
-        return Path(self.name).suffix.lower()
 
 
 @runtime_checkable
@@ -119,7 +98,7 @@ class ModelFileOpener(Protocol):
     ONNX graphs, TorchScript archives, a whole-model file of a toy framework: the file holds
     the architecture and the weights, so no entrypoint builds anything. ``hubcore`` fetches
     the file into the cache (verified like weights) and hands it to a backend that declares
-    its suffix (:func:`hubcore.model_files.open_model_file`).
+    its suffix (:func:`hubcore.plugins.model_files.open_model_file`).
     """
 
     #: Lower-case suffixes (``.onnx``) of the model files :meth:`open_model` opens.

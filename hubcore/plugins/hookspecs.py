@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:
-    from hubcore.backends import Backend
-    from hubcore.redirects import Redirect
+    from hubcore.plugins.backends import Backend
+    from hubcore.repo.redirects import Redirect
     from hubcore.sources import Source
 
 __all__ = [
@@ -56,13 +56,13 @@ def hubcore_register_backends(register: Callable[[Backend], None]) -> None:
     """Register framework backends by calling ``register(backend)`` once per backend.
 
     A backend recognises its framework's model objects, reads weight files into a state and
-    applies a state to a model. See :class:`hubcore.backends.Backend` for the protocol.
+    applies a state to a model. See :class:`hubcore.plugins.backends.Backend` for the protocol.
     Backends should import their framework lazily, so that listing plugins stays fast.
 
     Two capabilities are optional, declared on the backend: ``functional = True`` when
     ``apply_weights`` returns a new model instead of changing the one it is given (parameters
     kept apart, JAX/flax style), and ``model_formats`` with ``open_model`` when it opens files
-    that are a whole model (:class:`hubcore.backends.ModelFileOpener`).
+    that are a whole model (:class:`hubcore.plugins.backends.ModelFileOpener`).
     """
 
 
@@ -76,7 +76,7 @@ def hubcore_register_redirects(register: Callable[[Redirect], None]) -> None:
     *replacement* (which must keep the original's signature and return value) from repository
     code and the original from anywhere else; the original is restored afterwards. The module
     is not imported by hubcore: if it is not imported yet, it is patched when the repository
-    imports it. See :mod:`hubcore.redirects`.
+    imports it. See :mod:`hubcore.repo.redirects`.
     """
 
 

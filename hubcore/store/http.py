@@ -31,7 +31,6 @@ from urllib.parse import SplitResult, unquote, urljoin, urlsplit, urlunsplit
 
 from hubcore import config, runcontext, settings
 from hubcore._version import VERSION
-from hubcore.addresses import is_internal_host
 from hubcore.errors import (
     AuthenticationError,
     ConfigError,
@@ -39,6 +38,7 @@ from hubcore.errors import (
     HubError,
     RepoNotFoundError,
 )
+from hubcore.store.addresses import is_internal_host
 
 if TYPE_CHECKING:
     import requests

@@ -65,7 +65,7 @@ import filelock
 
 from hubcore import config, settings
 from hubcore.errors import CacheError, HubError
-from hubcore.files import atomic_write_json
+from hubcore.store.files import atomic_write_json
 
 __all__ = [
     "Cache",

@@ -3,9 +3,9 @@
 Repositories written for ``torch.hub`` or ``megengine.hub`` fetch weights by calling those
 libraries (``torch.hub.load_state_dict_from_url(url)``). A framework plugin registers a
 :class:`Redirect` for each such function (see
-:func:`hubcore.hookspecs.hubcore_register_redirects`); while hubcore imports a ``hubconf.py``
-or runs an entrypoint, the attribute is replaced by a *shim*, and on exit the original is put
-back.
+:func:`hubcore.plugins.hookspecs.hubcore_register_redirects`); while hubcore imports a
+``hubconf.py`` or runs an entrypoint, the attribute is replaced by a *shim*, and on exit the
+original is put back.
 
 The shim, not the replacement, is what gets patched in, because repository modules bind names
 at import time (``from torch.hub import load_state_dict_from_url``) and keep them. A shim calls

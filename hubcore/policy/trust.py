@@ -39,9 +39,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 from hubcore import runcontext, settings
-from hubcore.cache import Cache, get_cache
 from hubcore.errors import HubError, InvalidReferenceError, UntrustedRepoError
 from hubcore.sources import Snapshot, Source, parse_reference, redact_url
+from hubcore.store.cache import Cache, get_cache
 
 __all__ = [
     "TrustMode",

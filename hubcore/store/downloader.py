@@ -13,7 +13,7 @@ sidecar. The first request asks for the first chunk with ``Range``:
 A hashing thread follows the contiguous finished prefix of the file, so sha256 is computed
 while the rest is still arriving, not in a second pass. Connection errors, timeouts and
 408/429/5xx answers are retried with exponential backoff (honouring ``Retry-After``); other
-4xx answers fail at once (:func:`hubcore.http.status_error` names the error).
+4xx answers fail at once (:func:`hubcore.store.http.status_error` names the error).
 
 Retries stop after ``HUBCORE_RETRIES`` attempts or when the *stall budget* is used up:
 ``HUBCORE_STALL_BUDGET`` seconds (default 120) in which no byte of the file arrived, counted
@@ -47,8 +47,8 @@ from tenacity import RetryCallState, Retrying, retry_if_exception
 
 from hubcore import settings
 from hubcore.errors import DownloadError
-from hubcore.files import atomic_write_json
-from hubcore.http import (
+from hubcore.store.files import atomic_write_json
+from hubcore.store.http import (
     Credentials,
     describe_failure,
     error_for,
@@ -452,7 +452,7 @@ class HttpDownload:
 
     # -- requests ---------------------------------------------------------------------------------
     def _open(self, url: str, headers: dict[str, str], *, mirror: bool = True) -> requests.Response:
-        """GET with credential-safe redirects (:func:`hubcore.http.send`) and status checks.
+        """GET with credential-safe redirects (:func:`hubcore.store.http.send`) and status checks.
         *mirror* is false for a URL that came from a response (already rewritten)."""
         read_timeout = self._read_timeout()
         timeout = (self.settings.connect_timeout, read_timeout)
@@ -492,7 +492,7 @@ class HttpDownload:
         return _Transient(describe_failure(exc, self.settings.read_timeout))
 
     def _read(self, response: requests.Response, size: int) -> bytes:
-        """Up to *size* bytes (:func:`hubcore.http.read_piece`): the stall clock, shared by
+        """Up to *size* bytes (:func:`hubcore.store.http.read_piece`): the stall clock, shared by
         every connection of this download, restarts only on real progress."""
         return read_piece(response, size, self._progressed, self._check_slow)
 
