@@ -24,6 +24,7 @@ from hubcore.http import redact
 from hubcore.isolation import PRIVATE_PREFIX
 from hubcore.lock import read_repo_list, write_lock
 from hubcore.plugins import get_plugins
+from hubcore.site.cli import site_group
 
 __all__ = ["main"]
 
@@ -446,6 +447,9 @@ def trust_ls() -> None:
     with _hub_errors():
         for entry in trust.entries():
             click.echo(entry)
+
+
+main.add_command(site_group)
 
 
 @main.group("cache")
