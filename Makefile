@@ -16,7 +16,7 @@ DEPS := pyproject.toml plugins/torch/pyproject.toml plugins/megengine/pyproject.
 DEMO_HOME := .demo-home
 HUB := ./examples/hub
 
-.PHONY: demo test lint test-torch test-megengine weights envs bench clean
+.PHONY: demo test lint test-torch test-megengine weights envs bench clean browser
 
 demo: $(TORCH)/.ready weights
 	@rm -rf $(DEMO_HOME)
@@ -29,6 +29,9 @@ demo: $(TORCH)/.ready weights
 	hubcore load $(HUB) tinynet --pretrained c100 --kw num_classes=100; \
 	hubcore load $(HUB) tokenizer
 	@echo "demo: the second tinynet load above was served from the cache in $(DEMO_HOME)"
+	@export HUBCORE_HOME=$(DEMO_HOME) PATH=$(TORCH)/bin:$$PATH; set -e; \
+	hubcore site build --repo $(HUB) --title "Example hub" -o $(DEMO_HOME)/site > /dev/null; \
+	echo "demo: the catalog of the example hub is at $$(pwd)/$(DEMO_HOME)/site/index.html"
 
 test: lint test-torch test-megengine
 
@@ -37,18 +40,24 @@ lint: $(TORCH)/.ready
 	$(TORCH)/bin/ruff format --check .
 	$(TORCH)/bin/mypy
 
-test-torch: $(TORCH)/.ready weights
-	HUBCORE_TEST_REQUIRE=torch,hubcore_torch,hubcore_numpy_example \
+test-torch: $(TORCH)/.ready weights browser
+	HUBCORE_TEST_REQUIRE=torch,hubcore_torch,hubcore_numpy_example,selenium HUBCORE_TEST_BROWSER=1 \
 	  $(TORCH)/bin/python -m pytest tests plugins/torch/tests
 
 test-megengine: $(MGE)/.ready weights
 	HUBCORE_TEST_REQUIRE=megengine,hubcore_megengine,hubcore_numpy_example \
-	  $(MGE)/bin/python -m pytest tests plugins/megengine/tests
+	  $(MGE)/bin/python -m pytest tests plugins/megengine/tests -m "not browser"
 
 weights: $(TORCH)/.ready
 	@$(TORCH)/bin/python examples/hub/make_weights.py --check > /dev/null
 
 envs: $(TORCH)/.ready $(MGE)/.ready
+
+# Headless Chromium for the catalog's browser tests (Debian packages; root installs them).
+browser:
+	@command -v chromium > /dev/null && command -v chromedriver > /dev/null || { \
+	  test "$$(id -u)" = 0 || { echo "install chromium and chromium-driver (as root)" >&2; exit 1; }; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; }
 
 # Benchmarks against curl, torch.hub and MegEngine's downloader (not part of make test).
 bench: $(TORCH)/.ready $(MGE)/.ready weights

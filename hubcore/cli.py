@@ -22,6 +22,7 @@ from hubcore.policy.check import check_snapshot
 from hubcore.policy.lock import read_repo_list, write_lock
 from hubcore.repo.discovery import Entrypoint, WeightsInfo
 from hubcore.repo.isolation import PRIVATE_PREFIX
+from hubcore.site.cli import site_group
 from hubcore.store import transfer
 from hubcore.store.cache import Cache, CachedSnapshot, get_cache
 from hubcore.store.files import atomic_copy
@@ -448,6 +449,9 @@ def trust_ls() -> None:
     with _hub_errors():
         for entry in trust.entries():
             click.echo(entry)
+
+
+main.add_command(site_group)
 
 
 @main.group("cache")

@@ -12,14 +12,26 @@ CORE = Path(__file__).resolve().parents[1] / "hubcore"
 #: Owners of one concern each, used by every layer; they import no layer above the store.
 OWNERS = ("errors", "settings", "config", "runcontext", "events")
 #: What each layer folder may not import at module level (lower layers never import upper ones).
+#: The features built on the API (catalog site, registry, model packages).
+FEATURES = ("site", "registry", "packages")
 FORBIDDEN = {
-    "store": ("api", "cli", "plugins", "repo", "policy", "sources", "compat", "packages"),
-    "plugins": ("api", "cli", "policy", "compat"),
-    "repo": ("api", "cli", "policy", "compat"),
-    "policy": ("api", "cli", "compat"),
-    "sources": ("api", "cli", "policy", "repo", "compat"),
+    "store": ("api", "cli", "plugins", "repo", "policy", "sources", "compat", *FEATURES),
+    "plugins": ("api", "cli", "policy", "compat", *FEATURES),
+    "repo": ("api", "cli", "policy", "compat", *FEATURES),
+    "policy": ("api", "cli", "compat", *FEATURES),
+    "sources": ("api", "cli", "policy", "repo", "compat", *FEATURES),
 }
-FORBIDDEN_FOR_OWNERS = ("api", "cli", "plugins", "repo", "policy", "sources", "compat", "store")
+FORBIDDEN_FOR_OWNERS = (
+    "api",
+    "cli",
+    "plugins",
+    "repo",
+    "policy",
+    "sources",
+    "compat",
+    "store",
+    *FEATURES,
+)
 
 
 def module_level_imports(path: Path) -> set[str]:
