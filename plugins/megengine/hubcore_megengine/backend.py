@@ -12,7 +12,13 @@ import numpy as np
 
 from hubcore import WeightsFile
 from hubcore.api import load_weights as _load_weights
-from hubcore.backends import fit_state, sniff_format, unwrap_checkpoint
+from hubcore.backends import (
+    ExportedTensor,
+    export_array,
+    fit_state,
+    sniff_format,
+    unwrap_checkpoint,
+)
 from hubcore.errors import WeightsFormatError
 from hubcore.safetensors_header import read_safetensors
 
@@ -90,6 +96,10 @@ class MegEngineBackend:
     def apply_weights(self, model: Any, state: Any, *, strict: bool = True) -> None:
         fitted = fit_state(model.state_dict(), state, strict=strict, model=type(model).__name__)
         model.load_state_dict(fitted, strict=strict)
+
+    def export_weights(self, model: Any) -> Mapping[str, ExportedTensor]:
+        """The model's state dict (numpy arrays) for saving as safetensors."""
+        return {k: export_array(np.asarray(v), k) for k, v in model.state_dict().items()}
 
     def summarize(self, model: Any) -> Mapping[str, Any]:
         params = list(model.parameters())
