@@ -27,8 +27,13 @@ demo: $(TORCH)/.ready weights
 	hubcore load $(HUB) tinynet --pretrained; \
 	hubcore load $(HUB) tinynet --pretrained; \
 	hubcore load $(HUB) tinynet --pretrained c100 --kw num_classes=100; \
-	hubcore load $(HUB) tokenizer
+	hubcore load $(HUB) tokenizer; \
+	pin=$$(python $(HUB)/package_demo.py $(DEMO_HOME)/package file://$(CURDIR)/$(DEMO_HOME)/store/tinynet); \
+	hubcore help fsspec:file://$(CURDIR)/$(DEMO_HOME)/store/tinynet; \
+	hubcore load fsspec:file://$(CURDIR)/$(DEMO_HOME)/store/tinynet --commit $$pin --trust; \
+	hubcore load fsspec:file://$(CURDIR)/$(DEMO_HOME)/store/tinynet --commit $$pin
 	@echo "demo: the second tinynet load above was served from the cache in $(DEMO_HOME)"
+	@echo "demo: so was the second load of the package (pinned by its sha256 digest)"
 	@export HUBCORE_HOME=$(DEMO_HOME) PATH=$(TORCH)/bin:$$PATH; set -e; \
 	hubcore site build --repo $(HUB) --title "Example hub" -o $(DEMO_HOME)/site > /dev/null; \
 	echo "demo: the catalog of the example hub is at $$(pwd)/$(DEMO_HOME)/site/index.html"

@@ -23,6 +23,13 @@ from hubcore.api import (
 )
 from hubcore.config import get_dir, set_dir
 from hubcore.errors import HubError, IntegrityError
+from hubcore.packages import (
+    from_pretrained,
+    model_config,
+    push,
+    register_model_type,
+    save_pretrained,
+)
 from hubcore.plugins.backends import Backend, WeightsFile
 from hubcore.plugins.hookspecs import hookimpl
 from hubcore.repo.pretrained import Weights, pretrained
@@ -45,6 +52,7 @@ __all__ = [
     "download",
     "download_file",
     "file_sha256",
+    "from_pretrained",
     "get_dir",
     "help",
     "hookimpl",
@@ -52,7 +60,11 @@ __all__ = [
     "load",
     "load_model_file",
     "load_weights",
+    "model_config",
     "open_repo",
     "pretrained",
+    "push",
+    "register_model_type",
+    "save_pretrained",
     "set_dir",
 ]

@@ -192,7 +192,7 @@ def list(
 @retried_after_removal
 def help(
     repo: str | Snapshot,
-    entry: str,
+    entry: str | None = None,
     *,
     imported: bool = False,
     trust_repo: TrustMode = "check",
@@ -203,8 +203,13 @@ def help(
     Raises :class:`~hubcore.errors.EntrypointNotFoundError` (with close matches) when the
     entrypoint does not exist. With *imported*, an entrypoint that static reading cannot
     follow (or cannot see) is read from the imported ``hubconf.py``, after the trust check.
+    Without *entry*, *repo* must be a model package: its description (runs no code).
     """
     snapshot = repo if isinstance(repo, Snapshot) else open_repo(repo, **options)
+    if entry is None:
+        from hubcore.packages.load import package_help
+
+        return package_help(snapshot)
     info = discover(snapshot)
     if imported:
         found = find_entrypoint(info, entry, str(snapshot.ref))
@@ -261,7 +266,7 @@ def _entry_of(module: types.ModuleType, entry: str, repo: str) -> Any:
 @retried_after_removal
 def load(
     repo: str,
-    entry: str,
+    entry: str | None = None,
     *args: Any,
     source: str | None = None,
     host: str | None = None,
@@ -288,7 +293,29 @@ def load(
     entrypoint. Nothing from a remote repository runs before it is trusted. Under a lock file
     (*lock*, ``HUBCORE_LOCK`` or ``./hub.lock``; ``lock=False`` for none) a locked reference
     loads its recorded commit and its weights are verified against the recorded hashes.
+
+    Without *entry*, *repo* is a model package and :func:`hubcore.from_pretrained` loads it
+    (*revision* may then be ``"sha256:<package digest>"``; *kwargs*: ``strict``,
+    ``map_location``).
     """
+    if entry is None:
+        from hubcore.packages.load import from_pretrained
+
+        if args:
+            raise TypeError("a model package takes no positional arguments")
+        return from_pretrained(
+            repo,
+            revision=commit or revision,
+            trust_repo=trust_repo,
+            source=source,
+            host=host,
+            token=token,
+            storage_options=storage_options,
+            offline=offline,
+            force_reload=force_reload,
+            progress=progress,
+            **kwargs,
+        )
     snapshot, locked = open_locked(
         repo,
         lock,

@@ -185,12 +185,12 @@ def list_command(
 
 @main.command("help")
 @click.argument("repo")
-@click.argument("entry")
+@click.argument("entry", required=False)
 @_repo_options
 @_import_options
 def help_command(
     repo: str,
-    entry: str,
+    entry: str | None,
     source: str | None,
     host: str | None,
     commit: str | None,
@@ -198,9 +198,12 @@ def help_command(
     trust_repo: bool,
 ) -> None:
     """Show the documentation of ENTRY in REPO (reads hubconf.py; runs nothing unless
-    --import)."""
+    --import). Without ENTRY, REPO is a model package: its config, files and model card."""
     with _hub_errors():
         snapshot = api.open_repo(repo, source=source, host=host, commit=commit)
+        if entry is None:
+            click.echo(api.help(snapshot))
+            return
         info = api.discover(snapshot)
         doc = api.help(
             snapshot, entry, imported=imported, trust_repo=True if trust_repo else "check"
@@ -220,7 +223,7 @@ def help_command(
 
 @main.command("load")
 @click.argument("repo")
-@click.argument("entry")
+@click.argument("entry", required=False)
 @_repo_options
 @click.option(
     "--pretrained",
@@ -242,7 +245,7 @@ def help_command(
 @click.option("--trust", "trust_repo", is_flag=True, help="Trust the repository (and remember it).")
 def load_command(
     repo: str,
-    entry: str,
+    entry: str | None,
     source: str | None,
     host: str | None,
     commit: str | None,
@@ -252,8 +255,9 @@ def load_command(
     force_reload: bool,
     trust_repo: bool,
 ) -> None:
-    """Run ENTRY of REPO and describe what it returned. A remote repository must be
-    trusted first (see `hubcore trust`)."""
+    """Run ENTRY of REPO and describe what it returned; without ENTRY, load the model
+    package REPO (--commit takes sha256:<digest> too). A remote repository must be trusted
+    first (see `hubcore trust`)."""
     options = dict(_parse_kw(item) for item in kwargs)
     if pretrained is not None:
         options["pretrained"] = True if pretrained == "true" else pretrained
@@ -654,3 +658,9 @@ def _watch_weights(applied: list[str]) -> Iterator[None]:
         yield
     finally:
         manager.unregister(watcher)
+
+
+from hubcore.packages.cli import model_types_command, push_command  # noqa: E402
+
+main.add_command(push_command)
+main.add_command(model_types_command)

@@ -5,9 +5,11 @@ core never imports a framework. Weight files arrive as :class:`WeightsFile` obje
 in the cache plus the original file name, so a backend can pick the format by suffix, and
 :func:`sniff_format` for the formats that announce themselves in their first bytes.
 
-Beyond the required :class:`Backend` members a backend may declare two capabilities:
+Beyond the required :class:`Backend` members a backend may declare three capabilities:
 ``functional = True`` (its models keep parameters apart, so ``apply_weights`` returns a new
-model) and :class:`ModelFileOpener` (it opens files that *are* a model, such as ONNX).
+model), :class:`ModelFileOpener` (it opens files that *are* a model, such as ONNX) and
+:class:`WeightsExporter` (it hands out a model's tensors as raw bytes, so the core can save
+them as safetensors: :func:`hubcore.save_pretrained`).
 """
 
 from __future__ import annotations
@@ -18,16 +20,22 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
+import attrs
+
 from hubcore.errors import BackendError, HubError, WeightsFormatError, WeightsMismatchError
 from hubcore.store.http import redact
 from hubcore.store.transfer import WeightsFile
 
 __all__ = [
     "Backend",
+    "ExportedTensor",
     "ModelFileOpener",
+    "WeightsExporter",
     "WeightsFile",
     "call_backend",
     "check_state_fits",
+    "export_array",
+    "exporter_of",
     "fit_state",
     "is_functional",
     "model_formats",
@@ -48,6 +56,7 @@ class Backend(Protocol):
       (JAX/flax style), so :meth:`apply_weights` returns a new model instead of changing the
       one it is given (:func:`is_functional`). The conformance suite then checks that.
     * ``model_formats`` and ``open_model``: see :class:`ModelFileOpener`.
+    * ``export_weights``: see :class:`WeightsExporter` (needed to save model packages).
     """
 
     #: Unique short name (``torch``, ``megengine``).
@@ -113,6 +122,85 @@ class ModelFileOpener(Protocol):
         passes says the file is trusted). *options* come from the caller.
         """
         ...
+
+
+#: Bytes per element of each safetensors dtype code an exported tensor may name.
+SAFETENSORS_DTYPES = {
+    "BOOL": 1, "U8": 1, "I8": 1, "F8_E4M3": 1, "F8_E5M2": 1, "I16": 2, "U16": 2, "F16": 2,
+    "BF16": 2, "I32": 4, "U32": 4, "F32": 4, "I64": 8, "U64": 8, "F64": 8,
+}  # fmt: skip
+
+
+@attrs.frozen
+class ExportedTensor:
+    """One tensor of a model, as :meth:`WeightsExporter.export_weights` hands it out.
+
+    ``dtype`` is a safetensors dtype code (``F32``, ``BF16``, ``I64``: the keys of
+    :data:`SAFETENSORS_DTYPES`), ``shape`` its shape, and ``read()`` returns its bytes in
+    row-major (C) order, little-endian, as any object supporting the buffer protocol (a
+    ``memoryview``, a contiguous numpy array, ``bytes``). ``read`` is called once, when the
+    tensor is written, so a backend can copy a tensor off its device only then.
+    """
+
+    dtype: str
+    shape: tuple[int, ...]
+    read: Callable[[], Any] = attrs.field(eq=False)
+
+    @property
+    def nbytes(self) -> int:
+        """The size of the tensor's bytes."""
+        count = 1
+        for dim in self.shape:
+            count *= dim
+        return count * SAFETENSORS_DTYPES[self.dtype]
+
+
+@runtime_checkable
+class WeightsExporter(Protocol):
+    """The optional capability of a backend that can save a model's weights.
+
+    The core writes the tensors as safetensors (sharded, hashed while written), so the
+    backend only names them: no file format, no framework in the core.
+    """
+
+    def export_weights(self, model: Any) -> Mapping[str, ExportedTensor]:
+        """The model's state as ``{name: ExportedTensor}``, named as :meth:`Backend.
+        read_weights` and :meth:`Backend.apply_weights` name them (so a saved state applies
+        back strictly). Tensors that share memory (tied weights) are listed once per name."""
+        ...
+
+
+def exporter_of(backend: Backend) -> WeightsExporter | None:
+    """*backend* when it declares :class:`WeightsExporter`, else ``None``."""
+    method = getattr(backend, "export_weights", None)
+    return backend if callable(method) else None  # type: ignore[return-value]
+
+
+#: numpy dtype names -> safetensors dtype codes, for :func:`export_array`.
+_NUMPY_CODES = {
+    "bool": "BOOL", "uint8": "U8", "int8": "I8", "int16": "I16", "uint16": "U16",
+    "float16": "F16", "int32": "I32", "uint32": "U32", "float32": "F32", "int64": "I64",
+    "uint64": "U64", "float64": "F64",
+}  # fmt: skip
+
+
+def export_array(array: Any, name: str = "tensor") -> ExportedTensor:
+    """A numpy array (or anything with numpy's ``dtype``/``shape``) as an
+    :class:`ExportedTensor`; backends whose state dicts hold numpy arrays use it. Raises
+    :class:`~hubcore.errors.WeightsFormatError` for a dtype safetensors cannot store."""
+    code = _NUMPY_CODES.get(str(getattr(array, "dtype", "")))
+    if code is None:
+        raise WeightsFormatError(
+            f"{name}: an array of dtype {getattr(array, 'dtype', type(array).__name__)} cannot "
+            f"be saved as safetensors (supported: {', '.join(_NUMPY_CODES)})"
+        )
+
+    def read() -> Any:
+        import numpy as np
+
+        return np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<"))
+
+    return ExportedTensor(code, tuple(int(d) for d in array.shape), read)
 
 
 def is_functional(backend: Backend) -> bool:

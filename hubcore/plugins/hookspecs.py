@@ -31,6 +31,7 @@ __all__ = [
     "hubcore_download_started",
     "hubcore_entrypoint_loaded",
     "hubcore_register_backends",
+    "hubcore_register_model_types",
     "hubcore_register_redirects",
     "hubcore_register_sources",
 ]
@@ -63,6 +64,18 @@ def hubcore_register_backends(register: Callable[[Backend], None]) -> None:
     ``apply_weights`` returns a new model instead of changing the one it is given (parameters
     kept apart, JAX/flax style), and ``model_formats`` with ``open_model`` when it opens files
     that are a whole model (:class:`hubcore.plugins.backends.ModelFileOpener`).
+    """
+
+
+@hookspec
+def hubcore_register_model_types(register: Callable[..., None]) -> None:
+    """Register model types of model packages: ``register(name, config=cls, build=fn)``.
+
+    *config* is a :func:`hubcore.model_config` class whose ``model_type`` is *name*; *build*
+    takes an instance of it and returns a new model (its weights are then applied). A
+    package whose ``config.json`` names a registered ``model_type`` is built this way, with
+    no code shipped in the package, as transformers' auto classes build known types. See
+    :func:`hubcore.register_model_type` for the same in one process.
     """
 
 

@@ -73,6 +73,11 @@ class RepoImporter:
         ``fresh=True`` forgets previously imported modules of this repository first, so edits
         to a live folder are picked up.
         """
+        return self.import_module("hubconf", fresh=fresh)
+
+    def import_module(self, name: str, *, fresh: bool = False) -> types.ModuleType:
+        """Import (or return) the repository's module *name* (``hubconf``, ``models.net``)
+        under the private package; ``fresh`` as for :meth:`import_hubconf`."""
         with _import_lock:
             _install_finder()
             if fresh:
@@ -81,7 +86,7 @@ class RepoImporter:
             if self.package not in sys.modules:
                 sys.modules[self.package] = self._make_package()
             with self.active():
-                return importlib.import_module(f"{self.package}.hubconf")
+                return importlib.import_module(f"{self.package}.{name}")
 
     @contextlib.contextmanager
     def active(self) -> Iterator[None]:

@@ -20,7 +20,7 @@ import functools
 import inspect
 import os
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import unquote, urlsplit
@@ -36,14 +36,22 @@ from hubcore.errors import (
     VariantNotFoundError,
 )
 from hubcore.plugins import get_plugins
-from hubcore.plugins.backends import Backend, WeightsFile, call_backend
+from hubcore.plugins.backends import (
+    Backend,
+    WeightsFile,
+    call_backend,
+    check_state_fits,
+    exporter_of,
+)
 from hubcore.repo.weights import Weights
 from hubcore.store import http, transfer
 from hubcore.store.addresses import is_internal_host
+from hubcore.store.safetensors_header import read_header
 
 __all__ = [
     "Weights",
     "apply_pretrained",
+    "build_with_weights",
     "pretrained",
     "resolve_repo_weight_url",
     "weights_of",
@@ -160,7 +168,7 @@ def apply_pretrained(
     takes the old one's place: it is returned itself, or in a list (the same list, changed)
     or a tuple of the same type at the same position.
     """
-    index, model, backend = _find_model(result)
+    _find_model(result)  # no backend, no download
     context = runcontext.current()
     if context is not None:  # trusted already: its code runs; paths must stay inside
         url = resolve_repo_weight_url(
@@ -171,25 +179,73 @@ def apply_pretrained(
     # The lock file's hash, if any, is added by transfer.fetch from the run context.
     file = transfer.fetch(url, sha256=weights.sha256, progress=progress)
     read_options = {} if map_location is None else {"map_location": map_location}
-    state = read_state(backend, file, **read_options)
-    applied = call_backend(
-        backend,
-        f"apply {file.name} to {type(model).__name__}",
-        lambda: backend.apply_weights(model, state, strict=weights_strict),
+    result = build_with_weights(
+        lambda: result, [file], strict=weights_strict, read_options=read_options
     )
-    if applied is not None and applied is not model:
-        if not backend.recognizes(applied):
-            raise BackendError(
-                f"{backend.name} applied {file.name} to {type(model).__name__} but returned "
-                f"a {type(applied).__name__}, which it does not recognise as a model. A backend "
-                "returns None when it loads weights in place, or the new model that carries "
-                "them (a functional framework); report this to the backend's authors."
-            )
-        result = _substitute(result, index, applied)
     context = runcontext.current()
     if context is not None:
         context.applied.append(runcontext.AppliedWeights(file.url, file.sha256, file.size))
     return result
+
+
+def build_with_weights(
+    build: Callable[[], Any],
+    files: Sequence[WeightsFile],
+    *,
+    strict: bool = True,
+    read_options: Mapping[str, Any] | None = None,
+) -> Any:
+    """``build()`` the model, apply the verified weight *files* to it and return the result.
+
+    The one place weights reach a model (``@pretrained`` entrypoints and model packages).
+    *files* are one state, possibly in shards, applied one file at a time; with *strict*,
+    several shards are first checked together against the model (names and shapes, from
+    the safetensors headers). The result is the model or a tuple/list holding it, as
+    :func:`apply_pretrained` describes; a functional backend's new model takes the old one's
+    place. *read_options* go to the backend's ``read_weights``.
+    """
+    result = build()
+    index, model, backend = _find_model(result)
+    options = dict(read_options or {})
+    sharded = len(files) > 1
+    if sharded and strict:
+        _check_shards_fit(backend, model, files)
+    current = model
+    for file in files:
+        state = read_state(backend, file, **options)
+        applied = call_backend(
+            backend,
+            f"apply {file.name} to {type(model).__name__}",
+            functools.partial(backend.apply_weights, current, state, strict=strict and not sharded),
+        )
+        if applied is not None and applied is not current:
+            if not backend.recognizes(applied):
+                raise BackendError(
+                    f"{backend.name} applied {file.name} to {type(model).__name__} but "
+                    f"returned a {type(applied).__name__}, which it does not recognise as a "
+                    "model. A backend returns None when it loads weights in place, or the new "
+                    "model that carries them (a functional framework); report this to the "
+                    "backend's authors."
+                )
+            current = applied
+    return result if current is model else _substitute(result, index, current)
+
+
+def _check_shards_fit(backend: Backend, model: Any, files: Sequence[WeightsFile]) -> None:
+    """Raise WeightsMismatchError unless the shards together hold exactly the model's
+    tensors (each shard is then applied leniently)."""
+    exporter = exporter_of(backend)
+    if exporter is None:
+        raise NoBackendError(
+            f"{backend.name} cannot check weights split over {len(files)} files (it does not "
+            "export weights); update its plugin"
+        )
+    expected = {k: t.shape for k, t in exporter.export_weights(model).items()}
+    given: dict[str, tuple[int, ...]] = {}
+    for file in files:
+        header = read_header(file.path, file.name)
+        given.update({k: tuple(v["shape"]) for k, v in header.items() if k != "__metadata__"})
+    check_state_fits(expected, given, model=type(model).__name__)
 
 
 #: Object stores a weight URL of an untrusted repository may name; their "host" is a bucket.

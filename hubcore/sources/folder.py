@@ -22,6 +22,7 @@ import hashlib
 import importlib.util
 import json
 import os
+import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,8 @@ from hubcore.sources.remote import RemoteSource, Resolution
 
 __all__ = ["FolderSource"]
 
+#: A model package's digest, the only revision a folder on a store has.
+_PIN = re.compile(r"^sha256:[0-9a-f]{64}$")
 #: HTTP has no folder listing, so an http(s) URL is never a folder of files.
 _UNLISTABLE = {"http", "https"}
 #: Where the endpoint of an S3-compatible store may be given, in order.
@@ -73,9 +76,16 @@ class FolderSource(RemoteSource):
                 )
             return None
         repo = body.rstrip("/")
+        revision = options.get("commit")
+        if revision is not None and not _PIN.match(str(revision)):
+            raise InvalidReferenceError(
+                f"{text!r} is a folder on a store, which has no commits: pin a model package "
+                "with revision='sha256:<package digest>' (what `hubcore push` prints)"
+            )
         return RepoRef(
             source=self.name,
             repo=repo,
+            revision=revision,
             text=text,
             options={"storage_options": storage},
             identity=f"{self.name}:{_identity(repo, storage)}",
@@ -85,25 +95,36 @@ class FolderSource(RemoteSource):
         """A folder has one moving name: what it held when last listed."""
         return "latest"
 
+    def pinned(self, ref: RepoRef) -> str | None:
+        """A model package pinned by its digest (``sha256:<hex>``) is its own snapshot id."""
+        return ref.revision if ref.revision and _PIN.match(ref.revision) else None
+
     def resolve(self, ref: RepoRef, ctx: FetchContext) -> Resolution:
-        """List the folder once: the hash of the listing (names, sizes, tags) is the id."""
+        """List the folder once: the hash of the listing (names, sizes, tags) is the id, or
+        the pin, which the copied package's manifest must then match."""
         fs, root = _filesystem(ref)
         listing = _listing(fs, root, ref.repo)
-        snapshot_id = (
+        pin = self.pinned(ref)
+        snapshot_id = pin or (
             "listing-"
             + hashlib.sha256(json.dumps(sorted(listing.items())).encode()).hexdigest()[:32]
         )
 
         def fill(tree: Path) -> None:
+            rels = list(listing)
+            for rel in rels:
+                (tree / rel).parent.mkdir(parents=True, exist_ok=True)
+            try:  # one batch: fsspec copies the files concurrently
+                fs.get([f"{root}/{rel}" for rel in rels], [str(tree / rel) for rel in rels])
+            except OSError as exc:
+                raise DownloadError(f"copying {ref.repo} failed: {exc}") from exc
             for rel, (size, _) in listing.items():
-                target = tree / rel
-                target.parent.mkdir(parents=True, exist_ok=True)
-                try:
-                    fs.get_file(f"{root}/{rel}", str(target))
-                except OSError as exc:
-                    raise DownloadError(f"copying {ref.repo}/{rel} failed: {exc}") from exc
-                if size is not None and target.stat().st_size != size:
+                if size is not None and (tree / rel).stat().st_size != size:
                     raise DownloadError(f"{ref.repo}/{rel} changed while it was copied")
+            if pin is not None:
+                from hubcore.packages.manifest import check_pin
+
+                check_pin(tree, pin, str(ref))
 
         return snapshot_id, fill
 
@@ -154,8 +175,10 @@ def _listing(fs: Any, root: str, label: str) -> dict[str, tuple[int | None, str]
         )
         size = info.get("size")
         listing[rel] = (int(size) if size is not None else None, marker)
-    if "hubconf.py" not in listing:
-        raise HubconfNotFoundError(f"{label} has no hubconf.py at its root")
+    if "hubconf.py" not in listing and "config.json" not in listing:
+        raise HubconfNotFoundError(
+            f"{label} has no hubconf.py (nor a model package's config.json) at its root"
+        )
     return listing
 
 

@@ -26,7 +26,7 @@ hubcore's fixtures (``hub_home``), so the plugin's ``conftest.py`` loads them wi
         def to_numpy(self):              # model -> {name: numpy array}
             ...
 
-Two capabilities are tested only when the backend declares them (class attributes of the
+Three capabilities are tested only when the backend declares them (class attributes of the
 backend, see :class:`hubcore.plugins.backends.Backend`):
 
 * ``functional = True``: ``apply_weights`` returns a new model and leaves the one it is
@@ -37,6 +37,9 @@ backend, see :class:`hubcore.plugins.backends.Backend`):
   ``(model, path) -> None`` writing the whole model in the format the suffix names, and
   override :meth:`BackendConformance.assert_same_model` if ``to_numpy`` cannot read an
   opened model.
+* ``export_weights`` (:class:`hubcore.plugins.backends.WeightsExporter`): a model saved as a package
+  (:func:`hubcore.save_pretrained`, in one file and in shards) loads back with the same
+  parameters, and the files are valid safetensors.
 """
 
 from __future__ import annotations
@@ -55,7 +58,7 @@ import pytest
 import hubcore
 from hubcore.errors import IntegrityError, WeightsFormatError, WeightsMismatchError
 from hubcore.plugins import get_plugins, load_plugins
-from hubcore.plugins.backends import Backend, is_functional, model_formats
+from hubcore.plugins.backends import Backend, exporter_of, is_functional, model_formats
 from hubcore.plugins.model_files import open_model_file
 from hubcore.testing.files import write_repo
 
@@ -369,6 +372,47 @@ class BackendConformance:
         assert len(result) == 3
         assert (result[0], result[2]) == ("head", "tail")
         self.assert_same(to_numpy, trained, result[1])
+
+    # -- saving weights (for backends that declare export_weights) ----------------------------
+    @pytest.mark.parametrize("shard_bytes", [None, 1], ids=["one-file", "sharded"])
+    def test_exported_weights_round_trip_through_a_package(
+        self,
+        shard_bytes: int | None,
+        hub_home: Path,
+        backend: Backend,
+        build: Callable[..., Model],
+        to_numpy: Callable[[Model], dict[str, Any]],
+        tmp_path: Path,
+    ) -> None:
+        """``export_weights``: every tensor the backend exports is saved as safetensors and a
+        package of the model loads back (a registered type builds it) with equal parameters."""
+        if exporter_of(backend) is None:
+            pytest.skip(f"{self.backend_name} does not export weights")
+        from hubcore.packages.types import _registered
+
+        @hubcore.model_config("conformance-net")
+        class NetConfig:
+            seed: int = 0
+
+        hubcore.register_model_type(
+            "conformance-net", config=NetConfig, build=lambda c: build(c.seed)
+        )
+        try:
+            source = build(1)
+            exported = backend.export_weights(source)  # type: ignore[attr-defined]
+            assert set(exported) == set(to_numpy(source)), "export names what the state names"
+            folder = hubcore.save_pretrained(
+                source,
+                tmp_path / "package",
+                config=NetConfig(seed=2),  # type: ignore[call-arg]
+                max_shard_size=shard_bytes or "2GiB",
+            )
+            shards = sorted(folder.glob("*.safetensors"))
+            assert (len(shards) > 1) == (shard_bytes is not None)
+            loaded = hubcore.load(str(folder))
+            self.assert_same(to_numpy, source, loaded)
+        finally:
+            _registered.pop("conformance-net", None)
 
     # -- model files (for backends that declare model_formats) -------------------------------
     def opened_formats(self, backend: Backend) -> tuple[str, ...]:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import hubcore
 from hubcore.errors import WeightsFormatError
-from hubcore.plugins.backends import fit_state
+from hubcore.plugins.backends import ExportedTensor, export_array, fit_state
 from hubcore.store.safetensors_header import read_safetensors
 
 if TYPE_CHECKING:  # a backend imports its framework when it is used, not when it is loaded
@@ -74,6 +74,10 @@ class NumpyBackend:
 
         fitted = fit_state(model.state_dict(), state, strict=strict, model="NumpyModel")
         model.params.update({k: np.asarray(v, dtype=np.float32) for k, v in fitted.items()})
+
+    def export_weights(self, model: NumpyModel) -> Mapping[str, ExportedTensor]:
+        """For saving model packages: each array, as the core writes it to safetensors."""
+        return {k: export_array(v, k) for k, v in model.params.items()}
 
     def summarize(self, model: NumpyModel) -> Mapping[str, Any]:
         return {"parameters": sum(int(v.size) for v in model.params.values())}

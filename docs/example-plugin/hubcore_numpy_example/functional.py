@@ -14,7 +14,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 import hubcore
-from hubcore.plugins.backends import fit_state
+from hubcore.plugins.backends import ExportedTensor, export_array, fit_state
 from hubcore_numpy_example import read_arrays
 
 if TYPE_CHECKING:
@@ -71,6 +71,9 @@ class FunctionalBackend:
         fitted = fit_state(model.params, state, strict=strict, model="Linear")
         new = {k: np.asarray(v, dtype=np.float32) for k, v in fitted.items()}
         return model.module.bind({**model.params, **new})
+
+    def export_weights(self, model: Bound) -> Mapping[str, ExportedTensor]:
+        return {k: export_array(v, k) for k, v in model.params.items()}
 
     def summarize(self, model: Bound) -> Mapping[str, Any]:
         return {"parameters": sum(int(v.size) for v in model.params.values())}

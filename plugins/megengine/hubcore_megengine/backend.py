@@ -13,7 +13,13 @@ import numpy as np
 from hubcore import WeightsFile
 from hubcore.api import load_weights as _load_weights
 from hubcore.errors import WeightsFormatError
-from hubcore.plugins.backends import fit_state, sniff_format, unwrap_checkpoint
+from hubcore.plugins.backends import (
+    ExportedTensor,
+    export_array,
+    fit_state,
+    sniff_format,
+    unwrap_checkpoint,
+)
 from hubcore.store.safetensors_header import read_safetensors
 
 #: The only globals a state-dict pickle may reference: containers, numpy arrays and scalars,
@@ -90,6 +96,10 @@ class MegEngineBackend:
     def apply_weights(self, model: Any, state: Any, *, strict: bool = True) -> None:
         fitted = fit_state(model.state_dict(), state, strict=strict, model=type(model).__name__)
         model.load_state_dict(fitted, strict=strict)
+
+    def export_weights(self, model: Any) -> Mapping[str, ExportedTensor]:
+        """The model's state dict (numpy arrays) for saving as safetensors."""
+        return {k: export_array(np.asarray(v), k) for k, v in model.state_dict().items()}
 
     def summarize(self, model: Any) -> Mapping[str, Any]:
         params = list(model.parameters())

@@ -6,12 +6,13 @@ import pickle
 import re
 import sys
 from collections.abc import Mapping
+from functools import partial
 from typing import Any
 
 from hubcore import WeightsFile
 from hubcore.api import load_weights as _load_weights
 from hubcore.errors import WeightsFormatError
-from hubcore.plugins.backends import fit_state, sniff_format, unwrap_checkpoint
+from hubcore.plugins.backends import ExportedTensor, fit_state, sniff_format, unwrap_checkpoint
 from hubcore.store.safetensors_header import read_safetensors
 
 
@@ -59,6 +60,19 @@ class TorchBackend:
         fitted = fit_state(model.state_dict(), state, strict=strict, model=type(model).__name__)
         model.load_state_dict(fitted, strict=strict)
 
+    def export_weights(self, model: Any) -> Mapping[str, ExportedTensor]:
+        """The model's state dict as raw bytes, for saving as safetensors (no copy for
+        contiguous CPU tensors; others are copied when written)."""
+        exported = {}
+        for name, tensor in model.state_dict().items():
+            code = _SAFETENSORS_CODES.get(str(tensor.dtype).removeprefix("torch."))
+            if code is None:
+                raise WeightsFormatError(
+                    f"{name}: a tensor of dtype {tensor.dtype} cannot be saved as safetensors"
+                )
+            exported[name] = ExportedTensor(code, tuple(tensor.shape), partial(_raw, tensor))
+        return exported
+
     def summarize(self, model: Any) -> Mapping[str, Any]:
         params = list(model.parameters())
         summary: dict[str, Any] = {"parameters": sum(p.numel() for p in params)}
@@ -66,6 +80,22 @@ class TorchBackend:
             summary["dtype"] = str(params[0].dtype).removeprefix("torch.")
             summary["device"] = str(params[0].device)
         return summary
+
+
+_SAFETENSORS_CODES = {
+    "bool": "BOOL", "uint8": "U8", "int8": "I8", "int16": "I16", "uint16": "U16",
+    "float16": "F16", "bfloat16": "BF16", "int32": "I32", "uint32": "U32", "float32": "F32",
+    "int64": "I64", "uint64": "U64", "float64": "F64", "float8_e4m3fn": "F8_E4M3",
+    "float8_e5m2": "F8_E5M2",
+}  # fmt: skip
+
+
+def _raw(tensor: Any) -> Any:
+    """The bytes of *tensor* (little-endian, row-major) as a numpy view."""
+    import torch
+
+    flat = tensor.detach().to("cpu").contiguous().reshape(-1)
+    return flat.view(torch.uint8).numpy() if flat.numel() else b""
 
 
 def _unpickling_error(file: WeightsFile, exc: Exception) -> WeightsFormatError:
