@@ -648,3 +648,8 @@ def _watch_weights(applied: list[str]) -> Iterator[None]:
         yield
     finally:
         manager.unregister(watcher)
+
+
+from hubcore.registry.cli import registry as _registry  # noqa: E402
+
+main.add_command(_registry)
