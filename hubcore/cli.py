@@ -664,3 +664,7 @@ from hubcore.packages.cli import model_types_command, push_command  # noqa: E402
 
 main.add_command(push_command)
 main.add_command(model_types_command)
+
+from hubcore.registry.cli import registry as _registry  # noqa: E402
+
+main.add_command(_registry)

@@ -180,6 +180,9 @@ class Settings:
     oss_endpoint: str = _setting(
         "HUBCORE_OSS_ENDPOINT", "", _text, "S3-compatible endpoint for oss:// folders"
     )
+    registry: str = _setting(
+        "HUBCORE_REGISTRY", "", _text, "registry: a folder or fsspec URL (default: <home>/registry)"
+    )
 
 
 _override: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(

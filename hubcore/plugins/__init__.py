@@ -41,6 +41,7 @@ DEFAULT_PLUGINS: tuple[tuple[str, str], ...] = (
     ("url", "hubcore.sources.archive"),
     ("fsspec", "hubcore.sources.folder"),
     ("git-hosts", "hubcore.sources.git_hosts"),
+    ("registry", "hubcore.registry.source"),
 )
 
 

@@ -1,0 +1,86 @@
+"""The registry: versioned artifacts with aliases on storage you already have, no server.
+
+::
+
+    import hubcore.registry
+
+    reg = hubcore.registry.open("s3://team-bucket/registry")   # or a folder; default:
+                                                               # $HUBCORE_REGISTRY, <home>/registry
+    v = reg.log("classifier", "./checkpoint", metadata={"acc": 0.91}, aliases=["staging"])
+    reg.alias("classifier:v3", "production")
+    folder = reg.get("classifier:production").download()
+    hubcore.load("registry:classifier:production", "entry")    # as a hubcore source
+
+Layout under the registry's root (a folder, or a prefix of a bucket)::
+
+    <root>/
+      registry.json                                  format marker (create-only)
+      blobs/sha256/<2 hex>/<64 hex>                  file contents, stored once by sha256
+      manifests/sha256/<2 hex>/<64 hex>.json         a version's file list (path, size, sha256,
+                                                     and the URL of a reference), canonical
+                                                     JSON; its sha256 is the version's digest
+      collections/<name>/                            one per artifact ('/' in names is '%2F')
+          collection.json                            kind ("artifact"), type, created, creator
+          versions/v<10 digits>.json                 one per version, taken by create-only write:
+                                                     number, digest, type, description,
+                                                     metadata, tags, created, creator; edits by
+                                                     compare-and-swap; deleted: a tombstone
+          digests/<64 hex>.json                      digest -> number (finds identical content)
+          aliases/<alias>.json                       one pointer per alias (version, digest, seq,
+                                                     and the event of its last move), moved by
+                                                     compare-and-swap; latest.json too (no event)
+          events/<time ns>-<random>.json             append-only history: log, alias, unalias,
+                                                     update, delete (when, who, from, to, ...)
+      tmp/  locks/                                   local folders only: staged writes (gc
+                                                     removes old ones) and compare-and-swap locks
+
+Room left for governance (registered models, lineage, notifications): a registered model is
+another collection (``collection.json`` kind ``"registered-model"``) whose versions link to an
+artifact's version and share its digest, so aliases, history and loading work unchanged; runs
+would live under ``runs/<id>.json`` and pending notifications under ``outbox/<event id>.json``,
+written with the same create-only write as events.
+
+Guarantees (the storage operations are in :mod:`hubcore.registry.store`):
+
+* version numbers are taken with create-only writes after the files and the manifest are
+  stored: concurrent loggers get distinct numbers, and a logger that dies leaves no version
+  (only unreferenced blobs, which :meth:`Registry.gc` removes), and blocks nobody;
+* an alias moves by compare-and-swap of its one pointer object, which carries the event of
+  its move; the event is also written to ``events/`` (by the next mover if the writer died
+  first), so the history has every move;
+* ``latest`` is moved forward by compare-and-swap and read with one probe past it, so a
+  logger that died after taking its number cannot hide its version;
+* every read of a version is a constant number of objects: pointer, record, manifest.
+"""
+
+from hubcore.registry.content import FileEntry, Manifest, Reference
+from hubcore.registry.core import Registry, Version, actor, open
+from hubcore.registry.errors import (
+    AliasInUseError,
+    ArtifactNotFoundError,
+    ConflictError,
+    InvalidNameError,
+    RegistryError,
+    UnsupportedStorageError,
+    VersionNotFoundError,
+)
+from hubcore.registry.names import Spec, parse_spec
+
+__all__ = [
+    "AliasInUseError",
+    "ArtifactNotFoundError",
+    "ConflictError",
+    "FileEntry",
+    "InvalidNameError",
+    "Manifest",
+    "Reference",
+    "Registry",
+    "RegistryError",
+    "Spec",
+    "UnsupportedStorageError",
+    "Version",
+    "VersionNotFoundError",
+    "actor",
+    "open",
+    "parse_spec",
+]

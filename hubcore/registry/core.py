@@ -1,0 +1,919 @@
+"""The registry: log, get, alias, history, update, delete, gc (layout: :mod:`hubcore.registry`)."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import contextlib
+import datetime
+import getpass
+import json
+import logging
+import os
+import random
+import shutil
+import socket
+import time
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from hubcore import config
+from hubcore.errors import CacheError, IntegrityError
+from hubcore.registry.content import (
+    FileEntry,
+    LocalFile,
+    Manifest,
+    Reference,
+    collect_files,
+    hash_files,
+)
+from hubcore.registry.errors import (
+    AliasInUseError,
+    ArtifactNotFoundError,
+    ConflictError,
+    RegistryError,
+    VersionNotFoundError,
+)
+from hubcore.registry.names import (
+    LATEST,
+    Spec,
+    check_alias,
+    check_name,
+    check_path,
+    decode_name,
+    encode_name,
+    parse_spec,
+)
+from hubcore.registry.store import Store, open_store
+from hubcore.store.cache import Cache, file_sha256, get_cache
+from hubcore.store.files import atomic_copy
+
+__all__ = ["Registry", "Version", "actor", "open"]
+
+logger = logging.getLogger(__name__)
+
+#: The source name under which downloaded versions live in the cache.
+CACHE_SOURCE = "registry"
+#: A blob or manifest a log reuses is touched when older than this, so that gc (whose grace
+#: period must exceed it plus the longest log) never removes what a running log relies on.
+TOUCH_AGE = 3600.0
+#: gc's default grace period: unreferenced objects younger than this are kept.
+GC_GRACE = 86400.0
+_ATTEMPTS = 200
+_WORKERS = 8
+
+
+def actor() -> str:
+    """Who is writing: ``user@host``."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    return f"{user}@{socket.gethostname()}"
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="microseconds")
+
+
+def _dumps(data: Mapping[str, Any]) -> bytes:
+    return json.dumps(data, sort_keys=True, indent=1).encode()
+
+
+def _event_id() -> str:
+    """Sorts by time; unique without coordination."""
+    return f"{time.time_ns():020d}-{uuid.uuid4().hex[:12]}"
+
+
+def _backoff(attempt: int) -> None:
+    time.sleep(random.uniform(0, min(0.01 * 2**attempt, 0.5)))
+
+
+def open(url: str | os.PathLike[str] | None = None, **storage_options: Any) -> Registry:
+    """The registry at *url* (a folder or any fsspec URL; default ``HUBCORE_REGISTRY``, else
+    ``<hub home>/registry``); *storage_options* go to the fsspec filesystem."""
+    from hubcore import settings
+
+    where = str(url) if url is not None else settings.current().registry
+    if not where:
+        where = str(config.get_dir() / "registry")
+    return Registry(open_store(where, storage_options), storage_options)
+
+
+def blob_key(sha256: str) -> str:
+    """Where the file with this sha256 is stored."""
+    return f"blobs/sha256/{sha256[:2]}/{sha256}"
+
+
+def manifest_key(digest: str) -> str:
+    """Where the manifest with this digest is stored."""
+    return f"manifests/sha256/{digest[:2]}/{digest}.json"
+
+
+def collection_key(name: str) -> str:
+    """The folder of artifact *name*."""
+    return f"collections/{encode_name(name)}"
+
+
+def version_key(name: str, number: int) -> str:
+    """The record of version *number* (zero-padded: key order is number order)."""
+    return f"{collection_key(name)}/versions/v{number:010d}.json"
+
+
+def alias_key(name: str, alias: str) -> str:
+    """The pointer of one alias."""
+    return f"{collection_key(name)}/aliases/{alias}.json"
+
+
+def digest_key(name: str, digest: str) -> str:
+    """The index entry from a digest to the version holding it."""
+    return f"{collection_key(name)}/digests/{digest}.json"
+
+
+@attrs.define
+class Version:
+    """One version of an artifact: its record (number, digest, metadata, who and when) and,
+    once read, its manifest (files). See :meth:`Registry.get`."""
+
+    registry: Registry
+    record: dict[str, Any]
+    _manifest: Manifest | None = None
+
+    @property
+    def name(self) -> str:
+        """The artifact's name."""
+        return str(self.record["name"])
+
+    @property
+    def number(self) -> int:
+        """The version number (``v<number>``)."""
+        return int(self.record["number"])
+
+    @property
+    def digest(self) -> str:
+        """The content identity: sha256 of the manifest."""
+        return str(self.record["digest"])
+
+    @property
+    def type(self) -> str:
+        """The artifact type (``model``, ``dataset``, ...)."""
+        return str(self.record.get("type", ""))
+
+    @property
+    def description(self) -> str:
+        """The (editable) description."""
+        return str(self.record.get("description") or "")
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        """The (editable) metadata."""
+        return dict(self.record.get("metadata") or {})
+
+    @property
+    def tags(self) -> list[str]:
+        """The (editable) tags."""
+        return list(self.record.get("tags") or [])
+
+    @property
+    def created(self) -> str:
+        """When the version was logged (ISO 8601, UTC)."""
+        return str(self.record.get("created", ""))
+
+    @property
+    def creator(self) -> str:
+        """Who logged it (``user@host``)."""
+        return str(self.record.get("creator", ""))
+
+    @property
+    def manifest(self) -> Manifest:
+        """The files and references (one read, cached)."""
+        if self._manifest is None:
+            self._manifest = self.registry._read_manifest(self.digest)
+        return self._manifest
+
+    @property
+    def files(self) -> tuple[FileEntry, ...]:
+        """Every file, stored or referenced, in path order."""
+        return self.manifest.files
+
+    @property
+    def aliases(self) -> list[str]:
+        """The aliases pointing at this version now (``latest`` included)."""
+        pointing = self.registry.aliases(self.name)
+        return sorted(a for a, n in pointing.items() if n == self.number)
+
+    def __str__(self) -> str:
+        return f"{self.name}:v{self.number}"
+
+    def to_dict(self, *, files: bool = True) -> dict[str, Any]:
+        """A JSON-ready description (with the file list when *files*)."""
+        data = {
+            "name": self.name,
+            "version": f"v{self.number}",
+            "digest": f"sha256:{self.digest}",
+            "type": self.type,
+            "description": self.description,
+            "metadata": self.metadata,
+            "tags": self.tags,
+            "created": self.created,
+            "creator": self.creator,
+            "size": self.record.get("size"),
+            "file_count": self.record.get("file_count"),
+        }
+        if files:
+            data["files"] = [f.to_dict() for f in self.files]
+        return data
+
+    def download(
+        self,
+        root: str | os.PathLike[str] | None = None,
+        *,
+        progress: bool | None = None,
+        cache: Cache | None = None,
+    ) -> Path:
+        """Fetch the files into hubcore's content-addressed cache (each verified by sha256,
+        in parallel, stored once whatever the versions sharing it) and return the folder:
+        the cached snapshot, or a copy of it in *root* when given."""
+        folder = self.registry.materialise(self.name, self.digest, self.manifest, progress, cache)
+        if root is None:
+            return folder
+        target = Path(root)
+        for entry in self.files:
+            atomic_copy(folder / entry.path, target / entry.path)
+        return target
+
+
+@attrs.define
+class Registry:
+    """A registry on one store; see the package docstring for the layout and guarantees."""
+
+    store: Store
+    storage_options: Mapping[str, Any] = attrs.field(factory=dict)
+    _marked: bool = False
+
+    def __str__(self) -> str:
+        return self.store.url
+
+    # -- small helpers -----------------------------------------------------------------------
+    def _read_json(self, key: str) -> tuple[dict[str, Any], str] | None:
+        try:
+            data, tag = self.store.read(key)
+        except FileNotFoundError:
+            return None
+        try:
+            parsed = json.loads(data)
+        except ValueError:
+            raise RegistryError(
+                f"{self.store.url}/{key} is not valid JSON; it was written outside hubcore"
+            ) from None
+        if not isinstance(parsed, dict):
+            raise RegistryError(f"{self.store.url}/{key} is not a JSON object")
+        return parsed, tag
+
+    def _read_manifest(self, digest: str) -> Manifest:
+        try:
+            data, _ = self.store.read(manifest_key(digest))
+        except FileNotFoundError:
+            raise RegistryError(
+                f"the manifest sha256:{digest} is missing from {self.store.url}; the registry "
+                "was damaged (was gc run with a grace period shorter than a log?)"
+            ) from None
+        return Manifest.from_bytes(data, digest)
+
+    def _mark(self) -> None:
+        if not self._marked:
+            self.store.create("registry.json", _dumps({"format": "hubcore-registry", "version": 1}))
+            self._marked = True
+
+    def _update(
+        self, key: str, change: Any, *, what: str
+    ) -> tuple[dict[str, Any], dict[str, Any]] | None:
+        """Read-modify-compare-and-swap *key* until it holds; *change(current)* returns the
+        new value or ``None`` (nothing to do). Returns (before, after), or ``None``."""
+        for attempt in range(_ATTEMPTS):
+            found = self._read_json(key)
+            if found is None:
+                raise VersionNotFoundError(f"{what} does not exist")
+            current, tag = found
+            new = change(dict(current))
+            if new is None:
+                return None
+            if self.store.swap(key, _dumps(new), tag):
+                return current, new
+            _backoff(attempt)
+        raise ConflictError(f"{what} kept changing under other writers; try again")
+
+    def _append_event(self, name: str, event: dict[str, Any]) -> None:
+        self.store.create(f"{collection_key(name)}/events/{event['id']}.json", _dumps(event))
+
+    def _event(self, name: str, kind: str, **fields: Any) -> dict[str, Any]:
+        return {
+            "id": _event_id(),
+            "kind": kind,
+            "name": name,
+            "when": _now(),
+            "who": actor(),
+            **fields,
+        }
+
+    # -- logging -----------------------------------------------------------------------------
+    def log(
+        self,
+        name: str,
+        path_or_files: str | os.PathLike[str] | Mapping[str, Any] | None = None,
+        *,
+        type: str = "model",
+        description: str = "",
+        metadata: Mapping[str, Any] | None = None,
+        aliases: Sequence[str] = (),
+        tags: Sequence[str] = (),
+        references: Mapping[str, str | Reference] | None = None,
+        progress: bool | None = None,
+    ) -> Version:
+        """Record a version of *name* from a folder, a file or ``{path: local file}``, plus
+        *references* (``{path: URL or Reference}``: files left at their URL).
+
+        Content is stored once by sha256; a version identical to an existing one (same
+        paths, sizes and hashes) is that version (new *aliases* are applied, nothing is
+        uploaded). Otherwise the next number ``v<N>`` is taken with a create-only write, only
+        after every file and the manifest are stored, so a writer that dies leaves no version;
+        ``latest`` moves to it, then each alias in *aliases*.
+        """
+        check_name(name)
+        for alias in aliases:
+            check_alias(alias)
+        metadata = dict(metadata or {})
+        json.dumps(metadata)  # fails early on what cannot be stored
+        local = hash_files(collect_files(path_or_files)) if path_or_files is not None else []
+        entries = [FileEntry(f.path, f.size, f.sha256) for f in local]
+        entries += self._references(references or {}, progress)
+        if not entries:
+            raise RegistryError(f"nothing to log for {name}: give files or references")
+        manifest = Manifest.of(entries)
+        digest = manifest.digest
+        self._mark()
+        self._ensure_collection(name, type)
+        existing = self._by_digest(name, digest)
+        if existing is not None:
+            logger.info("%s already holds this content as v%d", name, existing.number)
+            for alias in aliases:
+                self._move_alias(name, alias, existing)
+            return existing
+        self._store_files(local, progress)
+        self._store_manifest(manifest)
+        record = {
+            "format": 1,
+            "name": name,
+            "digest": digest,
+            "type": type,
+            "description": description,
+            "metadata": metadata,
+            "tags": list(tags),
+            "created": _now(),
+            "creator": actor(),
+            "writer": uuid.uuid4().hex,
+            "size": manifest.size,
+            "file_count": len(manifest.files),
+        }
+        number = self._take_number(name, record)
+        version = Version(self, {**record, "number": number}, manifest)
+        self.store.create(digest_key(name, digest), _dumps({"version": number}))
+        self._advance_latest(name, number, digest)
+        self._append_event(name, self._event(name, "log", version=number, digest=digest))
+        for alias in aliases:
+            self._move_alias(name, alias, version)
+        return version
+
+    def _references(
+        self, references: Mapping[str, str | Reference], progress: bool | None
+    ) -> list[FileEntry]:
+        from hubcore.store.transfer import fetch
+
+        entries = []
+        for path, ref in references.items():
+            check_path(path)
+            ref = Reference(ref) if isinstance(ref, str) else ref
+            if ref.sha256 is None or ref.size is None:
+                got = fetch(ref.url, sha256=ref.sha256, progress=progress)  # hashed as fetched
+                ref = Reference(ref.url, got.sha256, got.size)
+            entries.append(FileEntry(path, ref.size, str(ref.sha256), ref.url))
+        return entries
+
+    def _ensure_collection(self, name: str, type: str) -> None:
+        key = f"{collection_key(name)}/collection.json"
+        record = {
+            "name": name,
+            "kind": "artifact",
+            "type": type,
+            "created": _now(),
+            "creator": actor(),
+        }
+        if self.store.create(key, _dumps(record)):
+            return
+        found = self._read_json(key)
+        if found and found[0].get("type") != type:
+            raise RegistryError(
+                f"{name} is an artifact of type {found[0].get('type')!r}, not {type!r}; log "
+                "it with that type or under another name"
+            )
+
+    def _by_digest(self, name: str, digest: str) -> Version | None:
+        found = self._read_json(digest_key(name, digest))
+        if found is not None:
+            version = self._read_version(name, int(found[0]["version"]))
+            if version is not None and version.digest == digest:
+                return version
+            return None
+        # a writer may have died between taking its number and indexing it: check latest
+        latest = self._latest_number(name)
+        if latest is not None:
+            version = self._read_version(name, latest)
+            if version is not None and version.digest == digest:
+                self.store.create(digest_key(name, digest), _dumps({"version": latest}))
+                return version
+        return None
+
+    def _store_files(self, files: list[LocalFile], progress: bool | None) -> None:
+        unique = {f.sha256: f for f in files}
+        total = sum(f.size for f in unique.values())
+        with (
+            _bar(total, "upload", progress) as bar,
+            concurrent.futures.ThreadPoolExecutor(max_workers=_WORKERS) as pool,
+        ):
+            for done in pool.map(self._store_file, unique.values()):
+                bar.update(done)
+
+    def _store_file(self, item: LocalFile) -> int:
+        key = blob_key(item.sha256)
+        info = self.store.info(key)
+        if info is not None and info.size == item.size:
+            if time.time() - info.mtime > TOUCH_AGE:
+                self.store.touch(key, item.source)
+            return item.size
+        self.store.upload(item.source, key)
+        st = item.source.stat()
+        if (st.st_size, st.st_mtime_ns) != (item.size, item.mtime_ns):
+            self.store.delete(key)
+            raise RegistryError(f"{item.source} changed while it was uploaded; log it again")
+        return item.size
+
+    def _store_manifest(self, manifest: Manifest) -> None:
+        key = manifest_key(manifest.digest)
+        if not self.store.create(key, manifest.to_bytes()):
+            info = self.store.info(key)
+            if info is not None and time.time() - info.mtime > TOUCH_AGE:
+                self.store.touch(key)
+
+    def _take_number(self, name: str, record: dict[str, Any]) -> int:
+        latest = self._read_json(alias_key(name, LATEST))
+        number = (
+            int(latest[0]["version"]) + 1 if latest and latest[0].get("version") is not None else 0
+        )
+        for _ in range(100_000):
+            if self.store.create(version_key(name, number), _dumps({**record, "number": number})):
+                return number
+            found = self._read_json(version_key(name, number))
+            if found is not None and found[0].get("writer") == record["writer"]:
+                return number  # our write went through; only its answer was lost
+            number += 1
+        raise ConflictError(f"could not take a version number for {name}")
+
+    def _advance_latest(self, name: str, number: int, digest: str) -> None:
+        key = alias_key(name, LATEST)
+        new = _dumps({"alias": LATEST, "version": number, "digest": digest})
+        for attempt in range(_ATTEMPTS):
+            found = self._read_json(key)
+            if found is None:
+                if self.store.create(key, new):
+                    return
+                continue
+            current, tag = found
+            if current.get("version") is not None and int(current["version"]) >= number:
+                return
+            if self.store.swap(key, new, tag):
+                return
+            _backoff(attempt)
+        logger.warning("could not move %s:latest to v%d (readers still find it)", name, number)
+
+    # -- reading -----------------------------------------------------------------------------
+    def _read_version(self, name: str, number: int) -> Version | None:
+        found = self._read_json(version_key(name, number))
+        return Version(self, found[0]) if found is not None else None
+
+    def _live(self, name: str, number: int, what: str) -> Version:
+        version = self._read_version(name, number)
+        if version is None:
+            self._missing(name, what)
+        assert version is not None
+        if version.record.get("deleted"):
+            raise VersionNotFoundError(f"{what} (v{number}) was deleted")
+        return version
+
+    def _missing(self, name: str, what: str) -> None:
+        if self.store.info(f"{collection_key(name)}/collection.json") is None:
+            raise ArtifactNotFoundError(f"no artifact named {name!r} in {self.store.url}")
+        raise VersionNotFoundError(f"{what} does not exist in {self.store.url}")
+
+    def _latest_number(self, name: str) -> int | None:
+        """The newest live version: the ``latest`` pointer, then a probe past it (a writer
+        may have died between taking a number and moving the pointer)."""
+        found = self._read_json(alias_key(name, LATEST))
+        number = int(found[0]["version"]) if found and found[0].get("version") is not None else -1
+        newest: int | None = number if number >= 0 else None
+        while (probe := self._read_version(name, number + 1)) is not None:
+            number += 1
+            if not probe.record.get("deleted"):
+                newest = number
+        return newest
+
+    def resolve(self, spec: str | Spec) -> tuple[int, str]:
+        """``(number, digest)`` a spec names now: one small read for an alias."""
+        spec = parse_spec(spec) if isinstance(spec, str) else spec
+        if spec.number is not None:
+            version = self._live(spec.name, spec.number, str(spec))
+            return version.number, version.digest
+        if spec.digest is not None:
+            found = self._read_json(digest_key(spec.name, spec.digest))
+            if found is None:
+                self._missing(spec.name, str(spec))
+            assert found is not None
+            return int(found[0]["version"]), spec.digest
+        if spec.alias == LATEST:
+            number = self._latest_number(spec.name)
+            if number is None:
+                self._missing(spec.name, f"{spec.name}:latest (no versions yet)")
+            assert number is not None
+            return number, self._live(spec.name, number, str(spec)).digest
+        pointer = self._read_json(alias_key(spec.name, str(spec.alias)))
+        if pointer is None or pointer[0].get("version") is None:
+            self._missing(spec.name, f"the alias {spec}")
+        assert pointer is not None
+        return int(pointer[0]["version"]), str(pointer[0]["digest"])
+
+    def get(self, spec: str | Spec) -> Version:
+        """The version *spec* names: ``NAME``/``NAME:latest``, ``NAME:ALIAS``, ``NAME:v3`` or
+        ``NAME@sha256:<hex>`` (a constant number of reads, however many versions exist)."""
+        spec = parse_spec(spec) if isinstance(spec, str) else spec
+        if spec.number is not None:
+            return self._live(spec.name, spec.number, str(spec))
+        if spec.alias == LATEST:
+            number = self._latest_number(spec.name)
+            if number is None:
+                self._missing(spec.name, f"{spec.name}:latest (no versions yet)")
+            assert number is not None
+        else:
+            number, _ = self.resolve(spec)
+        return self._live(spec.name, number, str(spec))
+
+    def artifacts(self) -> list[str]:
+        """The names of every artifact."""
+        return [decode_name(c) for c in self.store.folders("collections")]
+
+    def versions(
+        self, name: str, *, start_after: int | None = None, limit: int = 100, deleted: bool = False
+    ) -> list[Version]:
+        """One page of versions of *name* in number order: those after ``v<start_after>``, at
+        most *limit* (``0``: all), deleted ones only when *deleted*."""
+        folder = f"{collection_key(name)}/versions"
+        after = version_key(name, start_after) if start_after is not None else ""
+        found = []
+        for info in self.store.objects(folder, start_after=after, limit=limit):
+            record = self._read_json(info.key)
+            if record is not None and (deleted or not record[0].get("deleted")):
+                found.append(Version(self, record[0]))
+        if (
+            not found
+            and start_after is None
+            and self.store.info(f"{collection_key(name)}/collection.json") is None
+        ):
+            raise ArtifactNotFoundError(f"no artifact named {name!r} in {self.store.url}")
+        return found
+
+    def aliases(self, name: str) -> dict[str, int]:
+        """``{alias: version number}`` of every alias of *name*, ``latest`` included."""
+        result: dict[str, int] = {}
+        for info in self.store.objects(f"{collection_key(name)}/aliases"):
+            alias = info.key.rpartition("/")[2].removesuffix(".json")
+            if alias == LATEST:
+                continue
+            found = self._read_json(info.key)
+            if found is not None and found[0].get("version") is not None:
+                result[alias] = int(found[0]["version"])
+        latest = self._latest_number(name)
+        if latest is not None:
+            result[LATEST] = latest
+        return dict(sorted(result.items()))
+
+    # -- aliases -----------------------------------------------------------------------------
+    def alias(self, spec: str, alias: str) -> Version:
+        """Point *alias* at the version *spec* names (``classifier:v3``); the move is a
+        compare-and-swap and is recorded in the history."""
+        check_alias(alias)
+        version = self.get(spec)
+        self._move_alias(version.name, alias, version)
+        return version
+
+    def unalias(self, name: str, alias: str) -> None:
+        """Remove *alias* from artifact *name* (recorded in the history)."""
+        check_name(name)
+        check_alias(alias)
+        if not self._move_alias(name, alias, None):
+            self._missing(name, f"the alias {name}:{alias}")
+
+    def _move_alias(
+        self, name: str, alias: str, version: Version | None, *, only_from: int | None = None
+    ) -> bool:
+        """CAS the pointer to *version* (``None``: remove), embedding the move's event; the
+        event file is written after, and again by the next mover if this one died first."""
+        key = alias_key(name, alias)
+        for attempt in range(_ATTEMPTS):
+            found = self._read_json(key)
+            current, tag = found if found is not None else ({}, None)
+            if current.get("event"):
+                self._append_event(name, current["event"])  # repair; a no-op when present
+            before = current.get("version")
+            target = version.number if version is not None else None
+            if before == target or (only_from is not None and before != only_from):
+                return target is not None and before == target
+            event = self._event(
+                name,
+                "alias" if version else "unalias",
+                alias=alias,
+                **{"from": before},
+                to=target,
+                seq=int(current.get("seq", -1)) + 1,
+            )
+            pointer = {
+                "alias": alias,
+                "version": target,
+                "digest": version.digest if version is not None else None,
+                "seq": event["seq"],
+                "event": event,
+            }
+            done = (
+                self.store.create(key, _dumps(pointer))
+                if tag is None
+                else self.store.swap(key, _dumps(pointer), tag)
+            )
+            if done:
+                self._append_event(name, event)
+                return True
+            _backoff(attempt)
+        raise ConflictError(f"the alias {name}:{alias} kept moving under other writers")
+
+    def history(self, name: str) -> list[dict[str, Any]]:
+        """Every recorded change of *name*, oldest first: logs, alias moves (when, who, from,
+        to), updates and deletions."""
+        check_name(name)
+        events: dict[str, dict[str, Any]] = {}
+        for info in self.store.objects(f"{collection_key(name)}/events"):
+            found = self._read_json(info.key)
+            if found is not None:
+                events[found[0]["id"]] = found[0]
+        for info in self.store.objects(f"{collection_key(name)}/aliases"):
+            found = self._read_json(info.key)
+            if found is not None and found[0].get("event"):
+                events.setdefault(found[0]["event"]["id"], found[0]["event"])
+        if not events and self.store.info(f"{collection_key(name)}/collection.json") is None:
+            raise ArtifactNotFoundError(f"no artifact named {name!r} in {self.store.url}")
+        return [events[k] for k in sorted(events)]
+
+    # -- editing and housekeeping --------------------------------------------------------------
+    def update(
+        self,
+        spec: str,
+        *,
+        description: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        tags: Sequence[str] | None = None,
+    ) -> Version:
+        """Change the description, metadata (replaced) or tags of a version; its content
+        never changes. Recorded in the history with before and after."""
+        version = self.get(spec)
+        changes: dict[str, Any] = {}
+        if description is not None:
+            changes["description"] = description
+        if metadata is not None:
+            json.dumps(dict(metadata))
+            changes["metadata"] = dict(metadata)
+        if tags is not None:
+            changes["tags"] = list(tags)
+
+        def change(current: dict[str, Any]) -> dict[str, Any] | None:
+            if current.get("deleted"):
+                raise VersionNotFoundError(f"{version} was deleted")
+            new = {**current, **changes}
+            return None if new == current else new
+
+        result = self._update(version_key(version.name, version.number), change, what=str(version))
+        if result is None:
+            return version
+        before, after = result
+        self._append_event(
+            version.name,
+            self._event(
+                version.name,
+                "update",
+                version=version.number,
+                before={k: before.get(k) for k in changes},
+                after=changes,
+            ),
+        )
+        return Version(self, after, version._manifest)
+
+    def delete(self, spec: str, *, force: bool = False) -> Version:
+        """Delete a version: refused while a user alias points at it, unless *force* (then
+        those aliases are removed). Its number is never reused (a tombstone stays); its
+        files go at the next :meth:`gc` if no other version holds them."""
+        version = self.get(spec)
+        name, number = version.name, version.number
+        pointing = [a for a, n in self.aliases(name).items() if n == number and a != LATEST]
+        if pointing and not force:
+            raise AliasInUseError(
+                f"{version} is aliased {', '.join(pointing)}; move those aliases first, or "
+                "delete with force (which removes them)"
+            )
+        for alias in pointing:
+            self._move_alias(name, alias, None, only_from=number)
+
+        def tombstone(current: dict[str, Any]) -> dict[str, Any] | None:
+            if current.get("deleted"):
+                return None
+            return {**current, "deleted": {"when": _now(), "who": actor()}}
+
+        self._update(version_key(name, number), tombstone, what=str(version))
+        found = self._read_json(digest_key(name, version.digest))
+        if found is not None and found[0].get("version") == number:
+            self.store.delete(digest_key(name, version.digest))
+        self._retreat_latest(name, number)
+        self._append_event(name, self._event(name, "delete", version=number, digest=version.digest))
+        return version
+
+    def _retreat_latest(self, name: str, number: int) -> None:
+        key = alias_key(name, LATEST)
+        for attempt in range(_ATTEMPTS):
+            found = self._read_json(key)
+            if found is None or found[0].get("version") != number:
+                return
+            previous = number - 1
+            while previous >= 0:
+                candidate = self._read_version(name, previous)
+                if candidate is not None and not candidate.record.get("deleted"):
+                    break
+                previous -= 1
+            pointer: dict[str, Any] = {"alias": LATEST, "version": None, "digest": None}
+            if previous >= 0 and candidate is not None:
+                pointer = {"alias": LATEST, "version": previous, "digest": candidate.digest}
+            if self.store.swap(key, _dumps(pointer), found[1]):
+                return
+            _backoff(attempt)
+
+    def gc(self, *, grace: float = GC_GRACE, dry_run: bool = False) -> dict[str, int]:
+        """Remove blobs and manifests no live version holds, if older than *grace* seconds.
+
+        Safe while others log, as long as *grace* exceeds the longest log plus an hour: a log
+        stores its files before its version, and touches any old file it reuses, so
+        whatever a running log relies on is younger than the grace period.
+        """
+        started = time.time()
+        cutoff = started - grace
+        live: set[str] = set()
+        for folder in self.store.folders("collections"):
+            for info in self.store.objects(f"collections/{folder}/versions"):
+                found = self._read_json(info.key)
+                if found is not None and not found[0].get("deleted"):
+                    live.add(str(found[0]["digest"]))
+        held: set[str] = set()
+        report = {"manifests": 0, "blobs": 0, "bytes": 0, "temporary": 0}
+        for info in list(self.store.objects("manifests")):
+            digest = info.key.rpartition("/")[2].removesuffix(".json")
+            if digest in live:
+                held.update(e.sha256 for e in self._read_manifest(digest).files if e.url is None)
+            elif info.mtime < cutoff:
+                report["manifests"] += 1
+                if not dry_run:
+                    self.store.delete(info.key)
+        for info in list(self.store.objects("blobs")):
+            if info.key.rpartition("/")[2] not in held and info.mtime < cutoff:
+                report["blobs"] += 1
+                report["bytes"] += info.size
+                if not dry_run:
+                    self.store.delete(info.key)
+        for info in list(self.store.objects("tmp")):
+            if info.mtime < cutoff:
+                report["temporary"] += 1
+                if not dry_run:
+                    self.store.delete(info.key)
+        return report
+
+    def diff(self, a: str, b: str) -> dict[str, Any]:
+        """What changed from version *a* to *b*: files added, removed, changed; metadata
+        keys added, removed, changed; description, type and tags."""
+        first, second = self.get(a), self.get(b)
+        old = {e.path: e for e in first.files}
+        new = {e.path: e for e in second.files}
+        meta_a, meta_b = first.metadata, second.metadata
+        result: dict[str, Any] = {
+            "from": str(first),
+            "to": str(second),
+            "added": sorted(set(new) - set(old)),
+            "removed": sorted(set(old) - set(new)),
+            "changed": sorted(p for p in set(old) & set(new) if old[p] != new[p]),
+            "metadata": {
+                k: [meta_a.get(k), meta_b.get(k)]
+                for k in sorted(set(meta_a) | set(meta_b))
+                if meta_a.get(k) != meta_b.get(k)
+            },
+        }
+        for field in ("description", "type", "tags"):
+            if getattr(first, field) != getattr(second, field):
+                result[field] = [getattr(first, field), getattr(second, field)]
+        return result
+
+    # -- downloading -----------------------------------------------------------------------------
+    def cache_key(self, name: str) -> str:
+        """The repository key of *name*'s snapshots in hubcore's cache."""
+        return f"{self.store.identity}/{encode_name(name)}"
+
+    def materialise(
+        self,
+        name: str,
+        digest: str,
+        manifest: Manifest | None = None,
+        progress: bool | None = None,
+        cache: Cache | None = None,
+    ) -> Path:
+        """The cached snapshot folder of version *digest* of *name*, fetched if needed."""
+        cache = cache or get_cache()
+        key = self.cache_key(name)
+        folder = cache.snapshot_dir(CACHE_SOURCE, key, digest)
+        if folder.is_dir() and cache.check_snapshot(folder) is None:
+            return folder
+
+        def fill(tree: Path) -> None:
+            self.fill(tree, manifest or self._read_manifest(digest), progress, cache)
+
+        return cache.publish_tree(CACHE_SOURCE, key, digest, fill, replace=folder.is_dir())
+
+    def fill(self, tree: Path, manifest: Manifest, progress: bool | None, cache: Cache) -> None:
+        """Put every file of *manifest* into the empty folder *tree*: fetched into the
+        cache's blobs (verified, in parallel) and linked from there."""
+        unique = {e.sha256: e for e in manifest.files}
+        total = sum(e.size or 0 for e in unique.values())
+        blobs: dict[str, Path] = {}
+        with (
+            _bar(total, "download", progress) as bar,
+            concurrent.futures.ThreadPoolExecutor(max_workers=_WORKERS) as pool,
+        ):
+            futures = {pool.submit(self._fetch, e, cache): e for e in unique.values()}
+            for future in concurrent.futures.as_completed(futures):
+                entry = futures[future]
+                blobs[entry.sha256] = future.result()
+                bar.update(entry.size or 0)
+        for entry in manifest.files:
+            target = tree.joinpath(*check_path(entry.path).split("/"))
+            target.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                os.link(blobs[entry.sha256], target)  # stored once, whatever the versions
+            except OSError:
+                shutil.copyfile(blobs[entry.sha256], target)
+
+    def _fetch(self, entry: FileEntry, cache: Cache) -> Path:
+        if entry.url is not None:
+            from hubcore.store.transfer import fetch
+
+            return fetch(entry.url, sha256=entry.sha256, progress=False, cache=cache).path
+        with contextlib.suppress(CacheError):  # a damaged blob was moved aside: fetch again
+            if (path := cache.verified_blob(entry.sha256)) is not None:
+                return path
+        with cache.lock("registry-blob", entry.sha256):
+            if (path := cache.verified_blob(entry.sha256)) is not None:
+                return path
+            with cache.temp_file() as tmp:
+                self.store.download(blob_key(entry.sha256), tmp)
+                actual = file_sha256(tmp)
+                if actual != entry.sha256:
+                    raise IntegrityError(
+                        f"{self.store.url}/{blob_key(entry.sha256)}", entry.sha256, actual
+                    )
+                return cache.store_blob(tmp, entry.sha256)
+
+
+@contextlib.contextmanager
+def _bar(total: int, what: str, progress: bool | None) -> Iterator[Any]:
+    """A tqdm bar over *total* bytes, or a stand-in when progress is off."""
+    if not config.progress_enabled(progress) or total == 0:
+        yield _NoBar()
+        return
+    from tqdm.auto import tqdm
+
+    with tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=what) as bar:
+        yield bar
+
+
+class _NoBar:
+    def update(self, count: int) -> None:
+        """Nothing to draw."""
