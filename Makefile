@@ -35,7 +35,8 @@ demo: $(TORCH)/.ready weights
 	@echo "demo: the second tinynet load above was served from the cache in $(DEMO_HOME)"
 	@echo "demo: so was the second load of the package (pinned by its sha256 digest)"
 	@export HUBCORE_HOME=$(DEMO_HOME) PATH=$(TORCH)/bin:$$PATH; set -e; \
-	hubcore site build --repo $(HUB) --title "Example hub" -o $(DEMO_HOME)/site > /dev/null; \
+	hubcore site build --repo $(HUB) --package $(DEMO_HOME)/package --title "Example hub" \
+	  -o $(DEMO_HOME)/site > /dev/null; \
 	echo "demo: the catalog of the example hub is at $$(pwd)/$(DEMO_HOME)/site/index.html"
 
 test: lint test-torch test-megengine

@@ -30,6 +30,9 @@ _CONFIG = click.option(
 _INPUTS = [
     click.option("--repo", "repos", multiple=True, help="A hub repository to list (repeatable)."),
     click.option(
+        "--package", "packages", multiple=True, help="A model package to list (repeatable)."
+    ),
+    click.option(
         "--pages",
         type=click.Path(file_okay=False, path_type=Path),
         default=None,
@@ -48,6 +51,7 @@ def _inputs(fn: Callable[..., Any]) -> Callable[..., Any]:
 def _config(
     config_file: Path | None,
     repos: tuple[str, ...] = (),
+    packages: tuple[str, ...] = (),
     pages: Path | None = None,
     title: str | None = None,
     output: Path | None = None,
@@ -55,12 +59,12 @@ def _config(
     if config_file is not None and not config_file.is_file():
         raise ConfigError(f"the configuration file {config_file} does not exist")
     config = load_site_config(config_file).with_overrides(
-        repositories=repos, pages=pages, output=output, title=title
+        repositories=repos, packages=packages, pages=pages, output=output, title=title
     )
     if not (config.repositories or config.packages or config.registries or config.pages):
         raise click.UsageError(
             "nothing to catalog: name inputs in the [site] table of hubcore.toml, or pass "
-            "--repo / --pages"
+            "--repo / --package / --pages"
         )
     return config
 
@@ -99,13 +103,14 @@ def site_group() -> None:
 def build_command(
     config_file: Path | None,
     repos: tuple[str, ...],
+    packages: tuple[str, ...],
     pages: Path | None,
     title: str | None,
     output: Path | None,
 ) -> None:
     """Write the static site (relative links: open it from disk or serve it anywhere) and
     print the path of its index page."""
-    config = _config(config_file, repos, pages, title, output)
+    config = _config(config_file, repos, packages, pages, title, output)
     report = _builder(config).build()
     _report(report)
     click.echo(str(report.index))
@@ -125,6 +130,7 @@ def build_command(
 def serve_command(
     config_file: Path | None,
     repos: tuple[str, ...],
+    packages: tuple[str, ...],
     pages: Path | None,
     title: str | None,
     port: int,
@@ -134,7 +140,7 @@ def serve_command(
     stops)."""
     from hubcore.site.serve import SiteServer
 
-    config = _config(config_file, repos, pages, title, output)
+    config = _config(config_file, repos, packages, pages, title, output)
     builder = _builder(config)
     _report(builder.build())
     try:

@@ -413,7 +413,14 @@ def _image_path(value: str, folder: Path) -> str:
 
 # -- collectors named in the configuration ----------------------------------------------------
 
-_KINDS: dict[str, Callable[[str], Collector]] = {}
+
+def _package_collector(entry: str) -> Collector:
+    from hubcore.site.package_collector import PackageCollector  # it imports this module
+
+    return PackageCollector(entry)
+
+
+_KINDS: dict[str, Callable[[str], Collector]] = {"packages": _package_collector}
 
 
 def register_collector_kind(kind: str, factory: Callable[[str], Collector]) -> None:
