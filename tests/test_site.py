@@ -332,8 +332,8 @@ def test_config_file(tmp_path: Path) -> None:
         load_site_config(tmp_path / "bad2.toml")
     (tmp_path / "bad3.toml").write_text('[site]\npackages = ["./p"]\n')
     result = CliRunner().invoke(main, ["site", "build", "-c", str(tmp_path / "bad3.toml")])
-    assert result.exit_code == 1
-    assert "no packages collector" in result.output
+    assert result.exit_code == 0, result.output  # an input that cannot be read is a warning
+    assert f"{tmp_path / 'p'} does not exist" in result.output
 
 
 def test_build_without_inputs_is_a_usage_error(
