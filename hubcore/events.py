@@ -15,9 +15,10 @@ __all__ = ["notify"]
 logger = logging.getLogger(__name__)
 
 
-def notify(event: str, **kwargs: Any) -> None:
+def notify(event: str, /, **kwargs: Any) -> None:
     """Call every listener of the event hook *event*, each on its own: a failing listener is
-    logged and the others still hear the event."""
+    logged and the others still hear the event. (*event* is positional-only: a hook may have
+    an argument named ``event``.)"""
     from hubcore.plugins import get_plugins  # the manager imports the layers below it
 
     caller = getattr(get_plugins().manager.hook, event)

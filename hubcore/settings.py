@@ -86,12 +86,26 @@ def _positive(name: str, text: str) -> int:
     return value
 
 
+def _webhook_format(name: str, text: str) -> str:
+    kind = text.strip().lower()
+    if kind not in ("slack", "json"):
+        raise ConfigError(f"{name}={text!r} is not understood: use 'slack' or 'json'")
+    return kind
+
+
 def _setting(
-    env: str, default: Any, parse: Callable[[str, str], Any], doc: str, *, alias: str = ""
+    env: str,
+    default: Any,
+    parse: Callable[[str, str], Any],
+    doc: str,
+    *,
+    alias: str = "",
+    secret: bool = False,
 ) -> Any:
     return attrs.field(
         default=default,
         metadata={"env": env, "parse": parse, "doc": doc, "alias": alias},
+        repr=not secret,  # a secret never appears in a printed or logged Settings
     )
 
 
@@ -182,6 +196,28 @@ class Settings:
     )
     registry: str = _setting(
         "HUBCORE_REGISTRY", "", _text, "registry: a folder or fsspec URL (default: <home>/registry)"
+    )
+    registry_actor: str = _setting(
+        "HUBCORE_REGISTRY_ACTOR",
+        "",
+        _text,
+        "who registry changes are recorded as (default: user@host)",
+    )
+    registry_webhook: str = _setting(
+        "HUBCORE_REGISTRY_WEBHOOK",
+        "",
+        _text,
+        "URL notified of registry changes (a secret: never shown)",
+        secret=True,
+    )
+    registry_webhook_format: str = _setting(
+        "HUBCORE_REGISTRY_WEBHOOK_FORMAT", "slack", _webhook_format, "payload: slack or json"
+    )
+    registry_webhook_filter: str = _setting(
+        "HUBCORE_REGISTRY_WEBHOOK_FILTER",
+        "",
+        _text,
+        "which changes to send: kinds=a,b;models=A,B;aliases=x,y (default: all)",
     )
 
 

@@ -13,8 +13,8 @@ and an exception raised by one is logged and otherwise ignored.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
@@ -34,6 +34,7 @@ __all__ = [
     "hubcore_register_model_types",
     "hubcore_register_redirects",
     "hubcore_register_sources",
+    "hubcore_registry_event",
 ]
 
 PROJECT_NAME = "hubcore"
@@ -113,3 +114,19 @@ def hubcore_entrypoint_loaded(
     repo: str, entrypoint: str, result: object, weights: str | None
 ) -> None:
     """An entrypoint returned *result*; *weights* is the URL of applied weights, if any."""
+
+
+@hookspec
+def hubcore_registry_event(event: Mapping[str, Any]) -> None:
+    """Something changed in a registry (:mod:`hubcore.registry`); called in the writer's
+    process right after the change is stored, before this call returns to the writer.
+
+    *event* is the history entry: ``id`` (unique, time-ordered; also the idempotency key of
+    webhook deliveries), ``kind`` (``log``, ``link``, ``unlink``, ``alias``, ``unalias``,
+    ``update``, ``describe``, ``card``, ``delete``), ``name`` (the artifact or registered
+    model), ``when`` (ISO 8601, UTC), ``who`` (the actor), ``before`` and ``after`` (the
+    changed state, ``None`` for none), kind-specific fields (``version``, ``alias``, ``from``,
+    ``to``, ``digest``) and ``registry`` (its URL). Each listener runs on its own: one that
+    raises is logged and the change, and the other listeners, are unaffected. Webhooks do not
+    need a plugin: see :mod:`hubcore.registry.notify`.
+    """

@@ -29,16 +29,24 @@ Layout under the registry's root (a folder, or a prefix of a bucket)::
           aliases/<alias>.json                       one pointer per alias (version, digest, seq,
                                                      and the event of its last move), moved by
                                                      compare-and-swap; latest.json too (no event)
-          events/<time ns>-<random>.json             append-only history: log, alias, unalias,
-                                                     update, delete (when, who, from, to, ...)
+          events/<time ns>-<random>.json             append-only history: log, link, unlink,
+                                                     alias, unalias, update, describe, card,
+                                                     delete (when, who, before, after, ...)
+          linked/<10 digits>/<model>~v<N>.json       registered-model versions linking here
+          used/<10 digits>/<run id>.json             runs that used a version (lineage)
+          card.json   cards/v<10 digits>.json        written model cards (compare-and-swap)
+      runs/<run id>.json                             runs: created create-only, then changed by
+                                                     compare-and-swap (inputs, outputs, lease)
+      outbox/<event id>~<webhook>.json               notifications not yet delivered
       tmp/  locks/                                   local folders only: staged writes (gc
                                                      removes old ones) and compare-and-swap locks
 
-Room left for governance (registered models, lineage, notifications): a registered model is
-another collection (``collection.json`` kind ``"registered-model"``) whose versions link to an
-artifact's version and share its digest, so aliases, history and loading work unchanged; runs
-would live under ``runs/<id>.json`` and pending notifications under ``outbox/<event id>.json``,
-written with the same create-only write as events.
+A registered model is another collection (``collection.json`` kind ``"registered-model"``,
+with a description and tags) whose versions link to an artifact's version and share its
+digest, so aliases, history and loading work unchanged (:meth:`Registry.link`). Runs and
+lineage: :mod:`hubcore.registry.runs`, :mod:`hubcore.registry.lineage`; cards:
+:mod:`hubcore.registry.cards`; notifications (plugin hook, webhooks, outbox):
+:mod:`hubcore.registry.notify`.
 
 Guarantees (the storage operations are in :mod:`hubcore.registry.store`):
 
@@ -64,7 +72,9 @@ from hubcore.registry.errors import (
     UnsupportedStorageError,
     VersionNotFoundError,
 )
+from hubcore.registry.lineage import Lineage
 from hubcore.registry.names import Spec, parse_spec
+from hubcore.registry.runs import Run
 
 __all__ = [
     "AliasInUseError",
@@ -72,10 +82,12 @@ __all__ = [
     "ConflictError",
     "FileEntry",
     "InvalidNameError",
+    "Lineage",
     "Manifest",
     "Reference",
     "Registry",
     "RegistryError",
+    "Run",
     "Spec",
     "UnsupportedStorageError",
     "Version",

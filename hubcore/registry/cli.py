@@ -11,6 +11,7 @@ import click
 
 from hubcore.registry.core import Registry, Version
 from hubcore.registry.core import open as open_registry
+from hubcore.registry.history import change_text
 from hubcore.registry.names import parse_spec
 
 __all__ = ["registry"]
@@ -187,16 +188,7 @@ def unalias_command(name: str, alias: str, url: str | None, as_json: bool) -> No
 def history_command(name: str, url: str | None, as_json: bool) -> None:
     """Every change of NAME: logs, alias moves, updates, deletions."""
     events = _open(url).history(name)
-    lines = []
-    for event in events:
-        kind = event["kind"]
-        if kind in ("alias", "unalias"):
-            old = f"v{event['from']}" if event.get("from") is not None else "-"
-            new = f"v{event['to']}" if event.get("to") is not None else "-"
-            what = f"{event['alias']}: {old} -> {new}"
-        else:
-            what = f"v{event.get('version')}"
-        lines.append(f"{event['when'][:19]}  {event['who']}  {kind} {what}")
+    lines = [f"{event['when'][:19]}  {event['who']}  {change_text(event)}" for event in events]
     _emit(as_json, events, lines)
 
 
@@ -257,3 +249,143 @@ def gc_command(grace: float, dry_run: bool, url: str | None, as_json: bool) -> N
             f"{report['manifests']} manifest(s), {report['temporary']} temporary file(s)"
         ],
     )
+
+
+@registry.command("link")
+@click.argument("spec")
+@click.argument("model")
+@click.option("--alias", "aliases", multiple=True, help="Alias of the registered model to set.")
+@click.option("--description", "description", type=click.File("r"), help="File with the text.")
+@click.option("--tag", "tags", multiple=True, help="Tag of the registered model.")
+@_common
+def link_command(
+    spec: str,
+    model: str,
+    aliases: tuple[str, ...],
+    description: Any,
+    tags: tuple[str, ...],
+    url: str | None,
+    as_json: bool,
+) -> None:
+    """Link the artifact version SPEC to the registered model MODEL (its next version)."""
+    version = _open(url).link(
+        spec,
+        model,
+        aliases=list(aliases),
+        description=description.read() if description else None,
+        tags=list(tags) if tags else None,
+    )
+    link = version.link or (version.name, version.number)
+    _emit(
+        as_json,
+        version.to_dict(files=False),
+        [f"linked {link[0]}:v{link[1]} as {version}" + "".join(f", {a}" for a in aliases)],
+    )
+
+
+@registry.command("unlink")
+@click.argument("spec")
+@click.option("--force", is_flag=True, help="Also remove the aliases pointing at it.")
+@_common
+def unlink_command(spec: str, force: bool, url: str | None, as_json: bool) -> None:
+    """Remove a registered model's version (the artifact version stays)."""
+    version = _open(url).unlink(spec, force=force)
+    _emit(as_json, {"unlinked": str(version)}, [f"unlinked {version}"])
+
+
+@registry.command("lineage")
+@click.argument("spec")
+@click.option("--depth", type=click.IntRange(0, 100), default=3, show_default=True)
+@click.option(
+    "--format",
+    "form",
+    type=click.Choice(["text", "json", "dot", "mermaid"]),
+    default="text",
+    show_default=True,
+)
+@_common
+def lineage_command(spec: str, depth: int, form: str, url: str | None, as_json: bool) -> None:
+    """The runs and versions upstream and downstream of SPEC (NAME[:ALIAS|:vN])."""
+    graph = _open(url).lineage(spec, depth=depth)
+    click.echo(graph.render("json" if as_json else form))
+
+
+@registry.command("card")
+@click.argument("spec")
+@click.option(
+    "--set",
+    "source",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Markdown file (model-page front matter) to store as the written card.",
+)
+@_common
+def card_command(spec: str, source: Path | None, url: str | None, as_json: bool) -> None:
+    """Print the card of NAME or NAME:VERSION (after storing --set FILE, when given)."""
+    from hubcore.registry.cards import parse_target
+
+    reg = _open(url)
+    parse_target(spec)
+    if source is not None:
+        reg.set_card(spec, source.read_text(encoding="utf-8"))
+    text = reg.card(spec)
+    _emit(as_json, {"card": text}, [text.rstrip("\n")])
+
+
+@registry.command("runs")
+@click.argument("run_id", required=False)
+@_common
+def runs_command(run_id: str | None, url: str | None, as_json: bool) -> None:
+    """List runs, or show the run RUN_ID (a dead run shows as failed)."""
+    reg = _open(url)
+    records = [reg.run_info(run_id)] if run_id else reg.runs()
+    lines = []
+    for r in records:
+        lines.append(
+            f"{r['id']}  {r['job_type']}  {r['status']}  {str(r['started'])[:19]}  {r['user']}"
+        )
+        if run_id:
+            for key in ("inputs", "outputs"):
+                lines += [f"  {key[:-1]}: {i['name']}:v{i['version']}" for i in r[key]]
+            if r.get("error"):
+                lines.append(f"  error: {r['error']}")
+    _emit(as_json, records, lines)
+
+
+@registry.command("notify")
+@click.option("--flush", is_flag=True, help="Deliver what is pending now (with retries).")
+@click.option("--timeout", type=float, default=120.0, show_default=True, help="Seconds in all.")
+@_common
+def notify_command(flush: bool, timeout: float, url: str | None, as_json: bool) -> None:
+    """Show the configured webhooks and pending notifications; --flush delivers them."""
+    from hubcore.registry import notify
+
+    reg = _open(url)
+    report = notify.flush(reg, budget=timeout) if flush else None
+    hooks = notify.describe_webhooks(notify.webhooks())
+    entries = notify.pending(reg)
+    waiting: list[dict[str, Any]] = [
+        {
+            "event": e["event"]["id"],
+            "summary": notify.summary(e["event"]),
+            "webhook": e["webhook"],
+            "attempts": e.get("attempts", 0),
+            "error": e.get("error"),
+        }
+        for e in entries
+    ]
+    data = {
+        "webhooks": hooks,
+        "pending": waiting,
+        "delivered": report["delivered"] if report else 0,
+    }
+    lines = [f"webhook {h['name']} ({h['host']}, {h['format']})" for h in hooks] or [
+        "no webhook configured ([registry.webhooks.NAME] or HUBCORE_REGISTRY_WEBHOOK)"
+    ]
+    if report is not None:
+        lines.append(f"delivered {report['delivered']}, failed {report['failed']}")
+    lines += [
+        f"pending: {p['summary']} -> {p['webhook']} ({p['attempts']} attempt(s)"
+        + (f", {p['error']})" if p["error"] else ")")
+        for p in waiting
+    ]
+    _emit(as_json, data, lines)

@@ -16,7 +16,7 @@ import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
@@ -51,6 +51,10 @@ from hubcore.registry.store import Store, open_store
 from hubcore.store.cache import Cache, file_sha256, get_cache
 from hubcore.store.files import atomic_copy
 
+if TYPE_CHECKING:
+    from hubcore.registry.lineage import Lineage
+    from hubcore.registry.runs import Run
+
 __all__ = ["Registry", "Version", "actor", "open"]
 
 logger = logging.getLogger(__name__)
@@ -60,6 +64,10 @@ CACHE_SOURCE = "registry"
 #: A blob or manifest a log reuses is touched when older than this, so that gc (whose grace
 #: period must exceed it plus the longest log) never removes what a running log relies on.
 TOUCH_AGE = 3600.0
+#: The kinds of collection: an artifact's versions hold content; a registered model's versions
+#: link to artifact versions (and share their digests).
+ARTIFACT = "artifact"
+REGISTERED_MODEL = "registered-model"
 #: gc's default grace period: unreferenced objects younger than this are kept.
 GC_GRACE = 86400.0
 _ATTEMPTS = 200
@@ -67,7 +75,12 @@ _WORKERS = 8
 
 
 def actor() -> str:
-    """Who is writing: ``user@host``."""
+    """Who is writing: ``HUBCORE_REGISTRY_ACTOR`` when set, else ``user@host``."""
+    from hubcore import settings
+
+    configured = settings.current().registry_actor.strip()
+    if configured:
+        return configured
     try:
         user = getpass.getuser()
     except (KeyError, OSError):
@@ -118,6 +131,11 @@ def collection_key(name: str) -> str:
     return f"collections/{encode_name(name)}"
 
 
+def collection_record_key(name: str) -> str:
+    """The record of collection *name*: kind (artifact or registered model), type, ..."""
+    return f"{collection_key(name)}/collection.json"
+
+
 def version_key(name: str, number: int) -> str:
     """The record of version *number* (zero-padded: key order is number order)."""
     return f"{collection_key(name)}/versions/v{number:010d}.json"
@@ -126,6 +144,12 @@ def version_key(name: str, number: int) -> str:
 def alias_key(name: str, alias: str) -> str:
     """The pointer of one alias."""
     return f"{collection_key(name)}/aliases/{alias}.json"
+
+
+def link_key(name: str, number: int, model: str, model_number: int) -> str:
+    """The index entry saying registered model version *model* ``v<model_number>`` links to
+    artifact version *name* ``v<number>`` (``~`` is in no name, so the key splits back)."""
+    return f"{collection_key(name)}/linked/{number:010d}/{encode_name(model)}~v{model_number}.json"
 
 
 def digest_key(name: str, digest: str) -> str:
@@ -188,6 +212,27 @@ class Version:
         return str(self.record.get("creator", ""))
 
     @property
+    def link(self) -> tuple[str, int] | None:
+        """For a version of a registered model: the artifact version it bookmarks
+        (``(name, number)``); ``None`` for an artifact's own version."""
+        link = self.record.get("link")
+        return (str(link["name"]), int(link["version"])) if link else None
+
+    @property
+    def run(self) -> str | None:
+        """The id of the run that logged this version, if one did."""
+        run = self.record.get("run")
+        return str(run) if run else None
+
+    def source(self) -> Version:
+        """The artifact version behind this one: itself, or the one a registered model's
+        version links to (read again, so edits of its metadata show)."""
+        if self.link is None:
+            return self
+        name, number = self.link
+        return self.registry._live(name, number, f"{name}:v{number}")
+
+    @property
     def manifest(self) -> Manifest:
         """The files and references (one read, cached)."""
         if self._manifest is None:
@@ -223,6 +268,10 @@ class Version:
             "size": self.record.get("size"),
             "file_count": self.record.get("file_count"),
         }
+        if self.link is not None:
+            data["link"] = f"{self.link[0]}:v{self.link[1]}"
+        if self.run is not None:
+            data["run"] = self.run
         if files:
             data["files"] = [f.to_dict() for f in self.files]
         return data
@@ -306,18 +355,50 @@ class Registry:
             _backoff(attempt)
         raise ConflictError(f"{what} kept changing under other writers; try again")
 
-    def _append_event(self, name: str, event: dict[str, Any]) -> None:
-        self.store.create(f"{collection_key(name)}/events/{event['id']}.json", _dumps(event))
+    def _event_key(self, name: str, event: Mapping[str, Any]) -> str:
+        return f"{collection_key(name)}/events/{event['id']}.json"
 
-    def _event(self, name: str, kind: str, **fields: Any) -> dict[str, Any]:
+    def _append_event(self, name: str, event: dict[str, Any]) -> None:
+        self.store.create(self._event_key(name, event), _dumps(event))
+
+    def _event(
+        self, name: str, kind: str, *, before: Any = None, after: Any = None, **fields: Any
+    ) -> dict[str, Any]:
+        """A change's event: what (kind, name), when, who, and the state before and after."""
         return {
             "id": _event_id(),
             "kind": kind,
             "name": name,
             "when": _now(),
             "who": actor(),
+            "before": before,
+            "after": after,
             **fields,
         }
+
+    def _commit(
+        self, name: str, event: dict[str, Any], *, announce: bool = True, notify: bool = True
+    ) -> None:
+        """Record a change that has happened: its notifications go to the outbox first, then
+        the event to the append-only history (create-only: a second writer of the same event
+        changes nothing); then plugins hear it and pending notifications are delivered, in a
+        bounded time (:mod:`hubcore.registry.notify`). *notify* false: a record only (the
+        artifact's side of a link); *announce* false: plugins heard it in the writer's process
+        (a repair of a dead writer's event)."""
+        from hubcore.registry import notify as notifier
+
+        if notify:
+            notifier.enqueue(self, event)
+        self._append_event(name, event)
+        if notify and announce:
+            notifier.announce(self, event)
+        if notify:
+            notifier.deliver_pending(self)
+
+    def _repair(self, name: str, event: dict[str, Any]) -> None:
+        """Finish recording *event* (embedded in a pointer) if its writer died before."""
+        if self.store.info(self._event_key(name, event)) is None:
+            self._commit(name, event, announce=False)
 
     # -- logging -----------------------------------------------------------------------------
     def log(
@@ -332,6 +413,7 @@ class Registry:
         tags: Sequence[str] = (),
         references: Mapping[str, str | Reference] | None = None,
         progress: bool | None = None,
+        run: str | None = None,
     ) -> Version:
         """Record a version of *name* from a folder, a file or ``{path: local file}``, plus
         *references* (``{path: URL or Reference}``: files left at their URL).
@@ -340,7 +422,8 @@ class Registry:
         paths, sizes and hashes) is that version (new *aliases* are applied, nothing is
         uploaded). Otherwise the next number ``v<N>`` is taken with a create-only write, only
         after every file and the manifest are stored, so a writer that dies leaves no version;
-        ``latest`` moves to it, then each alias in *aliases*.
+        ``latest`` moves to it, then each alias in *aliases*. *run* is the id of the run
+        logging it (:meth:`Run.log <hubcore.registry.runs.Run.log>` passes it): the lineage.
         """
         check_name(name)
         for alias in aliases:
@@ -378,11 +461,14 @@ class Registry:
             "size": manifest.size,
             "file_count": len(manifest.files),
         }
+        if run is not None:
+            record["run"] = run
         number = self._take_number(name, record)
         version = Version(self, {**record, "number": number}, manifest)
         self.store.create(digest_key(name, digest), _dumps({"version": number}))
         self._advance_latest(name, number, digest)
-        self._append_event(name, self._event(name, "log", version=number, digest=digest))
+        after = {"version": number, "digest": digest, "run": run}
+        self._commit(name, self._event(name, "log", after=after, version=number, digest=digest))
         for alias in aliases:
             self._move_alias(name, alias, version)
         return version
@@ -402,23 +488,41 @@ class Registry:
             entries.append(FileEntry(path, ref.size, str(ref.sha256), ref.url))
         return entries
 
-    def _ensure_collection(self, name: str, type: str) -> None:
-        key = f"{collection_key(name)}/collection.json"
+    def _ensure_collection(
+        self, name: str, type: str, kind: str = ARTIFACT, **fields: Any
+    ) -> dict[str, Any]:
+        """Create collection *name* of *kind* unless it exists; refuses the other kind (a
+        registered model takes no logs; an artifact is not linked to). Returns its record."""
+        key = collection_record_key(name)
         record = {
             "name": name,
-            "kind": "artifact",
+            "kind": kind,
             "type": type,
             "created": _now(),
             "creator": actor(),
+            **fields,
         }
         if self.store.create(key, _dumps(record)):
-            return
+            return record
         found = self._read_json(key)
+        existing = found[0] if found else record
+        if existing.get("kind", ARTIFACT) != kind:
+            if kind == ARTIFACT:
+                raise RegistryError(
+                    f"{name} is a registered model: link artifact versions to it with "
+                    f"link(), or log under another name"
+                )
+            raise RegistryError(
+                f"{name} is an artifact, not a registered model; link to another name"
+            )
+        if kind == REGISTERED_MODEL:
+            return existing
         if found and found[0].get("type") != type:
             raise RegistryError(
                 f"{name} is an artifact of type {found[0].get('type')!r}, not {type!r}; log "
                 "it with that type or under another name"
             )
+        return existing
 
     def _by_digest(self, name: str, digest: str) -> Version | None:
         found = self._read_json(digest_key(name, digest))
@@ -633,7 +737,7 @@ class Registry:
             found = self._read_json(key)
             current, tag = found if found is not None else ({}, None)
             if current.get("event"):
-                self._append_event(name, current["event"])  # repair; a no-op when present
+                self._repair(name, current["event"])  # its writer may have died
             before = current.get("version")
             target = version.number if version is not None else None
             if before == target or (only_from is not None and before != only_from):
@@ -641,6 +745,8 @@ class Registry:
             event = self._event(
                 name,
                 "alias" if version else "unalias",
+                before={"version": before} if before is not None else None,
+                after={"version": target} if target is not None else None,
                 alias=alias,
                 **{"from": before},
                 to=target,
@@ -659,7 +765,7 @@ class Registry:
                 else self.store.swap(key, _dumps(pointer), tag)
             )
             if done:
-                self._append_event(name, event)
+                self._commit(name, event)
                 return True
             _backoff(attempt)
         raise ConflictError(f"the alias {name}:{alias} kept moving under other writers")
@@ -712,7 +818,7 @@ class Registry:
         if result is None:
             return version
         before, after = result
-        self._append_event(
+        self._commit(
             version.name,
             self._event(
                 version.name,
@@ -728,13 +834,16 @@ class Registry:
         """Delete a version: refused while a user alias points at it, unless *force* (then
         those aliases are removed). Its number is never reused (a tombstone stays); its
         files go at the next :meth:`gc` if no other version holds them."""
-        version = self.get(spec)
+        return self._remove(self.get(spec), force, "delete")
+
+    def _remove(self, version: Version, force: bool, kind: str) -> Version:
+        """Tombstone *version* (a deletion, or the unlinking of a registered model's version)."""
         name, number = version.name, version.number
         pointing = [a for a, n in self.aliases(name).items() if n == number and a != LATEST]
         if pointing and not force:
             raise AliasInUseError(
                 f"{version} is aliased {', '.join(pointing)}; move those aliases first, or "
-                "delete with force (which removes them)"
+                f"{kind} with force (which removes them)"
             )
         for alias in pointing:
             self._move_alias(name, alias, None, only_from=number)
@@ -744,13 +853,153 @@ class Registry:
                 return None
             return {**current, "deleted": {"when": _now(), "who": actor()}}
 
-        self._update(version_key(name, number), tombstone, what=str(version))
+        if self._update(version_key(name, number), tombstone, what=str(version)) is None:
+            return version  # another writer removed it first, and recorded it
         found = self._read_json(digest_key(name, version.digest))
         if found is not None and found[0].get("version") == number:
             self.store.delete(digest_key(name, version.digest))
         self._retreat_latest(name, number)
-        self._append_event(name, self._event(name, "delete", version=number, digest=version.digest))
+        before: dict[str, Any] = {"version": number, "digest": version.digest}
+        if version.link is not None:
+            before["link"] = f"{version.link[0]}:v{version.link[1]}"
+        self._commit(
+            name,
+            self._event(name, kind, before=before, version=number, digest=version.digest),
+        )
         return version
+
+    # -- registered models -------------------------------------------------------------------
+    def link(
+        self,
+        spec: str,
+        model: str,
+        *,
+        aliases: Sequence[str] = (),
+        description: str | None = None,
+        tags: Sequence[str] | None = None,
+    ) -> Version:
+        """Bookmark the artifact version *spec* in the registered model *model* (created on
+        first use, with *description* and *tags*): the model numbers its own versions
+        ``v0, v1, ...``, each pointing at one artifact version and sharing its digest (so
+        :meth:`get`, downloads and ``registry:`` loads work through it). Linking the same
+        content again returns the existing model version; *aliases* then move to it by the
+        same compare-and-swap as an artifact's aliases. Recorded in both histories."""
+        check_name(model)
+        for alias in aliases:
+            check_alias(alias)
+        source = self.get(spec).source()
+        self._mark()
+        collection = self._ensure_collection(
+            model,
+            source.type,
+            REGISTERED_MODEL,
+            description=description or "",
+            tags=list(tags or ()),
+        )
+        if (description is not None and collection.get("description") != description) or (
+            tags is not None and list(collection.get("tags") or []) != list(tags)
+        ):
+            self.describe(model, description=description, tags=tags)
+        existing = self._by_digest(model, source.digest)
+        if existing is None:
+            record = {
+                "format": 1,
+                "name": model,
+                "digest": source.digest,
+                "type": source.type,
+                "description": source.description,
+                "metadata": source.metadata,
+                "tags": source.tags,
+                "created": _now(),
+                "creator": actor(),
+                "writer": uuid.uuid4().hex,
+                "size": source.record.get("size"),
+                "file_count": source.record.get("file_count"),
+                "link": {"name": source.name, "version": source.number},
+            }
+            number = self._take_number(model, record)
+            existing = Version(self, {**record, "number": number}, source._manifest)
+            self.store.create(digest_key(model, source.digest), _dumps({"version": number}))
+            self.store.create(link_key(source.name, source.number, model, number), b"{}")
+            self._advance_latest(model, number, source.digest)
+            target = f"{source.name}:v{source.number}"
+            after = {"version": number, "link": target, "digest": source.digest}
+            self._commit(model, self._event(model, "link", after=after, version=number))
+            self._commit(
+                source.name,
+                self._event(
+                    source.name,
+                    "linked",
+                    after={"model": model, "version": number},
+                    version=source.number,
+                ),
+                notify=False,
+            )
+        for alias in aliases:
+            self._move_alias(model, alias, existing)
+        return existing
+
+    def unlink(self, spec: str, *, force: bool = False) -> Version:
+        """Remove a registered model's version (``"Image Classifier:v1"``); the artifact
+        version it linked to stays. Refused while a user alias points at it, unless
+        *force*."""
+        version = self.get(spec)
+        if version.link is None:
+            raise RegistryError(
+                f"{version} is an artifact's version, not a registered model's: use delete()"
+            )
+        return self._remove(version, force, "unlink")
+
+    def collection(self, name: str) -> dict[str, Any]:
+        """The record of artifact or registered model *name* (kind, type, description, ...)."""
+        found = self._read_json(collection_record_key(name))
+        if found is None:
+            raise ArtifactNotFoundError(f"nothing named {name!r} in {self.store.url}")
+        return {"kind": ARTIFACT, **found[0]}
+
+    def registered_models(self) -> list[str]:
+        """The names of every registered model."""
+        return [n for n in self.artifacts() if self.collection(n)["kind"] == REGISTERED_MODEL]
+
+    def describe(
+        self, name: str, *, description: str | None = None, tags: Sequence[str] | None = None
+    ) -> dict[str, Any]:
+        """Change the description or tags of a registered model (or artifact) *name*,
+        recorded in its history with before and after; returns the new record."""
+        changes: dict[str, Any] = {}
+        if description is not None:
+            changes["description"] = description
+        if tags is not None:
+            changes["tags"] = list(tags)
+
+        def change(current: dict[str, Any]) -> dict[str, Any] | None:
+            new = {**current, **changes}
+            return None if new == current else new
+
+        check_name(name)
+        try:
+            result = self._update(collection_record_key(name), change, what=name)
+        except VersionNotFoundError:
+            raise ArtifactNotFoundError(f"nothing named {name!r} in {self.store.url}") from None
+        if result is None:
+            return self.collection(name)
+        before, after = result
+        self._commit(
+            name,
+            self._event(
+                name, "describe", before={k: before.get(k) for k in changes}, after=changes
+            ),
+        )
+        return after
+
+    def links(self, name: str, number: int) -> list[tuple[str, int]]:
+        """The registered-model versions that link to artifact version *name* ``v<number>``
+        (``(model, model version)``), including removed ones."""
+        found = []
+        for info in self.store.objects(f"{collection_key(name)}/linked/{number:010d}"):
+            model, _, version = info.key.rpartition("/")[2].removesuffix(".json").rpartition("~v")
+            found.append((decode_name(model), int(version)))
+        return found
 
     def _retreat_latest(self, name: str, number: int) -> None:
         key = alias_key(name, LATEST)
@@ -832,6 +1081,67 @@ class Registry:
             if getattr(first, field) != getattr(second, field):
                 result[field] = [getattr(first, field), getattr(second, field)]
         return result
+
+    # -- lineage, cards, notifications -----------------------------------------------------------
+    def run(
+        self,
+        job_type: str = "run",
+        config: Mapping[str, Any] | None = None,
+        *,
+        name: str = "",
+        heartbeat: float | None = None,
+    ) -> contextlib.AbstractContextManager[Run]:
+        """A run, for lineage: ``with reg.run(job_type="train", config={...}) as run:``;
+        ``run.use(spec)`` records an input, ``run.log(...)`` an output. The run is marked
+        finished at the end of the block, failed if it raises, and failed by the next reader
+        if its process dies (its lease, renewed every *heartbeat* seconds, runs out). See
+        :mod:`hubcore.registry.runs`."""
+        from hubcore.registry import runs
+
+        json.dumps(dict(config or {}))  # fails early on what cannot be stored
+        beat = runs.HEARTBEAT if heartbeat is None else heartbeat
+        return runs.running(self, job_type, config, name, beat)
+
+    def run_info(self, run_id: str) -> dict[str, Any]:
+        """The record of a run (a dead run is found and marked failed here)."""
+        from hubcore.registry import runs
+
+        return runs.read(self, run_id)
+
+    def runs(self) -> list[dict[str, Any]]:
+        """Every run's record, oldest first."""
+        from hubcore.registry import runs
+
+        return runs.all_runs(self)
+
+    def lineage(self, spec: str, *, depth: int = 3) -> Lineage:
+        """The lineage graph of the version *spec* names: the runs that made it and their
+        inputs, and the runs that used it and what they made, *depth* runs each way, and
+        the registered models linking to it. See :mod:`hubcore.registry.lineage`."""
+        from hubcore.registry.lineage import build
+
+        return build(self, spec, depth)
+
+    def card(self, spec: str) -> str:
+        """The model card of ``NAME`` (a registered model or artifact) or of one version
+        (``NAME:ALIAS``): the written card completed with versions, aliases, metadata,
+        lineage and loading code. See :mod:`hubcore.registry.cards`."""
+        from hubcore.registry import cards
+
+        return cards.render(self, spec)
+
+    def set_card(self, spec: str, text: str) -> None:
+        """Store *text* (Markdown with model-page front matter) as the card of *spec*."""
+        from hubcore.registry import cards
+
+        cards.write(self, spec, text)
+
+    def notify(self, *, budget: float = 120.0) -> dict[str, int]:
+        """Deliver pending webhook notifications now, with retries and backoff, within
+        *budget* seconds (see :mod:`hubcore.registry.notify`)."""
+        from hubcore.registry import notify
+
+        return notify.flush(self, budget=budget)
 
     # -- downloading -----------------------------------------------------------------------------
     def cache_key(self, name: str) -> str:

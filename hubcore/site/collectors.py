@@ -451,3 +451,12 @@ def _configured(kind: str, entries: Sequence[str]) -> list[Collector]:
             "collector; remove the entries or upgrade hubcore"
         )
     return [factory(entry) for entry in entries]
+
+
+def _registry_collector(entry: str) -> Collector:
+    from hubcore.site.registry_collector import RegistryCollector  # the registry, on demand
+
+    return RegistryCollector(entry)
+
+
+register_collector_kind("registries", _registry_collector)

@@ -144,11 +144,13 @@ def send(
     timeout: tuple[float, float] | None = None,
     mirror: bool = True,
     method: str = "GET",
+    data: bytes | None = None,
 ) -> requests.Response:
     """GET (or *method*) *url* after mirror rewriting (unless *mirror* is false: the URL came
     from an earlier response), following redirects by hand so that credentials reach only their own
     origin and ``https`` is not silently downgraded. Returns the final response whatever its
-    status; connection failures raise ``requests.RequestException``."""
+    status; connection failures raise ``requests.RequestException``. *data* is the request
+    body (a webhook's POST)."""
     if timeout is None:  # the configured timeouts, the same for every transport
         timeout = (settings.current().connect_timeout, settings.current().read_timeout)
     target = rewrite_url(url) if mirror else url
@@ -169,6 +171,7 @@ def send(
             method,
             target,
             headers=request_headers,
+            data=data,
             stream=stream,
             allow_redirects=False,
             timeout=timeout,

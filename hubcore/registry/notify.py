@@ -1,0 +1,552 @@
+"""Notifications of registry changes: the plugin hook, and webhooks through an outbox.
+
+Every change (log, link, unlink, alias move, edit, delete) is an event (see
+:meth:`Registry.history <hubcore.registry.core.Registry.history>`). Two kinds of listener hear
+it:
+
+* plugins, through the ``hubcore_registry_event(event)`` hook, in the writer's process, right
+  after the change (each listener on its own: one that fails is logged and the others still
+  hear the event; see :mod:`hubcore.events`);
+* webhooks configured in the configuration file (``HUBCORE_CONFIG`` or
+  ``<home>/config.toml``) or the project's ``./hubcore.toml``::
+
+      [registry.webhooks.ml-team]             # the name: letters, digits, '-' and '_'
+      url = "https://hooks.slack.com/services/T000/B000/XXXX"
+      format = "slack"                        # or "json"
+      kinds = ["link", "alias"]               # default: every change
+      models = ["Image Classifier"]           # default: every artifact and registered model
+      aliases = ["production"]                # alias moves of these aliases only
+
+  or the environment (``HUBCORE_REGISTRY_WEBHOOK``, ``..._FORMAT``, ``..._FILTER`` as
+  ``kinds=link,alias;models=Image Classifier;aliases=production``; named ``env``).
+
+Webhook delivery never fails a change and never holds it up for long: before the event is
+added to the history, one entry per matching webhook is written to ``outbox/<event id>~<webhook
+name>.json`` in the registry (create-only, so writing it twice is writing it once). Delivery
+is then tried within :data:`INLINE_BUDGET` seconds; what fails stays in the outbox, with its
+attempts and the time of the next one (exponential backoff), and is tried again by the next
+change made by anyone with that webhook configured, or by ``hubcore registry notify --flush``
+(:func:`flush`), which retries with backoff. Delivery is at least once: a deliverer claims an
+entry by compare-and-swap (a lease, so two deliverers do not send it at the same time), sends
+it and deletes it; if it dies in between, the lease runs out and the entry is sent again.
+Every request carries the event's id as ``Idempotency-Key`` (and ``idempotency_key`` in JSON
+payloads), the same on every attempt, so receivers can drop repeats.
+
+A webhook's URL is a secret (a Slack webhook's path is its key): it is stored in no registry
+object, and messages, logs and errors name the webhook by its name and host only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import re
+import sys
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+import attrs
+
+from hubcore.errors import ConfigError
+from hubcore.registry.errors import RegistryError, VersionNotFoundError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python 3.10
+    import tomli as tomllib
+
+if TYPE_CHECKING:
+    from hubcore.registry.core import Registry
+
+__all__ = [
+    "INLINE_BUDGET",
+    "Webhook",
+    "announce",
+    "deliver_pending",
+    "enqueue",
+    "flush",
+    "payload",
+    "summary",
+    "webhooks",
+]
+
+logger = logging.getLogger(__name__)
+
+#: Seconds a change may spend delivering notifications before it returns.
+INLINE_BUDGET = 5.0
+#: Seconds a deliverer holds an entry it claimed; after that another may send it again.
+LEASE = 60.0
+#: Longest wait between two scheduled attempts of one entry.
+MAX_BACKOFF = 3600.0
+_OUTBOX = "outbox"
+_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_KINDS = ("log", "link", "unlink", "alias", "unalias", "update", "describe", "delete", "card")
+
+
+@attrs.frozen
+class Webhook:
+    """A configured webhook: where (a secret), which payload, which events."""
+
+    name: str
+    url: str = attrs.field(repr=False)
+    format: str = "slack"
+    kinds: tuple[str, ...] = ()
+    models: tuple[str, ...] = ()
+    aliases: tuple[str, ...] = ()
+    #: Seconds for one request (connect and read each).
+    timeout: float = 10.0
+
+    @property
+    def shown(self) -> str:
+        """How messages name the webhook: its name and host, never its URL."""
+        return f"webhook {self.name!r} ({urlsplit(self.url).hostname or '?'})"
+
+    def matches(self, event: Mapping[str, Any]) -> bool:
+        """Whether *event* passes the filters (an empty filter passes everything)."""
+        if self.kinds and event.get("kind") not in self.kinds:
+            return False
+        if self.models and event.get("name") not in self.models:
+            return False
+        if self.aliases and event.get("kind") in ("alias", "unalias"):
+            return event.get("alias") in self.aliases
+        return True
+
+    def scrub(self, text: str) -> str:
+        """*text* with this webhook's URL, and any part of its path, replaced by its name."""
+        from hubcore.store.http import redact
+
+        parts = urlsplit(self.url)
+        for secret in (self.url, parts.path, parts.query):
+            if secret and secret != "/":
+                text = text.replace(secret, "<hidden>")
+        return redact(text)
+
+
+def _strings(value: Any, where: str, key: str) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"{where}: {key} must be a list of strings")
+    return tuple(value)
+
+
+def _webhook(name: str, table: Mapping[str, Any], where: str) -> Webhook:
+    where = f"[registry.webhooks.{name}] in {where}"
+    if not _NAME.match(name):
+        raise ConfigError(f"{where}: a webhook name is 1 to 64 letters, digits, '-' or '_'")
+    unknown = sorted(set(table) - {"url", "format", "kinds", "models", "aliases", "timeout"})
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)}")
+    url = table.get("url")
+    if not isinstance(url, str) or urlsplit(url).scheme not in ("http", "https"):
+        raise ConfigError(f"{where}: url must be an http or https URL")
+    kind = table.get("format", "slack")
+    if kind not in ("slack", "json"):
+        raise ConfigError(f"{where}: format must be 'slack' or 'json'")
+    kinds = _strings(table.get("kinds"), where, "kinds")
+    wrong = sorted(set(kinds) - set(_KINDS))
+    if wrong:
+        raise ConfigError(f"{where}: unknown kinds {wrong}; known: {', '.join(_KINDS)}")
+    timeout = table.get("timeout", 10.0)
+    if not isinstance(timeout, int | float) or timeout <= 0:
+        raise ConfigError(f"{where}: timeout must be a positive number of seconds")
+    return Webhook(
+        name=name,
+        url=url,
+        format=kind,
+        kinds=kinds,
+        models=_strings(table.get("models"), where, "models"),
+        aliases=_strings(table.get("aliases"), where, "aliases"),
+        timeout=float(timeout),
+    )
+
+
+def _from_environment() -> Webhook | None:
+    from hubcore import settings
+
+    current = settings.current()
+    if not current.registry_webhook.strip():
+        return None
+    table: dict[str, Any] = {
+        "url": current.registry_webhook.strip(),
+        "format": current.registry_webhook_format,
+    }
+    for part in filter(None, (p.strip() for p in current.registry_webhook_filter.split(";"))):
+        key, sep, values = part.partition("=")
+        if not sep or key.strip() not in ("kinds", "models", "aliases"):
+            raise ConfigError(
+                f"HUBCORE_REGISTRY_WEBHOOK_FILTER: {part!r} is not kinds=..., models=... or "
+                "aliases=... (comma-separated values, ';' between filters)"
+            )
+        table[key.strip()] = [v.strip() for v in values.split(",") if v.strip()]
+    try:
+        return _webhook("env", table, "the environment")
+    except ConfigError as exc:
+        raise ConfigError(str(exc).replace("[registry.webhooks.env] in ", "")) from None
+
+
+def _project_file() -> Path:
+    return Path.cwd() / "hubcore.toml"
+
+
+def webhooks() -> list[Webhook]:
+    """The webhooks configured now: ``[registry.webhooks.*]`` of the configuration file and
+    of ``./hubcore.toml``, and ``HUBCORE_REGISTRY_WEBHOOK`` (named ``env``)."""
+    from hubcore import config
+
+    found: dict[str, Webhook] = {}
+    sources: list[tuple[Mapping[str, Any], str]] = [
+        (config.load_config(), str(config.config_path()))
+    ]
+    project = _project_file()
+    if project.is_file():
+        try:
+            with project.open("rb") as fh:
+                sources.append((tomllib.load(fh), str(project)))
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"cannot read {project}: {exc}") from None
+    for document, where in sources:
+        section = document.get("registry", {})
+        tables = section.get("webhooks", {}) if isinstance(section, dict) else None
+        if not isinstance(tables, dict):
+            raise ConfigError(f"[registry.webhooks] in {where} must hold tables of webhooks")
+        for name, table in tables.items():
+            if not isinstance(table, dict):
+                raise ConfigError(f"[registry.webhooks.{name}] in {where} must be a table")
+            found[name] = _webhook(name, table, where)
+    env = _from_environment()
+    if env is not None:
+        found[env.name] = env
+    return list(found.values())
+
+
+# -- what is sent ------------------------------------------------------------------------------
+
+
+def _v(number: Any) -> str:
+    return f"v{number}" if number is not None else "-"
+
+
+def summary(event: Mapping[str, Any]) -> str:
+    """One line saying what changed, who did it."""
+    name, kind, who = event.get("name"), event.get("kind"), event.get("who")
+    after = event.get("after") or {}
+    if kind == "alias":
+        old = event.get("from")
+        moved = f"moved {_v(old)} -> {_v(event.get('to'))}" if old is not None else "set to"
+        what = f"alias {event.get('alias')} {moved}"
+        if old is None:
+            what += f" {_v(event.get('to'))}"
+    elif kind == "unalias":
+        what = f"alias {event.get('alias')} removed (was {_v(event.get('from'))})"
+    elif kind == "link":
+        what = f"linked {_v(after.get('version'))} -> {after.get('link')}"
+    elif kind == "log":
+        what = f"logged {_v(event.get('version'))}"
+    elif kind in ("unlink", "delete"):
+        what = f"{kind}ed {_v(event.get('version'))}".replace("deleteed", "deleted")
+    elif kind == "update":
+        what = f"edited {_v(event.get('version'))} ({', '.join(sorted(after))})"
+    elif kind == "card":
+        what = f"card of {event.get('target') or name} edited"
+    else:
+        what = f"{kind} ({', '.join(sorted(after))})"
+    return f"{name}: {what} by {who}"
+
+
+def _snippet(event: Mapping[str, Any]) -> str:
+    name = event.get("name")
+    if event.get("kind") == "alias" and event.get("to") is not None:
+        return f'hubcore.load("registry:{name}:{event.get("alias")}")'
+    number = event.get("version")
+    if number is None:
+        number = (event.get("after") or {}).get("version")
+    return f'hubcore.load("registry:{name}:v{number}")' if number is not None else ""
+
+
+def payload(event: Mapping[str, Any], hook: Webhook, registry: str) -> bytes:
+    """The request body for *hook*: Slack's ``text`` and ``blocks``, or plain JSON."""
+    text = summary(event)
+    snippet = _snippet(event)
+    if hook.format == "json":
+        body: dict[str, Any] = {
+            "idempotency_key": event["id"],
+            "text": text,
+            "registry": registry,
+            "snippet": snippet,
+            "event": dict(event),
+        }
+    else:
+        blocks: list[dict[str, Any]] = [
+            {"type": "section", "text": {"type": "mrkdwn", "text": f"*{text}*"}},
+            {
+                "type": "context",
+                "elements": [
+                    {
+                        "type": "mrkdwn",
+                        "text": f"{event.get('kind')} at {event.get('when')} in {registry}",
+                    }
+                ],
+            },
+        ]
+        if snippet:
+            blocks.append(
+                {"type": "section", "text": {"type": "mrkdwn", "text": f"```{snippet}```"}}
+            )
+        body = {"text": text, "blocks": blocks}
+    return json.dumps(body, sort_keys=True, default=str).encode()
+
+
+# -- the outbox --------------------------------------------------------------------------------
+
+
+def _key(event_id: str, hook: str) -> str:
+    return f"{_OUTBOX}/{event_id}~{hook}.json"
+
+
+def enqueue(registry: Registry, event: Mapping[str, Any]) -> int:
+    """Write one outbox entry per configured webhook that wants *event*; how many."""
+    from hubcore.registry.core import _dumps
+
+    try:
+        hooks = webhooks()
+    except ConfigError as exc:  # the change happened; a bad configuration must not undo it
+        logger.warning("registry notifications are not configured right: %s", _safe(str(exc)))
+        return 0
+    count = 0
+    for hook in hooks:
+        if hook.matches(event):
+            entry = {"event": dict(event), "webhook": hook.name, "attempts": 0, "next": 0.0}
+            registry.store.create(_key(str(event["id"]), hook.name), _dumps(entry))
+            count += 1
+    return count
+
+
+def announce(registry: Registry, event: Mapping[str, Any]) -> None:
+    """Tell plugins (``hubcore_registry_event``), each listener isolated from the others."""
+    from hubcore import events
+
+    events.notify("hubcore_registry_event", event={**event, "registry": registry.store.url})
+
+
+def deliver_pending(registry: Registry) -> dict[str, int]:
+    """Deliver what is due in the outbox within :data:`INLINE_BUDGET` seconds, never
+    raising: a registry change calls it after every event."""
+    try:
+        return _deliver(registry, budget=INLINE_BUDGET, attempts=2, due_only=True)
+    except Exception as exc:  # notifications never fail the change they report
+        logger.warning("registry notifications not delivered now: %s", _safe(str(exc)))
+        return {"delivered": 0, "failed": 0, "pending": -1}
+
+
+def flush(registry: Registry, *, budget: float = 120.0, attempts: int = 5) -> dict[str, int]:
+    """Deliver everything pending now (``hubcore registry notify --flush``), each entry with
+    up to *attempts* tries and exponential backoff, within *budget* seconds in all. Returns
+    ``{"delivered", "failed", "pending"}`` (pending: still in the outbox, any webhook)."""
+    return _deliver(registry, budget=budget, attempts=attempts, due_only=False)
+
+
+def pending(registry: Registry) -> list[dict[str, Any]]:
+    """The outbox entries (event, webhook name, attempts, next attempt, last error)."""
+    found = []
+    for info in registry.store.objects(_OUTBOX):
+        entry = registry._read_json(info.key)
+        if entry is not None:
+            found.append(entry[0])
+    return found
+
+
+def _safe(text: str) -> str:
+    for hook in _configured_quietly():
+        text = hook.scrub(text)
+    from hubcore.store.http import redact
+
+    return redact(text)
+
+
+def _configured_quietly() -> list[Webhook]:
+    try:
+        return webhooks()
+    except ConfigError:
+        return []
+
+
+def _deliver(registry: Registry, *, budget: float, attempts: int, due_only: bool) -> dict[str, int]:
+    hooks = {h.name: h for h in webhooks()}
+    report = {"delivered": 0, "failed": 0, "pending": 0}
+    if not hooks:
+        return report
+    deadline = time.monotonic() + budget
+    for info in list(registry.store.objects(_OUTBOX)):
+        hook = hooks.get(info.key.rpartition("~")[2].removesuffix(".json"))
+        if hook is None or time.monotonic() >= deadline:
+            report["pending"] += 1  # someone with that webhook configured delivers it
+            continue
+        outcome = _deliver_one(registry, info.key, hook, deadline, attempts, due_only)
+        report[outcome] += 1
+    return report
+
+
+def _deliver_one(
+    registry: Registry, key: str, hook: Webhook, deadline: float, attempts: int, due_only: bool
+) -> str:
+    now = time.time()
+    claimed: dict[str, Any] = {}
+
+    def claim(current: dict[str, Any]) -> dict[str, Any] | None:
+        if float(current.get("lease", 0)) > now or (due_only and current.get("next", 0) > now):
+            return None
+        claimed.update(current, lease=now + LEASE, attempts=int(current.get("attempts", 0)) + 1)
+        return dict(claimed)
+
+    try:
+        if registry._update(key, claim, what=f"the outbox entry {key}") is None:
+            return "pending"
+    except VersionNotFoundError:
+        return "delivered"  # another deliverer sent it meanwhile
+    event = claimed["event"]
+    error = _send(hook, event, registry.store.url, deadline, attempts)
+    if error is None:
+        registry.store.delete(key)
+        return "delivered"
+    tries = int(claimed["attempts"])
+    logger.warning("%s: %s not delivered yet: %s", summary(event), hook.shown, error)
+
+    def release(current: dict[str, Any]) -> dict[str, Any] | None:
+        wait = min(MAX_BACKOFF, 2.0 ** min(tries, 20))
+        return {**current, "lease": 0.0, "next": time.time() + wait, "error": error}
+
+    try:
+        registry._update(key, release, what=f"the outbox entry {key}")
+    except (VersionNotFoundError, RegistryError):
+        pass  # gone, or contended: its lease runs out and it is tried again
+    return "failed"
+
+
+class _Retry(Exception):
+    """A failure worth another attempt: a connection failure or a 5xx/408/425/429 answer."""
+
+
+def _send(
+    hook: Webhook, event: Mapping[str, Any], registry: str, deadline: float, attempts: int
+) -> str | None:
+    """POST the event to *hook*, retried with backoff; ``None`` when it was accepted, else
+    the reason (with no part of the URL)."""
+    import requests
+    import tenacity
+
+    from hubcore.store import http
+
+    body = payload(event, hook, registry)
+    headers = {
+        "Content-Type": "application/json",
+        "Idempotency-Key": str(event["id"]),
+        "X-Hubcore-Event": str(event.get("kind")),
+    }
+
+    def attempt() -> None:
+        left = deadline - time.monotonic()
+        if left <= 0.05:
+            raise tenacity.TryAgain  # counted; stops at the deadline below
+        timeout = (min(hook.timeout, left), min(hook.timeout, left))
+        try:
+            response = http.send(
+                hook.url, method="POST", headers=headers, data=body, timeout=timeout, mirror=False
+            )
+        except requests.RequestException as exc:
+            raise _Retry(http.describe_failure(exc)) from None
+        status = response.status_code
+        response.close()
+        if 200 <= status < 300:
+            return
+        reason = http.status_text(status, response.reason)
+        if status >= 500 or http.is_transient(status):
+            raise _Retry(reason)
+        raise RegistryError(reason)
+
+    retrying = tenacity.Retrying(
+        stop=tenacity.stop_after_attempt(attempts) | _stop_at(deadline),
+        wait=_capped(tenacity.wait_exponential(multiplier=0.25, max=8.0), deadline),
+        retry=tenacity.retry_if_exception_type((_Retry, tenacity.TryAgain)),
+        reraise=True,
+    )
+    try:
+        with _scrubbed_logs(hook):
+            retrying(attempt)
+    except (_Retry, RegistryError) as exc:
+        return hook.scrub(str(exc))
+    except tenacity.TryAgain:
+        return "out of time"
+    except Exception as exc:  # an unexpected failure must not leak the URL either
+        return hook.scrub(f"{type(exc).__name__}: {exc}")
+    return None
+
+
+class _ScrubFilter(logging.Filter):
+    def __init__(self, hook: Webhook) -> None:
+        super().__init__()
+        self.hook = hook
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        shown = self.hook.scrub(message)
+        if shown != message:
+            record.msg, record.args = shown, None
+        return True
+
+
+#: Loggers that may name the URL of a request (urllib3's debug line has its path).
+_HTTP_LOGGERS = ("urllib3.connectionpool", "urllib3.util.retry", "hubcore.store.http")
+
+
+@contextlib.contextmanager
+def _scrubbed_logs(hook: Webhook) -> Iterator[None]:
+    """While *hook* is called, what HTTP libraries log has no part of its URL (a Slack
+    webhook's path is its key, and the one redactor keeps paths)."""
+    scrub = _ScrubFilter(hook)
+    loggers = [logging.getLogger(name) for name in _HTTP_LOGGERS]
+    for item in loggers:
+        item.addFilter(scrub)
+    try:
+        yield
+    finally:
+        for item in loggers:
+            item.removeFilter(scrub)
+
+
+def _capped(wait: Any, deadline: float) -> Any:
+    def capped(retry_state: Any) -> float:
+        return float(min(wait(retry_state), max(0.0, deadline - time.monotonic())))
+
+    return capped
+
+
+def _stop_at(deadline: float) -> Any:
+    import tenacity
+
+    class StopAtDeadline(tenacity.stop.stop_base):
+        def __call__(self, retry_state: Any) -> bool:
+            return time.monotonic() >= deadline - 0.05
+
+    return StopAtDeadline()
+
+
+def describe_webhooks(hooks: Sequence[Webhook]) -> list[dict[str, Any]]:
+    """The webhooks as they may be shown: name, host, format and filters, never the URL."""
+    return [
+        {
+            "name": h.name,
+            "host": urlsplit(h.url).hostname,
+            "format": h.format,
+            "kinds": list(h.kinds),
+            "models": list(h.models),
+            "aliases": list(h.aliases),
+        }
+        for h in hooks
+    ]
