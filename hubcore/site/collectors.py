@@ -91,6 +91,16 @@ def repository_identity(reference: str) -> str:
 # -- hub repositories -------------------------------------------------------------------------
 
 
+def local_folder(reference: str) -> list[Path]:
+    """``[the folder]`` when *reference* names a local folder (what ``serve`` watches), else
+    ``[]``."""
+    try:
+        ref = api.parse_repo(reference)
+    except HubError:
+        return []
+    return [Path(ref.repo)] if ref.source == "local" else []
+
+
 class HubconfCollector:
     """One record per resolved entrypoint of the repository *reference*."""
 
@@ -101,11 +111,7 @@ class HubconfCollector:
 
     def watched(self) -> list[Path]:
         """The repository folder, when it is a live local folder."""
-        try:
-            ref = api.parse_repo(self.reference)
-        except HubError:
-            return []
-        return [Path(ref.repo)] if ref.source == "local" else []
+        return local_folder(self.reference)
 
     def collect(self) -> list[CatalogModel]:
         """Open the repository, discover it statically and describe each entrypoint."""

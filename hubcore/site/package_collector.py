@@ -11,11 +11,10 @@ import json
 from pathlib import Path
 
 from hubcore import api
-from hubcore.errors import HubError
 from hubcore.packages.config import read_config_json
 from hubcore.packages.manifest import digest_of, read_manifest
 from hubcore.packages.save import CARD_NAME
-from hubcore.site.collectors import FRAMEWORKS
+from hubcore.site.collectors import FRAMEWORKS, local_folder
 from hubcore.site.model import CatalogModel, FileRow, Snippet
 from hubcore.site.pages import PageError, TemplatePage, read_page
 
@@ -31,11 +30,7 @@ class PackageCollector:
 
     def watched(self) -> list[Path]:
         """The package folder, when it is a local folder."""
-        try:
-            ref = api.parse_repo(self.reference)
-        except HubError:
-            return []
-        return [Path(ref.repo)] if ref.source == "local" else []
+        return local_folder(self.reference)
 
     def collect(self) -> list[CatalogModel]:
         """Open the package (no code runs) and describe it."""

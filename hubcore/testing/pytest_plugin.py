@@ -1,5 +1,5 @@
-"""pytest fixtures for code that uses hubcore: an isolated hub home, throwaway repositories
-and a loopback file server.
+"""pytest fixtures for code that uses hubcore: an isolated hub home, throwaway repositories,
+a loopback file server and a loopback S3 server (moto).
 
 Not loaded on its own: a project that wants them says so in its ``conftest.py``::
 
@@ -8,6 +8,7 @@ Not loaded on its own: a project that wants them says so in its ``conftest.py``:
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
@@ -60,3 +61,36 @@ def file_server(tmp_path: Path) -> Iterator[FileServer]:
     server = FileServer(tmp_path / "served-files").start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[str]:
+    """A moto S3 server on loopback for the whole session (it honours conditional writes);
+    yields its endpoint URL. Skips when moto or s3fs is not installed."""
+    pytest.importorskip("s3fs")
+    server_mod = pytest.importorskip("moto.server")
+    server = server_mod.ThreadedMotoServer(ip_address="127.0.0.1", port=0)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def s3_bucket(s3_server: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A fresh, empty bucket on the session's moto server. Credentials and the endpoint are
+    set in the environment (``AWS_ENDPOINT_URL``), so s3fs and boto3 reach it with no options."""
+    import boto3
+    import s3fs
+
+    for name, value in (
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+        ("AWS_DEFAULT_REGION", "us-east-1"),
+        ("AWS_ENDPOINT_URL", s3_server),
+    ):
+        monkeypatch.setenv(name, value)
+    s3fs.S3FileSystem.clear_instance_cache()  # instances remember the endpoint they met
+    name = f"bucket-{uuid.uuid4().hex[:12]}"
+    boto3.client("s3", endpoint_url=s3_server).create_bucket(Bucket=name)
+    return name

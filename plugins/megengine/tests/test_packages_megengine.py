@@ -35,39 +35,6 @@ class TinyNet(M.Module):
 """
 
 
-@pytest.fixture(scope="module")
-def s3_server():
-    """A moto S3 server on loopback (the core tests' conftest is not loaded here)."""
-    pytest.importorskip("s3fs")
-    server_mod = pytest.importorskip("moto.server")
-    server = server_mod.ThreadedMotoServer(ip_address="127.0.0.1", port=0)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
-
-
-@pytest.fixture
-def s3_bucket(s3_server: str, monkeypatch: pytest.MonkeyPatch) -> str:
-    import uuid
-
-    import boto3
-
-    for name, value in [
-        ("AWS_ACCESS_KEY_ID", "testing"),
-        ("AWS_SECRET_ACCESS_KEY", "testing"),
-        ("AWS_DEFAULT_REGION", "us-east-1"),
-        ("AWS_ENDPOINT_URL", s3_server),
-    ]:
-        monkeypatch.setenv(name, value)
-    import s3fs
-
-    s3fs.S3FileSystem.clear_instance_cache()  # instances remember the endpoint they met
-    bucket = f"bucket-{uuid.uuid4().hex[:12]}"
-    boto3.client("s3", endpoint_url=s3_server).create_bucket(Bucket=bucket)
-    return bucket
-
-
 @pytest.fixture
 def net(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     src = tmp_path / "src"
