@@ -37,6 +37,11 @@ backend, see :class:`hubcore.backends.Backend`):
   ``(model, path) -> None`` writing the whole model in the format the suffix names, and
   override :meth:`BackendConformance.assert_same_model` if ``to_numpy`` cannot read an
   opened model.
+
+A third, ``building_for_weights`` with ``assign_weights``
+(:class:`hubcore.backends.WeightAssigner`), is checked when declared: a model built in the
+context and assigned a file equals the saved model, and weights that do not fit are refused
+(the mismatch error, or ``PlainPathNeeded``).
 """
 
 from __future__ import annotations
@@ -53,7 +58,7 @@ from typing import Any
 import pytest
 
 import hubcore
-from hubcore.backends import Backend, is_functional, model_formats
+from hubcore.backends import Backend, PlainPathNeeded, assigns_weights, is_functional, model_formats
 from hubcore.errors import IntegrityError, WeightsFormatError, WeightsMismatchError
 from hubcore.model_files import open_model_file
 from hubcore.plugins import get_plugins, load_plugins
@@ -369,6 +374,50 @@ class BackendConformance:
         assert len(result) == 3
         assert (result[0], result[2]) == ("head", "tail")
         self.assert_same(to_numpy, trained, result[1])
+
+    # -- build without initialising, apply by assignment (WeightAssigner) ---------------------
+    def assigned(
+        self, backend: Backend, build: Callable[..., Model], path: Path, strict: bool
+    ) -> Model:
+        """``build(2)`` built for weights, then assigned the file at *path*."""
+        if not assigns_weights(backend):
+            pytest.skip(f"{self.backend_name} does not build for weights")
+        file = hubcore.transfer.fetch(str(path))
+        with backend.building_for_weights() as record:  # type: ignore[attr-defined]
+            model = build(2)
+        assert record is not None, "the framework is imported: the build context must act"
+        assert isinstance(record.changed, bool)
+        applied = backend.assign_weights(model, [file], record, strict=strict)  # type: ignore[attr-defined]
+        return model if applied is None else applied
+
+    def test_assigned_weights_equal_the_saved_model(
+        self,
+        weight_suffix: str,
+        hub_home: Path,
+        backend: Backend,
+        build: Callable[..., Model],
+        save_weights: Callable[[Model, Path], None],
+        to_numpy: Callable[[Model], dict[str, Any]],
+        tmp_path: Path,
+    ) -> None:
+        source = build(1)
+        path = tmp_path / f"weights{weight_suffix}"
+        save_weights(source, path)
+        self.assert_same(to_numpy, source, self.assigned(backend, build, path, strict=True))
+
+    def test_assigning_weights_that_do_not_fit_is_refused(
+        self,
+        hub_home: Path,
+        backend: Backend,
+        build: Callable[..., Model],
+        other_model: Model,
+        save_weights: Callable[[Model, Path], None],
+        tmp_path: Path,
+    ) -> None:
+        path = tmp_path / f"other{self.formats[0]}"
+        save_weights(other_model, path)
+        with pytest.raises((WeightsMismatchError, PlainPathNeeded)):
+            self.assigned(backend, build, path, strict=True)
 
     # -- model files (for backends that declare model_formats) -------------------------------
     def opened_formats(self, backend: Backend) -> tuple[str, ...]:
