@@ -187,6 +187,12 @@ class Settings:
     verify: str = _setting(
         "HUBCORE_VERIFY", "changed", _verify_mode, "re-hash cached weights: changed or always"
     )
+    fast_load: bool = _setting(
+        "HUBCORE_FAST_LOAD",
+        True,
+        _flag,
+        "0: build pretrained models plainly (initialised, then weights copied in)",
+    )
     github_token: str = _setting(
         "HUBCORE_GITHUB_TOKEN", "", _text, "token for GitHub", alias="GITHUB_TOKEN"
     )

@@ -6,7 +6,7 @@ package), the pin (``revision="sha256:<digest>"``: the manifest's own hash), eve
 against the manifest. Then the builder: a registered ``model_type`` first, then installed
 classes, then shipped code, which is imported only after the trust check and in the
 isolation of hubconf repositories. The weights are applied by
-:func:`hubcore.repo.pretrained.build_with_weights`, shard by shard.
+:func:`hubcore.repo.pretrained.build_pretrained` (the fast path where the backend offers it).
 
 A snapshot in the cache that fails a check is removed from the cache before the error is
 raised, so nothing damaged or incomplete stays there.
@@ -105,7 +105,7 @@ def load_package(
     map_location: Any = None,
 ) -> Any:
     """Build the model of the package in an opened *snapshot* (see the module docstring)."""
-    from hubcore.repo.pretrained import build_with_weights
+    from hubcore.repo.pretrained import build_pretrained
 
     label = str(snapshot.ref)
     root = snapshot.root
@@ -124,7 +124,7 @@ def load_package(
     options = {} if map_location is None else {"map_location": map_location}
     with _running(snapshot, shipped):
         try:
-            result = build_with_weights(
+            result = build_pretrained(
                 lambda: build(config), files, strict=strict, read_options=options
             )
         except HubError:

@@ -7,16 +7,19 @@ in the cache plus the original file name, so a backend can pick the format by su
 
 Beyond the required :class:`Backend` members a backend may declare three capabilities:
 ``functional = True`` (its models keep parameters apart, so ``apply_weights`` returns a new
-model), :class:`ModelFileOpener` (it opens files that *are* a model, such as ONNX) and
+model), :class:`ModelFileOpener` (it opens files that *are* a model, such as ONNX),
 :class:`WeightsExporter` (it hands out a model's tensors as raw bytes, so the core can save
-them as safetensors: :func:`hubcore.save_pretrained`).
+them as safetensors: :func:`hubcore.save_pretrained`) and :class:`WeightAssigner` (it builds
+a model without initialising what the weights overwrite, then assigns the weights from the
+mapped files).
 """
 
 from __future__ import annotations
 
 import json
 import struct
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
@@ -30,8 +33,11 @@ __all__ = [
     "Backend",
     "ExportedTensor",
     "ModelFileOpener",
+    "PlainPathNeeded",
+    "WeightAssigner",
     "WeightsExporter",
     "WeightsFile",
+    "assigns_weights",
     "call_backend",
     "check_state_fits",
     "export_array",
@@ -201,6 +207,50 @@ def export_array(array: Any, name: str = "tensor") -> ExportedTensor:
         return np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<"))
 
     return ExportedTensor(code, tuple(int(d) for d in array.shape), read)
+
+
+class PlainPathNeeded(Exception):
+    """Raised by :meth:`WeightAssigner.assign_weights` when the model it was given cannot take
+    the fast path; hubcore then builds the model again on the plain path. The message says
+    why (it is logged, never shown as an error)."""
+
+
+@runtime_checkable
+class WeightAssigner(Protocol):
+    """The optional capability "build without initialising, apply by assignment".
+
+    When weights will be applied, hubcore enters :meth:`building_for_weights` of every
+    backend that declares it around the entrypoint's call, then hands the model that the
+    backend :meth:`~Backend.recognizes` to :meth:`assign_weights`. The plain path (build,
+    :meth:`~Backend.read_weights`, :meth:`~Backend.apply_weights`) is taken instead when a
+    backend raises :class:`PlainPathNeeded`, when the build raised while it ran differently,
+    when another backend's build ran differently, and under ``HUBCORE_FAST_LOAD=0`` or the
+    load option ``fast_load=False``.
+    """
+
+    def building_for_weights(self) -> AbstractContextManager[Any]:
+        """A context the model is built in. It yields ``None`` when it changes nothing now
+        (its framework is not imported: this must not import it), else a build record whose
+        ``changed`` attribute says whether the build ran differently from the plain path.
+        The record is passed back to :meth:`assign_weights`."""
+        ...
+
+    def assign_weights(
+        self, model: Any, files: Sequence[WeightsFile], build: Any, *, strict: bool, **options: Any
+    ) -> object | None:
+        """Assign the weights of *files* (shards, applied one by one) to *model*, built under
+        *build*; return as :meth:`Backend.apply_weights` does. The model returned must equal,
+        parameters, buffers and outputs, the one the plain path returns; raise
+        :class:`PlainPathNeeded` for anything that cannot be guaranteed. *options* are the
+        read options (``map_location``)."""
+        ...
+
+
+def assigns_weights(backend: Backend) -> bool:
+    """Whether *backend* declares :class:`WeightAssigner` (both methods callable)."""
+    return callable(getattr(backend, "building_for_weights", None)) and callable(
+        getattr(backend, "assign_weights", None)
+    )
 
 
 def is_functional(backend: Backend) -> bool:

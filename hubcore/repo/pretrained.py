@@ -16,13 +16,15 @@ so weights can ship inside the repository.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
+import logging
 import os
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 from urllib.parse import unquote, urlsplit
 
 import attrs
@@ -31,36 +33,39 @@ from hubcore import runcontext, settings
 from hubcore.errors import (
     BackendError,
     HubconfError,
+    HubError,
     NoBackendError,
     UntrustedRepoError,
     VariantNotFoundError,
+    WeightsFormatError,
 )
 from hubcore.plugins import get_plugins
 from hubcore.plugins.backends import (
     Backend,
+    PlainPathNeeded,
+    WeightAssigner,
     WeightsFile,
+    assigns_weights,
     call_backend,
-    check_state_fits,
-    exporter_of,
 )
 from hubcore.repo.weights import Weights
 from hubcore.store import http, transfer
 from hubcore.store.addresses import is_internal_host
-from hubcore.store.safetensors_header import read_header
 
 __all__ = [
     "Weights",
     "apply_pretrained",
-    "build_with_weights",
+    "build_pretrained",
     "pretrained",
     "resolve_repo_weight_url",
     "weights_of",
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])
+logger = logging.getLogger(__name__)
 
 #: Options the wrapper consumes unless the entrypoint declares them itself.
-WEIGHT_OPTIONS = ("map_location", "progress", "weights_strict")
+WEIGHT_OPTIONS = ("map_location", "progress", "weights_strict", "fast_load")
 
 
 @attrs.frozen
@@ -116,7 +121,8 @@ def pretrained(
 
     The decorated function accepts ``pretrained`` (``False``, ``True`` or a variant name) and,
     unless it declares them itself, ``map_location`` (passed to the backend's reader),
-    ``progress`` and ``weights_strict`` (``False`` tolerates missing/unexpected keys).
+    ``progress``, ``weights_strict`` (``False`` tolerates missing/unexpected keys) and
+    ``fast_load`` (``False`` forces the plain path, see :func:`build_pretrained`).
     """
     spec = _make_spec(weights, sha256, size, default)
 
@@ -134,10 +140,17 @@ def pretrained(
             else:
                 choice = kwargs.pop("pretrained", False)
             options = {k: kwargs.pop(k) for k in WEIGHT_OPTIONS if k in kwargs and k not in own}
-            result = fn(*args, **kwargs)
-            if choice:
-                result = apply_pretrained(result, spec.choose(choice, fn.__name__), fn, **options)
-            return result
+            if not choice:
+                return fn(*args, **kwargs)
+            weights = spec.choose(choice, fn.__name__)
+            file = fetch_weights(weights, fn, progress=options.get("progress"))
+            return build_pretrained(
+                lambda: fn(*args, **kwargs),
+                [file],
+                strict=options.get("weights_strict", True),
+                fast=options.get("fast_load"),
+                read_options=_read_options(options.get("map_location")),
+            )
 
         wrapper.__hubcore_pretrained__ = spec  # type: ignore[attr-defined]
         return wrapper  # type: ignore[return-value]
@@ -166,9 +179,18 @@ def apply_pretrained(
     model (``(model, transform)``). When the backend applies weights in place, *result* is
     returned as it is. When it returns a new model (a functional framework), that model
     takes the old one's place: it is returned itself, or in a list (the same list, changed)
-    or a tuple of the same type at the same position.
+    or a tuple of the same type at the same position. This is the plain path: the model is
+    already built; :func:`build_pretrained` builds it too, and faster.
     """
-    _find_model(result)  # no backend, no download
+    file = fetch_weights(weights, entrypoint, progress=progress)
+    return _apply_plain(result, [file], weights_strict, _read_options(map_location))
+
+
+def fetch_weights(
+    weights: Weights, entrypoint: Callable[..., Any] | None, *, progress: bool | None
+) -> WeightsFile:
+    """Fetch *weights* (declared by *entrypoint*) into the cache, verified; relative URLs
+    resolve against the repository running now (or the entrypoint's own folder)."""
     context = runcontext.current()
     if context is not None:  # trusted already: its code runs; paths must stay inside
         url = resolve_repo_weight_url(
@@ -177,75 +199,176 @@ def apply_pretrained(
     else:
         url = transfer.normalize_url(weights.url, _repo_root_for(entrypoint))
     # The lock file's hash, if any, is added by transfer.fetch from the run context.
-    file = transfer.fetch(url, sha256=weights.sha256, progress=progress)
-    read_options = {} if map_location is None else {"map_location": map_location}
-    result = build_with_weights(
-        lambda: result, [file], strict=weights_strict, read_options=read_options
-    )
-    context = runcontext.current()
-    if context is not None:
-        context.applied.append(runcontext.AppliedWeights(file.url, file.sha256, file.size))
-    return result
+    return transfer.fetch(url, sha256=weights.sha256, progress=progress)
 
 
-def build_with_weights(
+def build_pretrained(
     build: Callable[[], Any],
     files: Sequence[WeightsFile],
     *,
     strict: bool = True,
+    fast: bool | None = None,
     read_options: Mapping[str, Any] | None = None,
 ) -> Any:
-    """``build()`` the model, apply the verified weight *files* to it and return the result.
+    """Build a model with ``build()`` and apply the verified weight *files* to it (several
+    files are the shards of one state); return what ``build()`` returns, the model in it
+    carrying the weights (see :func:`apply_pretrained` for where the model may be).
 
-    The one place weights reach a model (``@pretrained`` entrypoints and model packages).
-    *files* are one state, possibly in shards, applied one file at a time; with *strict*,
-    several shards are first checked together against the model (names and shapes, from
-    the safetensors headers). The result is the model or a tuple/list holding it, as
-    :func:`apply_pretrained` describes; a functional backend's new model takes the old one's
-    place. *read_options* go to the backend's ``read_weights``.
+    The fast path: every backend that declares :class:`~hubcore.plugins.backends.WeightAssigner`
+    builds inside its ``building_for_weights()`` (PyTorch: parameters on ``meta``, never
+    initialised), and the backend that recognises the model assigns the files to it, shard
+    by shard. Whenever a backend says the model cannot take it (or the build raised while a
+    backend changed how it ran), ``build()`` runs again on the plain path: built as usual,
+    the files read with :meth:`~hubcore.plugins.backends.Backend.read_weights` (shards merged into
+    one state) and applied with :meth:`~hubcore.plugins.backends.Backend.apply_weights`. *fast*
+    ``False`` (default: ``HUBCORE_FAST_LOAD``) forces the plain path. *read_options* go to
+    the backend's reader (``map_location``).
     """
-    result = build()
-    index, model, backend = _find_model(result)
+    files = list(files)
     options = dict(read_options or {})
-    sharded = len(files) > 1
-    if sharded and strict:
-        _check_shards_fit(backend, model, files)
-    current = model
+    if not files:
+        raise ValueError("build_pretrained needs at least one weight file")
+    if fast is None:
+        fast = settings.current().fast_load
+    if not fast:
+        return _apply_plain(build(), files, strict, options)
+    capable = [b for b in get_plugins().backends.values() if assigns_weights(b)]
+    records: list[tuple[Backend, Any]] = []
+    failure: Exception | None = None
+    result: Any = None
+    with contextlib.ExitStack() as stack:
+        for backend in capable:
+            record = _enter_build(stack, backend)
+            if record is not None:
+                records.append((backend, record))
+        try:
+            result = build()
+        except Exception as exc:
+            if not any(getattr(r, "changed", True) for _, r in records):
+                raise
+            failure = exc
+    changed = [(b, r) for b, r in records if getattr(r, "changed", True)]
+    why: str | None
+    if failure is not None:
+        why = f"building raised {type(failure).__name__}: {failure}"
+        del failure  # its traceback holds what the first build made
+    elif not changed:
+        return _apply_plain(result, files, strict, options)
+    else:
+        why, result = _assign(result, files, changed, strict, options)
+        if why is None:
+            return result
+    result = None  # let what the fast build made go before building again
+    logger.info("%s: plain load (%s)", files[0].name, why)
+    return _apply_plain(build(), files, strict, options)
+
+
+def _enter_build(stack: contextlib.ExitStack[Any], backend: Backend) -> Any:
+    """Enter *backend*'s build context on *stack*; its record (``None``: it changes nothing)."""
+    assigner = cast(WeightAssigner, backend)
+    return call_backend(
+        backend,
+        "prepare to build a model for weights",
+        lambda: stack.enter_context(assigner.building_for_weights()),
+    )
+
+
+def _assign(
+    result: Any,
+    files: list[WeightsFile],
+    changed: list[tuple[Backend, Any]],
+    strict: bool,
+    options: dict[str, Any],
+) -> tuple[str | None, Any]:
+    """Assign *files* on the fast path: ``(None, result)``, or why not and ``None``."""
+    index, model, backend = _find_model(result)
+    record = next((r for b, r in changed if b is backend), None)
+    if record is None or len(changed) > 1:
+        names = ", ".join(b.name for b, _ in changed)
+        return f"{names} changed the build of a {backend.name} model", None
+    try:
+        assigner = cast(WeightAssigner, backend)
+        applied = assigner.assign_weights(model, files, record, strict=strict, **options)
+    except PlainPathNeeded as exc:
+        return str(exc) or "the backend needs it", None
+    except HubError:
+        raise  # a file the plain path cannot read either
+    except Exception as exc:
+        logger.warning(
+            "%s could not assign weights (%s: %s)", backend.name, type(exc).__name__, exc
+        )
+        return f"{backend.name} failed: {exc}", None
+    result = _put_back(result, index, model, applied, backend, files[0])
+    _record_applied(files)
+    logger.debug("%s: fast load by %s", files[0].name, backend.name)
+    return None, result
+
+
+def _apply_plain(
+    result: Any, files: list[WeightsFile], strict: bool, options: Mapping[str, Any]
+) -> Any:
+    """The plain path: read the files with the backend and apply them to the built model."""
+    index, model, backend = _find_model(result)
+    state = _read_all(backend, files, options)
+    applied = call_backend(
+        backend,
+        f"apply {files[0].name} to {type(model).__name__}",
+        lambda: backend.apply_weights(model, state, strict=strict),
+    )
+    result = _put_back(result, index, model, applied, backend, files[0])
+    _record_applied(files)
+    return result
+
+
+def _read_all(backend: Backend, files: list[WeightsFile], options: Mapping[str, Any]) -> Any:
+    """One state from *files*: the file's, or the shards' merged (each key once)."""
+    if len(files) == 1:
+        return read_state(backend, files[0], **options)
+    merged: dict[str, Any] = {}
     for file in files:
         state = read_state(backend, file, **options)
-        applied = call_backend(
-            backend,
-            f"apply {file.name} to {type(model).__name__}",
-            functools.partial(backend.apply_weights, current, state, strict=strict and not sharded),
-        )
-        if applied is not None and applied is not current:
-            if not backend.recognizes(applied):
-                raise BackendError(
-                    f"{backend.name} applied {file.name} to {type(model).__name__} but "
-                    f"returned a {type(applied).__name__}, which it does not recognise as a "
-                    "model. A backend returns None when it loads weights in place, or the new "
-                    "model that carries them (a functional framework); report this to the "
-                    "backend's authors."
-                )
-            current = applied
-    return result if current is model else _substitute(result, index, current)
+        if not isinstance(state, Mapping):
+            raise WeightsFormatError(f"{file.name} holds no state dict, so it is not a shard")
+        twice = sorted(set(state) & set(merged))
+        if twice:
+            raise WeightsFormatError(
+                f"{file.name} repeats {', '.join(map(str, twice[:3]))} from an earlier shard; "
+                "each name must be in one shard only"
+            )
+        merged.update(state)
+    return merged
 
 
-def _check_shards_fit(backend: Backend, model: Any, files: Sequence[WeightsFile]) -> None:
-    """Raise WeightsMismatchError unless the shards together hold exactly the model's
-    tensors (each shard is then applied leniently)."""
-    exporter = exporter_of(backend)
-    if exporter is None:
-        raise NoBackendError(
-            f"{backend.name} cannot check weights split over {len(files)} files (it does not "
-            "export weights); update its plugin"
+def _put_back(
+    result: Any,
+    index: int | None,
+    model: Any,
+    applied: object | None,
+    backend: Backend,
+    file: WeightsFile,
+) -> Any:
+    """*result* with the model that carries the weights (a functional backend's new one)."""
+    if applied is None or applied is model:
+        return result
+    if not backend.recognizes(applied):
+        raise BackendError(
+            f"{backend.name} applied {file.name} to {type(model).__name__} but returned "
+            f"a {type(applied).__name__}, which it does not recognise as a model. A backend "
+            "returns None when it loads weights in place, or the new model that carries "
+            "them (a functional framework); report this to the backend's authors."
         )
-    expected = {k: t.shape for k, t in exporter.export_weights(model).items()}
-    given: dict[str, tuple[int, ...]] = {}
-    for file in files:
-        header = read_header(file.path, file.name)
-        given.update({k: tuple(v["shape"]) for k, v in header.items() if k != "__metadata__"})
-    check_state_fits(expected, given, model=type(model).__name__)
+    return _substitute(result, index, applied)
+
+
+def _record_applied(files: list[WeightsFile]) -> None:
+    context = runcontext.current()
+    if context is not None:
+        for file in files:
+            context.applied.append(runcontext.AppliedWeights(file.url, file.sha256, file.size))
+
+
+def _read_options(map_location: Any) -> dict[str, Any]:
+    return {} if map_location is None else {"map_location": map_location}
 
 
 #: Object stores a weight URL of an untrusted repository may name; their "host" is a bucket.

@@ -26,7 +26,7 @@ hubcore's fixtures (``hub_home``), so the plugin's ``conftest.py`` loads them wi
         def to_numpy(self):              # model -> {name: numpy array}
             ...
 
-Three capabilities are tested only when the backend declares them (class attributes of the
+Four capabilities are tested only when the backend declares them (class attributes of the
 backend, see :class:`hubcore.plugins.backends.Backend`):
 
 * ``functional = True``: ``apply_weights`` returns a new model and leaves the one it is
@@ -40,6 +40,10 @@ backend, see :class:`hubcore.plugins.backends.Backend`):
 * ``export_weights`` (:class:`hubcore.plugins.backends.WeightsExporter`): a model saved as a package
   (:func:`hubcore.save_pretrained`, in one file and in shards) loads back with the same
   parameters, and the files are valid safetensors.
+* ``building_for_weights`` with ``assign_weights``
+  (:class:`hubcore.plugins.backends.WeightAssigner`): a model built in the context and
+  assigned a file equals the saved model, and weights that do not fit are refused (the
+  mismatch error, or ``PlainPathNeeded``).
 """
 
 from __future__ import annotations
@@ -58,7 +62,14 @@ import pytest
 import hubcore
 from hubcore.errors import IntegrityError, WeightsFormatError, WeightsMismatchError
 from hubcore.plugins import get_plugins, load_plugins
-from hubcore.plugins.backends import Backend, exporter_of, is_functional, model_formats
+from hubcore.plugins.backends import (
+    Backend,
+    PlainPathNeeded,
+    assigns_weights,
+    exporter_of,
+    is_functional,
+    model_formats,
+)
 from hubcore.plugins.model_files import open_model_file
 from hubcore.testing.files import write_repo
 
@@ -413,6 +424,50 @@ class BackendConformance:
             self.assert_same(to_numpy, source, loaded)
         finally:
             _registered.pop("conformance-net", None)
+
+    # -- build without initialising, apply by assignment (WeightAssigner) ---------------------
+    def assigned(
+        self, backend: Backend, build: Callable[..., Model], path: Path, strict: bool
+    ) -> Model:
+        """``build(2)`` built for weights, then assigned the file at *path*."""
+        if not assigns_weights(backend):
+            pytest.skip(f"{self.backend_name} does not build for weights")
+        file = hubcore.store.transfer.fetch(str(path))
+        with backend.building_for_weights() as record:  # type: ignore[attr-defined]
+            model = build(2)
+        assert record is not None, "the framework is imported: the build context must act"
+        assert isinstance(record.changed, bool)
+        applied = backend.assign_weights(model, [file], record, strict=strict)  # type: ignore[attr-defined]
+        return model if applied is None else applied
+
+    def test_assigned_weights_equal_the_saved_model(
+        self,
+        weight_suffix: str,
+        hub_home: Path,
+        backend: Backend,
+        build: Callable[..., Model],
+        save_weights: Callable[[Model, Path], None],
+        to_numpy: Callable[[Model], dict[str, Any]],
+        tmp_path: Path,
+    ) -> None:
+        source = build(1)
+        path = tmp_path / f"weights{weight_suffix}"
+        save_weights(source, path)
+        self.assert_same(to_numpy, source, self.assigned(backend, build, path, strict=True))
+
+    def test_assigning_weights_that_do_not_fit_is_refused(
+        self,
+        hub_home: Path,
+        backend: Backend,
+        build: Callable[..., Model],
+        other_model: Model,
+        save_weights: Callable[[Model, Path], None],
+        tmp_path: Path,
+    ) -> None:
+        path = tmp_path / f"other{self.formats[0]}"
+        save_weights(other_model, path)
+        with pytest.raises((WeightsMismatchError, PlainPathNeeded)):
+            self.assigned(backend, build, path, strict=True)
 
     # -- model files (for backends that declare model_formats) -------------------------------
     def opened_formats(self, backend: Backend) -> tuple[str, ...]:

@@ -6,13 +6,21 @@ The plugin-author guide (docs/plugin-guide.md) walks through this file, and thro
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import zipfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import hubcore
 from hubcore.errors import WeightsFormatError
-from hubcore.plugins.backends import ExportedTensor, export_array, fit_state
+from hubcore.plugins.backends import (
+    ExportedTensor,
+    PlainPathNeeded,
+    check_state_fits,
+    export_array,
+    fit_state,
+)
 from hubcore.store.safetensors_header import read_safetensors
 
 if TYPE_CHECKING:  # a backend imports its framework when it is used, not when it is loaded
@@ -22,12 +30,41 @@ if TYPE_CHECKING:  # a backend imports its framework when it is used, not when i
 ARCHITECTURE = "__architecture__"
 
 
+class Unset:
+    """A parameter left uninitialised by a build for weights: only its shape."""
+
+    def __init__(self, shape: tuple[int, ...]):
+        self.shape = tuple(shape)
+
+
+class Build:
+    """The build record of :meth:`NumpyBackend.building_for_weights`."""
+
+    def __init__(self) -> None:
+        self.models = 0
+
+    @property
+    def changed(self) -> bool:
+        """Whether a model skipped its initialisation."""
+        return self.models > 0
+
+
+_building: contextvars.ContextVar[Build | None] = contextvars.ContextVar(
+    "numpy_example_build", default=None
+)
+
+
 class NumpyModel:
     """A 'model' of this toy framework: named float32 arrays and a linear forward pass."""
 
     def __init__(self, shapes: Mapping[str, tuple[int, ...]], seed: int = 0):
         import numpy as np
 
+        build = _building.get()
+        if build is not None:  # weights will be assigned: draw no random values
+            build.models += 1
+            self.params: dict[str, Any] = {k: Unset(s) for k, s in shapes.items()}
+            return
         rng = np.random.default_rng(seed)
         self.params = {k: rng.standard_normal(s).astype(np.float32) for k, s in shapes.items()}
 
@@ -81,6 +118,40 @@ class NumpyBackend:
 
     def summarize(self, model: NumpyModel) -> Mapping[str, Any]:
         return {"parameters": sum(int(v.size) for v in model.params.values())}
+
+    # The optional WeightAssigner capability: build without initialising, assign the weights.
+    @contextlib.contextmanager
+    def building_for_weights(self) -> Iterator[Build]:
+        build = Build()
+        token = _building.set(build)
+        try:
+            yield build
+        finally:
+            _building.reset(token)
+
+    def assign_weights(
+        self,
+        model: NumpyModel,
+        files: Sequence[hubcore.WeightsFile],
+        build: Build,
+        *,
+        strict: bool,
+        **options: Any,
+    ) -> None:
+        import numpy as np
+
+        expected = {k: tuple(v.shape) for k, v in model.params.items()}
+        given: dict[str, tuple[int, ...]] = {}
+        for file in files:  # one shard at a time
+            arrays = read_arrays(file)
+            given.update({k: tuple(v.shape) for k, v in arrays.items()})
+            fitted = fit_state(model.params, arrays, strict=False, model="NumpyModel")
+            model.params.update({k: np.asarray(v, dtype=np.float32) for k, v in fitted.items()})
+        if strict:
+            check_state_fits(expected, given, model="NumpyModel")
+        unset = [k for k, v in model.params.items() if isinstance(v, Unset)]
+        if unset:  # their values would come from the random initialisation
+            raise PlainPathNeeded(f"the weights give no value for {', '.join(unset)}")
 
     def open_model(self, file: hubcore.WeightsFile, **options: Any) -> NumpyModel:
         arrays = read_arrays(file)

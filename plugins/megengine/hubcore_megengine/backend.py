@@ -20,7 +20,7 @@ from hubcore.plugins.backends import (
     sniff_format,
     unwrap_checkpoint,
 )
-from hubcore.store.safetensors_header import read_safetensors
+from hubcore.store.safetensors_header import read_header, read_safetensors
 
 #: The only globals a state-dict pickle may reference: containers, numpy arrays and scalars,
 #: and MegEngine tensors (rebuilt from numpy data). Anything else is refused.
@@ -68,6 +68,48 @@ def _is_array(value: Any) -> bool:
     return isinstance(value, np.ndarray) or type(value).__module__.startswith("megengine")
 
 
+#: safetensors dtypes numpy maps as they are stored (little-endian).
+_NUMPY_DTYPES = {
+    "F64": "<f8",
+    "F32": "<f4",
+    "F16": "<f2",
+    "I64": "<i8",
+    "I32": "<i4",
+    "I16": "<i2",
+    "I8": "i1",
+    "U64": "<u8",
+    "U32": "<u4",
+    "U16": "<u2",
+    "U8": "u1",
+    "BOOL": "?",
+}
+
+
+def map_safetensors(file: WeightsFile) -> dict[str, np.ndarray] | None:
+    """The arrays of a safetensors *file*, memory-mapped copy-on-write (MegEngine copies
+    each into its own tensor, so reading them into memory first would be a second copy);
+    ``None`` when a dtype has no numpy equivalent (bfloat16): read it with safetensors."""
+    header = read_header(file.path, file.name)  # refuses malformed files, as every reader
+    with file.path.open("rb") as fh:
+        start = 8 + int.from_bytes(fh.read(8), "little")
+    arrays: dict[str, np.ndarray] = {}
+    for key, entry in header.items():
+        if key == "__metadata__":
+            continue
+        dtype = _NUMPY_DTYPES.get(entry.get("dtype"))
+        if dtype is None:
+            return None
+        shape = tuple(int(n) for n in entry.get("shape", ()))
+        begin, end = entry["data_offsets"]
+        if end - begin != int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize:
+            raise WeightsFormatError(f"{file.name}: tensor {key!r} has the wrong byte size")
+        if begin == end:
+            arrays[key] = np.zeros(shape, dtype)
+        else:
+            arrays[key] = np.memmap(file.path, dtype, "c", start + begin, shape)
+    return arrays
+
+
 class MegEngineBackend:
     """The ``megengine`` backend: recognises ``megengine.module.Module`` objects."""
 
@@ -82,6 +124,9 @@ class MegEngineBackend:
     ) -> Any:
         """Read *file* safely; ``unwrap=False`` returns a training checkpoint as stored."""
         if file.suffix == ".safetensors" or sniff_format(file.path) == "safetensors":
+            mapped = map_safetensors(file)
+            if mapped is not None:
+                return mapped
             from safetensors.numpy import load_file
 
             return read_safetensors(file.path, load_file, file.name)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pickle
 import re
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
 from functools import partial
 from typing import Any
 
@@ -44,8 +45,12 @@ class TorchBackend:
             return read_safetensors(
                 file.path, lambda p: load_file(p, device=str(device)), file.name
             )
+        # torch's zip format can be memory-mapped: tensors are read when used, not copied.
+        mmap = sniff_format(file.path) == "zip"
         try:
-            state = torch.load(file.path, map_location=map_location, weights_only=weights_only)
+            state = torch.load(
+                file.path, map_location=map_location, weights_only=weights_only, mmap=mmap
+            )
         except pickle.UnpicklingError as exc:
             raise _unpickling_error(file, exc) from exc
         except RuntimeError as exc:
@@ -72,6 +77,30 @@ class TorchBackend:
                 )
             exported[name] = ExportedTensor(code, tuple(tensor.shape), partial(_raw, tensor))
         return exported
+
+    def building_for_weights(self) -> AbstractContextManager[Any]:
+        """Parameters registered while the model is built are created on ``meta``
+        (:mod:`hubcore_torch.assign`); nothing changes while torch is not imported."""
+        from hubcore_torch.assign import building
+
+        return building()
+
+    def assign_weights(
+        self,
+        model: Any,
+        files: Sequence[WeightsFile],
+        build: Any,
+        *,
+        strict: bool,
+        map_location: Any = None,
+        **options: Any,
+    ) -> None:
+        """Assign the memory-mapped weights of *files* to *model* built on ``meta``."""
+        from hubcore_torch.assign import assign
+
+        assign(
+            model, files, build, strict=strict, read=self.read_weights, map_location=map_location
+        )
 
     def summarize(self, model: Any) -> Mapping[str, Any]:
         params = list(model.parameters())

@@ -1,0 +1,426 @@
+"""The torch backend's fast path: build on ``meta``, assign the weights from the mapped files.
+
+While an entrypoint builds a model whose weights will be applied, every ``nn.Parameter``
+registered on a module is replaced by an empty one on PyTorch's ``meta`` device, so the
+model's own initialisation (``reset_parameters``, ``nn.init``) costs nothing. Buffers stay
+real: non-persistent ones are not in a state dict. The weights are then read memory-mapped
+(safetensors, and torch's zip format with ``torch.load(mmap=True)``) and assigned to the
+parameters, converted once to the dtype and device each parameter would have had.
+
+What the fast path cannot reproduce makes :func:`assign` raise
+:class:`~hubcore.plugins.backends.PlainPathNeeded`, and hubcore builds the model again plainly:
+
+* the build used a parameter's value (any operation on it but reading its shape, dtype or
+  device, taking a view or ``.data`` of it, or changing it in place: its value is overwritten
+  by the weights anyway);
+* a parameter was kept elsewhere before it was registered, or a deferred (meta) parameter
+  or a view of it is still referenced after the assignment (a transform, a plain attribute);
+* the weights do not give a value to every deferred parameter (``strict=False`` with missing
+  keys: their value would come from the model's own random initialisation), or, strictly,
+  do not match the model exactly (the plain path reports the mismatch);
+* a ``meta`` tensor is left in the model's parameters, buffers or module attributes;
+* a file cannot be mapped (torch's legacy, non-zip format).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import functools
+import itertools
+import weakref
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+from hubcore.plugins.backends import PlainPathNeeded, WeightsFile, sniff_format
+from hubcore.store.safetensors_header import read_header
+
+#: Functions that only read a tensor's metadata.
+_METADATA = frozenset(
+    {
+        "size",
+        "dim",
+        "ndimension",
+        "numel",
+        "nelement",
+        "element_size",
+        "stride",
+        "is_floating_point",
+        "is_complex",
+        "is_contiguous",
+        "get_device",
+        "__len__",
+        "__hash__",
+        "_has_compatible_shallow_copy_type",
+        "__get__:shape",
+        "__get__:dtype",
+        "__get__:device",
+        "__get__:requires_grad",
+        "__get__:is_leaf",
+        "__get__:ndim",
+        "__get__:layout",
+        "__get__:is_meta",
+        "__get__:is_cuda",
+        "__get__:is_sparse",
+        "__get__:is_quantized",
+        "__get__:grad",
+        "__get__:grad_fn",
+        "__get__:_base",
+        "__get__:names",
+    }
+)
+#: Functions returning a view or a conversion of their first argument: tracked like the
+#: parameter itself (``Module.half()`` converts, then sets ``.data``).
+_VIEWS = frozenset(
+    {
+        "to",
+        "half",
+        "float",
+        "double",
+        "bfloat16",
+        "type",
+        "__get__:data",
+        "__get__:T",
+        "detach",
+        "__getitem__",
+        "view",
+        "view_as",
+        "narrow",
+        "select",
+        "t",
+        "transpose",
+        "chunk",
+        "split",
+        "unbind",
+    }
+)
+#: In-place operators beyond the ``name_`` methods.
+_IN_PLACE = frozenset(
+    {
+        "__setitem__",
+        "__iadd__",
+        "__isub__",
+        "__imul__",
+        "__itruediv__",
+        "__set__:data",
+        "__set__:requires_grad",
+    }
+)
+
+
+class Build:
+    """What happened while one model was built for weights (the build record)."""
+
+    def __init__(self) -> None:
+        #: id -> (meta parameter, the device it was created on).
+        self.deferred: dict[int, tuple[weakref.ref[Any], Any]] = {}
+        #: id -> views of deferred parameters (``.data``, slices).
+        self.views: dict[int, weakref.ref[Any]] = {}
+        #: id of a replaced parameter -> (it, its meta replacement).
+        self.replaced: dict[int, tuple[weakref.ref[Any], weakref.ref[Any]]] = {}
+        #: Why the build's use of parameters rules the fast path out.
+        self.reads: list[str] = []
+
+    @property
+    def changed(self) -> bool:
+        """Whether the build ran differently from the plain path."""
+        return bool(self.deferred or self.reads)
+
+    def tracks(self, tensor: Any) -> bool:
+        """Whether *tensor* is a deferred parameter or a view of one."""
+        entry = self.deferred.get(id(tensor))
+        if entry is not None and entry[0]() is tensor:
+            return True
+        view = self.views.get(id(tensor))
+        return view is not None and view() is tensor
+
+    def device_of(self, tensor: Any) -> Any:
+        """The device a deferred parameter was created on (``None``: not deferred here)."""
+        entry = self.deferred.get(id(tensor))
+        return entry[1] if entry is not None and entry[0]() is tensor else None
+
+    def on_register(self, module: Any, name: str, param: Any) -> Any:
+        """The parameter registration hook: a meta parameter in place of *param*."""
+        import torch
+
+        if _active.get() is not self or type(param) is not torch.nn.Parameter or param.is_meta:
+            return None
+        earlier = self.replaced.get(id(param))
+        if earlier is not None and earlier[0]() is param:  # one parameter registered twice
+            return earlier[1]()
+        meta = torch.nn.Parameter(
+            torch.empty_like(param, device="meta"), requires_grad=param.requires_grad
+        )
+        self.deferred[id(meta)] = (weakref.ref(meta), param.device)
+        self.replaced[id(param)] = (weakref.ref(param), weakref.ref(meta))
+        return meta
+
+    def judge(self, name: str, args: Sequence[Any], kwargs: Mapping[str, Any], out: Any) -> None:
+        """Note an operation *name* that took a deferred parameter (or a view of one)."""
+        import torch
+
+        if name in _METADATA:
+            return
+        if name in _VIEWS:
+            outs = out if isinstance(out, tuple | list) else (out,)
+            for tensor in outs:
+                if isinstance(tensor, torch.Tensor):
+                    self.views[id(tensor)] = weakref.ref(tensor)
+            return
+        target = args[0] if args else next(iter(kwargs.values()), None)
+        in_place = name in _IN_PLACE or (name.endswith("_") and not name.startswith("__"))
+        if in_place and self.tracks(target):
+            return  # it changes the parameter itself, whose value the weights replace
+        self.reads.append(name)
+
+    def leftovers(self) -> list[str]:
+        """Why the built objects cannot be kept: meta tensors or early parameters alive."""
+        alive = [ref() for ref, _ in self.deferred.values()] + [r() for r in self.views.values()]
+        why = []
+        if any(t is not None and t.is_meta for t in alive):
+            why.append("a parameter (or a view of one) is still referenced outside the model")
+        if any(ref() is not None for ref, _ in self.replaced.values()):
+            why.append("a parameter was kept elsewhere before it was registered")
+        return why
+
+
+_active: contextvars.ContextVar[Build | None] = contextvars.ContextVar(
+    "hubcore_torch_build", default=None
+)
+
+
+def _tensors(tree: Any) -> Iterator[Any]:
+    import torch
+    from torch.utils._pytree import tree_leaves
+
+    return (leaf for leaf in tree_leaves(tree) if isinstance(leaf, torch.Tensor))
+
+
+def _name_of(func: Any) -> str:
+    name = getattr(func, "__name__", "") or repr(func)
+    if name in ("__get__", "__set__"):
+        name += ":" + str(getattr(getattr(func, "__self__", None), "__name__", "?"))
+    return name
+
+
+@functools.cache
+def _watch_class() -> type:
+    from torch.overrides import TorchFunctionMode
+
+    class Watch(TorchFunctionMode):
+        """Sees every torch operation of the build, to judge those on deferred parameters."""
+
+        def __init__(self, build: Build) -> None:
+            super().__init__()
+            self.build = build
+
+        def __torch_function__(
+            self, func: Any, types: Any, args: Sequence[Any] = (), kwargs: Any = None
+        ) -> Any:
+            kwargs = kwargs or {}
+            out = func(*args, **kwargs)
+            build = self.build
+            if (build.deferred or build.views) and any(
+                build.tracks(t) for t in _tensors((args, kwargs))
+            ):
+                build.judge(_name_of(func), args, kwargs, out)
+            return out
+
+    return Watch
+
+
+@contextlib.contextmanager
+def building() -> Iterator[Build | None]:
+    """The build context of the torch backend (see the module docstring)."""
+    import sys
+
+    torch = sys.modules.get("torch")
+    if torch is None:  # no torch model can be built without torch imported first
+        yield None
+        return
+    build = Build()
+    token = _active.set(build)
+    handle = torch.nn.modules.module.register_module_parameter_registration_hook(build.on_register)
+    try:
+        with _watch_class()(build):
+            yield build
+    finally:
+        handle.remove()
+        _active.reset(token)
+
+
+@contextlib.contextmanager
+def _suspended() -> Iterator[None]:
+    """No deferring while weights are assigned (an outer build may be running)."""
+    token = _active.set(None)
+    try:
+        yield
+    finally:
+        _active.reset(token)
+
+
+def refuse(reason: str) -> None:
+    """Rule the fast path out for *reason* (the tests replace this to force the fast path)."""
+    raise PlainPathNeeded(reason)
+
+
+def read_mapped(file: WeightsFile, read: Any, map_location: Any) -> Mapping[str, Any]:
+    """The state of *file*, memory-mapped, through the backend's reader *read*."""
+    kind = "safetensors" if file.suffix == ".safetensors" else sniff_format(file.path)
+    if kind not in ("safetensors", "zip"):  # safetensors and torch.load(mmap=True) map it
+        refuse(f"{file.name} is in torch's legacy format, which cannot be memory-mapped")
+    state = read(file, **({} if map_location is None else {"map_location": map_location}))
+    if not isinstance(state, Mapping):
+        refuse(f"{file.name} holds no state dict")
+    return state
+
+
+def _shapes(file: WeightsFile, read: Any, map_location: Any) -> dict[str, tuple[int, ...]]:
+    if file.suffix == ".safetensors" or sniff_format(file.path) == "safetensors":
+        header = read_header(file.path, file.name)
+        return {k: tuple(v["shape"]) for k, v in header.items() if k != "__metadata__"}
+    state = read_mapped(file, read, map_location)
+    return {k: tuple(getattr(v, "shape", ())) for k, v in state.items()}
+
+
+def assign(
+    model: Any,
+    files: Sequence[WeightsFile],
+    build: Build,
+    *,
+    strict: bool,
+    read: Any,
+    map_location: Any = None,
+) -> None:
+    """Assign *files* to *model*, built under *build*; see the module docstring."""
+    with _suspended():
+        _assign(model, files, build, strict, read, map_location)
+
+
+def _assign(
+    model: Any,
+    files: Sequence[WeightsFile],
+    build: Build,
+    strict: bool,
+    read: Any,
+    map_location: Any,
+) -> None:
+    if build.reads:
+        refuse(f"the build used parameter values ({', '.join(sorted(set(build.reads))[:5])})")
+    given: dict[str, tuple[int, ...]] = {}
+    for file in files:
+        for key, shape in _shapes(file, read, map_location).items():
+            if key in given:
+                refuse(f"{key} is in more than one weight file")
+            given[key] = shape
+    plan = _plan(model, build, given, strict)
+    for file in files:  # one shard at a time: its tensors are mapped, assigned, let go
+        state = read_mapped(file, read, map_location)
+        assigned, copied = {}, {}
+        for key, value in state.items():
+            if key in plan.copy:
+                copied[key] = value
+            elif key in plan.winners:
+                converted = value.to(**plan.targets[key])
+                for alias in plan.winners[key]:
+                    assigned[alias] = converted
+        model.load_state_dict(assigned, strict=False, assign=True)
+        model.load_state_dict(copied, strict=False)  # real buffers: copied, as plainly
+        del state, assigned, copied
+    _retie(model, plan.ties)
+    del plan
+    why = _meta_left(model) + build.leftovers()
+    if why:
+        refuse("; ".join(why))
+
+
+class _Plan:
+    def __init__(self) -> None:
+        #: The key whose value a tied group takes -> every name of the group.
+        self.winners: dict[str, list[str]] = {}
+        #: Winner key -> the dtype and device the value is converted to.
+        self.targets: dict[str, dict[str, Any]] = {}
+        #: Keys of real (not deferred) entries, copied as the plain path copies them.
+        self.copy: set[str] = set()
+        #: Names that share one tensor, in state dict order.
+        self.ties: list[list[str]] = []
+
+
+def _plan(model: Any, build: Build, given: Mapping[str, tuple[int, ...]], strict: bool) -> _Plan:
+    """Which file entry each model entry takes, checked against what the plain path does."""
+    from torch.nn.parameter import is_lazy
+
+    entries = model.state_dict(keep_vars=True)  # tied tensors appear under every name
+    if any(is_lazy(v) for v in entries.values()):
+        refuse("the model has lazy (uninitialised) parameters")
+    if strict and (
+        set(entries) != set(given) or any(tuple(v.shape) != given[k] for k, v in entries.items())
+    ):
+        refuse("the weights do not match the model exactly (the plain path reports how)")
+    groups: dict[int, list[str]] = {}
+    for key, value in entries.items():
+        groups.setdefault(id(value), []).append(key)
+    devices = {d for _, d in build.deferred.values()}
+    plan = _Plan()
+    for names in groups.values():
+        tensor = entries[names[0]]
+        fits = [n for n in names if given.get(n) == tuple(tensor.shape)]
+        if len(names) > 1:
+            plan.ties.append(names)
+        if not tensor.is_meta:
+            plan.copy.update(fits)
+            continue
+        if not fits:
+            refuse(
+                f"the weights give no value for {names[0]}, so its value would come from the "
+                "model's own random initialisation"
+            )
+            continue
+        device = build.device_of(tensor)
+        if device is None:
+            if len(devices) != 1:
+                refuse(f"{names[0]} is a meta tensor the build did not make")
+            device = next(iter(devices))
+        winner = fits[-1]  # the plain path copies every name in turn: the last one stays
+        plan.winners[winner] = names
+        plan.targets[winner] = {"dtype": tensor.dtype, "device": device}
+    return plan
+
+
+def _retie(model: Any, ties: list[list[str]]) -> None:
+    """Make tied names one tensor again (assignment gave each name its own)."""
+    for names in ties:
+        first = model.get_parameter(names[0]) if _is_param(model, names[0]) else None
+        if first is None:
+            first = model.get_buffer(names[0])
+        for name in names[1:]:
+            owner, _, attr = name.rpartition(".")
+            module = model.get_submodule(owner)
+            table = module._parameters if attr in module._parameters else module._buffers
+            table[attr] = first
+
+
+def _is_param(model: Any, name: str) -> bool:
+    owner, _, attr = name.rpartition(".")
+    return attr in model.get_submodule(owner)._parameters
+
+
+def _meta_left(model: Any) -> list[str]:
+    """Meta tensors left in *model*: parameters, buffers, tensors held as attributes."""
+    import torch
+
+    named = itertools.chain(
+        model.named_parameters(remove_duplicate=False), model.named_buffers(remove_duplicate=False)
+    )
+    left = [name for name, tensor in named if tensor.is_meta]
+    for prefix, module in model.named_modules(remove_duplicate=False):
+        for attr, value in vars(module).items():
+            if attr in ("_parameters", "_buffers", "_modules"):
+                continue
+            if isinstance(value, dict):
+                items = list(value.values())
+            else:
+                items = list(value) if isinstance(value, list | tuple) else [value]
+            if any(isinstance(v, torch.Tensor) and v.is_meta for v in items):
+                left.append(f"{prefix}.{attr}" if prefix else attr)
+    return [f"meta tensors are left in the model: {', '.join(left[:5])}"] if left else []

@@ -1,0 +1,454 @@
+"""The fast path of pretrained loads (build on ``meta``, assign mapped weights) against the
+plain path: parameters, buffers, ties and outputs identical, and a fall back wherever the
+fast path cannot guarantee that.
+
+Each fall-back case is checked twice: as users get it (the plain path is taken, the model
+is identical) and with the fast path forced (``hubcore_torch.assign.refuse`` disabled), where
+the same comparison must fail, so that the test proves the fall back is needed.
+"""
+
+from __future__ import annotations
+
+import logging
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+import hubcore
+from hubcore import WeightsFile
+from hubcore.repo.pretrained import build_pretrained
+from hubcore.store.cache import file_sha256
+from hubcore_torch import assign as fast
+
+NET = '''
+import torch
+from torch import nn
+
+
+class NonPersistent(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 3)
+        self.register_buffer("scale", torch.arange(3.0) + 1, persistent=False)
+
+    def forward(self, x):
+        return self.fc(x) * self.scale
+
+
+class Tied(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.embed = nn.Embedding(6, 4)
+        self.head = nn.Linear(4, 6, bias=False)
+        self.head.weight = self.embed.weight
+
+    def forward(self, x):
+        return self.head(self.embed(torch.arange(6)) + x.sum())
+
+
+class Norm(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 3)
+        self.bn = nn.BatchNorm1d(3)
+
+    def forward(self, x):
+        return self.bn(self.fc(x))
+
+
+class CustomInit(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+        nn.init.orthogonal_(self.fc.weight)
+        self.fc.weight.data.mul_(0.5)
+        self.fc.bias.data.fill_(0.1)
+        self.gate = nn.Parameter(torch.ones(4))
+        with torch.no_grad():
+            self.gate[:2] = 2.0
+
+    def forward(self, x):
+        return self.fc(x) * self.gate
+
+
+class Derived(nn.Module):
+    """A buffer computed from a parameter while building."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 3)
+        self.register_buffer("row_norm", self.fc.weight.detach().abs().sum(1), persistent=False)
+
+    def forward(self, x):
+        return self.fc(x) / self.row_norm
+
+
+class TwoLayers(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc1 = nn.Linear(4, 5)
+        self.fc2 = nn.Linear(5, 3)
+
+    def forward(self, x):
+        return self.fc2(torch.relu(self.fc1(x)))
+'''
+
+HUBCONF = '''
+import torch
+from hubcore import pretrained
+
+import net
+
+dependencies = ["torch"]
+
+
+def _seeded(cls):
+    torch.manual_seed(0)
+    return cls()
+
+
+@pretrained("weights/non_persistent.safetensors")
+def non_persistent():
+    return _seeded(net.NonPersistent)
+
+
+@pretrained("weights/tied.safetensors")
+def tied():
+    return _seeded(net.Tied)
+
+
+@pretrained("weights/norm.safetensors")
+def norm():
+    return _seeded(net.Norm)
+
+
+@pretrained("weights/custom_init.safetensors")
+def custom_init():
+    return _seeded(net.CustomInit)
+
+
+@pretrained("weights/derived.safetensors")
+def derived():
+    return _seeded(net.Derived)
+
+
+@pretrained("weights/edited.safetensors")
+def edited():
+    """Edits the fast path follows: a dtype change, a frozen parameter, an in-place scale."""
+    model = _seeded(net.TwoLayers)
+    model.half()
+    model.fc1.bias.requires_grad_(False)
+    model.fc2.weight.data.mul_(3)
+    return model
+
+
+@pretrained("weights/edited.safetensors")
+def kept_copy():
+    """An edit it cannot follow: a copy of a parameter kept beside the model."""
+    model = _seeded(net.TwoLayers)
+    model.readout = model.fc2.weight.detach().clone()
+    return model
+
+
+@pretrained("weights/partial.safetensors")
+def partial():
+    return _seeded(net.TwoLayers)
+
+
+@pretrained("weights/edited.pth")
+def from_pth():
+    return _seeded(net.TwoLayers)
+
+
+@pretrained("weights/legacy.pth")
+def from_legacy_pth():
+    return _seeded(net.TwoLayers)
+
+
+@pretrained("weights/tied.safetensors")
+def with_transform():
+    """A model and a transform holding one of its parameters."""
+    model = _seeded(net.Tied)
+    return model, {"table": model.embed.weight}
+'''
+
+INPUT = torch.linspace(-1, 1, 8).reshape(2, 4)
+
+
+def _trained(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """Weights unlike any initialisation (and running statistics for batch norm)."""
+    with torch.no_grad():
+        for param in model.parameters():
+            param.add_(torch.rand_like(param))
+    model.train()
+    for _ in range(3):
+        model(torch.randn(5, 4).to(next(model.parameters()).dtype))
+    return {k: v.detach().clone().contiguous() for k, v in model.state_dict().items()}
+
+
+@pytest.fixture
+def repo(make_hub_repo: Callable[..., Path], hub_home: Path) -> Path:
+    root = make_hub_repo({"hubconf.py": textwrap.dedent(HUBCONF), "net.py": NET})
+    (root / "weights").mkdir()
+    for entry in ("non_persistent", "tied", "norm", "custom_init", "derived"):
+        state = _trained(hubcore.load(str(root), entry))
+        save_file(state, str(root / "weights" / f"{entry}.safetensors"))
+    state = _trained(hubcore.load(str(root), "partial"))
+    save_file(state, str(root / "weights" / "edited.safetensors"))
+    torch.save(state, root / "weights" / "edited.pth")
+    torch.save(state, root / "weights" / "legacy.pth", _use_new_zipfile_serialization=False)
+    del state["fc2.bias"]
+    save_file(state, str(root / "weights" / "partial.safetensors"))
+    return root
+
+
+@pytest.fixture
+def forced(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fast path with every reason to fall back ignored."""
+    monkeypatch.setattr(fast, "refuse", lambda reason: None)
+
+
+def load_both(
+    repo: Path, entry: str, caplog: pytest.LogCaptureFixture, **kwargs: Any
+) -> tuple[Any, Any, str]:
+    """The entry loaded as users get it, then on the plain path, and the path first taken."""
+    with caplog.at_level(logging.DEBUG, logger="hubcore.repo.pretrained"):
+        caplog.clear()
+        loaded = hubcore.load(str(repo), entry, pretrained=True, **kwargs)
+        taken = "fast" if "fast load by torch" in caplog.text else "plain"
+    plain = hubcore.load(str(repo), entry, pretrained=True, fast_load=False, **kwargs)
+    return loaded, plain, taken
+
+
+def assert_same(loaded: Any, plain: Any) -> None:
+    """Parameters (with dtype, device, requires_grad and type), buffers (non-persistent ones
+    too), ties, module tensor attributes and outputs are identical."""
+    model, expected = (loaded[0], plain[0]) if isinstance(loaded, tuple) else (loaded, plain)
+    for listing in ("named_parameters", "named_buffers"):
+        got = dict(getattr(model, listing)(remove_duplicate=False))
+        want = dict(getattr(expected, listing)(remove_duplicate=False))
+        assert got.keys() == want.keys()
+        for name, tensor in got.items():
+            other = want[name]
+            assert type(tensor) is type(other), name
+            assert (tensor.dtype, tensor.device, tensor.requires_grad) == (
+                other.dtype,
+                other.device,
+                other.requires_grad,
+            ), name
+            assert torch.equal(tensor, other), name
+
+    def ties(m: torch.nn.Module) -> list[list[str]]:
+        groups: dict[int, list[str]] = {}
+        for name, p in m.named_parameters(remove_duplicate=False):
+            groups.setdefault(id(p), []).append(name)
+        return sorted(groups.values())
+
+    assert ties(model) == ties(expected)
+    for (name, sub), other in zip(model.named_modules(), expected.modules(), strict=True):
+        for attr, value in vars(sub).items():
+            if isinstance(value, torch.Tensor):
+                assert torch.equal(value, vars(other)[attr]), f"{name}.{attr}"
+    model.eval()
+    expected.eval()
+    with torch.no_grad():
+        x = INPUT.to(next(expected.parameters()).dtype)
+        assert torch.equal(model(x), expected(x))
+
+
+@pytest.mark.parametrize("entry", ["non_persistent", "tied", "norm", "custom_init", "edited"])
+def test_fast_path_equals_the_plain_path(
+    repo: Path, entry: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    loaded, plain, taken = load_both(repo, entry, caplog)
+    assert taken == "fast"
+    assert_same(loaded, plain)
+
+
+def test_fast_path_never_initialises_and_maps_the_cached_file(
+    repo: Path, hub_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    initialised = []
+    original = torch.nn.Linear.reset_parameters
+
+    def spy(self: torch.nn.Linear) -> None:
+        original(self)
+        initialised.append(self.weight.is_meta)
+
+    monkeypatch.setattr(torch.nn.Linear, "reset_parameters", spy)
+    model = hubcore.load(str(repo), "from_pth", pretrained=True)
+    assert initialised == [True, True]  # the init ran, on meta: nothing was computed
+    assert not any(p.is_meta for p in model.parameters())
+    maps = Path("/proc/self/maps")
+    if maps.exists():  # the parameters are the cached file's pages (copy-on-write)
+        blobs = {str(p) for p in (hub_home / "blobs").rglob("*") if p.is_file()}
+        assert any(line.split()[-1] in blobs for line in maps.read_text().splitlines())
+
+
+def test_tied_weights_stay_tied(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    model = hubcore.load(str(repo), "tied", pretrained=True)
+    assert model.head.weight is model.embed.weight
+    assert len(list(model.parameters())) == 1
+    monkeypatch.setattr(fast, "_retie", lambda model, ties: None)  # without re-tying
+    untied = hubcore.load(str(repo), "tied", pretrained=True)
+    assert untied.head.weight is not untied.embed.weight
+
+
+FALLBACKS = {
+    "derived": {},  # a non-persistent buffer computed from a parameter
+    "kept_copy": {},  # the entrypoint keeps a copy of a parameter after building
+    "partial": {"weights_strict": False},  # missing keys: initial values from the RNG
+    "with_transform": {},  # a parameter held outside the model
+}
+
+
+@pytest.mark.parametrize("entry", sorted(FALLBACKS))
+def test_cases_the_fast_path_cannot_follow_fall_back(
+    repo: Path, entry: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    loaded, plain, taken = load_both(repo, entry, caplog, **FALLBACKS[entry])
+    assert taken == "plain"
+    assert_same_case(entry, loaded, plain)
+
+
+def assert_same_case(entry: str, loaded: Any, plain: Any) -> None:
+    """:func:`assert_same`, and for the transform, that it holds the model's parameter."""
+    assert_same(loaded, plain)
+    if entry == "with_transform":
+        assert not loaded[1]["table"].is_meta
+        assert loaded[1]["table"] is loaded[0].embed.weight
+
+
+@pytest.mark.parametrize("entry", sorted(FALLBACKS))
+def test_forcing_the_fast_path_on_them_breaks_the_model(
+    repo: Path, entry: str, caplog: pytest.LogCaptureFixture, forced: None
+) -> None:
+    loaded, plain, taken = load_both(repo, entry, caplog, **FALLBACKS[entry])
+    assert taken == "fast"
+    with pytest.raises((AssertionError, RuntimeError, NotImplementedError)):
+        assert_same_case(entry, loaded, plain)
+
+
+def test_strict_mismatch_is_reported_as_on_the_plain_path(repo: Path) -> None:
+    with pytest.raises(hubcore.errors.WeightsMismatchError, match=r"fc2\.bias"):
+        hubcore.load(str(repo), "partial", pretrained=True)
+
+
+def test_pth_files_are_mapped_and_legacy_ones_fall_back(
+    repo: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    loaded, plain, taken = load_both(repo, "from_pth", caplog)
+    assert taken == "fast"
+    assert_same(loaded, plain)
+    loaded, plain, taken = load_both(repo, "from_legacy_pth", caplog)
+    assert taken == "plain"
+    assert "legacy" in caplog.text
+    assert_same(loaded, plain)
+
+
+def test_the_setting_and_the_option_force_the_plain_path(
+    repo: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    initialised = []
+    building = fast.building
+    monkeypatch.setattr(fast, "building", lambda: initialised.append(1) or building())
+    hubcore.load(str(repo), "norm", pretrained=True, fast_load=False)
+    monkeypatch.setenv("HUBCORE_FAST_LOAD", "0")
+    hubcore.load(str(repo), "norm", pretrained=True)
+    assert initialised == []
+    monkeypatch.setenv("HUBCORE_FAST_LOAD", "1")
+    hubcore.load(str(repo), "norm", pretrained=True)
+    assert initialised == [1]
+
+
+def _shards(state: dict[str, torch.Tensor], folder: Path) -> list[WeightsFile]:
+    keys = sorted(state)
+    files = []
+    for i, part in enumerate((keys[: len(keys) // 2], keys[len(keys) // 2 :])):
+        path = folder / f"model-{i + 1:05d}-of-00002.safetensors"
+        save_file({k: state[k] for k in part}, str(path))
+        files.append(
+            WeightsFile(path, path.name, file_sha256(path), path.stat().st_size, path.as_uri())
+        )
+    return files
+
+
+@pytest.mark.parametrize("fast_load", [True, False])
+def test_shards_are_applied_one_by_one(
+    tmp_path: Path, hub_home: Path, caplog: pytest.LogCaptureFixture, fast_load: bool
+) -> None:
+    def build() -> torch.nn.Module:
+        torch.manual_seed(1)
+        return torch.nn.Sequential(torch.nn.Linear(4, 5), torch.nn.ReLU(), torch.nn.Linear(5, 3))
+
+    state = _trained(build())
+    files = _shards(state, tmp_path)
+    with caplog.at_level(logging.DEBUG, logger="hubcore.repo.pretrained"):
+        model = build_pretrained(build, files, fast=fast_load)
+    assert ("fast load by torch" in caplog.text) is fast_load
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, state[key]), key
+    with pytest.raises(hubcore.errors.WeightsMismatchError, match=r"0\.bias"):
+        build_pretrained(build, files[1:], fast=fast_load)
+
+
+def test_an_entrypoint_runs_twice_only_when_it_falls_back(
+    make_hub_repo: Callable[..., Path], hub_home: Path, tmp_path: Path
+) -> None:
+    counter = tmp_path / "calls"
+    hubconf = f"""
+        import torch
+        from hubcore import pretrained
+
+        dependencies = ["torch"]
+
+        @pretrained("w.safetensors")
+        def model(derive: bool = False):
+            with open({str(counter)!r}, "a") as fh:
+                fh.write("x")
+            torch.manual_seed(0)
+            m = torch.nn.Linear(2, 2)
+            if derive:
+                m.register_buffer("twice", m.weight * 2, persistent=False)
+            return m
+    """
+    root = make_hub_repo({"hubconf.py": textwrap.dedent(hubconf)})
+    save_file({"weight": torch.ones(2, 2), "bias": torch.zeros(2)}, str(root / "w.safetensors"))
+    hubcore.load(str(root), "model", pretrained=True)
+    assert counter.read_text() == "x"
+    model = hubcore.load(str(root), "model", pretrained=True, derive=True)
+    assert counter.read_text() == "xxx"
+    plain = hubcore.load(str(root), "model", pretrained=True, derive=True, fast_load=False)
+    assert torch.equal(model.twice, plain.twice)
+
+
+def test_a_model_of_another_framework_is_built_once(
+    make_hub_repo: Callable[..., Path], hub_home: Path, tmp_path: Path
+) -> None:
+    pytest.importorskip("hubcore_numpy_example")
+    numpy = pytest.importorskip("numpy")
+    from safetensors.numpy import save_file as save_numpy
+
+    counter = tmp_path / "calls"
+    hubconf = f"""
+        import torch  # imported, so the torch backend's build context is active
+        from hubcore import pretrained
+        from hubcore_numpy_example import NumpyModel
+
+        @pretrained("w.safetensors")
+        def model():
+            with open({str(counter)!r}, "a") as fh:
+                fh.write("x")
+            return NumpyModel({{"weight": (2, 2), "bias": (2,)}})
+    """
+    root = make_hub_repo({"hubconf.py": textwrap.dedent(hubconf)})
+    weights = {"weight": numpy.ones((2, 2), "float32"), "bias": numpy.zeros(2, "float32")}
+    save_numpy(weights, str(root / "w.safetensors"))
+    model = hubcore.load(str(root), "model", pretrained=True)
+    assert counter.read_text() == "x"
+    numpy.testing.assert_array_equal(model.params["weight"], weights["weight"])
