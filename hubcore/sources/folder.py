@@ -8,6 +8,10 @@ the cache after that one listing, and a changed one is fetched anew into a fresh
 against OSS's S3-compatible endpoint, taken from ``storage_options={"endpoint_url": ...}`` or
 ``HUBCORE_OSS_ENDPOINT`` (for example ``https://oss-cn-hangzhou.aliyuncs.com``).
 
+Listing and copying go through :mod:`hubcore.store.stores`: S3-compatible stores get
+hubcore's connect and read timeouts, every operation of an asynchronous filesystem is bounded
+by the stall budget, and files are copied range by range.
+
 The source claims every protocol fsspec knows, but only generically: a source that declares a
 protocol (a plugin's ``hf://``) or a rule (an archive suffix) wins. A protocol fsspec does not
 know is nobody's, and fails with an error naming it. The identity names the endpoint of
@@ -21,11 +25,12 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
-import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+
+import attrs
 
 from hubcore import config, settings
 from hubcore.errors import (
@@ -38,6 +43,7 @@ from hubcore.errors import (
 from hubcore.plugins.hookspecs import hookimpl
 from hubcore.sources import Claim, FetchContext, RepoRef, Source, canonical_url
 from hubcore.sources.remote import RemoteSource, Resolution
+from hubcore.store import stores
 
 __all__ = ["FolderSource"]
 
@@ -87,8 +93,8 @@ class FolderSource(RemoteSource):
 
     def resolve(self, ref: RepoRef, ctx: FetchContext) -> Resolution:
         """List the folder once: the hash of the listing (names, sizes, tags) is the id."""
-        fs, root = _filesystem(ref)
-        listing = _listing(fs, root, ref.repo)
+        store = _filesystem(ref)
+        listing = _listing(store, ref.repo)
         snapshot_id = (
             "listing-"
             + hashlib.sha256(json.dumps(sorted(listing.items())).encode()).hexdigest()[:32]
@@ -98,19 +104,19 @@ class FolderSource(RemoteSource):
             for rel, (size, _) in listing.items():
                 target = tree / rel
                 target.parent.mkdir(parents=True, exist_ok=True)
+                what = f"copying {ref.repo}/{rel}"
                 try:
-                    fs.get_file(f"{root}/{rel}", str(target))
+                    with open(target, "wb") as out:
+                        copied = stores.copy(store, f"{store.path}/{rel}", size, out.write, what)
                 except OSError as exc:
-                    raise DownloadError(f"copying {ref.repo}/{rel} failed: {exc}") from exc
-                if size is not None and target.stat().st_size != size:
+                    raise DownloadError(f"{what} failed: {exc}") from exc
+                if size is not None and copied != size:
                     raise DownloadError(f"{ref.repo}/{rel} changed while it was copied")
 
         return snapshot_id, fill
 
 
-def _filesystem(ref: RepoRef) -> tuple[Any, str]:
-    import fsspec
-
+def _filesystem(ref: RepoRef) -> stores.Store:
     url = config.rewrite_url(ref.repo)
     options = dict(ref.options.get("storage_options") or {})
     if url.startswith("oss://") and importlib.util.find_spec("ossfs") is None:
@@ -125,20 +131,19 @@ def _filesystem(ref: RepoRef) -> tuple[Any, str]:
         options["client_kwargs"] = client
         url = "s3://" + url[len("oss://") :]
     try:
-        fs, root = fsspec.core.url_to_fs(url, **options)
+        store = stores.open_store(url, options)
     except ImportError as exc:
         raise DownloadError(f"cannot open {ref.repo}: {exc}") from exc
-    return fs, str(root).rstrip("/")
+    return attrs.evolve(store, path=store.path.rstrip("/"))
 
 
-def _listing(fs: Any, root: str, label: str) -> dict[str, tuple[int | None, str]]:
-    """``{relative path: (size, change marker)}`` of every file below *root*."""
+def _listing(store: stores.Store, label: str) -> dict[str, tuple[int | None, str]]:
+    """``{relative path: (size, change marker)}`` of every file below the store's path."""
+    root = store.path
     try:
-        found = fs.find(root, detail=True)
+        found = stores.call(store, "find", root, detail=True, what=f"listing {label}")
     except FileNotFoundError:
         found = {}
-    except OSError as exc:
-        raise DownloadError(f"listing {label} failed: {exc}") from exc
     if not found:
         raise RepoNotFoundError(f"{label} is empty or does not exist")
     listing: dict[str, tuple[int | None, str]] = {}
@@ -168,23 +173,10 @@ def _folder_protocol(scheme: str) -> bool:
     return scheme in fsspec.available_protocols() or scheme == "oss"
 
 
-def _endpoint(protocol: str, storage: Mapping[str, Any]) -> str | None:
-    """The endpoint URL a store of *protocol* is reached at, when it is not the default."""
-    client = storage.get("client_kwargs") or {}
-    given = storage.get("endpoint_url") or storage.get("endpoint") or client.get("endpoint_url")
-    if given:
-        return str(given)
-    if protocol == "oss" and settings.current().oss_endpoint:
-        return settings.current().oss_endpoint
-    if protocol == "s3":  # boto's own variables: not hubcore's, so read where they apply
-        return os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
-    return None
-
-
 def _identity(url: str, storage: Mapping[str, Any]) -> str:
     """``s3://bucket/path``, or ``s3+https://endpoint/bucket/path`` for another endpoint."""
     parts = urlsplit(url)
-    endpoint = _endpoint(parts.scheme, storage)
+    endpoint = stores.endpoint(parts.scheme, storage)
     if endpoint is None:
         return canonical_url(url)
     base = canonical_url(endpoint if "://" in endpoint else f"https://{endpoint}")
@@ -201,7 +193,7 @@ def _path_style(
     bucket_path = parts.path.lstrip("/")
     if not bucket_path:
         raise InvalidReferenceError(f"{text!r} names an endpoint but no bucket")
-    given = _endpoint(protocol, storage)
+    given = stores.endpoint(protocol, storage)
     if given is not None and canonical_url(given) != canonical_url(endpoint):
         raise InvalidReferenceError(
             f"{text!r} names the endpoint {canonical_url(endpoint)} but the storage options "
