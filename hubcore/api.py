@@ -35,6 +35,7 @@ from hubcore.policy.trust import TrustMode
 from hubcore.repo.dependencies import check_dependencies
 from hubcore.repo.discovery import Entrypoint, HubconfInfo, discover_hubconf
 from hubcore.repo.isolation import RepoImporter
+from hubcore.repo.nested import nested_loads
 from hubcore.repo.pretrained import read_state, resolve_repo_weight_url, weights_of
 from hubcore.repo.redirects import redirecting
 from hubcore.sources import FetchContext, RepoRef, Snapshot, Source, parse_reference
@@ -584,10 +585,20 @@ def lock_references(
 ) -> builtins.list[LockedRepo]:
     """Resolve *refs* and record, for each, its snapshot id and the sha256 of every weight
     file its entrypoints declare (downloading, to hash them, those declared without one).
-    Runs no repository code; URLs are recorded without credentials."""
+    Repositories their code loads through a hub API (:mod:`hubcore.repo.nested`) are locked
+    too, marked ``loaded_by``. Runs no repository code; URLs are recorded without
+    credentials."""
     locked = []
-    for text in refs:
-        ref = parse_repo(text, host=host, storage_options=storage_options)
+    wanted: builtins.list[tuple[str, Mapping[str, Any], str | None]] = [
+        (text, {"host": host, "storage_options": storage_options}, None) for text in refs
+    ]
+    seen: set[tuple[str, str | None]] = set()
+    while wanted:
+        text, parse_options, loaded_by = wanted.pop(0)
+        ref = parse_repo(text, **parse_options)
+        if (ref.identity, ref.revision) in seen:
+            continue
+        seen.add((ref.identity, ref.revision))
         snapshot = open_ref(ref, progress=progress)
         if snapshot.snapshot_id is None:
             raise LockMismatchError(
@@ -620,8 +631,13 @@ def lock_references(
                 tuple(weights),
                 ref.identity,
                 ref.revision,
+                loaded_by,
             )
         )
+        found, gaps = nested_loads(snapshot.root)
+        for gap in gaps:
+            logger.warning("%s: %s; lock it by naming it too", ref, gap)
+        wanted += [(n.text, n.options, redact(text)) for n in found]
     return locked
 
 

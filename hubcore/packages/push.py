@@ -53,14 +53,14 @@ def push(
     The local package is verified against its manifest first. See the module docstring for
     the order, resuming and what a plain destination does not guarantee.
     """
-    from hubcore.store.transfer import _filesystem
+    from hubcore.store.stores import open_store
 
     root = Path(folder)
     label = str(root)
     manifest = read_manifest(root, label)
     verify_files(root, manifest, label, get_cache(), extra=package_files(root))
-    fs, base = _filesystem(destination, storage_options)
-    base = str(base).rstrip("/")
+    store = open_store(config.rewrite_url(destination), storage_options)
+    fs, base = store.fs, store.path.rstrip("/")
     where = redact(destination)
     try:
         fs.makedirs(base, exist_ok=True)

@@ -108,8 +108,10 @@ def open_store(url: str, storage_options: Mapping[str, Any] | None = None) -> St
     if "://" not in url or url.startswith("file://"):
         path = url[len("file://") :] if url.startswith("file://") else url
         return LocalStore(Path(path).expanduser().absolute())
+    from hubcore import config
     from hubcore.errors import HubError
-    from hubcore.sources.folder import FolderSource, _filesystem
+    from hubcore.sources.folder import FolderSource
+    from hubcore.store.stores import open_store as open_filesystem
 
     try:
         ref = FolderSource().parse(url, {"storage_options": dict(storage_options or {})})
@@ -119,7 +121,8 @@ def open_store(url: str, storage_options: Mapping[str, Any] | None = None) -> St
         raise UnsupportedStorageError(
             f"cannot open the registry at {url}: fsspec knows no filesystem for it"
         )
-    fs, root = _filesystem(ref)
+    opened = open_filesystem(config.rewrite_url(ref.repo), ref.options.get("storage_options"))
+    fs, root = opened.fs, opened.path.rstrip("/")
     protocols = fs.protocol if isinstance(fs.protocol, (tuple, list)) else (fs.protocol,)
     if "file" in protocols or "local" in protocols:
         return LocalStore(Path(root))

@@ -8,6 +8,10 @@ the cache after that one listing, and a changed one is fetched anew into a fresh
 against OSS's S3-compatible endpoint, taken from ``storage_options={"endpoint_url": ...}`` or
 ``HUBCORE_OSS_ENDPOINT`` (for example ``https://oss-cn-hangzhou.aliyuncs.com``).
 
+Listing and copying go through :mod:`hubcore.store.stores`: S3-compatible stores get
+hubcore's connect and read timeouts, every operation of an asynchronous filesystem is bounded
+by the stall budget, and files are copied range by range.
+
 The source claims every protocol fsspec knows, but only generically: a source that declares a
 protocol (a plugin's ``hf://``) or a rule (an archive suffix) wins. A protocol fsspec does not
 know is nobody's, and fails with an error naming it. The identity names the endpoint of
@@ -19,18 +23,18 @@ also accepts as a reference).
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
-import os
 import re
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from hubcore import config, settings
+import attrs
+
+from hubcore import config
 from hubcore.errors import (
-    ConfigError,
     DownloadError,
     HubconfNotFoundError,
     InvalidReferenceError,
@@ -39,11 +43,14 @@ from hubcore.errors import (
 from hubcore.plugins.hookspecs import hookimpl
 from hubcore.sources import Claim, FetchContext, RepoRef, Source, canonical_url
 from hubcore.sources.remote import RemoteSource, Resolution
+from hubcore.store import stores
 
 __all__ = ["FolderSource"]
 
 #: A model package's digest, the only revision a folder on a store has.
 _PIN = re.compile(r"^sha256:[0-9a-f]{64}$")
+#: Files of a folder copied at once (object stores answer each request slowly, not narrowly).
+COPIES = 8
 #: HTTP has no folder listing, so an http(s) URL is never a folder of files.
 _UNLISTABLE = {"http", "https"}
 #: Where the endpoint of an S3-compatible store may be given, in order.
@@ -102,25 +109,31 @@ class FolderSource(RemoteSource):
     def resolve(self, ref: RepoRef, ctx: FetchContext) -> Resolution:
         """List the folder once: the hash of the listing (names, sizes, tags) is the id, or
         the pin, which the copied package's manifest must then match."""
-        fs, root = _filesystem(ref)
-        listing = _listing(fs, root, ref.repo)
+        store = _filesystem(ref)
+        listing = _listing(store, ref.repo)
         pin = self.pinned(ref)
         snapshot_id = pin or (
             "listing-"
             + hashlib.sha256(json.dumps(sorted(listing.items())).encode()).hexdigest()[:32]
         )
 
-        def fill(tree: Path) -> None:
-            rels = list(listing)
-            for rel in rels:
-                (tree / rel).parent.mkdir(parents=True, exist_ok=True)
-            try:  # one batch: fsspec copies the files concurrently
-                fs.get([f"{root}/{rel}" for rel in rels], [str(tree / rel) for rel in rels])
+        def copy(tree: Path, rel: str, size: int | None) -> None:
+            target = tree / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            what = f"copying {ref.repo}/{rel}"
+            try:
+                with open(target, "wb") as out:
+                    copied = stores.copy(store, f"{store.path}/{rel}", size, out.write, what)
             except OSError as exc:
-                raise DownloadError(f"copying {ref.repo} failed: {exc}") from exc
-            for rel, (size, _) in listing.items():
-                if size is not None and (tree / rel).stat().st_size != size:
-                    raise DownloadError(f"{ref.repo}/{rel} changed while it was copied")
+                raise DownloadError(f"{what} failed: {exc}") from exc
+            if size is not None and copied != size:
+                raise DownloadError(f"{ref.repo}/{rel} changed while it was copied")
+
+        def fill(tree: Path) -> None:
+            with ThreadPoolExecutor(max_workers=COPIES) as pool:  # files copy concurrently
+                copies = [pool.submit(copy, tree, rel, size) for rel, (size, _) in listing.items()]
+                for done in copies:
+                    done.result()
             if pin is not None:
                 from hubcore.packages.manifest import check_pin
 
@@ -129,37 +142,18 @@ class FolderSource(RemoteSource):
         return snapshot_id, fill
 
 
-def _filesystem(ref: RepoRef) -> tuple[Any, str]:
-    import fsspec
+def _filesystem(ref: RepoRef) -> stores.Store:
+    store = stores.open_store(config.rewrite_url(ref.repo), ref.options.get("storage_options"))
+    return attrs.evolve(store, path=store.path.rstrip("/"))
 
-    url = config.rewrite_url(ref.repo)
-    options = dict(ref.options.get("storage_options") or {})
-    if url.startswith("oss://") and importlib.util.find_spec("ossfs") is None:
-        endpoint = options.pop("endpoint_url", None) or settings.current().oss_endpoint
-        if not endpoint:
-            raise ConfigError(
-                f"{ref.repo}: install ossfs, or reach OSS through its S3-compatible endpoint "
-                "with storage_options={'endpoint_url': ...} or HUBCORE_OSS_ENDPOINT"
-            )
-        client = dict(options.pop("client_kwargs", {}) or {})
-        client["endpoint_url"] = endpoint
-        options["client_kwargs"] = client
-        url = "s3://" + url[len("oss://") :]
+
+def _listing(store: stores.Store, label: str) -> dict[str, tuple[int | None, str]]:
+    """``{relative path: (size, change marker)}`` of every file below the store's path."""
+    root = store.path
     try:
-        fs, root = fsspec.core.url_to_fs(url, **options)
-    except ImportError as exc:
-        raise DownloadError(f"cannot open {ref.repo}: {exc}") from exc
-    return fs, str(root).rstrip("/")
-
-
-def _listing(fs: Any, root: str, label: str) -> dict[str, tuple[int | None, str]]:
-    """``{relative path: (size, change marker)}`` of every file below *root*."""
-    try:
-        found = fs.find(root, detail=True)
+        found = stores.call(store, "find", root, detail=True, what=f"listing {label}")
     except FileNotFoundError:
         found = {}
-    except OSError as exc:
-        raise DownloadError(f"listing {label} failed: {exc}") from exc
     if not found:
         raise RepoNotFoundError(f"{label} is empty or does not exist")
     listing: dict[str, tuple[int | None, str]] = {}
@@ -191,23 +185,10 @@ def _folder_protocol(scheme: str) -> bool:
     return scheme in fsspec.available_protocols() or scheme == "oss"
 
 
-def _endpoint(protocol: str, storage: Mapping[str, Any]) -> str | None:
-    """The endpoint URL a store of *protocol* is reached at, when it is not the default."""
-    client = storage.get("client_kwargs") or {}
-    given = storage.get("endpoint_url") or storage.get("endpoint") or client.get("endpoint_url")
-    if given:
-        return str(given)
-    if protocol == "oss" and settings.current().oss_endpoint:
-        return settings.current().oss_endpoint
-    if protocol == "s3":  # boto's own variables: not hubcore's, so read where they apply
-        return os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
-    return None
-
-
 def _identity(url: str, storage: Mapping[str, Any]) -> str:
     """``s3://bucket/path``, or ``s3+https://endpoint/bucket/path`` for another endpoint."""
     parts = urlsplit(url)
-    endpoint = _endpoint(parts.scheme, storage)
+    endpoint = stores.endpoint(parts.scheme, storage)
     if endpoint is None:
         return canonical_url(url)
     base = canonical_url(endpoint if "://" in endpoint else f"https://{endpoint}")
@@ -224,7 +205,7 @@ def _path_style(
     bucket_path = parts.path.lstrip("/")
     if not bucket_path:
         raise InvalidReferenceError(f"{text!r} names an endpoint but no bucket")
-    given = _endpoint(protocol, storage)
+    given = stores.endpoint(protocol, storage)
     if given is not None and canonical_url(given) != canonical_url(endpoint):
         raise InvalidReferenceError(
             f"{text!r} names the endpoint {canonical_url(endpoint)} but the storage options "

@@ -7,6 +7,11 @@ into the cache under the commit sha. A full commit sha that is already cached co
 at all; a branch costs the one ref request. Short shas are fetched as archives directly and
 expanded with the commit id git records in the zip.
 
+Archives go through the transfer engine (:func:`hubcore.store.transfer.fetched_once`), like
+weights: resumed with ``Range`` after a cut, retried within ``HUBCORE_RETRIES`` and the stall
+budget, with progress and the download events; the zip lands in the blob store atomically
+and is removed once its tree is extracted.
+
 Tokens (``token=``, ``HUBCORE_GITHUB_TOKEN``/``GITHUB_TOKEN``, ``HUBCORE_GITLAB_TOKEN``) are
 sent only to the host they belong to, and never written to the cache, logs or errors.
 """
@@ -15,8 +20,11 @@ from __future__ import annotations
 
 import base64
 import logging
+import os
 import re
+import shutil
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -40,7 +48,7 @@ from hubcore.sources import (
     redact_url,
 )
 from hubcore.sources.remote import RemoteSource, Resolution
-from hubcore.store import http
+from hubcore.store import http, transfer
 from hubcore.store.archives import archive_commit, extract_archive
 from hubcore.store.cache import Cache
 
@@ -323,23 +331,21 @@ class GitHostSource(RemoteSource):
         if commit is not None:
 
             def fill(tree: Path) -> None:  # runs under the snapshot's lock: one download
-                with ctx.cache.temp_file(".zip") as archive:
-                    self._download(ref, commit, archive, ctx.progress)
-                    recorded = archive_commit(archive)
+                with self._archive(ref, commit, ctx) as archive:
+                    recorded = archive_commit(archive.path)
                     if recorded is not None and recorded != commit:
                         raise ArchiveError(
                             f"the archive served for {ref} at {commit} holds commit {recorded}"
                         )
-                    extract_archive(archive, tree)
+                    extract_archive(archive.path, tree)
 
             return commit, fill
         return self._resolve_short_sha(ref, ctx)
 
     def _resolve_short_sha(self, ref: RepoRef, ctx: FetchContext) -> Resolution:
         short = str(ref.revision).lower()
-        with ctx.cache.temp_file(".zip") as archive:
-            self._download(ref, short, archive, ctx.progress)
-            commit = archive_commit(archive)
+        with self._archive(ref, short, ctx) as archive:
+            commit = archive_commit(archive.path)
             if commit is None or not commit.startswith(short):
                 raise ArchiveError(
                     f"the archive of {ref} does not record commit {short}; "
@@ -348,13 +354,31 @@ class GitHostSource(RemoteSource):
             cached = ctx.cache.snapshot_dir(self.name, ref.location, commit).is_dir()
             if cached and not ctx.force_reload:
                 return commit, _never_called  # the cache holds it: nothing to fill
-            kept = Path(str(archive) + ".kept")
-            archive.replace(kept)  # outlives this block: the tree is filled from it next
+            with ctx.cache.temp_file(".zip") as temp:
+                kept = Path(str(temp) + ".kept")
+            _keep_copy(archive.path, kept)  # outlives this block: the tree is filled from it next
 
         def fill(tree: Path) -> None:
             extract_archive(kept, tree)
 
         return commit, _then_remove(fill, kept)
+
+    def _archive(
+        self, ref: RepoRef, commit: str, ctx: FetchContext
+    ) -> AbstractContextManager[transfer.WeightsFile]:
+        """The archive of *commit* through the transfer engine (resumed, retried within the
+        stall budget, with progress and events), in the blob store for the block's length."""
+        credentials = self.credentials(ref)
+        return transfer.fetched_once(
+            self.archive_url(ref, commit, authenticated=credentials is not None),
+            credentials=credentials,
+            label=f"the archive of {self.name}:{ref.repo} at {commit[:12]}",
+            resource="repository",
+            token_hint=self.token_hint(),
+            name=f"{ref.repo}@{commit[:8]}",
+            progress=ctx.progress,
+            cache=ctx.cache,
+        )
 
     def advertised_refs(self, ref: RepoRef) -> tuple[dict[str, str], str | None]:
         """The repository's branches and tags (``{ref: sha}``) and HEAD's branch, from one
@@ -383,49 +407,6 @@ class GitHostSource(RemoteSource):
                 "(unset HUBCORE_OFFLINE) to cache it."
             )
         return Snapshot(ref, ctx.cache.snapshot_dir(self.name, key, commit), commit)
-
-    def _download(self, ref: RepoRef, commit: str, target: Path, progress: bool) -> None:
-        from tqdm.auto import tqdm
-
-        credentials = self.credentials(ref)
-        url = self.archive_url(ref, commit, authenticated=credentials is not None)
-        response = http.get(
-            url,
-            credentials=credentials,
-            stream=True,
-            what=f"the archive of {self.name}:{ref.repo} at {commit[:12]}",
-            token_hint=self.token_hint(),
-        )
-        expected = response.headers.get("Content-Length")
-        received = 0
-        with (
-            response,
-            open(target, "wb") as fh,
-            tqdm(
-                total=int(expected) if expected and expected.isdigit() else None,
-                unit="B",
-                unit_scale=True,
-                desc=f"{ref.repo}@{commit[:8]}",
-                disable=None if progress else True,
-                leave=False,
-            ) as bar,
-        ):
-            progressed, check = http.stall_guard(f"the archive of {ref}")
-            try:
-                while chunk := http.read_piece(response, 1 << 20, progressed, check, decode=True):
-                    fh.write(chunk)
-                    received += len(chunk)
-                    bar.update(len(chunk))
-            except DownloadError:
-                raise
-            except Exception as exc:  # requests wraps broken streams in several types
-                raise DownloadError(
-                    f"the archive of {ref} broke off after {received} bytes: {type(exc).__name__}"
-                ) from None
-        if expected and expected.isdigit() and received != int(expected):
-            raise DownloadError(
-                f"the archive of {ref} is incomplete: {received} of {expected} bytes"
-            )
 
 
 class GitHubSource(GitHostSource):
@@ -533,6 +514,14 @@ def _bare_github(text: str) -> bool:
         return False
     repo = re.split(r"[@:]", text, maxsplit=1)[0]
     return bool(_OWNER_REPO.match(repo.strip("/").removesuffix(".git")))
+
+
+def _keep_copy(source: Path, target: Path) -> None:
+    """*target* as a second name of *source* (a hard link: same folder tree), else a copy."""
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copyfile(source, target)
 
 
 def _unique_prefix(cache: Cache, source: str, key: str, prefix: str) -> str | None:

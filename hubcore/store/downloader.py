@@ -38,7 +38,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 import attrs
@@ -148,7 +148,12 @@ class _Meta:
 
 class HttpDownload:
     """Download *url* into *partial* (with sidecar *meta_path*); :meth:`run` returns
-    ``(sha256, size)``. *on_bytes* is called with every number of bytes that arrive."""
+    ``(sha256, size)``. *on_bytes* is called with every number of bytes that arrive.
+
+    *credentials* (else the URL's user info) authenticate to their own origin only; *label*
+    names the download in messages (default: the redacted URL); *resource* and *token_hint*
+    go to :func:`hubcore.store.http.error_for` (a repository archive that is missing is a
+    missing repository)."""
 
     def __init__(
         self,
@@ -159,9 +164,16 @@ class HttpDownload:
         settings: DownloadSettings | None = None,
         on_start: Callable[[int | None, int], None] | None = None,
         on_bytes: Callable[[int], None] | None = None,
+        credentials: Credentials | None = None,
+        label: str | None = None,
+        resource: Literal["repository", "file"] = "file",
+        token_hint: str = "",
     ):
-        self.url, self.credentials = _split_credentials(url)
-        self.label = redact(url)
+        self.url, from_url = _split_credentials(url)
+        # a caller's credentials (a git host's token) are bound to their origins like these
+        self.credentials = credentials or from_url
+        self.label = label or redact(url)
+        self.resource, self.token_hint = resource, token_hint
         self.partial = partial
         self.meta_path = meta_path
         self.settings = settings or download_settings()
@@ -484,7 +496,7 @@ class HttpDownload:
             retry_after = _retry_after(response.headers.get("Retry-After"))
             response.close()
             raise _Transient(status_text(status, response.reason), retry_after)
-        error = error_for(response, self.label, resource="file")
+        error = error_for(response, self.label, resource=self.resource, token_hint=self.token_hint)
         assert error is not None
         raise error
 

@@ -14,6 +14,7 @@ re-read.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import logging
@@ -22,9 +23,9 @@ import posixpath
 import re
 import tempfile
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import unquote, urlsplit
 
 import attrs
@@ -38,10 +39,18 @@ from hubcore.errors import (
     OfflineError,
 )
 from hubcore.events import notify
+from hubcore.store import stores
 from hubcore.store.cache import Cache, UrlRecord, file_sha256, get_cache
-from hubcore.store.http import redact, send, url_identity
+from hubcore.store.http import Credentials, redact, send, url_identity
 
-__all__ = ["WeightsFile", "fetch", "file_sha256", "hash_prefix", "normalize_url"]
+__all__ = [
+    "WeightsFile",
+    "fetch",
+    "fetched_once",
+    "file_sha256",
+    "hash_prefix",
+    "normalize_url",
+]
 
 logger = logging.getLogger(__name__)
 CHUNK = 1 << 20
@@ -177,7 +186,7 @@ def _fetch(
         )
 
     target = config.rewrite_url(url)
-    fs: Any = None
+    fs: stores.Store | None = None
     path = target
     if _is_http(target):
         validator = _http_validator(target) if revalidate and sha256 is None else None
@@ -185,8 +194,9 @@ def _fetch(
         path = _local_path(target)
         validator = _local_validator(path)
     else:
-        fs, path = _filesystem(target, storage_options)
-        validator = _remote_validator(fs, path) if revalidate and sha256 is None else None
+        fs = stores.open_store(target, storage_options)
+        path = fs.path
+        validator = _remote_validator(fs, url) if revalidate and sha256 is None else None
     if (
         (known := _still_valid(record, sha256, validator))
         and not (revalidate and validator is None)
@@ -208,7 +218,7 @@ def _fetch(
 
 def _transfer(
     cache: Cache,
-    fs: Any,
+    fs: stores.Store | None,
     path: str,
     url: str,
     key: str,
@@ -225,12 +235,12 @@ def _transfer(
             partial, digest, size, discard = _download_http(cache, url, bar)
         elif fs is None:
             local_size = _local_size(path, url)
-            opener = functools.partial(open, path, "rb")
-            partial, digest, size, discard = _copy(cache, opener, local_size, url, bar)
+            pump = functools.partial(_file_pump, path)
+            partial, digest, size, discard = _copy(cache, pump, local_size, url, bar)
         else:
-            remote_size = _size(fs, path, url)
-            opener = functools.partial(fs.open, path, "rb")
-            partial, digest, size, discard = _copy(cache, opener, remote_size, url, bar)
+            remote_size = _size(fs, url)
+            pump = functools.partial(_store_pump, fs, remote_size, url)
+            partial, digest, size, discard = _copy(cache, pump, remote_size, url, bar)
     finally:
         bar.close()
     try:
@@ -252,8 +262,85 @@ def _transfer(
     return WeightsFile(final, name, digest, size, key)
 
 
+@contextlib.contextmanager
+def fetched_once(
+    url: str,
+    *,
+    credentials: Credentials | None = None,
+    label: str | None = None,
+    token_hint: str = "",
+    name: str | None = None,
+    progress: bool | None = None,
+    cache: Cache | None = None,
+    resource: Literal["repository", "file"] = "file",
+) -> Iterator[WeightsFile]:
+    """Fetch the http(s) *url* into the blob store for one use, and drop it after the block.
+
+    For a file that is a means to an end, such as a git host's archive of a commit, which is
+    extracted into a snapshot and then not needed: the transfer is the weights' own (resumed
+    after a cut or a crash with ``Range``, retried within ``HUBCORE_RETRIES`` and the stall
+    budget, hashed while streaming, with progress and the download events) and lands in the
+    store atomically, under the URL's lock, but no URL record is written and the blob is
+    removed when the block ends (unless it was already stored for another reason).
+    *credentials* are sent only to their own origins; *label* names the file in messages;
+    *resource* ``"repository"`` makes a missing file a missing repository
+    (:class:`~hubcore.errors.RepoNotFoundError`); *token_hint* is added to authentication
+    errors; *name* labels the progress bar.
+    """
+    cache = cache or get_cache()
+    key = url_identity(url)
+    bar = _ProgressBar(key, name or _file_name(url), progress)
+    with cache.lock("url", key):
+        logger.info("downloading %s", redact(url))
+        try:
+            partial, digest, size, discard = _download_http(
+                cache,
+                url,
+                bar,
+                credentials=credentials,
+                label=label,
+                resource=resource,
+                token_hint=token_hint,
+            )
+        finally:
+            bar.close()
+        kept = cache.has_blob(digest)  # the same bytes stored for another reason stay
+        final = cache.store_blob(partial, digest)
+        inode = final.stat().st_ino
+        discard()
+        notify(
+            "hubcore_download_finished",
+            url=key,
+            path=str(final),
+            sha256=digest,
+            size=size,
+            cached=False,
+        )
+        try:
+            yield WeightsFile(final, name or _file_name(url), digest, size, key)
+        finally:
+            if not kept:
+                _drop_blob(cache, final, digest, inode)
+
+
+def _drop_blob(cache: Cache, path: Path, sha256: str, inode: int) -> None:
+    """Remove the blob *path* if it is still the file this process stored (inode *inode*).
+    Not a cache removal (those make overlapping loads run again): nobody else knew of it.
+    ``hubcore cache prune`` clears its verification record."""
+    with cache.lock("blob", sha256), contextlib.suppress(FileNotFoundError):
+        if path.stat().st_ino == inode:
+            path.unlink()
+
+
 def _download_http(
-    cache: Cache, url: str, bar: _ProgressBar
+    cache: Cache,
+    url: str,
+    bar: _ProgressBar,
+    *,
+    credentials: Credentials | None = None,
+    label: str | None = None,
+    resource: Literal["repository", "file"] = "file",
+    token_hint: str = "",
 ) -> tuple[Path, str, int, Callable[[], None]]:
     from hubcore.store.downloader import HttpDownload
 
@@ -266,6 +353,10 @@ def _download_http(
         folder / f"{key}.json",
         on_start=bar.start,
         on_bytes=bar.update,
+        credentials=credentials,
+        label=label,
+        resource=resource,
+        token_hint=token_hint,
     )
     digest, size = download.run()
     return download.partial, digest, size, download.discard
@@ -273,12 +364,13 @@ def _download_http(
 
 def _copy(
     cache: Cache,
-    opener: Callable[[], Any],
+    pump: Callable[[Callable[[bytes], None]], None],
     total: int | None,
     url: str,
     bar: _ProgressBar,
 ) -> tuple[Path, str, int, Callable[[], None]]:
-    """Copy a local or fsspec file into a temp file, hashing as it goes."""
+    """Copy a local or fsspec file (*pump* feeds its bytes to a writer) into a temp file,
+    hashing as it goes."""
     bar.start(total, 0)
     fd, name = tempfile.mkstemp(dir=cache.tmp_dir, suffix=".part")
     os.close(fd)
@@ -286,22 +378,42 @@ def _copy(
     digest = hashlib.sha256()
     done = 0
     try:
-        with opener() as src, open(tmp, "wb") as dst:
-            while chunk := src.read(CHUNK):
+        with open(tmp, "wb") as dst:
+
+            def write(chunk: bytes) -> None:
+                nonlocal done
                 digest.update(chunk)
                 dst.write(chunk)
                 done += len(chunk)
                 bar.update(len(chunk))
+
+            pump(write)
     except FileNotFoundError as exc:
         tmp.unlink(missing_ok=True)
         raise DownloadError(f"{redact(url)} does not exist") from exc
     except OSError as exc:
         tmp.unlink(missing_ok=True)
         raise DownloadError(f"reading {redact(url)} failed: {exc}") from exc
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     if total is not None and done != total:
         tmp.unlink(missing_ok=True)
         raise DownloadError(f"{redact(url)}: expected {total} bytes, received {done}")
     return tmp, digest.hexdigest(), done, lambda: tmp.unlink(missing_ok=True)
+
+
+def _file_pump(path: str, write: Callable[[bytes], None]) -> None:
+    with open(path, "rb") as src:
+        while chunk := src.read(CHUNK):
+            write(chunk)
+
+
+def _store_pump(
+    store: stores.Store, size: int | None, url: str, write: Callable[[bytes], None]
+) -> None:
+    # range by range, each within the stall budget (hubcore.store.stores)
+    stores.copy(store, store.path, size, write, f"reading {redact(url)}")
 
 
 _HASH_PREFIX = re.compile(r"-([0-9a-f]{8,64})\.")
@@ -434,38 +546,11 @@ def _cached(cache: Cache, url: str, name: str, sha256: str, offline: bool) -> We
     return WeightsFile(path, name, sha256, size, url)
 
 
-def _filesystem(url: str, storage_options: Mapping[str, Any] | None = None) -> tuple[Any, str]:
-    import fsspec
-
+def _size(store: stores.Store, url: str) -> int | None:
     try:
-        fs, path = fsspec.core.url_to_fs(url, **dict(storage_options or {}))
-        return fs, str(path)
-    except ImportError as exc:
-        raise DownloadError(f"cannot open {redact(url)}: {exc}") from exc
-    except OSError as exc:  # some filesystems (ftp, sftp) connect when they are created
-        raise DownloadError(f"cannot reach {redact(url)}: {redact(str(exc))}") from exc
-    except ValueError as exc:
-        raise DownloadError(
-            f"cannot open {url}: {exc}. Use a URL of an fsspec filesystem (file://, https://, "
-            "s3://, ...) or a path."
-        ) from exc
-    except Exception as exc:  # a filesystem's constructor may raise anything for a bad URL
-        raise DownloadError(
-            f"cannot open {redact(url)}: {type(exc).__name__}: {redact(str(exc))}"
-        ) from exc
-
-
-def _size(fs: Any, path: str, url: str) -> int | None:
-    try:
-        info = fs.info(path)
+        info = stores.call(store, "info", store.path, what=f"reading {redact(url)}")
     except FileNotFoundError as exc:
         raise DownloadError(f"{url} does not exist") from exc
-    except OSError as exc:
-        raise DownloadError(f"cannot reach {url}: {exc}") from exc
-    except Exception as exc:  # a filesystem may raise anything for a path it cannot read
-        raise DownloadError(
-            f"cannot read {redact(url)}: {type(exc).__name__}: {redact(str(exc))}"
-        ) from exc
     if info.get("type") == "directory":
         raise DownloadError(f"{url} is a folder, not a file")
     size = info.get("size")
@@ -504,11 +589,11 @@ def _local_validator(path: str) -> str | None:
     return f"{st.st_mtime_ns}:{st.st_size}"
 
 
-def _remote_validator(fs: Any, path: str) -> str | None:
+def _remote_validator(store: stores.Store, url: str) -> str | None:
     """ETag or Last-Modified of an fsspec file (one metadata request)."""
     try:
-        info = fs.info(path)
-    except OSError:
+        info = stores.call(store, "info", store.path, what=f"reading {redact(url)}")
+    except (OSError, DownloadError):
         return None
     for key in ("ETag", "etag", "Last-Modified", "LastModified", "mtime", "md5"):
         if info.get(key):
