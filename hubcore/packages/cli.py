@@ -15,10 +15,11 @@ def push_command(folder: str, destination: str) -> None:
     files first, the manifest last; a rerun resumes. Prints the pin (sha256:...)."""
     from hubcore.cli import _hub_errors
     from hubcore.packages.push import push
+    from hubcore.store.http import redact
 
     with _hub_errors():
         pin = push(folder, destination)
-    click.echo(f"pushed {folder} to {destination}\nrevision: {pin}")
+    click.echo(f"pushed {folder} to {redact(destination)}\nrevision: {pin}")
 
 
 @click.command("model-types")

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ast
 import importlib
+import inspect
 import sys
 from collections.abc import Iterable
 from importlib import metadata
@@ -53,6 +54,12 @@ def installed_distribution(module: str) -> str | None:
 
 def class_ref(target: Any) -> ClassRef:
     """Where the class (or function) *target* can be found again."""
+    if not (inspect.isclass(target) or inspect.isfunction(target)):
+        raise PackageError(
+            f"a package can name only classes and functions to build a model, not a "
+            f"{type(target).__name__} ({target!r}); define a function at the top level of a "
+            "module"
+        )
     module_name, qualname = target.__module__, target.__qualname__
     if module_name == "__main__" or "<locals>" in qualname:
         where = "the main script" if module_name == "__main__" else "a function"
@@ -144,17 +151,47 @@ def _imports(path: Path, name: str, is_package: bool) -> list[str]:
 
 def resolve_installed(text: str, label: str) -> Any:
     """Import ``module:qualname`` from an installed distribution (never a local file: a
-    package may not make hubcore import a module of the working directory)."""
+    package may not make hubcore import a module of the working directory).
+
+    The object must be a class or a Python function *defined* at that name, as
+    :func:`class_ref` records them: a package may not reach, through an installed module,
+    whatever that module imported (``somelib:sys.exit``, ``somelib:subprocess.Popen``) or
+    a builtin, and have it called with its configuration.
+    """
     module_name, _, qualname = text.partition(":")
-    if not module_name or not qualname or installed_distribution(module_name) is None:
+    dotted = [*module_name.split("."), *qualname.split(".")]
+    if (
+        not module_name
+        or not qualname
+        or not all(part.isidentifier() for part in dotted)
+        or installed_distribution(module_name) is None
+    ):
         raise PackageError(
             f"{label}: {text!r} is not a class of an installed distribution; install the "
             "distribution that provides it"
         )
     try:
-        return resolve_in(importlib.import_module(module_name), qualname)
+        module = importlib.import_module(module_name)
     except ImportError as exc:
         raise PackageError(f"{label}: cannot import {module_name}: {exc}") from exc
+    found = resolve_in(module, qualname)
+    if not _defined_at(found, module_name, qualname):
+        raise PackageError(
+            f"{label}: {text!r} is not a class or function defined in the installed module "
+            f"{module_name} (it is a {type(found).__name__} from "
+            f"{getattr(found, '__module__', None) or 'elsewhere'}); a package names the "
+            "classes that build it where they are defined"
+        )
+    return found
+
+
+def _defined_at(obj: Any, module_name: str, qualname: str) -> bool:
+    """Whether *obj* is a class or Python function defined as *module_name*:*qualname*."""
+    return (
+        (inspect.isclass(obj) or inspect.isfunction(obj))
+        and getattr(obj, "__module__", None) == module_name
+        and getattr(obj, "__qualname__", None) == qualname
+    )
 
 
 def resolve_in(module: Any, qualname: str) -> Any:

@@ -19,19 +19,27 @@ hubcore refuses a newer format with a clear message.
 
 Policy for keys: an unknown key is refused (:class:`ConfigValueError` naming it and the
 closest field), unlike transformers, which keeps unknown keys as attributes; a package
-written by a newer version of a model's code must be read by that code. A value of the
-wrong simple type (``int``, ``float``, ``str``, ``bool``, or ``X | None`` of them) or one
-the class's own validators refuse is a :class:`ConfigValueError` naming the field.
+written by a newer version of a model's code must be read by that code. Fields may hold
+``int``, ``float``, ``str``, ``bool``, ``None``, enums (saved as their values), nested attrs
+classes (saved as objects, read back as instances), ``list``/``tuple``/``set``/
+``frozenset`` (saved as lists, read back as the annotated container), ``dict`` with string
+keys, ``Literal`` and unions of these (``X | None``). A value that does not fit its
+annotation, at any depth, or one the class's own validators refuse is a
+:class:`ConfigValueError` naming the field's path (``Config.blocks[1].width``); saving a
+value JSON cannot hold (a ``Path``, an array) is one too. Fields with ``init=False`` are
+neither saved nor read.
 """
 
 from __future__ import annotations
 
 import difflib
+import enum
 import json
 import os
 import types
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, MutableSequence, Sequence
+from collections.abc import Set as AbstractSet
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -88,11 +96,11 @@ def is_model_config(obj: object) -> bool:
 
 
 def config_to_dict(config: Any) -> dict[str, Any]:
-    """``{"model_type": ..., field: value, ...}`` of a model configuration (JSON-ready)."""
+    """``{"model_type": ..., field: value, ...}`` of a model configuration (JSON-ready: see
+    the module docstring for the types a field may hold)."""
     if not is_model_config(config):
         raise TypeError(f"{type(config).__name__} is not a @hubcore.model_config class")
-    values = attrs.asdict(config, recurse=True)
-    return {"model_type": config.model_type, **values}
+    return {"model_type": config.model_type, **_unstructure(config, type(config).__name__)}
 
 
 def config_from_dict(cls: type[Any], data: Mapping[str, Any]) -> Any:
@@ -106,26 +114,147 @@ def config_from_dict(cls: type[Any], data: Mapping[str, Any]) -> Any:
             f"the configuration is of model type {given_type!r}, but {cls.__name__} is "
             f"{cls.model_type!r}"
         )
-    fields = {f.name: f for f in attrs.fields(cls)}
+    return _structure_attrs(cls, values, cls.__name__)
+
+
+class _Mismatch(Exception):
+    """A value that does not fit its annotation; the message says where and why."""
+
+
+def _structure_attrs(cls: type[Any], values: Any, where: str) -> Any:
+    """An instance of the attrs class *cls* from the JSON object *values*."""
+    if not isinstance(values, Mapping):
+        raise ConfigValueError(f"{where}: expected an object of {cls.__name__}'s fields")
+    fields = {f.name: f for f in attrs.fields(cls) if f.init}
     for key in values:
         if key not in fields:
-            close = difflib.get_close_matches(key, fields, n=1)
+            close = difflib.get_close_matches(str(key), fields, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             raise ConfigValueError(
-                f"{cls.__name__} has no field {key!r}{hint}; its fields are "
+                f"{where} has no field {key!r}{hint}; its fields are "
                 f"{', '.join(fields) or '(none)'}"
             )
     hints = _hints(cls)
+    converted = {}
     for key, value in values.items():
-        problem = _type_problem(hints.get(key), value)
-        if problem:
-            raise ConfigValueError(f"{cls.__name__}.{key}: {problem}, got {value!r}")
+        try:
+            converted[key] = _structure(hints.get(key, Any), value, f"{where}.{key}")
+        except _Mismatch as exc:
+            raise ConfigValueError(str(exc)) from None
     try:
-        return cls(**values)
+        return cls(**converted)
     except (TypeError, ValueError) as exc:
         raise ConfigValueError(
-            f"{cls.__name__}: {_blamed_field(cls, values) or 'a value'} is refused: {exc}"
+            f"{where}: {_blamed_field(cls, converted) or 'a value'} is refused: {exc}"
         ) from exc
+
+
+def _structure(hint: Any, value: Any, where: str) -> Any:
+    """*value* (parsed JSON) as the annotation *hint* wants it; raises :class:`_Mismatch`
+    or :class:`ConfigValueError`. Annotations it does not know pass the value through."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if hint is Any or hint is object:
+        return value
+    if hint is type(None) or hint is None:
+        if value is None:
+            return None
+        raise _Mismatch(f"{where}: expected None, got {value!r}")
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        for option in args:
+            try:
+                return _structure(option, value, where)
+            except (_Mismatch, ConfigValueError):
+                continue
+        raise _Mismatch(f"{where}: expected {_name(hint)}, got {value!r}")
+    if origin is typing.Literal:
+        if value in args:
+            return value
+        raise _Mismatch(f"{where}: expected one of {list(args)}, got {value!r}")
+    if isinstance(hint, type) and issubclass(hint, enum.Enum):
+        try:
+            return hint(value)
+        except ValueError:
+            choices = [m.value for m in hint]
+            raise _Mismatch(f"{where}: expected one of {choices}, got {value!r}") from None
+    if hint in _SIMPLE:
+        problem = _type_problem(hint, value)
+        if problem:
+            raise _Mismatch(f"{where}: {problem}, got {value!r}")
+        return float(value) if hint is float else value
+    if isinstance(hint, type) and attrs.has(hint):
+        return _structure_attrs(hint, value, where)
+    container = origin or hint
+    if not isinstance(container, type):
+        return value  # an annotation this reader does not know: validators still run
+    if issubclass(container, Mapping):
+        if not isinstance(value, Mapping):
+            raise _Mismatch(f"{where}: expected an object, got {value!r}")
+        item = args[1] if len(args) == 2 else Any
+        return {k: _structure(item, v, f"{where}[{k!r}]") for k, v in value.items()}
+    if issubclass(container, (list, tuple, set, frozenset)) or container in (
+        Sequence,
+        MutableSequence,
+        AbstractSet,
+    ):
+        if not isinstance(value, list):
+            raise _Mismatch(f"{where}: expected a list, got {value!r}")
+        if container is tuple and args and args[-1] is not Ellipsis:
+            if len(args) != len(value):
+                raise _Mismatch(f"{where}: expected {len(args)} items, got {value!r}")
+            pairs = enumerate(zip(args, value, strict=True))
+            items = [_structure(a, v, f"{where}[{i}]") for i, (a, v) in pairs]
+        else:
+            item = args[0] if args else Any
+            items = [_structure(item, v, f"{where}[{i}]") for i, v in enumerate(value)]
+        if container in (Sequence, MutableSequence):
+            return items
+        if container is AbstractSet:
+            return frozenset(items)
+        made: Any = container
+        return made(items)
+    return value
+
+
+def _name(hint: Any) -> str:
+    if hint is type(None):
+        return "None"
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        return " or ".join(_name(a) for a in typing.get_args(hint))
+    return getattr(hint, "__name__", None) or str(hint)
+
+
+def _unstructure(value: Any, where: str) -> Any:
+    """*value* as JSON can hold it: attrs instances as objects of their init fields, enums
+    as their values, tuples and sets as lists; anything else JSON cannot hold is a
+    :class:`ConfigValueError` naming *where*."""
+    if attrs.has(type(value)):
+        return {
+            f.name: _unstructure(getattr(value, f.name), f"{where}.{f.name}")
+            for f in attrs.fields(type(value))
+            if f.init
+        }
+    if isinstance(value, enum.Enum):
+        return _unstructure(value.value, where)
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, (list, tuple)):
+        return [_unstructure(v, f"{where}[{i}]") for i, v in enumerate(value)]
+    if isinstance(value, (set, frozenset)):
+        items = [_unstructure(v, f"{where}[]") for v in value]
+        try:
+            return sorted(items)
+        except TypeError:
+            return items
+    if isinstance(value, Mapping):
+        if not all(isinstance(k, str) for k in value):
+            raise ConfigValueError(f"{where}: config.json keeps only string keys")
+        return {k: _unstructure(v, f"{where}[{k!r}]") for k, v in value.items()}
+    raise ConfigValueError(
+        f"{where}: a {type(value).__name__} cannot be saved in config.json; use a number, "
+        "string, bool, None, enum, list, tuple, dict or attrs class (a path as a str)"
+    )
 
 
 def _hints(cls: type[Any]) -> dict[str, Any]:
@@ -185,26 +314,47 @@ def write_config_json(folder: Path, data: Mapping[str, Any]) -> tuple[str, int]:
     return hashlib.sha256(raw).hexdigest(), len(raw)
 
 
-def read_config_json(root: Path, label: str) -> dict[str, Any]:
-    """The ``config.json`` of *root* as a dict, its format checked."""
+def read_config_json(root: Path, label: str, *, remote: bool = True) -> dict[str, Any]:
+    """The ``config.json`` of *root* as a dict, its format and ``hubcore`` section checked
+    (read as :mod:`hubcore.packages.files` reads package files; *remote*: *root* is a
+    fetched snapshot, whose links may not leave it)."""
+    from hubcore.packages.files import read_json_file
+
     try:
-        data = json.loads((root / CONFIG_NAME).read_text(encoding="utf-8"))
+        data = read_json_file(root, CONFIG_NAME, label, remote=remote)
     except FileNotFoundError:
         raise PackageError(f"{label} has no {CONFIG_NAME}: it is not a model package") from None
-    except (OSError, ValueError) as exc:
-        raise PackageError(f"{label}: its {CONFIG_NAME} is not readable JSON ({exc})") from None
     if not isinstance(data, dict) or not isinstance(data.get("model_type"), str):
         raise PackageError(f"{label}: its {CONFIG_NAME} names no model_type")
     section = data.get("hubcore", {})
     if not isinstance(section, dict):
         raise PackageError(f"{label}: the 'hubcore' section of its {CONFIG_NAME} is malformed")
     version = section.get("format", 1)
-    if not isinstance(version, int) or version > CONFIG_FORMAT:
+    if type(version) is not int or version > CONFIG_FORMAT:
         raise PackageError(
             f"{label}: its {CONFIG_NAME} has format {version!r}, newer than this hubcore "
             f"reads ({CONFIG_FORMAT}); upgrade hubcore"
         )
+    for key, kinds in _SECTION_TYPES.items():
+        value = section.get(key)
+        if value is not None and not isinstance(value, kinds):
+            raise PackageError(f"{label}: {CONFIG_NAME} has a malformed hubcore.{key}: {value!r}")
+    code = section.get("code") or []
+    if not all(isinstance(name, str) for name in code):
+        raise PackageError(f"{label}: {CONFIG_NAME} has a malformed hubcore.code: {code!r}")
     return data
+
+
+#: The keys of the ``hubcore`` section and the JSON types they may have (or null).
+_SECTION_TYPES: dict[str, type | tuple[type, ...]] = {
+    "framework": str,
+    "hubcore_version": str,
+    "config_class": str,
+    "build": str,
+    "weights": str,
+    "code": list,
+    "distributions": list,
+}
 
 
 def _save(self: Any, folder: str | os.PathLike[str]) -> Path:

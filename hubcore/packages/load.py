@@ -31,9 +31,15 @@ from hubcore.packages.config import (
     read_config_json,
 )
 from hubcore.packages.errors import PackageError, PackageIntegrityError, UnknownModelTypeError
-from hubcore.packages.manifest import check_pin, digest_of, read_manifest, verify_files
-from hubcore.packages.save import CARD_NAME, package_files
-from hubcore.packages.types import model_types
+from hubcore.packages.files import checked_stat, read_json_file
+from hubcore.packages.manifest import (
+    check_digest,
+    found_files,
+    read_manifest_digest,
+    verify_files,
+)
+from hubcore.packages.save import CARD_NAME
+from hubcore.packages.types import conflicting_model_types, model_types
 from hubcore.packages.weights import weight_files
 from hubcore.plugins.backends import WeightsFile
 from hubcore.policy import trust
@@ -56,8 +62,8 @@ def is_package(root: Path) -> bool:
     """Whether *root* holds a model package (a ``config.json`` with a ``hubcore`` section
     naming a framework); reads one small file, runs nothing."""
     try:
-        data = json.loads((root / CONFIG_NAME).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        data = read_json_file(root, CONFIG_NAME, str(root), remote=False)
+    except (OSError, HubError):
         return False
     section = data.get("hubcore") if isinstance(data, dict) else None
     return isinstance(section, dict) and "framework" in section
@@ -109,11 +115,17 @@ def load_package(
 
     label = str(snapshot.ref)
     root = snapshot.root
+    remote = snapshot.snapshot_id is not None
     with _dropped_if_bad(snapshot):
         data, manifest = _checked(snapshot, pin)
         section = data["hubcore"]
-        names = weight_files(root, str(section.get("weights", "")), label)
-        missing = [n for n in [CONFIG_NAME, *names, *section.get("code", [])] if n not in manifest]
+        entry = str(section.get("weights") or "")
+        code = section.get("code") or []
+        missing = [n for n in [CONFIG_NAME, entry, *code] if n not in manifest]
+        if missing:
+            raise PackageError(f"{label}: its manifest does not list {', '.join(missing)}")
+        names = weight_files(root, entry, label, remote=remote)
+        missing = [n for n in names if n not in manifest]
         if missing:
             raise PackageError(f"{label}: its manifest does not list {', '.join(missing)}")
     config_cls, build, shipped = _builder(snapshot, data, trust_repo)
@@ -149,16 +161,17 @@ def _checked(
 ) -> tuple[dict[str, Any], dict[str, tuple[str, int]]]:
     """config.json, the manifest, the pin and every file, checked; nothing run."""
     label, root = str(snapshot.ref), snapshot.root
-    data = read_config_json(root, label)
+    remote = snapshot.snapshot_id is not None
+    data = read_config_json(root, label, remote=remote)
     if not isinstance(data.get("hubcore"), dict) or "framework" not in data["hubcore"]:
         raise PackageError(
             f"{label}: its {CONFIG_NAME} has no 'hubcore' section, so it is not a model package "
             "saved by hubcore.save_pretrained; name an entrypoint to load a hubconf repository"
         )
-    manifest = read_manifest(root, label)
+    manifest, digest = read_manifest_digest(root, label, remote=remote)
     if pin is not None:
-        check_pin(root, pin, label)
-    verify_files(root, manifest, label, get_cache(), extra=package_files(root))
+        check_digest(digest, pin, label)
+    verify_files(root, manifest, label, get_cache(), extra=found_files(root), remote=remote)
     return data, manifest
 
 
@@ -183,6 +196,13 @@ def _builder(
     registered = model_types().get(model_type)
     if registered is not None:
         return registered.config, registered.build, False
+    rivals = conflicting_model_types().get(model_type)
+    if rivals:
+        raise PackageError(
+            f"{label} is a {model_type!r} model, a type that {' and '.join(rivals)} both "
+            "register, so which one builds it is not clear; block one of them "
+            f"(HUBCORE_BLOCK_PLUGINS) or call hubcore.register_model_type({model_type!r}, ...)"
+        )
     code, build_ref, config_ref = (
         section.get("code"),
         section.get("build"),
@@ -254,7 +274,8 @@ def package_help(snapshot: Snapshot) -> str:
     """A description of the package in *snapshot*: model type, how it is built, its
     configuration, files and model card. Reads files only; runs no code."""
     label, root = str(snapshot.ref), snapshot.root
-    data = read_config_json(root, label)
+    remote = snapshot.snapshot_id is not None
+    data = read_config_json(root, label, remote=remote)
     section = data.get("hubcore", {})
     lines = [f"model package {label}", f"model type: {data['model_type']}"]
     if data["model_type"] in model_types():
@@ -268,15 +289,32 @@ def package_help(snapshot: Snapshot) -> str:
     fields = {k: v for k, v in data.items() if k not in ("model_type", "hubcore")}
     lines += ["config:", *(f"  {k} = {json.dumps(v)}" for k, v in fields.items())]
     try:
-        manifest = read_manifest(root, label)
-        lines += [f"digest: sha256:{digest_of(root)}", "files:"]
+        manifest, digest = read_manifest_digest(root, label, remote=remote)
+        lines += [f"digest: sha256:{digest}", "files:"]
         lines += [
             f"  {name}  {size} bytes  sha256 {sha[:12]}..."
             for name, (sha, size) in manifest.items()
         ]
     except PackageError as exc:
         lines.append(f"files: {exc}")
-    card = root / CARD_NAME
-    if card.is_file():
-        lines += ["", card.read_text(encoding="utf-8", errors="replace").rstrip()]
+    card = _card_text(root, label, remote)
+    if card:
+        lines += ["", card]
     return "\n".join(lines)
+
+
+#: The most of a model card ``help`` shows.
+MAX_CARD_BYTES = 1 << 20
+
+
+def _card_text(root: Path, label: str, remote: bool) -> str:
+    """The model card, if it is a regular file of the package (its first megabyte)."""
+    try:
+        checked_stat(root, CARD_NAME, label, remote=remote)
+        with open(root / CARD_NAME, "rb") as fh:
+            raw = fh.read(MAX_CARD_BYTES)
+    except FileNotFoundError:
+        return ""
+    except PackageIntegrityError as exc:
+        return f"(model card not shown: {exc})"
+    return raw.decode("utf-8", errors="replace").rstrip()

@@ -14,6 +14,7 @@ always, its sha256 when the file is new or changed since it was last checked (a 
 from __future__ import annotations
 
 import hashlib
+import importlib.machinery
 import json
 import os
 import re
@@ -23,16 +24,22 @@ from pathlib import Path
 from typing import Any
 
 from hubcore.packages.errors import IncompletePackageError, PackageError, PackageIntegrityError
+from hubcore.packages.files import MAX_JSON_BYTES, checked_stat, parse_json
 from hubcore.store.cache import Cache, file_sha256
 from hubcore.store.files import atomic_write, atomic_write_json
 
 __all__ = [
     "FORMAT",
     "MANIFEST",
+    "check_digest",
     "check_pin",
     "digest_of",
+    "foreign_code",
+    "found_files",
+    "is_member_name",
     "manifest_bytes",
     "read_manifest",
+    "read_manifest_digest",
     "verify_files",
     "write_manifest",
 ]
@@ -40,8 +47,6 @@ __all__ = [
 MANIFEST = "hubcore-manifest.json"
 FORMAT = 1
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
-#: Files a load or an import may add to a package folder; never listed, never refused.
-_LITTER = ("__pycache__/",)
 _verified: dict[tuple[str, str], tuple[int, ...]] = {}  # (root, file) -> stamp, this process
 _verified_lock = threading.Lock()
 
@@ -67,13 +72,19 @@ def digest_of(root: Path) -> str:
 def check_pin(root: Path, pin: str, label: str) -> None:
     """Raise :class:`~hubcore.errors.LockMismatchError` unless the package in *root* has the
     digest *pin* (``sha256:<hex>`` or the hex alone)."""
-    from hubcore.errors import LockMismatchError
-
-    wanted = pin.removeprefix("sha256:")
     try:
         actual = digest_of(root)
     except FileNotFoundError:
         actual = f"(none: no {MANIFEST}, an incomplete package)"
+    check_digest(actual, pin, label)
+
+
+def check_digest(actual: str, pin: str, label: str) -> None:
+    """Raise :class:`~hubcore.errors.LockMismatchError` unless the digest *actual* (of the
+    manifest bytes in hand) is the pinned *pin*."""
+    from hubcore.errors import LockMismatchError
+
+    wanted = pin.removeprefix("sha256:")
     if actual != wanted:
         raise LockMismatchError(
             f"{label} is now the package sha256:{actual}, not the pinned sha256:{wanted}; a "
@@ -81,25 +92,39 @@ def check_pin(root: Path, pin: str, label: str) -> None:
         )
 
 
-def read_manifest(root: Path, label: str) -> dict[str, tuple[str, int]]:
-    """``{relative path: (sha256, size)}`` from *root*'s manifest; raises
-    :class:`IncompletePackageError` without one and :class:`PackageError` for a bad one."""
-    path = root / MANIFEST
+def read_manifest(root: Path, label: str, *, remote: bool = True) -> dict[str, tuple[str, int]]:
+    """``{relative path: (sha256, size)}`` from *root*'s manifest (see
+    :func:`read_manifest_digest`)."""
+    return read_manifest_digest(root, label, remote=remote)[0]
+
+
+def read_manifest_digest(
+    root: Path, label: str, *, remote: bool = True
+) -> tuple[dict[str, tuple[str, int]], str]:
+    """*root*'s manifest as ``{relative path: (sha256, size)}`` and the package digest, both
+    from one read of the file (so a pin is checked on the manifest that is used). Raises
+    :class:`IncompletePackageError` without one and :class:`PackageError` for a bad one;
+    *remote* as for :func:`hubcore.packages.files.checked_stat`."""
     try:
-        raw = path.read_bytes()
+        checked_stat(root, MANIFEST, label, remote=remote)
+        with open(root / MANIFEST, "rb") as fh:
+            raw = fh.read(MAX_JSON_BYTES + 1)
     except FileNotFoundError:
         raise IncompletePackageError(
             f"{label} is an incomplete package: it has config.json but no {MANIFEST}, which a "
             "push writes last. A push is in progress or was interrupted: wait for it, or "
             "push again (`hubcore push` resumes)."
         ) from None
+    data = parse_json(raw, f"{label}: its {MANIFEST}")
     try:
-        data = json.loads(raw)
         if not isinstance(data, dict) or not isinstance(data.get("files"), dict):
             raise ValueError("no 'files' object")
-        if int(data.get("format", 0)) > FORMAT:
+        version = data.get("format", 0)
+        if type(version) is not int:
+            raise ValueError(f"format {version!r} is not a number")
+        if version > FORMAT:
             raise PackageError(
-                f"{label}: its {MANIFEST} has format {data['format']}, newer than this "
+                f"{label}: its {MANIFEST} has format {version}, newer than this "
                 f"hubcore reads ({FORMAT}); upgrade hubcore"
             )
         files = {}
@@ -107,14 +132,30 @@ def read_manifest(root: Path, label: str) -> dict[str, tuple[str, int]]:
             sha, size = entry["sha256"], entry["size"]
             if not _HEX64.match(str(sha)) or type(size) is not int or size < 0:
                 raise ValueError(f"bad entry for {name!r}")
-            if name.startswith("/") or ".." in name.split("/") or "\\" in name:
-                raise ValueError(f"{name!r} is not a path inside the package")
+            if not is_member_name(name):
+                raise ValueError(f"{name!r} is not the name of a file inside the package")
             files[str(name)] = (str(sha), size)
     except PackageError:
         raise
     except (ValueError, KeyError, TypeError) as exc:
         raise PackageError(f"{label}: its {MANIFEST} is malformed ({exc})") from None
-    return files
+    return files, hashlib.sha256(raw).hexdigest()
+
+
+#: Characters no file name of a package has (NUL, path separators of other systems, ":"
+#: of drive letters and streams, "~" of home folders at the start).
+_BAD_NAME = re.compile(r"[\x00-\x1f\\:]|^~")
+
+
+def is_member_name(name: object) -> bool:
+    """Whether *name* may name a file of a package: a relative POSIX path of plain parts
+    (no empty, ``.`` or ``..`` part), not the manifest, not under ``__pycache__``."""
+    if not isinstance(name, str) or not name or _BAD_NAME.search(name):
+        return False
+    parts = name.split("/")
+    if any(p in ("", ".", "..") for p in parts) or "__pycache__" in parts:
+        return False
+    return name != MANIFEST
 
 
 def _stamp(st: os.stat_result) -> tuple[int, ...]:
@@ -127,23 +168,27 @@ def verify_files(
     label: str,
     cache: Cache,
     extra: Iterable[str] = (),
+    *,
+    remote: bool = True,
 ) -> None:
-    """Check every file of *manifest* under *root* (see the module docstring) and that none
-    of *extra* (files found in the folder) is Python code the manifest does not list.
+    """Check every file of *manifest* under *root* (see the module docstring; each must be
+    a regular file, inside *root* when *remote*) and that none of *extra* (the files found
+    in the folder, ``__pycache__`` included) is code Python could import that the manifest
+    does not list (:func:`foreign_code`).
 
     Raises :class:`PackageIntegrityError` naming the first bad file.
     """
     for name in extra:
-        if name not in manifest and name.endswith(".py") and not name.startswith(_LITTER):
-            raise PackageIntegrityError(name, label, "is not listed in its manifest")
+        if name not in manifest and foreign_code(root, name):
+            raise PackageIntegrityError(name, label, "is code its manifest does not list")
     record_path = _record_path(cache, root)
     record = _read_record(record_path)
     changed = False
     for name, (sha, size) in manifest.items():
         path = root / name
         try:
-            st = os.stat(path)
-        except FileNotFoundError:
+            st = checked_stat(root, name, label, remote=remote)
+        except (FileNotFoundError, NotADirectoryError):
             raise PackageIntegrityError(name, label, "is missing") from None
         if st.st_size != size:
             raise PackageIntegrityError(
@@ -168,6 +213,46 @@ def verify_files(
             atomic_write_json(record_path, record)
         except OSError:
             pass  # a read-only cache verifies again next time
+
+
+def found_files(root: Path) -> list[str]:
+    """Every file in the package folder *root* but the manifest and hidden ones, including
+    ``__pycache__`` (what :func:`verify_files` takes as *extra*)."""
+    found = []
+    for dirpath, dirs, names in os.walk(root):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        rel = os.path.relpath(dirpath, root).replace(os.sep, "/")
+        for name in names:
+            path = name if rel == "." else f"{rel}/{name}"
+            if path != MANIFEST and not name.startswith("."):
+                found.append(path)
+    return sorted(found)
+
+
+#: Suffixes of files Python imports: sources, sourceless bytecode, extension modules.
+_IMPORTABLE = tuple(importlib.machinery.all_suffixes())
+
+
+def foreign_code(root: Path, name: str) -> bool:
+    """Whether the unlisted file *name* of the package at *root* is code an import could
+    run instead of, or beside, the listed code: a source, a sourceless ``.pyc`` or an
+    extension module anywhere (an extension module is found before a listed ``.py`` of
+    the same name), or bytecode in ``__pycache__`` that Python would run without checking
+    it against its source (an unchecked hash-based ``.pyc``). Bytecode Python checks
+    against the listed source (timestamp or checked-hash ``.pyc``, what imports write) is
+    not foreign."""
+    parts = name.split("/")
+    if "__pycache__" not in parts[:-1]:
+        return name.endswith(_IMPORTABLE)
+    if not name.endswith(".pyc"):
+        return name.endswith(_IMPORTABLE)
+    try:
+        with open(root / name, "rb") as fh:
+            head = fh.read(8)
+    except OSError:
+        return True
+    flags = int.from_bytes(head[4:8], "little") if len(head) == 8 else -1
+    return flags not in (0, 0b11)  # timestamp, or hash-based with check_source
 
 
 def _record_path(cache: Cache, root: Path) -> Path:

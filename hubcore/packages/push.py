@@ -6,6 +6,8 @@ already at the destination is removed before the first file changes. Resumable: 
 journal at the destination (``.hubcore-push.json``) records the sha256 of each file once it
 is completely uploaded, and a rerun skips every file whose size and recorded sha256 (or
 the previous manifest's) match the local one; the journal goes when the manifest is written.
+Files an earlier push recorded (in its manifest or journal) that the new package does not
+have are removed before the manifest is written; other files of the folder are left alone.
 Files go up in parallel; a big file goes up in parallel parts where the filesystem does
 multipart uploads (s3fs: ``max_concurrency``).
 
@@ -26,8 +28,14 @@ from typing import Any
 
 from hubcore import config
 from hubcore.errors import DownloadError
-from hubcore.packages.manifest import MANIFEST, digest_of, read_manifest, verify_files
-from hubcore.packages.save import package_files
+from hubcore.packages.manifest import (
+    MANIFEST,
+    digest_of,
+    found_files,
+    is_member_name,
+    read_manifest,
+    verify_files,
+)
 from hubcore.store.cache import get_cache
 from hubcore.store.http import redact
 
@@ -57,8 +65,8 @@ def push(
 
     root = Path(folder)
     label = str(root)
-    manifest = read_manifest(root, label)
-    verify_files(root, manifest, label, get_cache(), extra=package_files(root))
+    manifest = read_manifest(root, label, remote=False)
+    verify_files(root, manifest, label, get_cache(), extra=found_files(root), remote=False)
     store = open_store(config.rewrite_url(destination), storage_options)
     fs, base = store.fs, store.path.rstrip("/")
     where = redact(destination)
@@ -74,6 +82,12 @@ def push(
             if not (remote.get(name) == size and known.get(name) == sha)
         ]
         _upload(fs, root, base, todo, manifest, known, progress, workers)
+        # Files an earlier push of another version wrote (its manifest or journal lists
+        # them) would otherwise stay: a loader copies the whole folder, and stale code is
+        # refused as foreign. Files no push recorded are left alone.
+        for name in sorted(set(known) - set(manifest)):
+            if name in remote and is_member_name(name):
+                fs.rm_file(f"{base}/{name}")
         fs.pipe_file(f"{base}/{MANIFEST}", (root / MANIFEST).read_bytes())
         if JOURNAL in remote or todo:
             try:
@@ -82,7 +96,7 @@ def push(
                 pass
     except OSError as exc:
         raise DownloadError(
-            f"pushing {label} to {where} failed: {exc}; run the push again to resume"
+            redact(f"pushing {label} to {where} failed: {exc}; run the push again to resume")
         ) from exc
     return f"sha256:{digest_of(root)}"
 

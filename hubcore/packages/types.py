@@ -3,7 +3,10 @@
 Registered in one process with :func:`register_model_type`, or by an installed plugin through
 the ``hubcore_register_model_types`` hook (:mod:`hubcore.plugins.hookspecs`). A package whose
 ``model_type`` is registered is built by the registered function and needs no shipped code.
-A type registered in the process wins over one from a plugin of the same name.
+A type registered in the process wins over one from a plugin of the same name. Two plugins
+registering one name is a conflict: neither is used, and a package of that type is refused
+with an error naming both (:func:`conflicting_model_types`), since which plugin built it would
+otherwise depend on the order plugins load.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import attrs
 
 from hubcore.packages.config import is_model_config
 
-__all__ = ["ModelType", "model_types", "register_model_type"]
+__all__ = ["ModelType", "conflicting_model_types", "model_types", "register_model_type"]
 
 
 @attrs.frozen
@@ -30,7 +33,8 @@ class ModelType:
 
 
 _registered: dict[str, ModelType] = {}
-_from_plugins: dict[int, dict[str, ModelType]] = {}
+#: Per plugin manager: the types plugins registered, and the names several registered.
+_from_plugins: dict[int, tuple[dict[str, ModelType], dict[str, list[str]]]] = {}
 _lock = threading.Lock()
 
 
@@ -58,7 +62,20 @@ def register_model_type(name: str, *, config: type[Any], build: Callable[[Any], 
 
 
 def model_types() -> dict[str, ModelType]:
-    """Every registered model type by name: from plugins, then from this process."""
+    """Every registered model type by name: from plugins (but those two plugins register),
+    then from this process."""
+    return {**_plugin_types()[0], **_registered}
+
+
+def conflicting_model_types() -> dict[str, list[str]]:
+    """Names that several plugins register, with the plugins (and not registered in this
+    process, which settles them)."""
+    conflicts = _plugin_types()[1]
+    with _lock:
+        return {k: v for k, v in conflicts.items() if k not in _registered}
+
+
+def _plugin_types() -> tuple[dict[str, ModelType], dict[str, list[str]]]:
     from hubcore.plugins import get_plugins
 
     plugins = get_plugins()
@@ -66,19 +83,26 @@ def model_types() -> dict[str, ModelType]:
         found = _from_plugins.get(id(plugins.manager))
         if found is None:
             found = _from_plugins[id(plugins.manager)] = _collect(plugins)
-        return {**found, **_registered}
+        return found
 
 
-def _collect(plugins: Any) -> dict[str, ModelType]:
+def _collect(plugins: Any) -> tuple[dict[str, ModelType], dict[str, list[str]]]:
     import logging
 
     found: dict[str, ModelType] = {}
+    conflicts: dict[str, list[str]] = {}
     hook = plugins.manager.hook.hubcore_register_model_types
     for impl in hook.get_hookimpls():
         origin = f"plugin {impl.plugin_name}"
 
         def register(name: str, *, config: Any, build: Any, _origin: str = origin) -> None:
-            found[name] = _checked(name, config, build, _origin)
+            entry = _checked(name, config, build, _origin)
+            if name in conflicts:
+                conflicts[name].append(_origin)
+            elif name in found and found[name].origin != _origin:
+                conflicts[name] = [found.pop(name).origin, _origin]
+            else:
+                found[name] = entry
 
         try:
             impl.function(register=register)
@@ -86,4 +110,4 @@ def _collect(plugins: Any) -> dict[str, ModelType]:
             logging.getLogger(__name__).warning(
                 "%s failed to register model types: %s", origin, exc
             )
-    return found
+    return found, conflicts

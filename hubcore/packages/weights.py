@@ -21,6 +21,7 @@ from typing import IO
 
 from hubcore.errors import WeightsFormatError
 from hubcore.packages.errors import PackageError
+from hubcore.packages.files import read_json_file
 from hubcore.plugins.backends import ExportedTensor
 from hubcore.store.files import atomic_write
 
@@ -130,19 +131,52 @@ def _write_file(
     return digest.hexdigest(), size
 
 
-def weight_files(root: Path, entry: str, label: str) -> list[str]:
+def weight_files(root: Path, entry: str, label: str, *, remote: bool = True) -> list[str]:
     """The weight files of a package whose ``config.json`` names *entry* (the weights file
-    or the index), in order; the names are checked to be plain shard names of the folder."""
+    or the index), in order; the names are checked to be plain shard names of the folder,
+    and each shard to hold exactly the tensors the index places in it (so no tensor is in
+    two shards, where the order of applying them would decide)."""
     if entry == WEIGHTS_NAME:
         return [WEIGHTS_NAME]
     if entry != INDEX_NAME:
         raise PackageError(f"{label}: config.json names unknown weights {entry!r}")
     try:
-        index = json.loads((root / INDEX_NAME).read_text())
-        files = sorted(set(index["weight_map"].values()))
-    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise PackageError(f"{label}: {INDEX_NAME} is unreadable ({exc})") from None
-    bad = [f for f in files if not isinstance(f, str) or not _SHARD.match(f)]
+        index = read_json_file(root, INDEX_NAME, label, remote=remote)
+    except FileNotFoundError:
+        raise PackageError(f"{label}: {INDEX_NAME} is missing") from None
+    weight_map = index.get("weight_map") if isinstance(index, dict) else None
+    if not isinstance(weight_map, dict) or not weight_map:
+        raise PackageError(f"{label}: {INDEX_NAME} has no weight_map")
+    files = sorted({f for f in weight_map.values() if isinstance(f, str)})
+    bad = [f for f in weight_map.values() if not isinstance(f, str) or not _SHARD.match(f)]
     if bad or not files:
         raise PackageError(f"{label}: {INDEX_NAME} names files that are not shards: {bad}")
+    _check_shards(root, files, weight_map, label)
     return files
+
+
+def _check_shards(
+    root: Path, files: Sequence[str], weight_map: Mapping[str, str], label: str
+) -> None:
+    """Raise :class:`PackageError` unless every tensor of the shards *files* is in the one
+    shard the index places it in, and every tensor of the index is in its shard."""
+    from hubcore.store.safetensors_header import read_header
+
+    held: dict[str, str] = {}
+    for name in files:
+        for tensor in read_header(root / name, f"{label}/{name}"):
+            if tensor == "__metadata__":
+                continue
+            if tensor in held or weight_map.get(tensor) != name:
+                where = held.get(tensor) or weight_map.get(tensor)
+                raise PackageError(
+                    f"{label}: the tensor {tensor!r} is in {name} but the index places it in "
+                    f"{where}; the package was altered after it was saved"
+                )
+            held[tensor] = name
+    absent = sorted(set(weight_map) - set(held))
+    if absent:
+        raise PackageError(
+            f"{label}: {INDEX_NAME} places tensors in shards that do not hold them: "
+            f"{', '.join(absent[:5])}"
+        )

@@ -69,7 +69,7 @@ def read_header(path: Path, name: str | None = None) -> dict[str, Any]:
             f"{label}: its safetensors header names {str(exc)!r} more than once, so readers "
             "may disagree on which tensor it is; the file is refused"
         ) from None
-    except ValueError as exc:  # also UnicodeDecodeError
+    except (ValueError, RecursionError) as exc:  # also UnicodeDecodeError; nesting too deep
         raise WeightsFormatError(f"{label}: its safetensors header is not JSON: {exc}") from None
     if not isinstance(header, dict):
         raise WeightsFormatError(f"{label}: its safetensors header is not a JSON object")
