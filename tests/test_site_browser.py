@@ -50,6 +50,12 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SiteServer]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    yield from chromium()
+
+
+def chromium() -> Iterator[Any]:
+    """A headless Chromium driver (skipped, or failed under CI, when it cannot start); for
+    module-scoped ``browser`` fixtures."""
     if importlib.util.find_spec("torch") is None:
         pytest.skip("the browser tests run in the torch environment (make test-torch)")
     missing = _missing()

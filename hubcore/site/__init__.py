@@ -1,7 +1,7 @@
 """The catalog site: model pages built from hub repositories, model packages, the registry
 and hand-written template-format pages (``hubcore site build|serve|new|check``).
 
-Needs the ``site`` extra (``pip install hubcore[site]``: Jinja2, markdown-it-py, Pygments,
+Needs the ``site`` extra (``pip install hubcore[site]``: Jinja2, markdown-it-py, nh3, Pygments,
 python-frontmatter); the rest of hubcore does not import this package.
 """
 
@@ -93,6 +93,7 @@ __all__ = [
 EXTRA = {
     "jinja2": "Jinja2",
     "markdown_it": "markdown-it-py",
+    "nh3": "nh3",
     "pygments": "Pygments",
     "frontmatter": "python-frontmatter",
     "yaml": "PyYAML",

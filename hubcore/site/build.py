@@ -31,13 +31,13 @@ from hubcore.site.collectors import Collector, PagesCollector, collectors_for
 from hubcore.site.config import SiteConfig
 from hubcore.site.lineage import lineage_svg
 from hubcore.site.model import CatalogModel
-from hubcore.site.render import environment, markdown_html, pygments_css
+from hubcore.site.pages import is_site_image
+from hubcore.site.render import environment, markdown_html, pygments_css, valid_text
 
 __all__ = ["BuildReport", "SiteBuilder", "build_site", "merge_records"]
 
 logger = logging.getLogger(__name__)
 _STATIC = ("site.css", "site.js", "model.svg", "favicon.svg")
-_IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".svg", ".webp", ".avif"}
 
 
 @attrs.define
@@ -126,10 +126,14 @@ def _write_if_changed(path: Path, data: bytes, written: list[Path]) -> None:
     written.append(path)
 
 
+def _utf8(text: str) -> bytes:
+    return valid_text(text).encode("utf-8")
+
+
 def _search_text(record: CatalogModel) -> str:
     words = [record.title, record.summary, record.author, record.framework, *record.tags]
     words += [e.name for e in record.entrypoints] + [e.doc for e in record.entrypoints]
-    words += [*list(record.aliases), record.description[:4000]]
+    words += [*list(record.aliases), record.description[:4000], record.about[:1000]]
     return " ".join(" ".join(w.split()) for w in words if w).lower()
 
 
@@ -257,24 +261,28 @@ class SiteBuilder:
         self._write_static(report.written)
         detail = self._env.get_template("model.html")
         rendered: dict[str, tuple[CatalogModel, str]] = {}
+        about: dict[str, str] = {}  # shared Markdown -> HTML, rendered once
         for record in records:
             slug = slugs[record.key]
             previous = self._rendered.get(slug)
             if previous is not None and previous[0] == record:
                 html = previous[1]
             else:
+                if record.about and record.about not in about:
+                    about[record.about] = markdown_html(record.about, self.output)
                 html = detail.render(
                     model=record,
                     root="../",
-                    description=markdown_html(record.description) if record.description else "",
+                    description=markdown_html(record.description, self.output)
+                    if record.description
+                    else "",
+                    about=about.get(record.about, ""),
                     lineage=lineage_svg(record.lineage, f"Lineage of {record.title}")
                     if record.lineage is not None and record.lineage.nodes
                     else "",
                 )
             rendered[slug] = (record, html)
-            _write_if_changed(
-                self.output / "models" / f"{slug}.html", html.encode(), report.written
-            )
+            _write_if_changed(self.output / "models" / f"{slug}.html", _utf8(html), report.written)
         for slug in self._rendered.keys() - rendered.keys():
             (self.output / "models" / f"{slug}.html").unlink(missing_ok=True)
         self._rendered = rendered
@@ -284,13 +292,11 @@ class SiteBuilder:
         index = self._env.get_template("index.html").render(
             cards=cards, tags=tags, frameworks=frameworks, root=""
         )
-        _write_if_changed(self.output / "index.html", index.encode(), report.written)
+        _write_if_changed(self.output / "index.html", _utf8(index), report.written)
         search = self._env.get_template("search-index.js").render(
             entries={slugs[r.key]: _search_text(r) for r in records}
         )
-        _write_if_changed(
-            self.output / "static" / "search-index.js", search.encode(), report.written
-        )
+        _write_if_changed(self.output / "static" / "search-index.js", _utf8(search), report.written)
         return report
 
     def _write_static(self, written: list[Path]) -> None:
@@ -306,7 +312,7 @@ class SiteBuilder:
         if not folder.is_dir():
             return
         for path in sorted(folder.iterdir()):
-            if path.suffix.lower() in _IMAGE_SUFFIXES and path.is_file() and not path.is_symlink():
+            if is_site_image(path, folder.parent):
                 target = self.output / "images" / path.name
                 try:
                     same = target.stat().st_size == path.stat().st_size and (

@@ -19,29 +19,35 @@ trust); the repositories the page names are trusted for that run only.
 
 from __future__ import annotations
 
+import math
 import os
+import posixpath
+import signal
 import subprocess
 import sys
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from hubcore import api
-from hubcore.errors import HubError
+from hubcore.errors import ConfigError, HubError
 from hubcore.policy.check import Finding
 from hubcore.repo.discovery import HubconfInfo
 from hubcore.site.collectors import repository_identity
 from hubcore.site.pages import (
+    FIELDS,
     PLACEHOLDER_IMAGES,
     REQUIRED_FIELDS,
     TemplatePage,
     code_blocks,
     hub_calls,
     iter_pages,
+    page_image,
     python_source,
     read_page,
 )
+from hubcore.site.render import body_references, is_external, site_path
 
 __all__ = ["CATEGORIES", "TEMPLATE_HEADERS", "check_page", "check_pages", "run_page"]
 
@@ -108,6 +114,7 @@ def check_page(
         return [Finding("error", where, str(exc).removeprefix(f"{path}: "))]
     findings = [Finding("error", where, m) for m in _field_problems(page, allowed_tags)]
     findings += [Finding("error", where, m) for m in _naming_problems(page)]
+    findings += _reference_problems(page)
     compiled = True
     for block in code_blocks(page.body):
         if block.language not in _PYTHON:
@@ -144,8 +151,15 @@ def check_page(
 
 def _field_problems(page: TemplatePage, allowed_tags: Sequence[str]) -> list[str]:
     problems = []
+    for field in FIELDS:
+        if field != "tags" and not page.is_scalar(field):
+            problems.append(f"field '{field}' must be a single value, not a list or mapping")
     for field in REQUIRED_FIELDS:
-        if not page.text(field):
+        if field == "tags":
+            present = bool(page.tags)
+        else:  # a list where one value belongs is reported above
+            present = bool(page.text(field)) or not page.is_scalar(field)
+        if not present:
             problems.append(f"missing required field '{field}'")
     for field, expected in TEMPLATE_HEADERS.items():
         if page.text(field) != expected:
@@ -160,11 +174,33 @@ def _field_problems(page: TemplatePage, allowed_tags: Sequence[str]) -> list[str
         value = page.text(field)
         if value in PLACEHOLDER_IMAGES:
             continue
-        name = value.removeprefix("images/")
-        target = page.path.parent / "images" / name
-        if "/" in name or "\\" in name or name.startswith(".") or not target.is_file():
+        if page_image(value, page.path.parent) is None:
             problems.append(f"field '{field}': image '{value}' is not in images/")
     return problems
+
+
+def _reference_problems(page: TemplatePage) -> list[Finding]:
+    # the site keeps a body's picture or link inside the site only when it names a file
+    # there (pictures in images/); the others are dropped from the page, so say so
+    found = []
+    for line, kind, url in body_references(page.body):
+        if not url.strip() or url.strip().startswith("#") or is_external(url):
+            continue
+        inside = site_path(url)
+        name = posixpath.normpath(unquote(urlsplit(inside).path)) if inside else ""
+        if posixpath.dirname(name) != "images" or (
+            page_image(posixpath.basename(name), page.path.parent) is None
+        ):
+            at = f"{page.path.name}:{page.body_offset + line}"
+            found.append(
+                Finding(
+                    "warning",
+                    at,
+                    f"{kind} '{url}' names no file of the site (only images/ is published); "
+                    "it is left out of the page",
+                )
+            )
+    return found
 
 
 def _owner_repo(page: TemplatePage) -> tuple[str, str] | None:
@@ -194,6 +230,8 @@ def _naming_problems(page: TemplatePage) -> list[str]:
 def run_page(page: TemplatePage, *, timeout: float) -> str:
     """Run the page's python blocks as one script in a new process; ``""`` when it succeeds,
     else what went wrong (the last lines of its error output)."""
+    if not (math.isfinite(timeout) and timeout > 0):
+        raise ConfigError(f"the timeout must be a positive number of seconds, not {timeout}")
     code = "\n\n".join(
         python_source(b.code) for b in code_blocks(page.body) if b.language in _PYTHON
     )
@@ -212,23 +250,42 @@ def run_page(page: TemplatePage, *, timeout: float) -> str:
         # only the APIs the page uses: importing a framework takes seconds
         preludes = [_PRELUDE.format(peer=p, ours=o) for p, o in _PEERS.items() if p in code]
         script.write_text("".join(preludes) + "\n" + code, encoding="utf-8")
-        try:
-            result = subprocess.run(
+        # errors go to a file, not a pipe: a process the page leaves behind could hold a
+        # pipe open and keep us waiting; the page runs in its own process group, which is
+        # killed when the page ends or its time is up, so nothing it started outlives it
+        with open(Path(folder) / "stderr.txt", "w+b") as errors:
+            process = subprocess.Popen(
                 [sys.executable, str(script)],
                 cwd=folder,
                 env=env,
                 stdin=subprocess.DEVNULL,
-                capture_output=True,
-                text=True,
-                timeout=timeout,
-                check=False,
+                stdout=subprocess.DEVNULL,
+                stderr=errors,
+                start_new_session=True,
             )
-        except subprocess.TimeoutExpired:
-            return f"its python blocks did not finish within {timeout:g} s"
-    if result.returncode == 0:
+            try:
+                returncode: int | None = process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                returncode = None
+            finally:
+                _kill_group(process)
+            errors.seek(0, os.SEEK_END)
+            errors.seek(max(0, errors.tell() - 65536))
+            stderr = errors.read().decode("utf-8", errors="replace")
+    if returncode is None:
+        return f"its python blocks did not finish within {timeout:g} s"
+    if returncode == 0:
         return ""
-    tail = [line for line in result.stderr.strip().splitlines() if line.strip()][-3:]
-    return f"its python blocks failed (exit status {result.returncode}): " + " | ".join(tail)
+    tail = [line for line in stderr.strip().splitlines() if line.strip()][-3:]
+    return f"its python blocks failed (exit status {returncode}): " + " | ".join(tail)
+
+
+def _kill_group(process: subprocess.Popen[bytes]) -> None:
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass  # the group is gone already
+    process.wait()
 
 
 def known_repositories(references: Sequence[str]) -> tuple[dict[str, HubconfInfo], list[str]]:

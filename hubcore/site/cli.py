@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 from collections.abc import Callable
@@ -119,7 +120,13 @@ def build_command(
 @site_group.command("serve")
 @_CONFIG
 @_inputs
-@click.option("--port", default=4000, show_default=True, help="Port on 127.0.0.1.")
+@click.option(
+    "--port",
+    default=4000,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="Port on 127.0.0.1 (0: any free port).",
+)
 @click.option(
     "-o",
     "--output",
@@ -194,6 +201,12 @@ def new_command(
     click.echo(str(scaffold_page(ref, entry, folder, tags=tags, force=force)))
 
 
+def _positive_seconds(ctx: click.Context, param: click.Parameter, value: float) -> float:
+    if not (math.isfinite(value) and value > 0):
+        raise click.BadParameter("must be a positive number of seconds", ctx, param)
+    return value
+
+
 @site_group.command("check")
 @_CONFIG
 @click.option(
@@ -205,7 +218,11 @@ def new_command(
 @click.option("--repo", "repos", multiple=True, help="Also know this repository's entrypoints.")
 @click.option("--run", is_flag=True, help="Also execute each page's python blocks.")
 @click.option(
-    "--timeout", default=600.0, show_default=True, help="Seconds each page may run (--run)."
+    "--timeout",
+    default=600.0,
+    show_default=True,
+    callback=_positive_seconds,
+    help="Seconds each page may run (--run).",
 )
 def check_command(
     config_file: Path | None,

@@ -14,6 +14,7 @@ import ast
 import logging
 import re
 from collections.abc import Callable, Iterable, Sequence
+from functools import lru_cache
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 from urllib.parse import urlsplit
@@ -29,6 +30,7 @@ from hubcore.site.pages import (
     code_blocks,
     hub_calls,
     iter_pages,
+    page_image,
     read_page,
 )
 from hubcore.sources import RepoRef, Snapshot
@@ -138,9 +140,7 @@ class HubconfCollector:
             badges.append("pinned weights")
         if len(row.weights) > 1:
             badges.append(f"{len(row.weights)} weight variants")
-        description = doc
-        if readme:
-            description += "\n\n## About the repository\n\n" + _demote_headings(readme)
+        about = "## About the repository\n\n" + _demote_headings(readme) if readme else ""
         links = {}
         github = github_id(ref)
         if github:
@@ -152,7 +152,8 @@ class HubconfCollector:
             origin=ref.text or ref.identity,
             kind="hubconf",
             framework=framework,
-            description=description,
+            description=doc,
+            about=about,
             snippets=tuple(snippets_for(ref, entry.name, framework, bool(row.weights))),
             entrypoints=(row,),
             dependencies=info.dependencies,
@@ -239,33 +240,56 @@ def entry_framework(root: Path, entry: Entrypoint) -> str:
     if not entry.defined_in:
         return ""
     file_text = entry.defined_in.rpartition(":")[0]
-    tree = _parse(root / file_text)
-    if tree is None:
+    modules = _definitions(root / file_text).get(entry.name)
+    if modules is None:
         return ""
-    node = next(
-        (
-            n
-            for n in ast.walk(tree)
-            if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)
-            and n.name == entry.name
-        ),
-        None,
-    )
-    if node is None:
-        return ""
-    modules = _imported_modules(node)
     for module in modules:
         if module.partition(".")[0] in FRAMEWORKS:
             return FRAMEWORKS[module.partition(".")[0]]
     for module in modules:
         local = _local_module(root, module)
-        inner = _parse(local) if local is not None else None
-        if inner is None:
+        if local is None:
             continue
-        for name in _imported_modules(inner):
+        for name in _module_imports(local):
             if name.partition(".")[0] in FRAMEWORKS:
                 return FRAMEWORKS[name.partition(".")[0]]
     return ""
+
+
+def _stamp(path: Path) -> tuple[int, int] | None:
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return stat.st_mtime_ns, stat.st_size
+
+
+def _definitions(path: Path) -> dict[str, tuple[str, ...]]:
+    """The modules each function or class of *path* imports (the first definition of a
+    name wins), parsed once per file version: a hubconf of 10,000 entrypoints is read
+    once, not once per entrypoint."""
+    return _definitions_cached(path, _stamp(path))
+
+
+@lru_cache(maxsize=32)
+def _definitions_cached(path: Path, stamp: tuple[int, int] | None) -> dict[str, tuple[str, ...]]:
+    tree = _parse(path) if stamp is not None else None
+    found: dict[str, tuple[str, ...]] = {}
+    for node in ast.walk(tree) if tree is not None else ():
+        is_definition = isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)
+        if is_definition and node.name not in found:  # type: ignore[attr-defined]
+            found[node.name] = tuple(_imported_modules(node))  # type: ignore[attr-defined]
+    return found
+
+
+def _module_imports(path: Path) -> tuple[str, ...]:
+    return _module_imports_cached(path, _stamp(path))
+
+
+@lru_cache(maxsize=256)
+def _module_imports_cached(path: Path, stamp: tuple[int, int] | None) -> tuple[str, ...]:
+    tree = _parse(path) if stamp is not None else None
+    return tuple(_imported_modules(tree)) if tree is not None else ()
 
 
 def _parse(path: Path) -> ast.AST | None:
@@ -295,14 +319,23 @@ def _local_module(root: Path, module: str) -> Path | None:
     return None
 
 
+#: The most of a README shown on the pages (read from the file's start; the rest is cut).
+README_LIMIT = 100_000
+
+
 def _readme(root: Path) -> str:
     for name in ("README.md", "readme.md", "README.MD", "Readme.md"):
         path = root / name
         if path.is_file():
             try:
-                return path.read_text(encoding="utf-8", errors="replace")[:200_000]
+                with path.open("rb") as fh:  # never the whole of a huge file
+                    data = fh.read(README_LIMIT + 1)
             except OSError:
                 return ""
+            text = data[:README_LIMIT].decode("utf-8", errors="replace")
+            if len(data) > README_LIMIT:
+                text += "\n\n*(The README is longer; the rest is in the repository.)*\n"
+            return text
     return ""
 
 
@@ -408,13 +441,11 @@ def _python_blocks(body: str) -> Iterable[str]:
 
 
 def _image_path(value: str, folder: Path) -> str:
-    """``images/<name>`` when the page's image exists in the pages' ``images/`` folder."""
+    """``images/<name>`` when the page's image is one the site copies, else ``""``."""
     if value in PLACEHOLDER_IMAGES:
         return ""
-    name = value.removeprefix("images/")
-    if "/" in name or "\\" in name or name.startswith("."):
-        return ""
-    return f"images/{name}" if (folder / "images" / name).is_file() else ""
+    path = page_image(value, folder)
+    return f"images/{path.name}" if path is not None else ""
 
 
 # -- collectors named in the configuration ----------------------------------------------------

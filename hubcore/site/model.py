@@ -150,6 +150,9 @@ class CatalogModel:
     featured_images: tuple[str, ...] = ()
     #: The description in CommonMark (rendered by the site).
     description: str = ""
+    #: Markdown shown after the description and shared by many records (a repository's
+    #: README on each of its entrypoints' pages): rendered once per build, not per page.
+    about: str = ""
     snippets: tuple[Snippet, ...] = ()
     entrypoints: tuple[EntrypointRow, ...] = ()
     dependencies: tuple[str, ...] = ()

@@ -24,12 +24,15 @@ from hubcore.errors import HubError
 
 __all__ = [
     "FIELDS",
+    "IMAGE_SUFFIXES",
     "REQUIRED_FIELDS",
     "HubCall",
     "PageError",
     "TemplatePage",
     "code_blocks",
     "hub_calls",
+    "is_site_image",
+    "page_image",
     "read_page",
 ]
 
@@ -89,9 +92,14 @@ class TemplatePage:
     body_offset: int = 0
 
     def text(self, field: str) -> str:
-        """A front-matter value as text (``""`` when absent or empty)."""
-        value = self.meta.get(field)
-        return "" if value is None else str(value).strip()
+        """A front-matter value as text (``""`` when absent, empty or not a single value:
+        a list or mapping is no title, and YAML aliases could make its text enormous)."""
+        return _scalar_text(self.meta.get(field))
+
+    def is_scalar(self, field: str) -> bool:
+        """Whether *field* is absent or a single value (text, number, date), as the
+        template's fields (other than ``tags``) must be."""
+        return not isinstance(self.meta.get(field), _COMPOUND)
 
     @property
     def tags(self) -> tuple[str, ...]:
@@ -102,19 +110,30 @@ class TemplatePage:
         if isinstance(value, str):
             items = value.strip().strip("[]").split(",")
         elif isinstance(value, list):
-            items = [str(v) for v in value]
+            items = [_scalar_text(v) for v in value]
         else:
-            items = [str(value)]
+            items = [_scalar_text(value)]
         return tuple(t.strip() for t in items if t.strip())
 
     @property
     def order(self) -> int | None:
         """The ``order`` field as a number, when it is one."""
         value = self.meta.get("order")
-        try:
-            return int(value) if value is not None else None
-        except (TypeError, ValueError):
+        if isinstance(value, bool) or not isinstance(value, int | float | str):
             return None
+        try:
+            return int(value)
+        except (TypeError, ValueError, OverflowError):  # "x", nan, .inf
+            return None
+
+
+_COMPOUND = (list, dict, set, tuple)
+
+
+def _scalar_text(value: object) -> str:
+    if value is None or isinstance(value, _COMPOUND):
+        return ""
+    return str(value).strip()
 
 
 def read_page(path: Path) -> TemplatePage:
@@ -219,6 +238,32 @@ def _dotted(node: ast.expr) -> str | None:
         return None
     parts.append(node.id)
     return ".".join(reversed(parts))
+
+
+#: File suffixes of the images a pages folder may ship.
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".gif", ".svg", ".webp", ".avif"})
+
+
+def is_site_image(path: Path, pages: Path) -> bool:
+    """Whether *path* is an image the site copies from the pages folder *pages*: a regular
+    file (not a symlink) with an image suffix, directly in ``images/``, which is itself a
+    folder inside *pages* (a symlink out of the folder would publish what it points at)."""
+    images = pages / "images"
+    if path.parent != images or path.suffix.lower() not in IMAGE_SUFFIXES:
+        return False
+    if images.is_symlink() or path.is_symlink() or not path.is_file():
+        return False
+    return images.resolve().is_relative_to(pages.resolve())
+
+
+def page_image(value: str, pages: Path) -> Path | None:
+    """The file a page's image field (``x.png`` or ``images/x.png``) names in *pages*'
+    ``images/``, or ``None`` when it names no image there (or names one elsewhere)."""
+    name = value.removeprefix("images/")
+    if not name or "/" in name or "\\" in name or name.startswith("."):
+        return None
+    path = pages / "images" / name
+    return path if is_site_image(path, pages) else None
 
 
 def iter_pages(folder: Path) -> Iterator[Path]:

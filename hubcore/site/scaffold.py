@@ -11,7 +11,7 @@ from hubcore import api
 from hubcore.errors import EntrypointNotFoundError, HubError
 from hubcore.site.collectors import entry_framework, entrypoint_row, github_id, snippets_for
 from hubcore.site.model import slugify
-from hubcore.site.render import human_size
+from hubcore.site.render import human_size, valid_text
 
 __all__ = ["page_name", "scaffold_page"]
 
@@ -87,5 +87,5 @@ def scaffold_page(
         raise PageExistsError(f"{path} exists; pass --force to replace it")
     folder.mkdir(parents=True, exist_ok=True)
     header = yaml.safe_dump(meta, sort_keys=False, allow_unicode=True, width=1000)
-    path.write_text(f"---\n{header}---\n\n" + "\n".join(body), encoding="utf-8")
+    path.write_text(valid_text(f"---\n{header}---\n\n" + "\n".join(body)), encoding="utf-8")
     return path

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import http.server
 import logging
+import os
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -32,7 +33,26 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
         rest = urlsplit(path).path[len(PREFIX) - 1 :]
         return super().translate_path(rest)
 
+    def send_head(self) -> Any:
+        # the folder only: a symlink in it that leads elsewhere is not followed
+        root = os.path.realpath(self.directory)
+        real = os.path.realpath(self.translate_path(self.path))
+        if real != root and not real.startswith(root + os.sep):
+            self.send_error(404, "not in the catalog")
+            return None
+        return super().send_head()
+
+    def list_directory(self, path: str | os.PathLike[str]) -> None:
+        """No folder listings: a folder without ``index.html`` is not found."""
+        self.send_error(404, "no such page")
+
     def _in_prefix(self) -> bool:
+        # a page of another site that rebinds its name to 127.0.0.1 sends its own Host
+        host = self.headers.get("Host", "")
+        port = getattr(self.server, "server_port", 0)
+        if host not in (f"127.0.0.1:{port}", f"localhost:{port}"):
+            self.send_error(403, "the catalog preview answers only 127.0.0.1 and localhost")
+            return False
         path = urlsplit(self.path).path
         if path in ("/", PREFIX.rstrip("/")):
             self.send_response(302)

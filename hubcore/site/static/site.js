@@ -18,7 +18,7 @@
         .map(function (b) { return b.getAttribute("data-tag"); });
       var shown = 0;
       items.forEach(function (item) {
-        var own = (item.getAttribute("data-tags") || "").split(" ");
+        var own = JSON.parse(item.getAttribute("data-tags") || "[]");  // tags may hold spaces
         var text = texts[item.getAttribute("data-slug")] || item.textContent.toLowerCase();
         var ok = (!fw || item.getAttribute("data-framework") === fw) &&
           tags.every(function (t) { return own.indexOf(t) >= 0; }) &&
