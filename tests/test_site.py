@@ -98,12 +98,13 @@ def test_korean_and_chinese_pages_build_unchanged(tmp_path: Path) -> None:
 def test_registry_page_shows_versions_aliases_history_and_lineage(tmp_path: Path) -> None:
     _, site = _build(tmp_path)
     page = (site / "models" / "image-classifier.html").read_text(encoding="utf-8")
-    assert re.search(r"<th scope=\"row\">v1</th><td>production, latest</td>", page)
+    assert re.search(r"<th scope=\"row\">v1</th><td>latest, production</td>", page)
     assert "<dt>staging</dt><dd>v0</dd>" in page
-    assert "production: (none) -&gt; v1" in page
+    assert "alias production: - -&gt; v1" in page
     svg = re.search(r"<svg .*?</svg>", page, re.S)
     assert svg is not None
-    assert svg.group(0).count('<g class="lineage-node') == 4
+    # the dataset, the run that logged it, the run that used it, its checkpoint, this model
+    assert svg.group(0).count('<g class="lineage-node') == 5
     assert 'class="lineage-node lineage-model current"' in svg.group(0)
     package = (site / "models" / "tinynet-package.html").read_text(encoding="utf-8")
     assert "<code>model.safetensors</code>" in package

@@ -164,7 +164,7 @@ def test_detail_page_shows_snippet_table_and_lineage(browser: Any, served: SiteS
     svg = browser.find_element(By.CSS_SELECTOR, "svg.lineage")
     assert svg.is_displayed()
     assert svg.size["width"] > 300
-    assert len(browser.find_elements(By.CSS_SELECTOR, "svg.lineage .lineage-node")) == 4
+    assert len(browser.find_elements(By.CSS_SELECTOR, "svg.lineage .lineage-node")) == 5
     assert "production" in browser.find_element(By.CSS_SELECTOR, "table.versions").text
     assert _errors(browser) == []
 

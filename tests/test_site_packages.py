@@ -37,7 +37,7 @@ def test_a_package_gets_a_page_from_its_card_manifest_and_config(
     index = (report.output / "index.html").read_text(encoding="utf-8")
     assert ">Tiny classifier</a></h2>" in index
     assert 'data-framework="numpy-example"' in index
-    (page,) = (report.output / "models").glob("package-*.html")
+    page = report.output / "models" / "tiny-classifier.html"
     html = page.read_text(encoding="utf-8")
     manifest = hubcore.packages.manifest.read_manifest(folder, "pkg")
     sha, _ = manifest["model.safetensors"]

@@ -73,7 +73,7 @@ class PackageCollector:
                     "digest": f"sha256:{digest}",
                     "config": json.dumps(config, sort_keys=True),
                 },
-                page_name=f"package-{title or model_type}",
+                page_name=title or model_type or label,
             )
         ]
 
