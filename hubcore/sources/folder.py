@@ -18,7 +18,6 @@ also accepts as a reference).
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import json
 import os
@@ -87,6 +86,8 @@ class FolderSource(RemoteSource):
 
     def resolve(self, ref: RepoRef, ctx: FetchContext) -> Resolution:
         """List the folder once: the hash of the listing (names, sizes, tags) is the id."""
+        import hashlib  # when fetching: every command registers this source
+
         fs, root = _filesystem(ref)
         listing = _listing(fs, root, ref.repo)
         snapshot_id = (

@@ -18,7 +18,7 @@ import logging
 import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
 from hubcore import settings
@@ -40,9 +40,12 @@ from hubcore.sources import (
     redact_url,
 )
 from hubcore.sources.remote import RemoteSource, Resolution
-from hubcore.store import http
-from hubcore.store.archives import archive_commit, extract_archive
 from hubcore.store.cache import Cache
+
+# The HTTP client and the archive reader are imported when a repository is fetched, not at
+# start-up: every command registers this source.
+if TYPE_CHECKING:
+    from hubcore.store import http
 
 __all__ = [
     "FULL_SHA",
@@ -294,6 +297,8 @@ class GitHostSource(RemoteSource):
         return getattr(settings.current(), self.token_setting) or None
 
     def credentials(self, ref: RepoRef) -> http.Credentials | None:
+        from hubcore.store import http
+
         token = self.token(ref)
         return http.Credentials(self.credential_headers(ref, token)) if token else None
 
@@ -319,6 +324,8 @@ class GitHostSource(RemoteSource):
     def resolve(self, ref: RepoRef, ctx: FetchContext) -> Resolution:
         """The commit from one ref request (none for a full sha); a short sha from the archive
         git records it in."""
+        from hubcore.store.archives import archive_commit, extract_archive
+
         commit = self.pinned(ref) or self._resolve(ref)
         if commit is not None:
 
@@ -336,6 +343,8 @@ class GitHostSource(RemoteSource):
         return self._resolve_short_sha(ref, ctx)
 
     def _resolve_short_sha(self, ref: RepoRef, ctx: FetchContext) -> Resolution:
+        from hubcore.store.archives import archive_commit, extract_archive
+
         short = str(ref.revision).lower()
         with ctx.cache.temp_file(".zip") as archive:
             self._download(ref, short, archive, ctx.progress)
@@ -359,6 +368,8 @@ class GitHostSource(RemoteSource):
     def advertised_refs(self, ref: RepoRef) -> tuple[dict[str, str], str | None]:
         """The repository's branches and tags (``{ref: sha}``) and HEAD's branch, from one
         smart-HTTP request (see :func:`parse_ref_advertisement`)."""
+        from hubcore.store import http
+
         response = http.get(
             self.refs_url(ref),
             credentials=self.credentials(ref),
@@ -386,6 +397,8 @@ class GitHostSource(RemoteSource):
 
     def _download(self, ref: RepoRef, commit: str, target: Path, progress: bool) -> None:
         from tqdm.auto import tqdm
+
+        from hubcore.store import http
 
         credentials = self.credentials(ref)
         url = self.archive_url(ref, commit, authenticated=credentials is not None)
