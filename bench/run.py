@@ -12,7 +12,11 @@ ratios and written to bench/results.json.
 3. N processes loading the same cold file: bytes served and wall time, hubcore vs torch.hub's
    load_state_dict_from_url pattern;
 4. warm load of a cached, pinned model: overhead over building the model and loading the same
-   state dict directly, and the number of requests it made.
+   state dict directly, and the number of requests it made;
+5. listing and cold loading a small local repository, whole processes: hubcore against
+   torch.hub (bench/list_load.py);
+6. a cold git fetch over smart HTTP, whole processes: hubcore against ``git clone --depth 1``
+   (bench/git_fetch.py).
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ import time
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # the loopback file server lives with hubcore's tests
@@ -42,6 +47,7 @@ MGE_PYTHON = Path(
     )
 )
 MiB = 1 << 20
+SECTIONS = ["verified", "capped", "processes", "warm", "list", "git"]
 
 # Each contender imports what its call needs before the clock starts (torch.hub likewise).
 HUBCORE_DOWNLOAD = """
@@ -285,7 +291,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="runs per figure (median)")
     parser.add_argument(
         "--only",
-        choices=["verified", "capped", "processes", "warm"],
+        choices=SECTIONS,
         action="append",
         help="run only these benchmarks (repeatable)",
     )
@@ -297,32 +303,50 @@ def main() -> None:
     files = work / "files"
     drop(files)
     size = args.size_mb * MiB
-    print(f"creating a {args.size_mb} MiB test file in {work} ...", flush=True)
-    sha = make_file(files / "big.bin", size)
-    server = FileServer(files).start()
-    url = f"{server.url}/big.bin"
     report: dict[str, object] = {"size_mib": args.size_mb}
-    chosen = set(args.only or ["verified", "capped", "processes", "warm"])
+    chosen = set(args.only or SECTIONS)
     verified: dict[str, float] = {}
     capped: dict[str, float] = {}
     processes: dict[str, tuple[float, int]] = {}
     warm: dict[str, float] = {}
+    listing: dict[str, float] = {}
+    fetch: dict[str, Any] = {}
+    sha, url, server = "", "", None
+    if chosen & {"verified", "capped", "processes"}:
+        print(f"creating a {args.size_mb} MiB test file in {work} ...", flush=True)
+        sha = make_file(files / "big.bin", size)
+        server = FileServer(files).start()
+        url = f"{server.url}/big.bin"
     try:
         if "verified" in chosen:
             verified = bench_verified(work, url, sha, not args.no_peers, args.repeats)
             report["verified"] = verified
         if "capped" in chosen:
             capped = report["capped"] = bench_capped(work, files, sha, int(args.cap_mb * MiB))
-        if "processes" in chosen:
+        if "processes" in chosen and server is not None:
             processes = bench_processes(work, server, url, sha, args.processes, args.repeats)
             report["processes"] = {k: list(v) for k, v in processes.items()}
     finally:
-        server.stop()
+        if server is not None:
+            server.stop()
     if "warm" in chosen:
         try:
             warm = report["warm"] = bench_warm_load(work, args.warm_repeats)
         except ImportError:
             pass
+    if "list" in chosen and not args.no_peers:
+        from bench import list_load
+
+        try:
+            import torch  # noqa: F401  (the peer)
+        except ImportError:
+            pass
+        else:
+            listing = report["list"] = list_load.run(max(args.repeats, 5))
+    if "git" in chosen:
+        from bench import git_fetch
+
+        fetch = report["git"] = git_fetch.run(runs=max(args.repeats, 5))
 
     if verified:
         print(
@@ -358,6 +382,17 @@ def main() -> None:
             print(f"   {name:<46} {shown}")
         print(f"   overhead: {overhead * 1000:.2f} ms")
         report["warm_overhead_ms"] = overhead * 1000
+    if listing:
+        from bench import list_load
+
+        print("\n5. listing and cold loading a small local repository (UNet), against torch.hub")
+        print("\n".join(list_load.report(listing, max(args.repeats, 5))))
+    if fetch:
+        from bench import git_fetch
+
+        print("\n6. cold git fetch over smart HTTP, against git clone --depth 1")
+        lines = git_fetch.report(fetch, 3176, max(args.repeats, 5))
+        print("\n".join("   " + line for line in lines))
     out = ROOT / "bench" / "results.json"
     out.write_text(json.dumps(report, indent=2) + "\n")
     print(f"\nresults written to {out.relative_to(ROOT)}")

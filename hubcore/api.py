@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import builtins
 import contextlib
-import difflib
-import inspect
 import logging
 import os
 import re
@@ -13,7 +11,7 @@ import threading
 import types
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
@@ -27,21 +25,20 @@ from hubcore.errors import (
     OfflineError,
 )
 from hubcore.events import notify
-from hubcore.plugins import get_plugins, model_files
-from hubcore.plugins.backends import WeightsFile
-from hubcore.policy import trust
-from hubcore.policy.lock import LockedRepo, LockedWeight, LockFile, find_lock
-from hubcore.policy.trust import TrustMode
-from hubcore.repo.dependencies import check_dependencies
-from hubcore.repo.discovery import Entrypoint, HubconfInfo, discover_hubconf
-from hubcore.repo.isolation import RepoImporter
-from hubcore.repo.nested import nested_loads
-from hubcore.repo.pretrained import read_state, resolve_repo_weight_url, weights_of
-from hubcore.repo.redirects import redirecting
-from hubcore.sources import FetchContext, RepoRef, Snapshot, Source, parse_reference
-from hubcore.store import transfer
+from hubcore.plugins import get_plugins
+from hubcore.repo.discovery import discover_hubconf
+from hubcore.sources import FetchContext, Snapshot, parse_reference
 from hubcore.store.cache import get_cache, retried_after_removal
-from hubcore.store.http import redact, url_identity
+
+# What only loading, locking or downloading needs is imported in the function that needs it:
+# every command imports this module, and `hubcore list` must stay fast (see hubcore/cli.py).
+if TYPE_CHECKING:
+    from hubcore.plugins.backends import WeightsFile
+    from hubcore.policy.lock import LockedRepo, LockFile
+    from hubcore.policy.trust import TrustMode
+    from hubcore.repo.discovery import Entrypoint, HubconfInfo
+    from hubcore.repo.isolation import RepoImporter
+    from hubcore.sources import RepoRef, Source
 
 __all__ = [
     "call_entrypoint",
@@ -154,8 +151,11 @@ def open_ref(
 
 
 def _open_intact(chosen: Source, ref: RepoRef, ctx: FetchContext) -> Snapshot:
+    snapshot = chosen.open(ref, ctx)
+    if ctx.cache.check_snapshot(snapshot.root) is None:  # intact: no label (redactor) needed
+        return snapshot
     return ctx.cache.intact(  # a damaged snapshot is fetched again, or named, never used
-        chosen.open(ref, ctx),
+        snapshot,
         lambda: chosen.open(ref, attrs.evolve(ctx, force_reload=True)),
         offline=ctx.offline,
         label=str(ref),
@@ -244,6 +244,8 @@ def imported_entrypoints(
 def imported_doc(snapshot: Snapshot, entry: str, *, trust_repo: TrustMode = "check") -> str | None:
     """The docstring of *entry* of the imported ``hubconf.py`` (after the trust check), cleaned
     of indentation; ``None`` when it has none."""
+    import inspect
+
     module = import_hubconf(snapshot, trust_repo=trust_repo)
     doc = getattr(_entry_of(module, entry, str(snapshot.ref)), "__doc__", None)
     return inspect.cleandoc(doc) if isinstance(doc, str) else None
@@ -259,6 +261,8 @@ def _entry_of(module: types.ModuleType, entry: str, repo: str) -> Any:
     :class:`~hubcore.errors.EntrypointNotFoundError` naming what it has."""
     fn = getattr(module, entry, None)
     if fn is None or not callable(fn) or entry.startswith("_"):
+        import difflib
+
         names = _public_callables(module)
         raise EntrypointNotFoundError(entry, repo, names, difflib.get_close_matches(entry, names))
     return fn
@@ -354,6 +358,8 @@ def open_locked(
     ``commit=``) is always honoured exactly: the lock's weight hashes apply to it only when
     the lock recorded that very commit. Returns the snapshot and the lock that applies.
     """
+    from hubcore.policy.lock import find_lock
+
     open_options = {
         k: options.pop(k) for k in ("offline", "force_reload", "progress") if k in options
     }
@@ -383,6 +389,9 @@ class RunLock:
 
     def weight_hashes(self, root: Path) -> dict[str, str]:
         """Weight URL (absolute, as fetched, credential-free) -> the recorded sha256."""
+        from hubcore.store import transfer
+        from hubcore.store.http import url_identity
+
         return {
             url_identity(transfer.normalize_url(w.url, root)): w.sha256 for w in self.entry.weights
         }
@@ -443,6 +452,9 @@ def import_hubconf(
     the repository's own; call its entrypoints inside :func:`running_repository_code` so that
     weights and framework hub calls go through hubcore.
     """
+    from hubcore.policy import trust
+    from hubcore.repo.dependencies import check_dependencies
+
     label = str(snapshot.ref)  # the reference without credentials, for every message
     info = _discover_cached(snapshot)
     trust.ensure_trusted(snapshot, trust_repo)
@@ -526,6 +538,8 @@ def running_repository_code(
 
 
 def _redirects_held() -> contextlib.AbstractContextManager[None]:
+    from hubcore.repo.redirects import redirecting
+
     return redirecting(get_plugins().redirects)
 
 
@@ -537,6 +551,8 @@ def download_file(
     progress: bool | None = None,
 ) -> Path:
     """Fetch *url* (any fsspec URL or a path) into the cache and return the cached file."""
+    from hubcore.store import transfer
+
     return transfer.fetch(url, sha256=sha256, offline=offline, progress=progress).path
 
 
@@ -554,6 +570,9 @@ def load_weights(
     This is the framework-neutral ``load_state_dict_from_url``; *read_options* go to the
     backend (``map_location=...``).
     """
+    from hubcore.repo.pretrained import read_state
+    from hubcore.store import transfer
+
     chosen = get_plugins().backend_named(backend)
     file: WeightsFile = transfer.fetch(url, sha256=sha256, offline=offline, progress=progress)
     return read_state(chosen, file, **read_options)
@@ -571,6 +590,8 @@ def load_model_file(
     """Fetch a file that *is* a model (ONNX and the like) through the cache, verified like
     weights, and open it with the backend that declares its suffix (or the one named
     *backend*); *options* go to the backend's ``open_model``."""
+    from hubcore.plugins import model_files
+
     return model_files.open_model_file(
         url, backend=backend, sha256=sha256, offline=offline, progress=progress, **options
     )
@@ -588,6 +609,13 @@ def lock_references(
     Repositories their code loads through a hub API (:mod:`hubcore.repo.nested`) are locked
     too, marked ``loaded_by``. Runs no repository code; URLs are recorded without
     credentials."""
+    from hubcore.policy import trust
+    from hubcore.policy.lock import LockedRepo, LockedWeight
+    from hubcore.repo.nested import nested_loads
+    from hubcore.repo.pretrained import resolve_repo_weight_url
+    from hubcore.store import transfer
+    from hubcore.store.http import redact, url_identity
+
     locked = []
     wanted: builtins.list[tuple[str, Mapping[str, Any], str | None]] = [
         (text, {"host": host, "storage_options": storage_options}, None) for text in refs
@@ -642,6 +670,10 @@ def lock_references(
 
 
 def _accepts_pretrained(fn: Any) -> bool:
+    import inspect
+
+    from hubcore.repo.pretrained import weights_of
+
     if weights_of(fn) is not None:
         return True
     try:
@@ -658,6 +690,8 @@ def find_entrypoint(info: HubconfInfo, entry: str, repo: str) -> Entrypoint | No
     not exist: the listing is complete, or the name is private."""
     found = info.entrypoints.get(entry)
     if found is None and (info.complete or entry.startswith("_")):
+        import difflib
+
         names = builtins.list(info.entrypoints)
         raise EntrypointNotFoundError(entry, repo, names, difflib.get_close_matches(entry, names))
     return found
@@ -679,6 +713,8 @@ def _importer_for(snapshot: Snapshot) -> RepoImporter:
     importer = _importers.get(spelled)  # a warm load: no resolve() of the path
     if importer is not None:
         return importer
+    from hubcore.repo.isolation import RepoImporter
+
     key = (snapshot.root.resolve(), snapshot.snapshot_id)
     with _importers_lock:
         importer = _importers.get(key)

@@ -1,34 +1,43 @@
 """The ``hubcore`` command line. Every :class:`~hubcore.errors.HubError` ends the command with
-a one-line message on stderr and exit status 1; usage errors exit with 2."""
+a one-line message on stderr and exit status 1; usage errors exit with 2.
+
+Start-up time is part of every command, so this module imports only click, the settings and the
+errors at module level: each command imports what it needs inside its function, and command
+groups defined elsewhere are registered by name in :data:`_LAZY_COMMANDS` (imported when run
+or listed by ``--help``). A test checks that ``hubcore list`` of a local folder imports no
+network or storage library.
+"""
 
 from __future__ import annotations
 
-import ast
 import logging
 import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
-from hubcore import api, config, settings
+from hubcore import settings
 from hubcore.errors import CacheTargetError, HubError
-from hubcore.plugins import get_plugins
-from hubcore.policy import trust
-from hubcore.policy.check import check_snapshot
-from hubcore.policy.lock import read_repo_list, write_lock
-from hubcore.repo.discovery import Entrypoint, WeightsInfo
-from hubcore.repo.isolation import PRIVATE_PREFIX
-from hubcore.site.cli import site_group
-from hubcore.store import transfer
-from hubcore.store.cache import Cache, CachedSnapshot, get_cache
-from hubcore.store.files import atomic_copy
-from hubcore.store.http import redact
+
+if TYPE_CHECKING:
+    from hubcore.repo.discovery import Entrypoint, WeightsInfo
+    from hubcore.store.cache import Cache, CachedSnapshot
 
 __all__ = ["main"]
+
+#: Commands and groups defined in other modules, by name: ``"module:attribute"``. To add one,
+#: add ONE line here (never a module-level import in this file): its module is imported only
+#: when the command runs or ``hubcore --help`` lists it, so every other command stays fast.
+_LAZY_COMMANDS: dict[str, str] = {
+    "model-types": "hubcore.packages.cli:model_types_command",
+    "push": "hubcore.packages.cli:push_command",
+    "registry": "hubcore.registry.cli:registry",
+    "site": "hubcore.site.cli:site_group",
+}
 
 
 @contextmanager
@@ -59,12 +68,30 @@ def _hub_errors() -> Iterator[None]:
 
 
 def _fail(message: str) -> NoReturn:
+    from hubcore.store.http import redact
+
     click.echo(f"error: {redact(' '.join(message.split()))}", err=True)
     sys.exit(1)
 
 
 class _Group(click.Group):
-    """Runs every command under :func:`_hub_errors`, so no command ends in a traceback."""
+    """Runs every command under :func:`_hub_errors`, so no command ends in a traceback, and
+    adds the commands of :data:`_LAZY_COMMANDS` when they are asked for."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *_LAZY_COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        found = super().get_command(ctx, cmd_name)
+        if found is None and cmd_name in _LAZY_COMMANDS:
+            import importlib
+
+            module, _, attribute = _LAZY_COMMANDS[cmd_name].partition(":")
+            found = getattr(importlib.import_module(module), attribute)
+            if not isinstance(found, click.Command):
+                raise TypeError(f"{_LAZY_COMMANDS[cmd_name]} is not a click command")
+            self.add_command(found, cmd_name)
+        return found
 
     def invoke(self, ctx: click.Context) -> Any:
         # --offline, --quiet and --home hold for this command only (CliRunner runs many).
@@ -77,6 +104,8 @@ class _RedactingFilter(logging.Filter):
     lines, say) may name URLs with tokens in them."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        from hubcore.store.http import redact
+
         message = record.getMessage()
         shown = redact(message)
         if shown != message:
@@ -107,6 +136,8 @@ def main(quiet: bool, verbosity: int, offline: bool, home: Path | None) -> None:
     if offline:
         settings.override_process(offline=True)
     if home is not None:
+        from hubcore import config
+
         config.set_dir(home)
 
 
@@ -149,6 +180,8 @@ def list_command(
     trust_repo: bool,
 ) -> None:
     """List REPO's entrypoints (reads hubconf.py; runs nothing unless --import)."""
+    from hubcore import api
+
     with _hub_errors():
         snapshot = api.open_repo(repo, source=source, host=host, commit=commit)
         info = api.discover(snapshot)
@@ -199,6 +232,9 @@ def help_command(
 ) -> None:
     """Show the documentation of ENTRY in REPO (reads hubconf.py; runs nothing unless
     --import). Without ENTRY, REPO is a model package: its config, files and model card."""
+
+    from hubcore import api
+
     with _hub_errors():
         snapshot = api.open_repo(repo, source=source, host=host, commit=commit)
         if entry is None:
@@ -258,6 +294,8 @@ def load_command(
     """Run ENTRY of REPO and describe what it returned; without ENTRY, load the model
     package REPO (--commit takes sha256:<digest> too). A remote repository must be trusted
     first (see `hubcore trust`)."""
+    from hubcore import api
+
     options = dict(_parse_kw(item) for item in kwargs)
     if pretrained is not None:
         options["pretrained"] = True if pretrained == "true" else pretrained
@@ -283,6 +321,8 @@ def load_command(
 @main.command("plugins")
 def plugins_command() -> None:
     """List loaded plugins, what each registers, and plugins that failed to load."""
+    from hubcore.plugins import get_plugins
+
     plugins = get_plugins()
     for info in plugins.infos.values():
         origin = info.distribution or "?"
@@ -305,6 +345,8 @@ def plugins_command() -> None:
 def hash_command(files: tuple[str, ...]) -> None:
     """Print the sha256 of weight FILES, for @pretrained(..., sha256=...), and the
     torch-style file name that carries a hash prefix (checked on download)."""
+    from hubcore.store import transfer
+
     for name in files:
         digest = transfer.file_sha256(name)
         path = Path(name)
@@ -324,6 +366,8 @@ def hash_command(files: tuple[str, ...]) -> None:
 @click.option("--sha256", default=None, help="Expected sha256; a mismatch is an error.")
 def download_command(url: str, output_text: str | None, sha256: str | None) -> None:
     """Fetch URL into the cache (verified, locked, atomic) and print where it is."""
+    from hubcore import api
+    from hubcore.store.files import atomic_copy
 
     def refuse_special(target: Path) -> None:
         # the copy renames a file over the target: a device (/dev/null), FIFO or socket there
@@ -363,6 +407,10 @@ def check_command(
 ) -> None:
     """Review REPO as a publisher would want it (docstrings, dependencies, weights, README).
     Runs no repository code; exits 1 when there are errors."""
+    from hubcore import api
+    from hubcore.policy.check import check_snapshot
+    from hubcore.store.http import redact
+
     with _hub_errors():
         snapshot = api.open_repo(repo, source=source, host=host, commit=commit)
         findings = check_snapshot(snapshot, online=online, verify=verify)
@@ -392,6 +440,9 @@ def lock_command(
 ) -> None:
     """Record the commit of each repository REF and the sha256 of every weight file its
     entrypoints declare, so later loads are exactly reproducible (runs no repository code)."""
+    from hubcore import api
+    from hubcore.policy.lock import read_repo_list, write_lock
+
     wanted = list(refs)
     if config is not None:
         with _hub_errors():
@@ -427,6 +478,8 @@ def trust_add(entries: tuple[str, ...], host: str | None) -> None:
     git+https://host/x.git, git://host/x.git, https://host/hub.zip, s3://bucket/hub) or one
     commit of it (acme/models@<full sha>). Each is stored as the repository's identity,
     which names its host and never holds credentials."""
+    from hubcore.policy import trust
+
     with _hub_errors():
         normalized = [trust.normalize_entry(entry, host=host) for entry in entries]
         for entry in normalized:
@@ -439,6 +492,8 @@ def trust_add(entries: tuple[str, ...], host: str | None) -> None:
 def trust_rm(entries: tuple[str, ...], host: str | None) -> None:
     """Stop trusting ENTRIES, in any form `trust add` accepts (a repository entry also drops
     its pinned commits)."""
+    from hubcore.policy import trust
+
     with _hub_errors():
         for entry in entries:
             normalized = trust.normalize_entry(entry, host=host)
@@ -450,12 +505,11 @@ def trust_rm(entries: tuple[str, ...], host: str | None) -> None:
 @trust_group.command("ls")
 def trust_ls() -> None:
     """List trusted entries (from the trust file and HUBCORE_TRUST), as identities."""
+    from hubcore.policy import trust
+
     with _hub_errors():
         for entry in trust.entries():
             click.echo(entry)
-
-
-main.add_command(site_group)
 
 
 @main.group("cache")
@@ -466,6 +520,9 @@ def cache_group() -> None:
 @cache_group.command("ls")
 def cache_ls() -> None:
     """List cached repository snapshots and weight files with their sizes."""
+    from hubcore.store.cache import get_cache
+    from hubcore.store.http import redact
+
     cache = get_cache()
     snapshots, blobs = cache.snapshots(), cache.blobs()
     click.echo(f"hub home: {cache.root}")
@@ -491,6 +548,8 @@ def cache_rm(targets: tuple[str, ...]) -> None:
     """Remove cached items: a repository (SOURCE:REPO as `cache ls` shows it, or its last
     path components: github:acme/models), a snapshot id or a weight sha256 (prefixes of at
     least 7 characters are accepted). An ambiguous target removes nothing."""
+    from hubcore.store.cache import get_cache
+
     cache = get_cache()
     with _hub_errors():
         for target in targets:
@@ -505,6 +564,8 @@ def cache_rm(targets: tuple[str, ...]) -> None:
 def cache_prune(days: float) -> None:
     """Remove weights no URL refers to, snapshots no branch or tag points at (when older than
     --older-than days), and stale temporary files."""
+    from hubcore.store.cache import get_cache
+
     count, freed = get_cache().prune(older_than=days * 86400)
     click.echo(f"pruned {count} item(s), {_human_size(freed)} freed")
 
@@ -570,6 +631,8 @@ def _entry_line(entry: Entrypoint) -> str:
 
 
 def _weights_lines(weights: WeightsInfo) -> list[str]:
+    from hubcore.store.http import redact
+
     if not weights.known:
         return ["weights: declared, but not literal (known only when run)"]
     lines = []
@@ -591,6 +654,8 @@ def _human_size(size: int) -> str:
 
 
 def _parse_kw(item: str) -> tuple[str, Any]:
+    import ast
+
     key, sep, raw = item.partition("=")
     if not sep or not key.isidentifier():
         raise click.BadParameter(f"expected KEY=VALUE, got {item!r}", param_hint="--kw")
@@ -606,6 +671,9 @@ def _parse_kw(item: str) -> tuple[str, Any]:
 
 
 def _describe_result(result: Any) -> list[str]:
+    from hubcore.plugins import get_plugins
+    from hubcore.repo.isolation import PRIVATE_PREFIX
+
     items = list(result) if isinstance(result, tuple) else [result]
     plugins = get_plugins()
     lines = []
@@ -632,7 +700,9 @@ def _fmt(value: Any) -> str:
 def _watch_weights(applied: list[str]) -> Iterator[None]:
     """Record the weights the entrypoint applied (not any other download, such as the
     repository archive), described by the download events."""
+    from hubcore.plugins import get_plugins
     from hubcore.plugins.hookspecs import hookimpl
+    from hubcore.store.http import redact
 
     fetched: dict[str, str] = {}
 
@@ -658,13 +728,3 @@ def _watch_weights(applied: list[str]) -> Iterator[None]:
         yield
     finally:
         manager.unregister(watcher)
-
-
-from hubcore.packages.cli import model_types_command, push_command  # noqa: E402
-
-main.add_command(push_command)
-main.add_command(model_types_command)
-
-from hubcore.registry.cli import registry as _registry  # noqa: E402
-
-main.add_command(_registry)

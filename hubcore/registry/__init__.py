@@ -61,20 +61,60 @@ Guarantees (the storage operations are in :mod:`hubcore.registry.store`):
 * every read of a version is a constant number of objects: pointer, record, manifest.
 """
 
-from hubcore.registry.content import FileEntry, Manifest, Reference
-from hubcore.registry.core import Registry, Version, actor, open
-from hubcore.registry.errors import (
-    AliasInUseError,
-    ArtifactNotFoundError,
-    ConflictError,
-    InvalidNameError,
-    RegistryError,
-    UnsupportedStorageError,
-    VersionNotFoundError,
-)
-from hubcore.registry.lineage import Lineage
-from hubcore.registry.names import Spec, parse_spec
-from hubcore.registry.runs import Run
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+# Imported on first use: every hubcore command registers the registry's source, which lives in
+# this package, and must not pay for the registry itself.
+_EXPORTS: dict[str, str] = {
+    "AliasInUseError": "hubcore.registry.errors",
+    "ArtifactNotFoundError": "hubcore.registry.errors",
+    "ConflictError": "hubcore.registry.errors",
+    "FileEntry": "hubcore.registry.content",
+    "InvalidNameError": "hubcore.registry.errors",
+    "Lineage": "hubcore.registry.lineage",
+    "Manifest": "hubcore.registry.content",
+    "Reference": "hubcore.registry.content",
+    "Registry": "hubcore.registry.core",
+    "RegistryError": "hubcore.registry.errors",
+    "Run": "hubcore.registry.runs",
+    "Spec": "hubcore.registry.names",
+    "UnsupportedStorageError": "hubcore.registry.errors",
+    "Version": "hubcore.registry.core",
+    "VersionNotFoundError": "hubcore.registry.errors",
+    "actor": "hubcore.registry.core",
+    "open": "hubcore.registry.core",
+    "parse_spec": "hubcore.registry.names",
+}
+
+if TYPE_CHECKING:
+    from hubcore.registry.content import FileEntry, Manifest, Reference
+    from hubcore.registry.core import Registry, Version, actor, open
+    from hubcore.registry.errors import (
+        AliasInUseError,
+        ArtifactNotFoundError,
+        ConflictError,
+        InvalidNameError,
+        RegistryError,
+        UnsupportedStorageError,
+        VersionNotFoundError,
+    )
+    from hubcore.registry.lineage import Lineage
+    from hubcore.registry.names import Spec, parse_spec
+    from hubcore.registry.runs import Run
+
+
+def __getattr__(name: str) -> Any:
+    """An export, imported from its module on first access; submodules as usual."""
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "AliasInUseError",

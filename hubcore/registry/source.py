@@ -14,14 +14,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hubcore.plugins.hookspecs import hookimpl
-from hubcore.registry.core import CACHE_SOURCE, Registry
-from hubcore.registry.core import open as open_registry
 from hubcore.registry.names import parse_spec
 from hubcore.sources import Claim, FetchContext, RepoRef, Snapshot, Source
 from hubcore.sources.remote import RemoteSource, Resolution
+
+if TYPE_CHECKING:
+    from hubcore.registry.core import Registry
 
 __all__ = ["RegistrySource"]
 
@@ -32,7 +33,7 @@ _PREFIX = "registry:"
 class RegistrySource(RemoteSource):
     """Versions in a hubcore registry (see the module docstring)."""
 
-    name = CACHE_SOURCE
+    name = "registry"  # hubcore.registry.core.CACHE_SOURCE (not imported: every command loads this)
     forms: tuple[str, ...] = ("registry:NAME[:ALIAS|:vN|@sha256:HEX]",)
 
     def claim(self, text: str, options: Mapping[str, Any]) -> int:
@@ -104,6 +105,9 @@ class RegistrySource(RemoteSource):
 
 
 def _registry(options: Mapping[str, Any]) -> Registry:
+    from hubcore.registry.core import Registry
+    from hubcore.registry.core import open as open_registry
+
     given = options.get("registry")
     if isinstance(given, Registry):
         return given

@@ -8,12 +8,15 @@ markers are honoured as pip honours them.
 from __future__ import annotations
 
 import importlib.util
+import re
 from collections.abc import Sequence
-from importlib import metadata
 
 from hubcore.errors import DependencyError
 
 __all__ = ["check_dependencies"]
+
+#: A requirement that is only a project name (PEP 508): no version, extras or marker.
+_BARE_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?")
 
 
 def check_dependencies(dependencies: Sequence[str], repo: str) -> None:
@@ -27,8 +30,8 @@ def check_dependencies(dependencies: Sequence[str], repo: str) -> None:
     """
     problems = []
     for text in dependencies:
-        if text.isidentifier() and _importable(text):
-            continue  # a bare name that imports is met (and packaging costs a warm load 50 ms)
+        if _BARE_NAME.fullmatch(text.strip()) and _importable(text.strip()):
+            continue  # met (the usual "torch"): no parsing, no distribution metadata read
         from packaging.requirements import InvalidRequirement, Requirement
 
         try:
@@ -58,6 +61,8 @@ def check_dependencies(dependencies: Sequence[str], repo: str) -> None:
 
 
 def _installed_version(name: str) -> str | None:
+    from importlib import metadata
+
     try:
         return metadata.version(name)
     except metadata.PackageNotFoundError:

@@ -32,10 +32,12 @@ from __future__ import annotations
 
 import builtins
 import contextlib
+import functools
 import hashlib
 import importlib.abc
 import importlib.machinery
 import importlib.util
+import os
 import sys
 import threading
 import types
@@ -85,8 +87,13 @@ class RepoImporter:
             _FINDER.register(self)
             if self.package not in sys.modules:
                 sys.modules[self.package] = self._make_package()
+            full = f"{self.package}.{name}"
+            imported = sys.modules.get(full)
+            spec = getattr(imported, "__spec__", None)
+            if imported is not None and not getattr(spec, "_initializing", False):
+                return imported  # a warm load: nothing runs, so nothing to isolate
             with self.active():
-                return importlib.import_module(f"{self.package}.{name}")
+                return importlib.import_module(full)
 
     @contextlib.contextmanager
     def active(self) -> Iterator[None]:
@@ -231,7 +238,7 @@ class RepoImporter:
         known = self._contains.get(path)
         if known is None:
             try:
-                known = Path(path).resolve().is_relative_to(self.root)
+                known = _resolved(path).is_relative_to(self.root)
             except (OSError, ValueError):
                 known = False
             self._contains[path] = known
@@ -240,6 +247,16 @@ class RepoImporter:
     def exec_builtins(self) -> dict[str, Any]:
         """The ``__builtins__`` every module of this repository runs with."""
         return self._builtins
+
+
+@functools.lru_cache(maxsize=8192)
+def _resolved(path: str) -> Path:
+    """``Path(path).resolve()``, resolving each folder once: importing torch from a hubconf
+    adds a thousand modules from a few dozen folders, each checked by :meth:`contains`."""
+    folder, name = os.path.split(path)
+    if folder and folder != path and name not in ("", ".", "..") and not os.path.islink(path):
+        return _resolved(folder) / name
+    return Path(path).resolve()
 
 
 class _IsolatingLoader(importlib.machinery.SourceFileLoader):

@@ -22,8 +22,6 @@ from hubcore.errors import InvalidReferenceError
 from hubcore.plugins.hookspecs import hookimpl
 from hubcore.sources import Claim, FetchContext, RepoRef, Source, canonical_url
 from hubcore.sources.remote import RemoteSource, Resolution
-from hubcore.store import transfer
-from hubcore.store.archives import extract_archive
 
 __all__ = ["ArchiveSource"]
 
@@ -84,6 +82,9 @@ class ArchiveSource(RemoteSource):
 
     def resolve(self, ref: RepoRef, ctx: FetchContext) -> Resolution:
         """Fetch the archive (revalidated by ETag / Last-Modified): its sha256 is the id."""
+        from hubcore.store import transfer  # when fetching: every command registers the source
+        from hubcore.store.archives import extract_archive
+
         file = transfer.fetch(
             ref.repo,
             sha256=ref.revision,

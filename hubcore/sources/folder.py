@@ -22,13 +22,12 @@ also accepts as a reference).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import attrs
@@ -43,11 +42,13 @@ from hubcore.errors import (
 from hubcore.plugins.hookspecs import hookimpl
 from hubcore.sources import Claim, FetchContext, RepoRef, Source, canonical_url
 from hubcore.sources.remote import RemoteSource, Resolution
-from hubcore.store import stores
 
 __all__ = ["FolderSource"]
 
 #: A model package's digest, the only revision a folder on a store has.
+if TYPE_CHECKING:
+    from hubcore.store import stores
+
 _PIN = re.compile(r"^sha256:[0-9a-f]{64}$")
 #: Files of a folder copied at once (object stores answer each request slowly, not narrowly).
 COPIES = 8
@@ -109,6 +110,10 @@ class FolderSource(RemoteSource):
     def resolve(self, ref: RepoRef, ctx: FetchContext) -> Resolution:
         """List the folder once: the hash of the listing (names, sizes, tags) is the id, or
         the pin, which the copied package's manifest must then match."""
+        import hashlib  # when fetching: every command registers this source
+
+        from hubcore.store import stores
+
         store = _filesystem(ref)
         listing = _listing(store, ref.repo)
         pin = self.pinned(ref)
@@ -143,12 +148,16 @@ class FolderSource(RemoteSource):
 
 
 def _filesystem(ref: RepoRef) -> stores.Store:
+    from hubcore.store import stores
+
     store = stores.open_store(config.rewrite_url(ref.repo), ref.options.get("storage_options"))
     return attrs.evolve(store, path=store.path.rstrip("/"))
 
 
 def _listing(store: stores.Store, label: str) -> dict[str, tuple[int | None, str]]:
     """``{relative path: (size, change marker)}`` of every file below the store's path."""
+    from hubcore.store import stores
+
     root = store.path
     try:
         found = stores.call(store, "find", root, detail=True, what=f"listing {label}")
@@ -187,6 +196,8 @@ def _folder_protocol(scheme: str) -> bool:
 
 def _identity(url: str, storage: Mapping[str, Any]) -> str:
     """``s3://bucket/path``, or ``s3+https://endpoint/bucket/path`` for another endpoint."""
+    from hubcore.store import stores
+
     parts = urlsplit(url)
     endpoint = stores.endpoint(parts.scheme, storage)
     if endpoint is None:
@@ -205,6 +216,8 @@ def _path_style(
     bucket_path = parts.path.lstrip("/")
     if not bucket_path:
         raise InvalidReferenceError(f"{text!r} names an endpoint but no bucket")
+    from hubcore.store import stores
+
     given = stores.endpoint(protocol, storage)
     if given is not None and canonical_url(given) != canonical_url(endpoint):
         raise InvalidReferenceError(

@@ -34,14 +34,15 @@ from hubcore.errors import (
     RepoNotFoundError,
 )
 from hubcore.plugins.hookspecs import hookimpl
-from hubcore.sources import Claim, FetchContext, RepoRef, Snapshot, Source, canonical_url, gitproto
+from hubcore.sources import Claim, FetchContext, RepoRef, Snapshot, Source, canonical_url
 from hubcore.sources.git_hosts import FULL_SHA, SHORT_SHA, pick_commit
-from hubcore.sources.gitproto import Listing
-from hubcore.store import http
-from hubcore.store.archives import TreeWriter, check_member_name
 
-if TYPE_CHECKING:  # dulwich is imported when a git reference is fetched, not at start-up
+# dulwich, the transports (gitproto), the HTTP client and the archive writer are imported when a
+# git reference is fetched, not at start-up: every command registers this source.
+if TYPE_CHECKING:
     from dulwich.repo import MemoryRepo
+
+    from hubcore.sources.gitproto import Listing
 
 __all__ = ["GitSource"]
 
@@ -138,6 +139,8 @@ class GitSource:
     def _list(self, ref: RepoRef, prefixes: Sequence[str]) -> Listing:
         """The refs of *ref*'s repository under *prefixes* (protocol v2 ``ls-refs`` where the
         server speaks it); remembered briefly for the fetch that follows."""
+        from hubcore.sources import gitproto
+
         if _is_http(ref.repo):
             client = gitproto.SmartHTTP(ref.repo, _shown(ref))
             listing = self._guard(ref, lambda: client.ls_refs(prefixes))
@@ -149,7 +152,7 @@ class GitSource:
             symrefs = getattr(result, "symrefs", {}) or {}
             head_target = symrefs.get(b"HEAD")
             refs = {k.removesuffix("^{}"): v for k, v in sorted(items.items(), key=_peeled_last)}
-            listing = Listing(refs, head_target.decode() if head_target else None)
+            listing = gitproto.Listing(refs, head_target.decode() if head_target else None)
         with _recent_lock:
             _recent[ref.repo] = (time.monotonic(), tuple(prefixes), listing)
         return listing
@@ -193,6 +196,8 @@ class GitSource:
     ) -> None:
         """Fetch *wants* into *repo*: protocol v2 over smart HTTP without listing refs again,
         dulwich for every other transport (and for servers that only speak v0)."""
+        from hubcore.sources import gitproto
+
         if _is_http(ref.repo):
             client = gitproto.SmartHTTP(ref.repo, _shown(ref))
             if client.v2:
@@ -225,6 +230,8 @@ class GitSource:
 
     def _call(self, ref: RepoRef, action: Callable[[Any, str], Any]) -> Any:
         """Run *action* with a dulwich client for *ref* (limits on every transport)."""
+        from hubcore.sources import gitproto
+
         url = config.rewrite_url(ref.repo)
         return self._guard(ref, lambda: action(*gitproto.dulwich_client(url)))
 
@@ -232,6 +239,8 @@ class GitSource:
         """Run *action*; turn transport failures into hub errors that keep their cause."""
         from dulwich.client import HTTPUnauthorized
         from dulwich.errors import GitProtocolError, NotGitRepository
+
+        from hubcore.sources import gitproto
 
         try:
             return action()
@@ -294,6 +303,8 @@ def _is_http(url: str) -> bool:
 
 def _failure(ref: RepoRef, exc: BaseException) -> HubError:
     """A hub error for a failed transport: the root cause's own words, in full."""
+    from hubcore.sources import gitproto
+
     cause = _root_cause(exc)
     if isinstance(cause, gitproto.RemoteError):
         text = str(cause)
@@ -313,6 +324,8 @@ def _root_cause(exc: BaseException) -> BaseException:
     """The innermost error behind *exc* (``__cause__``, urllib3's ``reason``, wrapped args).
     On the way, a :class:`~hubcore.sources.gitproto.TransportTimeout` (it names the limit
     that fired) or a hang-up carrying the remote side's stderr wins."""
+    from hubcore.sources import gitproto
+
     seen: set[int] = set()
     current = exc
     while id(current) not in seen:
@@ -335,6 +348,8 @@ def _words(exc: BaseException) -> str:
     """*exc*'s own message on one line, credentials hidden; its type if it has none."""
     text = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
     text = "; ".join(line.strip() for line in text.splitlines() if line.strip())
+    from hubcore.store import http
+
     return http.redact(text) or type(exc).__name__
 
 
@@ -363,6 +378,8 @@ def _plain_git_url(text: str) -> bool:
 
 
 def _label(ref: RepoRef) -> str:
+    from hubcore.store import http
+
     return http.redact(ref.repo) + (f"@{ref.revision}" if ref.revision else "")
 
 
@@ -370,6 +387,8 @@ def _write_tree(repo: MemoryRepo, commit: str, tree: Path, label: str) -> None:
     """Write the files of *commit* into *tree*: regular files, executables, and symlinks
     that stay inside the tree (:class:`~hubcore.store.archives.TreeWriter`)."""
     from dulwich.objects import Commit
+
+    from hubcore.store.archives import TreeWriter, check_member_name
 
     try:
         obj = repo[commit.encode()]

@@ -26,7 +26,7 @@ import shutil
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
 from hubcore import settings
@@ -48,9 +48,12 @@ from hubcore.sources import (
     redact_url,
 )
 from hubcore.sources.remote import RemoteSource, Resolution
-from hubcore.store import http, transfer
-from hubcore.store.archives import archive_commit, extract_archive
 from hubcore.store.cache import Cache
+
+# The HTTP client and the archive reader are imported when a repository is fetched, not at
+# start-up: every command registers this source.
+if TYPE_CHECKING:
+    from hubcore.store import http, transfer
 
 __all__ = [
     "FULL_SHA",
@@ -302,6 +305,8 @@ class GitHostSource(RemoteSource):
         return getattr(settings.current(), self.token_setting) or None
 
     def credentials(self, ref: RepoRef) -> http.Credentials | None:
+        from hubcore.store import http
+
         token = self.token(ref)
         return http.Credentials(self.credential_headers(ref, token)) if token else None
 
@@ -327,6 +332,8 @@ class GitHostSource(RemoteSource):
     def resolve(self, ref: RepoRef, ctx: FetchContext) -> Resolution:
         """The commit from one ref request (none for a full sha); a short sha from the archive
         git records it in."""
+        from hubcore.store.archives import archive_commit, extract_archive
+
         commit = self.pinned(ref) or self._resolve(ref)
         if commit is not None:
 
@@ -343,6 +350,8 @@ class GitHostSource(RemoteSource):
         return self._resolve_short_sha(ref, ctx)
 
     def _resolve_short_sha(self, ref: RepoRef, ctx: FetchContext) -> Resolution:
+        from hubcore.store.archives import archive_commit, extract_archive
+
         short = str(ref.revision).lower()
         with self._archive(ref, short, ctx) as archive:
             commit = archive_commit(archive.path)
@@ -368,6 +377,8 @@ class GitHostSource(RemoteSource):
     ) -> AbstractContextManager[transfer.WeightsFile]:
         """The archive of *commit* through the transfer engine (resumed, retried within the
         stall budget, with progress and events), in the blob store for the block's length."""
+        from hubcore.store import transfer
+
         credentials = self.credentials(ref)
         return transfer.fetched_once(
             self.archive_url(ref, commit, authenticated=credentials is not None),
@@ -383,6 +394,8 @@ class GitHostSource(RemoteSource):
     def advertised_refs(self, ref: RepoRef) -> tuple[dict[str, str], str | None]:
         """The repository's branches and tags (``{ref: sha}``) and HEAD's branch, from one
         smart-HTTP request (see :func:`parse_ref_advertisement`)."""
+        from hubcore.store import http
+
         response = http.get(
             self.refs_url(ref),
             credentials=self.credentials(ref),

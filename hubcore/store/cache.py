@@ -46,26 +46,27 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import functools
-import hashlib
 import json
 import logging
 import os
 import re
-import shutil
 import stat
-import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any, NoReturn, ParamSpec, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, ParamSpec, Protocol, TypeVar
 from urllib.parse import unquote
 
 import attrs
-import filelock
 
 from hubcore import config, settings
 from hubcore.errors import CacheError, HubError
 from hubcore.store.files import atomic_write_json
+
+# filelock, hashlib, shutil and tempfile are imported where they are used: every command
+# imports this module, and reading a live folder or an intact snapshot needs none of them.
+if TYPE_CHECKING:
+    import filelock
 
 __all__ = [
     "Cache",
@@ -108,6 +109,8 @@ def folder_name(text: str) -> str:
     cache reserves) are percent-encoded; an over-long result is cut and suffixed with
     ``%%`` and a hash of *text*, a sequence percent-encoding never produces.
     """
+    import hashlib
+
     if _PLAIN.match(text) and text not in _RESERVED and len(text) <= _MAX_COMPONENT:
         return text
     if not text:
@@ -127,6 +130,8 @@ def folder_name(text: str) -> str:
 
 def file_sha256(path: str | os.PathLike[str]) -> str:
     """The sha256 hex digest of a local file."""
+    import hashlib
+
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
         while chunk := fh.read(CHUNK):
@@ -217,9 +222,11 @@ class Cache:
 
     def lock(self, *key: str, timeout: float = -1) -> filelock.BaseFileLock:
         """A cross-process lock named by *key* (blocking unless a timeout is given)."""
+        import hashlib
+
         digest = hashlib.sha256("\0".join(key).encode()).hexdigest()[:32]
         path = self._ensure(self.root / "locks") / f"{digest}.lock"
-        return _Lock(str(path), timeout=timeout)
+        return _lock_class()(str(path), timeout=timeout)
 
     # -- blobs -----------------------------------------------------------------------------
     def has_blob(self, sha256: str) -> bool:
@@ -244,6 +251,8 @@ class Cache:
     @contextlib.contextmanager
     def temp_file(self, suffix: str = ".part") -> Iterator[Path]:
         """A fresh temp file path under ``tmp/``; removed on exit unless it was moved away."""
+        import tempfile
+
         fd, name = tempfile.mkstemp(dir=self.tmp_dir, suffix=suffix)
         os.close(fd)
         path = Path(name)
@@ -316,6 +325,8 @@ class Cache:
 
     def _move_aside(self, path: Path, st: os.stat_result) -> Path | None:
         """Move a damaged blob (the very file *st* describes) out of the store; call locked."""
+        import tempfile
+
         try:
             if _stamp(os.lstat(path)) != _stamp(st):
                 return None
@@ -329,6 +340,8 @@ class Cache:
 
     # -- URL records -------------------------------------------------------------------------
     def _url_record_path(self, url: str) -> Path:
+        import hashlib
+
         return self.root / "urls" / f"{hashlib.sha256(url.encode()).hexdigest()}.json"
 
     def read_url_record(self, url: str) -> UrlRecord | None:
@@ -369,6 +382,9 @@ class Cache:
         ``replace=True`` rebuilds an existing snapshot (``force_reload``); the old tree is
         swapped out in one rename, so readers never see a mixture.
         """
+        import shutil
+        import tempfile
+
         final = self.snapshot_dir(source, repo_key, snapshot_id)
         if final.is_dir() and not replace:
             return final
@@ -393,6 +409,9 @@ class Cache:
 
     def discard_tree(self, folder: Path) -> None:
         """Remove a tree: first renamed away atomically, then deleted."""
+        import shutil
+        import tempfile
+
         trash = Path(tempfile.mkdtemp(dir=self.tmp_dir, prefix="trash-"))
         with contextlib.suppress(FileNotFoundError):
             os.replace(folder, trash / "tree")
@@ -592,6 +611,8 @@ class Cache:
         """Remove unreferenced blobs, snapshots no ref points at that are older than
         *older_than* seconds, and stale temporary files. Returns (files, bytes) freed.
         An entry that cannot be removed is reported and skipped."""
+        import shutil
+
         now = time.time() if now is None else now
         freed = count = 0
         removals: list[tuple[Any, int, Callable[[], None]]] = []
@@ -676,16 +697,23 @@ def _unwritable(path: Path, exc: OSError) -> CacheError:
     )
 
 
-class _Lock(filelock.FileLock):
-    """A file lock whose failure to create its file (a read-only hub home) is a HubError."""
+@functools.cache
+def _lock_class() -> type[filelock.FileLock]:
+    import filelock
 
-    def acquire(self, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return super().acquire(*args, **kwargs)
-        except filelock.Timeout:
-            raise
-        except OSError as exc:
-            raise _unwritable(Path(self.lock_file), exc) from None
+    class _Lock(filelock.FileLock):
+        """A file lock whose failure to create its file (a read-only hub home) is a
+        HubError."""
+
+        def acquire(self, *args: Any, **kwargs: Any) -> Any:
+            try:
+                return super().acquire(*args, **kwargs)
+            except filelock.Timeout:
+                raise
+            except OSError as exc:
+                raise _unwritable(Path(self.lock_file), exc) from None
+
+    return _Lock
 
 
 _retrying: contextvars.ContextVar[bool] = contextvars.ContextVar("hubcore_retrying", default=False)

@@ -11,8 +11,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
@@ -24,6 +22,8 @@ def atomic_write(
     path: Path, fill: Callable[[IO[bytes]], object], *, temp_dir: Path | None = None
 ) -> None:
     """Write *path* with ``fill(file)``, atomically; OSError as raised by the system."""
+    import tempfile  # where used: every command imports this module, few write
+
     folder = temp_dir or path.parent
     fd, temp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".part")
     try:
@@ -46,6 +46,8 @@ def atomic_write_json(
 
 def atomic_copy(source: Path, target: Path) -> None:
     """Copy *source* to *target*, atomically (creating *target*'s folder)."""
+    import shutil
+
     target.parent.mkdir(parents=True, exist_ok=True)
     with open(source, "rb") as src:
         atomic_write(target, lambda handle: shutil.copyfileobj(src, handle, 8 << 20))

@@ -15,7 +15,6 @@ from typing import Any
 from hubcore.errors import InvalidReferenceError
 from hubcore.sources import Claim, FetchContext, RepoRef, canonical_url
 from hubcore.sources.remote import RemoteSource, Resolution
-from hubcore.store import transfer
 
 PREFIX = "hubfile:"
 
@@ -46,6 +45,8 @@ class HubfileSource(RemoteSource):
 
     def resolve(self, ref: RepoRef, ctx: FetchContext) -> Resolution:
         """Fetch the file (revalidated on every online load): its sha256 is the snapshot id."""
+        from hubcore.store import transfer  # when fetching, not when the plugin loads
+
         file = transfer.fetch(ref.repo, cache=ctx.cache, progress=ctx.progress, revalidate=True)
 
         def fill(tree: Path) -> None:

@@ -8,6 +8,19 @@ with a restricted unpickler (arrays and containers only), never with plain ``pic
 ``hubcore.compat.megengine_hub``).
 """
 
-from hubcore_megengine.backend import MegEngineBackend, load_weights, safe_load
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from hubcore_megengine.backend import MegEngineBackend, load_weights, safe_load
 
 __all__ = ["MegEngineBackend", "load_weights", "safe_load"]
+
+
+def __getattr__(name: str) -> Any:
+    # imported on first use: hubcore imports this package (for its plugin module) in every
+    # command, most of which need no backend
+    if name in __all__:
+        from hubcore_megengine import backend
+
+        return getattr(backend, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

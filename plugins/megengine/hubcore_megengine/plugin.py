@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from hubcore import Backend, hookimpl
+from hubcore import hookimpl
 from hubcore.repo.redirects import Redirect
-from hubcore_megengine import hub as megengine_hub
-from hubcore_megengine.backend import MegEngineBackend
+
+if TYPE_CHECKING:
+    from hubcore import Backend
+
+# The backend and the hub API are imported by the hooks, which hubcore calls when a backend or
+# a redirect is first needed: loading the plugin (every command does) stays cheap.
 
 
 @hookimpl
 def hubcore_register_backends(register: Callable[[Backend], None]) -> None:
     """Register the MegEngine backend."""
+    from hubcore_megengine.backend import MegEngineBackend
+
     register(MegEngineBackend())
 
 
@@ -22,6 +29,8 @@ def hubcore_register_redirects(register: Callable[[Redirect], None]) -> None:
     ``load_serialized_obj_from_url`` and nested ``load``/``list``/``help``/``import_module``
     of other repositories through hubcore (both the package and the module
     that defines them, as repositories import either)."""
+    from hubcore_megengine import hub as megengine_hub
+
     for module in ("megengine.hub", "megengine.hub.hub"):
         register(Redirect(module, "pretrained", megengine_hub.pretrained))
         register(

@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from hubcore import Backend, hookimpl
+from hubcore import hookimpl
 from hubcore.repo.redirects import Redirect
-from hubcore_torch import hub as torch_hub
-from hubcore_torch.backend import TorchBackend
+
+if TYPE_CHECKING:
+    from hubcore import Backend
+
+# The backend and the hub API are imported by the hooks, which hubcore calls when a backend or
+# a redirect is first needed: loading the plugin (every command does) stays cheap.
 
 
 @hookimpl
 def hubcore_register_backends(register: Callable[[Backend], None]) -> None:
     """Register the PyTorch backend."""
+    from hubcore_torch.backend import TorchBackend
+
     register(TorchBackend())
 
 
@@ -24,6 +31,8 @@ def hubcore_register_redirects(register: Callable[[Redirect], None]) -> None:
     ``torch.utils.model_zoo.load_url`` is torch.hub's ``load_state_dict_from_url`` under its
     old name, which older repositories still call.
     """
+    from hubcore_torch import hub as torch_hub
+
     register(Redirect("torch.hub", "load_state_dict_from_url", torch_hub.load_state_dict_from_url))
     # nested hub loads: another repository, through hubcore's sources, cache, trust and lock
     for name in ("load", "list", "help"):

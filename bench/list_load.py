@@ -1,0 +1,192 @@
+"""Listing and cold loading a small local repository: hubcore against torch.hub, whole processes.
+
+Run ``.venv/torch/bin/python bench/list_load.py`` (or ``bench/run.py --only list``). A
+generated repository holds a UNet-style model (``unet``, built with ``pretrained=False``, so no
+weights are involved). In the same run, each contender is a fresh interpreter, timed as a whole
+process (start-up and imports included, as a user sees it), taking turns:
+
+* ``hubcore list REPO`` against ``torch.hub.list`` of the same files in torch.hub's cache
+  (torch.hub lists only GitHub repositories: ``owner/repo:main`` already in ``TORCH_HOME``,
+  which torch.hub reads without any request);
+* ``hubcore.load(REPO, "unet")`` against ``torch.hub.load(REPO, "unet", source="local")``.
+
+Targets (issue 12): the listing at least 10x faster than torch.hub's and under 0.1 s; the cold
+load no slower than torch.hub's. hubcore's modules are byte-compiled first, as an installation
+does (torch's are). hubcore remembers its scan of the installed plugins in the hub home: the
+first run in a fresh home pays for that scan, and is reported on its own line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import compileall
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+HUBCONF = '''
+"""A small UNet, as segmentation repositories publish it."""
+
+dependencies = ["torch"]
+
+import torch
+from torch import nn
+
+
+class DoubleConv(nn.Sequential):
+    def __init__(self, cin, cout):
+        super().__init__(
+            nn.Conv2d(cin, cout, 3, padding=1, bias=False),
+            nn.BatchNorm2d(cout),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(cout, cout, 3, padding=1, bias=False),
+            nn.BatchNorm2d(cout),
+            nn.ReLU(inplace=True),
+        )
+
+
+class UNet(nn.Module):
+    def __init__(self, channels=3, classes=2, width=16, depth=4):
+        super().__init__()
+        widths = [width * 2**i for i in range(depth + 1)]
+        self.first = DoubleConv(channels, widths[0])
+        self.down = nn.ModuleList(DoubleConv(a, b) for a, b in zip(widths, widths[1:]))
+        self.up = nn.ModuleList(
+            nn.ConvTranspose2d(b, a, 2, stride=2) for a, b in zip(widths, widths[1:])
+        )
+        self.merge = nn.ModuleList(DoubleConv(2 * a, a) for a in widths[:-1])
+        self.last = nn.Conv2d(widths[0], classes, 1)
+
+    def forward(self, x):
+        skips = [self.first(x)]
+        for block in self.down:
+            skips.append(block(nn.functional.max_pool2d(skips[-1], 2)))
+        x = skips.pop()
+        for up, merge in zip(reversed(self.up), reversed(self.merge)):
+            x = merge(torch.cat([skips.pop(), up(x)], dim=1))
+        return self.last(x)
+
+
+def unet(pretrained=False, **kwargs):
+    """UNet for semantic segmentation (no pretrained weights in this benchmark)."""
+    if pretrained:
+        raise ValueError("this benchmark repository has no weights")
+    return UNet(**kwargs)
+'''
+
+HUBCORE_LIST = "import sys; from hubcore.cli import main; sys.exit(main())"
+TORCH_LIST = (
+    "import sys, torch.hub; print(torch.hub.list(sys.argv[1], trust_repo=True, verbose=False))"
+)
+#: what torch.hub's cache calls the repository ``bench/unet-hub:main``
+TORCH_CACHED = ("bench/unet-hub:main", "bench_unet-hub_main")
+HUBCORE_LOAD = "import sys, hubcore; print(type(hubcore.load(sys.argv[1], 'unet')).__name__)"
+TORCH_LOAD = (
+    "import sys, torch; print(type(torch.hub.load(sys.argv[1], 'unet', source='local')).__name__)"
+)
+
+
+def make_repo(folder: Path) -> Path:
+    """The benchmark repository: a hubconf.py with one UNet entrypoint."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "hubconf.py").write_text(textwrap.dedent(HUBCONF).lstrip())
+    return folder
+
+
+def byte_compile() -> None:
+    """Write hubcore's .pyc files, as installing it would (an editable checkout has none)."""
+    for folder in (ROOT / "hubcore", ROOT / "plugins", ROOT / "docs" / "example-plugin"):
+        compileall.compile_dir(folder, quiet=1)
+
+
+def whole_process(argv: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """Wall seconds one process takes from start to exit (it must succeed), and the CPU
+    seconds it used (user + system): on a machine shared with other work, CPU time is what
+    the process costs, and close to its wall time on an idle machine."""
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    began = time.perf_counter()
+    subprocess.run(argv, env=env, check=True, stdout=subprocess.DEVNULL)
+    wall = time.perf_counter() - began
+    now = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (now.ru_utime - used.ru_utime) + (now.ru_stime - used.ru_stime)
+
+
+def run(runs: int = 7) -> dict[str, float]:
+    """Median wall and CPU seconds of each contender over *runs* turns (``NAME`` and
+    ``NAME, cpu``), plus the first hubcore listing in a fresh hub home."""
+    byte_compile()
+    with tempfile.TemporaryDirectory(prefix="hubcore-bench-list-") as tmp:
+        base = Path(tmp)
+        repo = str(make_repo(base / "unet-hub"))
+        make_repo(base / "torch-home" / "hub" / TORCH_CACHED[1])
+        env = {
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join([str(ROOT), *sys.path[1:]]),
+            "HUBCORE_HOME": str(base / "home"),
+            "HUBCORE_TRUST": "*",
+            "HUBCORE_DISABLE_PROGRESS": "1",
+            "TORCH_HOME": str(base / "torch-home"),
+        }
+        py = sys.executable
+        contenders = {
+            "hubcore list": [py, "-c", HUBCORE_LIST, "list", repo],
+            "torch.hub.list": [py, "-c", TORCH_LIST, TORCH_CACHED[0]],
+            "hubcore.load (cold)": [py, "-c", HUBCORE_LOAD, repo],
+            "torch.hub.load (cold)": [py, "-c", TORCH_LOAD, repo],
+        }
+        first, first_cpu = whole_process(contenders["hubcore list"], env)  # scans plugins
+        for argv in contenders.values():  # warm the page cache for every contender alike
+            whole_process(argv, env)
+        times: dict[str, list[float]] = {}
+        for _ in range(runs):
+            for name, argv in contenders.items():
+                wall, cpu = whole_process(argv, env)
+                times.setdefault(name, []).append(wall)
+                times.setdefault(f"{name}, cpu", []).append(cpu)
+    result = {name: statistics.median(values) for name, values in times.items()}
+    result["hubcore list, first run in a fresh hub home"] = first
+    result["hubcore list, first run in a fresh hub home, cpu"] = first_cpu
+    return result
+
+
+def report(result: dict[str, float], runs: int) -> list[str]:
+    """The printed lines: wall and CPU seconds, and the ratios the targets are about."""
+    lines = [f"median of {runs} runs, whole processes{'':14}wall s     cpu s"]
+    for name, wall in result.items():
+        if not name.endswith(", cpu"):
+            lines.append(f"   {name:<46} {wall:7.3f}   {result[name + ', cpu']:7.3f}")
+    for kind, suffix in (("wall", ""), ("cpu", ", cpu")):
+        hub_list = result["hubcore list" + suffix]
+        listing = result["torch.hub.list" + suffix] / hub_list
+        loading = result["hubcore.load (cold)" + suffix] / result["torch.hub.load (cold)" + suffix]
+        lines.append(
+            f"   {kind}: list torch.hub / hubcore x{listing:.1f} (target >= 10), hubcore list "
+            f"{hub_list * 1000:.0f} ms (target < 100 ms); cold load hubcore / torch.hub "
+            f"x{loading:.2f} (target <= 1.00)"
+        )
+    return lines
+
+
+def main() -> None:
+    """Run the benchmark and print (and optionally write) the results."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    args = parser.parse_args()
+    result = run(args.runs)
+    print("\n".join(report(result, args.runs)))
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
