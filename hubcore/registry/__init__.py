@@ -14,7 +14,10 @@
 Layout under the registry's root (a folder, or a prefix of a bucket)::
 
     <root>/
-      registry.json                                  format marker (create-only)
+      registry.json                                  format marker (create-only; the first
+                                                     change checks conditional writes on it)
+      names/<name in lower case>.json                claims a name whatever its case (no two
+                                                     names differ only in case)
       blobs/sha256/<2 hex>/<64 hex>                  file contents, stored once by sha256
       manifests/sha256/<2 hex>/<64 hex>.json         a version's file list (path, size, sha256,
                                                      and the URL of a reference), canonical

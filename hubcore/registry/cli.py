@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -9,16 +10,19 @@ from typing import Any
 
 import click
 
+from hubcore.errors import HubError
 from hubcore.registry.core import Registry, Version
 from hubcore.registry.core import open as open_registry
 from hubcore.registry.history import change_text
 from hubcore.registry.names import parse_spec
+from hubcore.store.http import redact
 
 __all__ = ["registry"]
 
 
 def _common(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """--registry URL and --json, on every subcommand."""
+    """--registry URL and --json, on every subcommand; with --json a failure is JSON too."""
+    fn = _json_errors(fn)
     fn = click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")(fn)
     return click.option(
         "--registry",
@@ -27,6 +31,24 @@ def _common(fn: Callable[..., Any]) -> Callable[..., Any]:
         metavar="URL",
         help="Registry folder or fsspec URL (default: $HUBCORE_REGISTRY or <home>/registry).",
     )(fn)
+
+
+def _json_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """With --json, a hub error is also printed on stdout as ``{"error": {"type",
+    "message"}}`` (the exit status and the stderr line stay those of every command)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except HubError as exc:
+            if kwargs.get("as_json"):
+                message = redact(" ".join(str(exc).split()))
+                error = {"type": type(exc).__name__, "message": message}
+                click.echo(json.dumps({"error": error}, indent=1, sort_keys=True))
+            raise
+
+    return wrapper
 
 
 def _emit(as_json: bool, data: Any, lines: list[str]) -> None:

@@ -95,6 +95,15 @@ class Manifest:
         for first, second in itertools.pairwise(ordered):
             if first.path == second.path:
                 raise InvalidNameError(f"the file path {first.path!r} is given twice")
+        paths = {e.path for e in ordered}
+        for entry in ordered:
+            parts = entry.path.split("/")
+            for end in range(1, len(parts)):
+                if "/".join(parts[:end]) in paths:  # a file where a folder must be
+                    raise InvalidNameError(
+                        f"the file path {entry.path!r} needs {'/'.join(parts[:end])!r} to be a "
+                        "folder, but that is a file of the version too"
+                    )
         return cls(tuple(ordered))
 
     def to_bytes(self) -> bytes:
@@ -134,7 +143,9 @@ def collect_files(source: str | os.PathLike[str] | Mapping[str, Any]) -> list[Lo
     """The local files to log from a folder, a single file, or ``{path in version: local}``.
 
     A folder is walked without following links to folders; ``.git``, ``__pycache__`` and the
-    like are skipped; a link to a file is logged as the file it points to.
+    like are skipped; a link to a file is logged as the file it points to when that file is
+    inside the folder, and refused when it is outside (a folder handed over to be logged must
+    not send ``/etc/passwd`` or ``~/.aws/credentials`` along; name such a file in a mapping).
     """
     pairs: list[tuple[str, Path]] = []
     if isinstance(source, Mapping):
@@ -144,11 +155,18 @@ def collect_files(source: str | os.PathLike[str] | Mapping[str, Any]) -> list[Lo
         if root.is_file():
             pairs = [(root.name, root)]
         elif root.is_dir():
+            inside = root.resolve()
             for folder, dirs, names in os.walk(root):
                 dirs[:] = sorted(d for d in dirs if d not in SKIPPED_DIRS)
                 rel = Path(folder).relative_to(root).as_posix()
                 for name in sorted(names):
                     path = Path(folder) / name
+                    if path.is_symlink() and not path.resolve().is_relative_to(inside):
+                        raise RegistryError(
+                            f"{path} is a link to {path.resolve()}, outside {root}: copy the "
+                            "file into the folder, or log it by name with a mapping "
+                            "{path in version: file}"
+                        )
                     if path.is_file():
                         pairs.append((check_path(name if rel == "." else f"{rel}/{name}"), path))
             if not pairs:

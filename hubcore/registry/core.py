@@ -34,7 +34,9 @@ from hubcore.registry.errors import (
     AliasInUseError,
     ArtifactNotFoundError,
     ConflictError,
+    InvalidNameError,
     RegistryError,
+    UnsupportedStorageError,
     VersionNotFoundError,
 )
 from hubcore.registry.names import (
@@ -86,6 +88,17 @@ def actor() -> str:
     except (KeyError, OSError):
         user = "unknown"
     return f"{user}@{socket.gethostname()}"
+
+
+def _same_name(name: str, stored: Mapping[str, Any]) -> None:
+    """Refuse *name* where *stored* (a record found at its key) belongs to another spelling."""
+    other = stored.get("name")
+    if isinstance(other, str) and other != name:
+        raise InvalidNameError(
+            f"the name {name!r} differs from the existing {other!r} only in case; names that "
+            f"differ only in case are refused (they would share a folder on case-insensitive "
+            f"storage): use {other!r}"
+        )
 
 
 def _now() -> str:
@@ -333,15 +346,34 @@ class Registry:
         return Manifest.from_bytes(data, digest)
 
     def _mark(self) -> None:
-        if not self._marked:
-            self.store.create("registry.json", _dumps({"format": "hubcore-registry", "version": 1}))
-            self._marked = True
+        """Write the format marker once, and check on it that the storage honours both
+        conditional writes: a store that ignores them would lose versions and alias moves
+        without a word, so it is refused before the first change."""
+        if self._marked:
+            return
+        marker = _dumps({"format": "hubcore-registry", "version": 1})
+        self.store.create("registry.json", marker)
+        ignored = []
+        if self.store.create("registry.json", marker):
+            ignored.append("If-None-Match: * (create-only)")
+        data, _ = self.store.read("registry.json")
+        if self.store.swap("registry.json", data, f'"{"0" * 32}-stale"'):
+            ignored.append("If-Match (compare-and-swap)")
+        if ignored:
+            raise UnsupportedStorageError(
+                f"the storage of the registry {self.store.url} ignores {' and '.join(ignored)}: "
+                "concurrent writers would overwrite each other's versions and alias moves "
+                "unnoticed. Use a store that honours conditional writes (AWS S3, MinIO, a "
+                "local or network folder)."
+            )
+        self._marked = True
 
     def _update(
         self, key: str, change: Any, *, what: str
     ) -> tuple[dict[str, Any], dict[str, Any]] | None:
         """Read-modify-compare-and-swap *key* until it holds; *change(current)* returns the
         new value or ``None`` (nothing to do). Returns (before, after), or ``None``."""
+        self._mark()
         for attempt in range(_ATTEMPTS):
             found = self._read_json(key)
             if found is None:
@@ -458,6 +490,7 @@ class Registry:
             "created": _now(),
             "creator": actor(),
             "writer": uuid.uuid4().hex,
+            "event_id": _event_id(),
             "size": manifest.size,
             "file_count": len(manifest.files),
         }
@@ -465,13 +498,53 @@ class Registry:
             record["run"] = run
         number = self._take_number(name, record)
         version = Version(self, {**record, "number": number}, manifest)
-        self.store.create(digest_key(name, digest), _dumps({"version": number}))
-        self._advance_latest(name, number, digest)
-        after = {"version": number, "digest": digest, "run": run}
-        self._commit(name, self._event(name, "log", after=after, version=number, digest=digest))
+        self._complete(version, repair=False)
         for alias in aliases:
             self._move_alias(name, alias, version)
         return version
+
+    def _version_events(self, version: Version) -> list[tuple[dict[str, Any], bool]]:
+        """The events recording *version*'s creation, rebuilt from its record alone (so its
+        writer and anyone finishing for it write the same objects): ``(event, notify)``."""
+        record, number = version.record, version.number
+        if not isinstance(record.get("event_id"), str):
+            return []  # written before versions carried their event
+        base = {"id": record["event_id"], "when": record.get("created"), "before": None}
+        base["who"] = record.get("creator")
+        if version.link is None:
+            after = {"version": number, "digest": version.digest, "run": record.get("run")}
+            event = {**base, "kind": "log", "name": version.name, "after": after}
+            return [({**event, "version": number, "digest": version.digest}, True)]
+        source, source_number = version.link
+        after = {"version": number, "link": f"{source}:v{source_number}", "digest": version.digest}
+        linked = {"model": version.name, "version": number}
+        event = {**base, "kind": "link", "name": version.name, "after": after, "version": number}
+        other = {**base, "kind": "linked", "name": source, "after": linked}
+        return [(event, True), ({**other, "version": source_number}, False)]
+
+    def _complete(self, version: Version, *, repair: bool) -> None:
+        """The steps after a version's number is taken: the digest index, the link index (a
+        registered model's version), ``latest``, and its events. Each step is create-only or
+        moves forward only, so a writer killed part way is finished by the next writer that
+        meets its version (*repair*: then plugins are not told again)."""
+        name, number, digest = version.name, version.number, version.digest
+        events = self._version_events(version)
+        if repair and events:  # the last event is the last step: present, nothing is left
+            last = events[-1][0]
+            if self.store.info(self._event_key(str(last["name"]), last)) is not None:
+                return
+        self.store.create(digest_key(name, digest), _dumps({"version": number}))
+        if version.link is not None:
+            source, source_number = version.link
+            self.store.create(link_key(source, source_number, name, number), b"{}")
+        self._advance_latest(name, number, digest)
+        for event, notify in events:
+            where = str(event["name"])
+            if repair:
+                if self.store.info(self._event_key(where, event)) is None:
+                    self._commit(where, event, announce=False, notify=notify)
+            else:
+                self._commit(where, event, notify=notify)
 
     def _references(
         self, references: Mapping[str, str | Reference], progress: bool | None
@@ -502,10 +575,14 @@ class Registry:
             "creator": actor(),
             **fields,
         }
-        if self.store.create(key, _dumps(record)):
-            return record
         found = self._read_json(key)
+        if found is None:
+            self._claim_name(name)
+            if self.store.create(key, _dumps(record)):
+                return record
+            found = self._read_json(key)
         existing = found[0] if found else record
+        _same_name(name, existing)
         if existing.get("kind", ARTIFACT) != kind:
             if kind == ARTIFACT:
                 raise RegistryError(
@@ -524,11 +601,23 @@ class Registry:
             )
         return existing
 
+    def _claim_name(self, name: str) -> None:
+        """Claim *name* whatever its case (create-only), so that no two names that differ
+        only in case exist: they would share one folder on case-insensitive storage."""
+        key = f"names/{encode_name(name.lower())}.json"
+        if self.store.create(key, _dumps({"name": name})):
+            return
+        found = self._read_json(key)
+        if found is not None:
+            _same_name(name, found[0])
+
     def _by_digest(self, name: str, digest: str) -> Version | None:
         found = self._read_json(digest_key(name, digest))
         if found is not None:
             version = self._read_version(name, int(found[0]["version"]))
             if version is not None and version.digest == digest:
+                if not version.record.get("deleted"):
+                    self._complete(version, repair=True)  # its writer may have died
                 return version
             return None
         # a writer may have died between taking its number and indexing it: check latest
@@ -536,7 +625,7 @@ class Registry:
         if latest is not None:
             version = self._read_version(name, latest)
             if version is not None and version.digest == digest:
-                self.store.create(digest_key(name, digest), _dumps({"version": latest}))
+                self._complete(version, repair=True)
                 return version
         return None
 
@@ -582,6 +671,9 @@ class Registry:
             found = self._read_json(version_key(name, number))
             if found is not None and found[0].get("writer") == record["writer"]:
                 return number  # our write went through; only its answer was lost
+            if found is not None and not found[0].get("deleted"):
+                # its writer may have died after taking the number: finish for it
+                self._complete(Version(self, found[0]), repair=True)
             number += 1
         raise ConflictError(f"could not take a version number for {name}")
 
@@ -605,7 +697,15 @@ class Registry:
     # -- reading -----------------------------------------------------------------------------
     def _read_version(self, name: str, number: int) -> Version | None:
         found = self._read_json(version_key(name, number))
-        return Version(self, found[0]) if found is not None else None
+        if found is None:
+            return None
+        stored = found[0].get("name")
+        if isinstance(stored, str) and stored != name:  # a case-insensitive folder
+            raise ArtifactNotFoundError(
+                f"no artifact named {name!r} in {self.store.url} ({stored!r} is stored in its "
+                "place: the storage ignores case)"
+            )
+        return Version(self, found[0])
 
     def _live(self, name: str, number: int, what: str) -> Version:
         version = self._read_version(name, number)
@@ -640,11 +740,8 @@ class Registry:
             version = self._live(spec.name, spec.number, str(spec))
             return version.number, version.digest
         if spec.digest is not None:
-            found = self._read_json(digest_key(spec.name, spec.digest))
-            if found is None:
-                self._missing(spec.name, str(spec))
-            assert found is not None
-            return int(found[0]["version"]), spec.digest
+            version = self._with_digest(spec)
+            return version.number, version.digest
         if spec.alias == LATEST:
             number = self._latest_number(spec.name)
             if number is None:
@@ -657,12 +754,36 @@ class Registry:
         assert pointer is not None
         return int(pointer[0]["version"]), str(pointer[0]["digest"])
 
+    def _with_digest(self, spec: Spec) -> Version:
+        """The live version holding digest *spec.digest*, found through the digest index and
+        checked against the version's own record (an index entry is only a hint)."""
+        found = self._read_json(digest_key(spec.name, str(spec.digest)))
+        if found is None:
+            self._missing(spec.name, str(spec))
+        assert found is not None
+        try:
+            number = int(found[0]["version"])
+        except (KeyError, TypeError, ValueError):
+            raise RegistryError(
+                f"the digest index of {spec} in {self.store.url} is damaged (written outside "
+                "hubcore)"
+            ) from None
+        version = self._live(spec.name, number, str(spec))
+        if version.digest != spec.digest:
+            raise RegistryError(
+                f"the digest index of {spec} names v{number}, which holds sha256:"
+                f"{version.digest}: the registry in {self.store.url} was modified outside hubcore"
+            )
+        return version
+
     def get(self, spec: str | Spec) -> Version:
         """The version *spec* names: ``NAME``/``NAME:latest``, ``NAME:ALIAS``, ``NAME:v3`` or
         ``NAME@sha256:<hex>`` (a constant number of reads, however many versions exist)."""
         spec = parse_spec(spec) if isinstance(spec, str) else spec
         if spec.number is not None:
             return self._live(spec.name, spec.number, str(spec))
+        if spec.digest is not None:
+            return self._with_digest(spec)
         if spec.alias == LATEST:
             number = self._latest_number(spec.name)
             if number is None:
@@ -733,6 +854,7 @@ class Registry:
         """CAS the pointer to *version* (``None``: remove), embedding the move's event; the
         event file is written after, and again by the next mover if this one died first."""
         key = alias_key(name, alias)
+        self._mark()
         for attempt in range(_ATTEMPTS):
             found = self._read_json(key)
             current, tag = found if found is not None else ({}, None)
@@ -778,14 +900,46 @@ class Registry:
         for info in self.store.objects(f"{collection_key(name)}/events"):
             found = self._read_json(info.key)
             if found is not None:
-                events[found[0]["id"]] = found[0]
+                stem = info.key.rpartition("/")[2].removesuffix(".json")
+                events[stem] = self._checked_event(name, found[0], info.key, stem)
         for info in self.store.objects(f"{collection_key(name)}/aliases"):
             found = self._read_json(info.key)
             if found is not None and found[0].get("event"):
-                events.setdefault(found[0]["event"]["id"], found[0]["event"])
+                event = self._checked_event(name, found[0]["event"], info.key)
+                events.setdefault(str(event["id"]), event)
+        # versions past the latest pointer: their writers may have died before their events
+        pointer = self._read_json(alias_key(name, LATEST))
+        number = -1
+        if pointer is not None and pointer[0].get("version") is not None:
+            number = int(pointer[0]["version"])
+        while (probe := self._read_version(name, number + 1)) is not None:
+            number += 1
+            for event, _ in self._version_events(probe):
+                if event["name"] == name:
+                    events.setdefault(str(event["id"]), event)
         if not events and self.store.info(f"{collection_key(name)}/collection.json") is None:
             raise ArtifactNotFoundError(f"no artifact named {name!r} in {self.store.url}")
         return [events[k] for k in sorted(events)]
+
+    def _checked_event(
+        self, name: str, event: Any, key: str, stem: str | None = None
+    ) -> dict[str, Any]:
+        """*event* read from *key* if it is one hubcore wrote there: the fields every event
+        has, of *name*, and stored under its own id (so no object can stand in for another
+        event); else :class:`RegistryError` naming the object."""
+        fields = ("id", "kind", "name", "when", "who")
+        if (
+            not isinstance(event, dict)
+            or not all(isinstance(event.get(f), str) for f in fields)
+            or event["name"] != name
+            or (stem is not None and event["id"] != stem)
+        ):
+            raise RegistryError(
+                f"{self.store.url}/{key} is not a history event of {name} that hubcore wrote "
+                "(fields missing, another name, or an id that is not its key); the history "
+                "was modified outside hubcore: remove or restore that object"
+            )
+        return event
 
     # -- editing and housekeeping --------------------------------------------------------------
     def update(
@@ -913,28 +1067,14 @@ class Registry:
                 "created": _now(),
                 "creator": actor(),
                 "writer": uuid.uuid4().hex,
+                "event_id": _event_id(),
                 "size": source.record.get("size"),
                 "file_count": source.record.get("file_count"),
                 "link": {"name": source.name, "version": source.number},
             }
             number = self._take_number(model, record)
             existing = Version(self, {**record, "number": number}, source._manifest)
-            self.store.create(digest_key(model, source.digest), _dumps({"version": number}))
-            self.store.create(link_key(source.name, source.number, model, number), b"{}")
-            self._advance_latest(model, number, source.digest)
-            target = f"{source.name}:v{source.number}"
-            after = {"version": number, "link": target, "digest": source.digest}
-            self._commit(model, self._event(model, "link", after=after, version=number))
-            self._commit(
-                source.name,
-                self._event(
-                    source.name,
-                    "linked",
-                    after={"model": model, "version": number},
-                    version=source.number,
-                ),
-                notify=False,
-            )
+            self._complete(existing, repair=False)
         for alias in aliases:
             self._move_alias(model, alias, existing)
         return existing

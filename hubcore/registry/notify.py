@@ -47,7 +47,7 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import attrs
 
@@ -438,7 +438,6 @@ def _send(
 ) -> str | None:
     """POST the event to *hook*, retried with backoff; ``None`` when it was accepted, else
     the reason (with no part of the URL)."""
-    import requests
     import tenacity
 
     from hubcore.store import http
@@ -454,18 +453,10 @@ def _send(
         left = deadline - time.monotonic()
         if left <= 0.05:
             raise tenacity.TryAgain  # counted; stops at the deadline below
-        timeout = (min(hook.timeout, left), min(hook.timeout, left))
-        try:
-            response = http.send(
-                hook.url, method="POST", headers=headers, data=body, timeout=timeout, mirror=False
-            )
-        except requests.RequestException as exc:
-            raise _Retry(http.describe_failure(exc)) from None
-        status = response.status_code
-        response.close()
+        status, reason = _post(hook, body, headers, min(hook.timeout, left))
         if 200 <= status < 300:
             return
-        reason = http.status_text(status, response.reason)
+        reason = http.status_text(status, reason)
         if status >= 500 or http.is_transient(status):
             raise _Retry(reason)
         raise RegistryError(reason)
@@ -488,14 +479,91 @@ def _send(
     return None
 
 
+#: Redirects a webhook may answer that are followed (same origin only): they keep the POST.
+_KEPT_REDIRECTS = frozenset({307, 308})
+
+
+def _post(hook: Webhook, body: bytes, headers: Mapping[str, str], budget: float) -> tuple[int, str]:
+    """POST *body* to *hook* and return the final ``(status, reason)`` within *budget*
+    seconds in all, however slowly the receiver answers (it runs in a daemon thread that is
+    abandoned at the deadline). Redirects are followed only to the webhook's own origin and
+    only when they keep the method (307, 308): the body and headers never reach another
+    host. The answer's body is never read."""
+    import threading
+
+    result: list[tuple[int, str]] = []
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            result.append(_post_now(hook, body, headers, budget))
+        except BaseException as exc:  # handed to the caller's thread
+            failure.append(exc)
+
+    worker = threading.Thread(target=run, name=f"webhook-{hook.name}", daemon=True)
+    worker.start()
+    worker.join(budget)
+    if failure:
+        raise failure[0]
+    if not result:
+        raise _Retry(f"no complete answer within {budget:.1f} s")
+    return result[0]
+
+
+def _post_now(
+    hook: Webhook, body: bytes, headers: Mapping[str, str], budget: float
+) -> tuple[int, str]:
+    import requests
+
+    from hubcore.store import http
+
+    target = hook.url
+    home = http.origin(hook.url)
+    for _ in range(http.MAX_REDIRECTS + 1):
+        try:
+            response = http.session().request(
+                "POST",
+                target,
+                headers=dict(headers),
+                data=body,
+                stream=True,
+                allow_redirects=False,
+                timeout=(budget, budget),
+            )
+        except requests.RequestException as exc:
+            raise _Retry(http.describe_failure(exc)) from None
+        status, reason, location = (
+            response.status_code,
+            response.reason,
+            response.headers.get("Location"),
+        )
+        response.close()
+        if status not in http.REDIRECTS:
+            return status, reason
+        following = urljoin(target, location or "")
+        if status not in _KEPT_REDIRECTS or not location or http.origin(following) != home:
+            where = urlsplit(following).hostname or "?"
+            raise RegistryError(
+                f"answered {status} (a redirect to {where}); a webhook's POST follows only "
+                "307 and 308 redirects within its own origin: configure the final URL"
+            )
+        target = following
+    raise RegistryError("too many redirects")
+
+
 class _ScrubFilter(logging.Filter):
-    def __init__(self, hook: Webhook) -> None:
+    """Hides every webhook called so far from HTTP libraries' log lines (installed once and
+    kept: a request abandoned at its deadline may still log after its caller returned)."""
+
+    def __init__(self) -> None:
         super().__init__()
-        self.hook = hook
+        self.hooks: dict[str, Webhook] = {}
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        shown = self.hook.scrub(message)
+        shown = message
+        for hook in list(self.hooks.values()):
+            shown = hook.scrub(shown)
         if shown != message:
             record.msg, record.args = shown, None
         return True
@@ -503,21 +571,18 @@ class _ScrubFilter(logging.Filter):
 
 #: Loggers that may name the URL of a request (urllib3's debug line has its path).
 _HTTP_LOGGERS = ("urllib3.connectionpool", "urllib3.util.retry", "hubcore.store.http")
+_SCRUB = _ScrubFilter()
 
 
 @contextlib.contextmanager
 def _scrubbed_logs(hook: Webhook) -> Iterator[None]:
-    """While *hook* is called, what HTTP libraries log has no part of its URL (a Slack
-    webhook's path is its key, and the one redactor keeps paths)."""
-    scrub = _ScrubFilter(hook)
-    loggers = [logging.getLogger(name) for name in _HTTP_LOGGERS]
-    for item in loggers:
-        item.addFilter(scrub)
-    try:
-        yield
-    finally:
-        for item in loggers:
-            item.removeFilter(scrub)
+    """From now on, what HTTP libraries log has no part of *hook*'s URL (a Slack webhook's
+    path is its key, and the one redactor keeps paths)."""
+    _SCRUB.hooks[hook.url] = hook
+    for name in _HTTP_LOGGERS:
+        if _SCRUB not in logging.getLogger(name).filters:
+            logging.getLogger(name).addFilter(_SCRUB)
+    yield
 
 
 def _capped(wait: Any, deadline: float) -> Any:

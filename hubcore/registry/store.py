@@ -127,7 +127,9 @@ def open_store(url: str, storage_options: Mapping[str, Any] | None = None) -> St
     if "file" in protocols or "local" in protocols:
         return LocalStore(Path(root))
     if "s3" in protocols and hasattr(fs, "call_s3"):
-        return S3Store(fs, root, url=ref.repo, identity=ref.location)
+        from hubcore.store.http import redact
+
+        return S3Store(fs, root, url=redact(ref.repo), identity=ref.location)
     raise UnsupportedStorageError(
         f"the registry cannot be kept on {type(fs).__name__} ({url}): it offers no create-only "
         "write or compare-and-swap that hubcore knows. Use a local or network folder, or S3 "
