@@ -193,6 +193,12 @@ class Settings:
         _flag,
         "0: build pretrained models plainly (initialised, then weights copied in)",
     )
+    fast_load_min_bytes: int = _setting(
+        "HUBCORE_FAST_LOAD_MIN_BYTES",
+        16 << 20,
+        _whole,
+        "weights smaller than this load on the plain path (cheaper for small models)",
+    )
     github_token: str = _setting(
         "HUBCORE_GITHUB_TOKEN", "", _text, "token for GitHub", alias="GITHUB_TOKEN"
     )

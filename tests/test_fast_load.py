@@ -25,6 +25,13 @@ from hubcore.plugins import get_plugins  # noqa: E402
 from hubcore.repo.pretrained import build_pretrained  # noqa: E402
 from hubcore.store import cache, transfer  # noqa: E402
 
+
+@pytest.fixture(autouse=True)
+def fast_path_for_small_models(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These models are tiny: let the fast path take them as it takes big ones."""
+    monkeypatch.setenv("HUBCORE_FAST_LOAD_MIN_BYTES", "0")
+
+
 SHAPES = {"weight": (3, 4), "bias": (3,)}
 HUBCONF = """
 from pathlib import Path

@@ -221,15 +221,19 @@ def build_pretrained(
     backend changed how it ran), ``build()`` runs again on the plain path: built as usual,
     the files read with :meth:`~hubcore.plugins.backends.Backend.read_weights` (shards merged into
     one state) and applied with :meth:`~hubcore.plugins.backends.Backend.apply_weights`. *fast*
-    ``False`` (default: ``HUBCORE_FAST_LOAD``) forces the plain path. *read_options* go to
-    the backend's reader (``map_location``).
+    ``False`` forces the plain path and ``True`` the fast one; by default
+    (``HUBCORE_FAST_LOAD``) the fast path is taken for weights of at least
+    ``HUBCORE_FAST_LOAD_MIN_BYTES`` (16 MiB): below that, watching the build costs more than
+    the copy it saves. *read_options* go to the backend's reader (``map_location``).
     """
     files = list(files)
     options = dict(read_options or {})
     if not files:
         raise ValueError("build_pretrained needs at least one weight file")
     if fast is None:
-        fast = settings.current().fast_load
+        current = settings.current()
+        big = sum(f.size for f in files) >= current.fast_load_min_bytes
+        fast = current.fast_load and big
     if not fast:
         return _apply_plain(build(), files, strict, options)
     capable = [b for b in get_plugins().backends.values() if assigns_weights(b)]

@@ -25,6 +25,13 @@ from hubcore.repo.pretrained import build_pretrained
 from hubcore.store.cache import file_sha256
 from hubcore_torch import assign as fast
 
+
+@pytest.fixture(autouse=True)
+def fast_path_for_small_models(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These models are tiny: let the fast path take them as it takes big ones."""
+    monkeypatch.setenv("HUBCORE_FAST_LOAD_MIN_BYTES", "0")
+
+
 NET = '''
 import torch
 from torch import nn
