@@ -38,6 +38,7 @@ import json
 import os
 import types
 import typing
+import weakref
 from collections.abc import Callable, Mapping, MutableSequence, Sequence
 from collections.abc import Set as AbstractSet
 from pathlib import Path
@@ -257,11 +258,18 @@ def _unstructure(value: Any, where: str) -> Any:
     )
 
 
+#: Each class's resolved annotations: resolving them evaluates strings (every load).
+_HINTS: weakref.WeakKeyDictionary[type[Any], dict[str, Any]] = weakref.WeakKeyDictionary()
+
+
 def _hints(cls: type[Any]) -> dict[str, Any]:
-    try:
-        return typing.get_type_hints(cls)
-    except Exception:  # unresolvable annotations: no type checks, validators still run
-        return {}
+    found = _HINTS.get(cls)
+    if found is None:
+        try:
+            found = _HINTS[cls] = typing.get_type_hints(cls)
+        except Exception:  # unresolvable annotations: no type checks, validators still run
+            return {}
+    return found
 
 
 _SIMPLE = (int, float, str, bool)

@@ -30,11 +30,28 @@ def checked_stat(root: Path, rel: str, label: str, *, remote: bool) -> os.stat_r
     :class:`FileNotFoundError` when it does not exist, else :class:`PackageIntegrityError`."""
     path = root / rel
     st = os.stat(path)  # FileNotFoundError: the caller's message
-    if remote and not Path(os.path.realpath(path)).is_relative_to(os.path.realpath(root)):
+    if (
+        remote
+        and _through_link(root, rel)
+        and not Path(os.path.realpath(path)).is_relative_to(os.path.realpath(root))
+    ):
         raise PackageIntegrityError(rel, label, "is a link to a file outside the package")
     if not stat.S_ISREG(st.st_mode):
         raise PackageIntegrityError(rel, label, "is not a regular file")
     return st
+
+
+def _through_link(root: Path, rel: str) -> bool:
+    """Whether reaching *rel* from *root* follows a symbolic link (the file or a folder
+    on the way): only then can it lead outside, so only then are the paths resolved (the
+    folders above *root* are the cache's, and resolving each costs a system call)."""
+    parts = rel.split("/")
+    if any(p in ("", ".", "..") for p in parts) or "\\" in rel or os.path.isabs(rel):
+        return True  # not a plain relative path: resolve it
+    return any(
+        stat.S_ISLNK(os.lstat(os.path.join(root, *parts[: i + 1])).st_mode)
+        for i in range(len(parts))
+    )
 
 
 def read_json_file(root: Path, rel: str, label: str, *, remote: bool) -> Any:

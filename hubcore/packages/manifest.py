@@ -7,8 +7,10 @@
 Its own sha256 is the package's *digest*: ``revision="sha256:<digest>"`` pins a package on a
 store that has no commits. A folder with ``config.json`` but no manifest is an incomplete
 package (a push in progress or interrupted). Loading checks every listed file: its size
-always, its sha256 when the file is new or changed since it was last checked (a record of
-``(size, mtime, ctime, inode)`` per file kept in the cache), so a warm load hashes nothing.
+always, its sha256 when the file is new or changed since it was last checked against that
+same sha256 (a record of ``(size, mtime, ctime, inode, sha256)`` per file kept in the cache,
+written by a check and by :func:`~hubcore.packages.save.save_pretrained`, which hashes what
+it writes), so a warm load, and a push right after a save, hash nothing.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ __all__ = [
     "manifest_bytes",
     "read_manifest",
     "read_manifest_digest",
+    "record_verified",
     "verify_files",
     "write_manifest",
 ]
@@ -47,7 +50,7 @@ __all__ = [
 MANIFEST = "hubcore-manifest.json"
 FORMAT = 1
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
-_verified: dict[tuple[str, str], tuple[int, ...]] = {}  # (root, file) -> stamp, this process
+_verified: dict[tuple[str, str], tuple[object, ...]] = {}  # (root, file) -> stamp, this process
 _verified_lock = threading.Lock()
 
 
@@ -158,8 +161,34 @@ def is_member_name(name: object) -> bool:
     return name != MANIFEST
 
 
-def _stamp(st: os.stat_result) -> tuple[int, ...]:
-    return (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+def _stamp(st: os.stat_result, sha: str) -> tuple[object, ...]:
+    """What a check of a file against *sha* is remembered by: its stat and that sha256."""
+    return (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, sha)
+
+
+def record_verified(
+    root: Path, checked: Mapping[str, tuple[str, os.stat_result]], cache: Cache
+) -> None:
+    """Remember that the files of *root* in *checked* (``{relative path: (sha256, stat)}``:
+    the caller hashed the bytes it wrote or read, and took the stat before reading or just
+    after writing) have those sha256 while their stat is unchanged, so that the next
+    :func:`verify_files` hashes only what changed since."""
+    record_path = _record_path(cache, root)
+    record = _read_record(record_path)
+    for name, (sha, st) in checked.items():
+        stamp = _stamp(st, sha)
+        with _verified_lock:
+            _verified[(str(root), name)] = stamp
+        record[name] = list(stamp)
+    _write_record(record_path, record)
+
+
+def _write_record(path: Path, record: Mapping[str, Any]) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(path, record)
+    except OSError:
+        pass  # a read-only cache verifies again next time
 
 
 def verify_files(
@@ -182,7 +211,7 @@ def verify_files(
         if name not in manifest and foreign_code(root, name):
             raise PackageIntegrityError(name, label, "is code its manifest does not list")
     record_path = _record_path(cache, root)
-    record = _read_record(record_path)
+    record: dict[str, Any] | None = None  # read only if this process has not seen a file
     changed = False
     for name, (sha, size) in manifest.items():
         path = root / name
@@ -194,10 +223,15 @@ def verify_files(
             raise PackageIntegrityError(
                 name, label, f"has {st.st_size} bytes, its manifest says {size}"
             )
-        stamp = _stamp(st)
+        stamp = _stamp(st, sha)
         key = (str(root), name)
-        if _verified.get(key) == stamp or tuple(record.get(name, ())) == stamp:
-            _verified[key] = stamp
+        if _verified.get(key) == stamp:
+            continue
+        if record is None:
+            record = _read_record(record_path)
+        if tuple(record.get(name, ())) == stamp:
+            with _verified_lock:
+                _verified[key] = stamp
             continue
         actual = file_sha256(path)
         if actual != sha:
@@ -208,11 +242,8 @@ def verify_files(
             _verified[key] = stamp
         record[name] = list(stamp)
         changed = True
-    if changed:
-        try:
-            atomic_write_json(record_path, record)
-        except OSError:
-            pass  # a read-only cache verifies again next time
+    if changed and record is not None:
+        _write_record(record_path, record)
 
 
 def found_files(root: Path) -> list[str]:
@@ -257,9 +288,7 @@ def foreign_code(root: Path, name: str) -> bool:
 
 def _record_path(cache: Cache, root: Path) -> Path:
     key = hashlib.sha256(str(root.absolute()).encode()).hexdigest()
-    folder = cache.root / "verified" / "packages"
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder / f"{key}.json"
+    return cache.root / "verified" / "packages" / f"{key}.json"
 
 
 def _read_record(path: Path) -> dict[str, Any]:

@@ -17,6 +17,7 @@ Versioned, concurrent-safe publishing is the registry's job.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import json
 import os
@@ -74,8 +75,9 @@ def push(
         fs.makedirs(base, exist_ok=True)
         remote = _remote_sizes(fs, base)
         known = _recorded(fs, base, remote)
-        if MANIFEST in remote:
-            fs.rm_file(f"{base}/{MANIFEST}")  # readers see an incomplete package, not a mix
+        if MANIFEST in remote:  # readers see an incomplete package, not a mix
+            with contextlib.suppress(FileNotFoundError):  # another push removed it
+                fs.rm_file(f"{base}/{MANIFEST}")
         todo = [
             name
             for name, (sha, size) in manifest.items()

@@ -31,12 +31,12 @@ from hubcore.packages.config import (
     write_config_json,
 )
 from hubcore.packages.errors import PackageError
-from hubcore.packages.manifest import MANIFEST, write_manifest
+from hubcore.packages.manifest import MANIFEST, record_verified, write_manifest
 from hubcore.packages.types import model_types
 from hubcore.packages.weights import DEFAULT_SHARD_BYTES, INDEX_NAME, save_weights
 from hubcore.plugins import get_plugins
 from hubcore.plugins.backends import exporter_of
-from hubcore.store.cache import file_sha256
+from hubcore.store.cache import file_sha256, get_cache
 from hubcore.store.files import atomic_copy, atomic_write
 
 __all__ = ["package_files", "parse_size", "save_pretrained"]
@@ -76,7 +76,8 @@ def save_pretrained(
     source. Weights are written as safetensors through the backend that recognises the
     model, in shards above *max_shard_size* (bytes, or ``"2GB"``). *model_card* is the
     ``README.md`` text, or the front matter (``title``, ``summary``, ``tags``, ``license``,
-    ``author``) of the card written otherwise. The manifest is written last.
+    ``author``) of the card written otherwise. The manifest is written last, and the
+    files' sha256 are recorded as checked (see :mod:`hubcore.packages.manifest`).
     """
     if not is_model_config(config):
         raise PackageError(
@@ -133,11 +134,15 @@ def save_pretrained(
         text = model_card if isinstance(model_card, str) else _card(config, section, model_card)
         data = text.encode()
         atomic_write(target / CARD_NAME, lambda handle: handle.write(data))
-    files = {
-        rel: written.get(rel) or (file_sha256(target / rel), (target / rel).stat().st_size)
-        for rel in package_files(target)
-    }
+    files, checked = {}, {}
+    for rel in package_files(target):
+        st = os.stat(target / rel)  # before reading; just after writing what was written
+        sha, size = written.get(rel) or (file_sha256(target / rel), st.st_size)
+        files[rel], checked[rel] = (sha, size), (sha, st)
     write_manifest(target, files)
+    # Every sha256 above is of bytes just written or read: a push or load of this folder
+    # next hashes only the files changed since.
+    record_verified(target, checked, get_cache())
     return target
 
 

@@ -10,7 +10,8 @@ against OSS's S3-compatible endpoint, taken from ``storage_options={"endpoint_ur
 
 Listing and copying go through :mod:`hubcore.store.stores`: S3-compatible stores get
 hubcore's connect and read timeouts, every operation of an asynchronous filesystem is bounded
-by the stall budget, and files are copied range by range.
+by the stall budget, and each file is copied as one streamed request (or range by range
+where the filesystem cannot stream), every 4 MiB within the stall budget.
 
 The source claims every protocol fsspec knows, but only generically: a source that declares a
 protocol (a plugin's ``hf://``) or a rule (an archive suffix) wins. A protocol fsspec does not

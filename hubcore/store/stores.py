@@ -9,9 +9,10 @@ through :func:`open_store`, :func:`call` and :func:`copy`, so that no store wait
   not, so attempts are not multiplied. Timeouts given in the storage options win.
 * **Stall budget.** Every operation of an asynchronous filesystem (s3fs, gcsfs, adlfs, ...)
   must finish within ``HUBCORE_STALL_BUDGET`` seconds, whatever retries it makes inside;
-  when the budget is spent the operation is cancelled. Files are copied range by range
-  (:data:`RANGE` bytes), each range bounded by the budget, so a slow but moving transfer
-  goes on and a stalled one stops.
+  when the budget is spent the operation is cancelled. Files are copied as one streamed
+  request where the filesystem streams (s3fs, gcsfs), else range by range; either way each
+  :data:`RANGE` bytes are bounded by the budget, so a slow but moving transfer goes on and
+  a stalled one stops.
 * **Errors** are :class:`~hubcore.errors.DownloadError` naming the host (the endpoint), the
   transport and the limit that fired, with URLs redacted.
 
@@ -21,6 +22,7 @@ Synchronous filesystems (local files, sftp, ftp) keep their own timeouts.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib.util
 import os
 from collections.abc import Callable, Mapping
@@ -164,8 +166,10 @@ def copy(
 ) -> int:
     """Copy the file *path* of *store* to *write*, in pieces; returns the bytes copied.
 
-    From an asynchronous store each :data:`RANGE` is one bounded request (see :func:`call`),
-    so every range must arrive within the stall budget; a synchronous one is read as a file.
+    From an asynchronous store every :data:`RANGE` must arrive within the stall budget: one
+    streamed request where the filesystem streams (:func:`_stream`), else (and for what a
+    broken stream left) one bounded request per range (see :func:`call`). A synchronous
+    store is read as a file.
     """
     from fsspec.asyn import AsyncFileSystem
 
@@ -176,7 +180,8 @@ def copy(
                 write(data)
                 done += len(data)
         return done
-    while size is None or done < size:
+    done, whole = _stream(store, path, write, what)
+    while not whole and (size is None or done < size):
         wanted = RANGE if size is None else min(RANGE, size - done)
         data = call(store, "cat_file", path, start=done, end=done + wanted, what=what)
         if data:
@@ -185,6 +190,59 @@ def copy(
         if len(data) < wanted:
             break  # the end of the file (or it shrank: the caller compares sizes)
     return done
+
+
+def _stream(
+    store: Store, path: str, write: Callable[[bytes], object], what: str
+) -> tuple[int, bool]:
+    """Copy *path* as one streamed request where the filesystem streams (s3fs, gcsfs), each
+    :data:`RANGE` of it bounded by the stall budget: one request per file, not one per
+    range (a store answers every request at a cost). Returns the bytes copied and whether
+    that is the whole file: a stream that breaks leaves the rest to :func:`copy`'s ranges;
+    one that stalls is an error."""
+    from fsspec.asyn import AsyncFileSystem, sync
+
+    fs, budget = store.fs, settings.current().stall_budget
+    if type(fs).open_async is AsyncFileSystem.open_async:
+        return 0, False
+
+    async def piece(stream: Any) -> bytes:
+        parts, got = [], 0
+        while got < RANGE and (data := await stream.read(RANGE - got)):
+            parts.append(data)
+            got += len(data)
+        return b"".join(parts)
+
+    def bounded(func: Callable[..., Any], *args: Any) -> Any:
+        try:
+            return sync(fs.loop, func, *args, timeout=budget or None)
+        except (asyncio.TimeoutError, TimeoutError) as exc:
+            raise DownloadError(
+                f"{what} failed: {_reason(exc)} (host {store.host}, transport {store.transport})"
+            ) from None
+
+    try:
+        stream = bounded(fs.open_async, path, "rb")
+    except (FileNotFoundError, DownloadError):
+        raise
+    except Exception:  # no stream: the ranges say why
+        return 0, False
+    done = 0
+    try:
+        while True:
+            try:
+                data = bounded(piece, stream)
+            except (FileNotFoundError, DownloadError):
+                raise
+            except Exception:  # a broken stream: the ranges go on from where it stopped
+                return done, False
+            if not data:
+                return done, True
+            write(data)
+            done += len(data)
+    finally:
+        with contextlib.suppress(Exception):
+            sync(fs.loop, stream.close, timeout=budget or None)
 
 
 def _reason(exc: BaseException) -> str:

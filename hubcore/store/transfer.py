@@ -412,7 +412,7 @@ def _file_pump(path: str, write: Callable[[bytes], None]) -> None:
 def _store_pump(
     store: stores.Store, size: int | None, url: str, write: Callable[[bytes], None]
 ) -> None:
-    # range by range, each within the stall budget (hubcore.store.stores)
+    # one streamed request (or ranges), every piece within the stall budget (hubcore.store.stores)
     stores.copy(store, store.path, size, write, f"reading {redact(url)}")
 
 
