@@ -297,7 +297,7 @@ def package_help(snapshot: Snapshot) -> str:
         ]
     except PackageError as exc:
         lines.append(f"files: {exc}")
-    card = _card_text(root, label, remote)
+    card = card_text(root, label, remote)
     if card:
         lines += ["", card]
     return "\n".join(lines)
@@ -307,8 +307,9 @@ def package_help(snapshot: Snapshot) -> str:
 MAX_CARD_BYTES = 1 << 20
 
 
-def _card_text(root: Path, label: str, remote: bool) -> str:
-    """The model card, if it is a regular file of the package (its first megabyte)."""
+def card_text(root: Path, label: str, remote: bool) -> str:
+    """The model card, if it is a regular file of the package (its first megabyte; no
+    links out of a fetched snapshot), else ``""`` or why it is not shown."""
     try:
         checked_stat(root, CARD_NAME, label, remote=remote)
         with open(root / CARD_NAME, "rb") as fh:

@@ -12,11 +12,13 @@ from pathlib import Path
 
 from hubcore import api
 from hubcore.packages.config import read_config_json
-from hubcore.packages.manifest import digest_of, read_manifest
+from hubcore.packages.load import card_text
+from hubcore.packages.manifest import found_files, read_manifest_digest, verify_files
 from hubcore.packages.save import CARD_NAME
 from hubcore.site.collectors import FRAMEWORKS, local_folder
 from hubcore.site.model import CatalogModel, FileRow, Snippet
-from hubcore.site.pages import PageError, TemplatePage, read_page
+from hubcore.site.pages import PageError, TemplatePage, parse_page
+from hubcore.store.cache import get_cache
 
 __all__ = ["PackageCollector"]
 
@@ -37,11 +39,13 @@ class PackageCollector:
         snapshot = api.open_repo(self.reference)
         ref, root = snapshot.ref, snapshot.root
         label = ref.text or ref.identity
-        data = read_config_json(root, label)
+        remote = snapshot.snapshot_id is not None  # fetched: no links out of it
+        data = read_config_json(root, label, remote=remote)
         section = data.get("hubcore", {})
-        manifest = read_manifest(root, label)
-        digest = digest_of(root)
-        card = _card(root)
+        manifest, digest = read_manifest_digest(root, label, remote=remote)
+        # the page says "verified files": check them as a load would (cheap when unchanged)
+        verify_files(root, manifest, label, get_cache(), extra=found_files(root), remote=remote)
+        card = _card(root, label, remote)
         model_type = str(data.get("model_type", ""))
         meta = card.meta if card else {}
         title = card.text("title") if card else ""
@@ -78,11 +82,11 @@ class PackageCollector:
         ]
 
 
-def _card(root: Path) -> TemplatePage | None:
-    path = root / CARD_NAME
-    if not path.is_file():
+def _card(root: Path, label: str, remote: bool) -> TemplatePage | None:
+    text = card_text(root, label, remote)
+    if not text.startswith("---"):
         return None
     try:
-        return read_page(path)
+        return parse_page(text, root / CARD_NAME)
     except PageError:
         return None

@@ -142,6 +142,12 @@ def read_page(path: Path) -> TemplatePage:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
         raise PageError(f"{path}: not UTF-8 text ({exc.reason}); save the page as UTF-8") from None
+    return parse_page(text, path)
+
+
+def parse_page(text: str, path: Path) -> TemplatePage:
+    """Parse the page *text* (read from *path*, which messages name). Raises
+    :class:`PageError`."""
     match = _FRONT.match(text)
     if match is None:
         raise PageError(
