@@ -126,7 +126,12 @@ def test_webhook_follows_a_same_origin_307(
         if head.startswith(b"POST /moved "):
             conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
         else:
-            conn.sendall(b"HTTP/1.1 308 Moved\r\nLocation: /moved\r\nContent-Length: 0\r\n\r\n")
+            # this server answers one request per connection, and says so: a client that
+            # reused the connection for the redirect would meet a reset
+            conn.sendall(
+                b"HTTP/1.1 308 Moved\r\nLocation: /moved\r\nContent-Length: 0\r\n"
+                b"Connection: close\r\n\r\n"
+            )
 
     server = Listener(answer)
     try:
