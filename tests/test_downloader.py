@@ -119,6 +119,9 @@ def test_persistent_errors_give_up(hub_home, fast_settings, server, data) -> Non
 def test_stall_budget_bounds_a_stalled_download(hub_home, server, data, monkeypatch) -> None:
     # Fifty attempts of 0.5 s reads with backoff would take minutes; the budget stops at 2 s
     # (with few attempts, a slow machine could run out of attempts first: not the point here).
+    # An attempt under way when the budget runs out ends by its own timeouts: keep them short
+    # (a loaded machine with every server thread stalled made one 10 s connect wait).
+    monkeypatch.setenv("HUBCORE_CONNECT_TIMEOUT", "0.5")
     monkeypatch.setenv("HUBCORE_READ_TIMEOUT", "0.5")
     monkeypatch.setenv("HUBCORE_RETRIES", "50")
     monkeypatch.setenv("HUBCORE_STALL_BUDGET", "2")
