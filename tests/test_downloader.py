@@ -132,7 +132,9 @@ def test_stall_budget_bounds_a_stalled_download(hub_home, server, data, monkeypa
     began = time.monotonic()
     with pytest.raises(DownloadError) as info:
         hubcore.download(url)
-    assert time.monotonic() - began < 10
+    # Without the budget, fifty attempts take minutes. With it the download ends within a few
+    # seconds on a quiet machine; a loaded CI machine has taken up to 21 s (issue 18 notes it).
+    assert time.monotonic() - began < 40
     message = str(info.value)
     assert type(info.value) is DownloadError
     assert "HUBCORE_STALL_BUDGET" in message
