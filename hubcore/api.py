@@ -68,6 +68,7 @@ _dependencies_met: set[tuple[str, ...]] = set()
 _COMMITISH = re.compile(r"^[0-9a-fA-F]{7,64}$")
 
 
+@runcontext.collector_paused
 def open_repo(
     repo: str,
     *,
@@ -162,6 +163,7 @@ def _open_intact(chosen: Source, ref: RepoRef, ctx: FetchContext) -> Snapshot:
     )
 
 
+@runcontext.collector_paused
 @retried_after_removal
 def discover(repo: str | Snapshot, **options: Any) -> HubconfInfo:
     """Statically describe *repo*'s entrypoints, dependencies and weights; runs no repo code."""
@@ -169,6 +171,7 @@ def discover(repo: str | Snapshot, **options: Any) -> HubconfInfo:
     return _discover_cached(snapshot)
 
 
+@runcontext.collector_paused
 @retried_after_removal
 def list(
     repo: str | Snapshot,
@@ -190,6 +193,7 @@ def list(
     return builtins.list(discover(snapshot).entrypoints)
 
 
+@runcontext.collector_paused
 @retried_after_removal
 def help(
     repo: str | Snapshot,
@@ -268,6 +272,7 @@ def _entry_of(module: types.ModuleType, entry: str, repo: str) -> Any:
     return fn
 
 
+@runcontext.collector_paused
 @retried_after_removal
 def load(
     repo: str,
@@ -556,6 +561,7 @@ def download_file(
     return transfer.fetch(url, sha256=sha256, offline=offline, progress=progress).path
 
 
+@runcontext.collector_paused
 def load_weights(
     url: str,
     *,
@@ -578,6 +584,7 @@ def load_weights(
     return read_state(chosen, file, **read_options)
 
 
+@runcontext.collector_paused
 def load_model_file(
     url: str,
     *,

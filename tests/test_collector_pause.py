@@ -1,0 +1,99 @@
+"""hubcore's public calls pause Python's cyclic garbage collector and give it back as found."""
+
+from __future__ import annotations
+
+import gc
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import hubcore
+from hubcore.runcontext import collector_paused
+
+
+@pytest.fixture
+def collector_on() -> Iterator[None]:
+    was = gc.isenabled()
+    gc.enable()
+    yield
+    if not was:
+        gc.disable()
+
+
+@collector_paused
+def _state() -> bool:
+    return gc.isenabled()
+
+
+def test_paused_during_the_call_and_on_again_after(collector_on: None) -> None:
+    assert _state() is False
+    assert gc.isenabled()
+
+
+def test_nested_calls_turn_it_on_only_at_the_outermost_end(collector_on: None) -> None:
+    @collector_paused
+    def outer() -> tuple[bool, bool]:
+        inner = _state()
+        return inner, gc.isenabled()
+
+    assert outer() == (False, False)
+    assert gc.isenabled()
+
+
+def test_on_again_after_a_failing_call(collector_on: None) -> None:
+    @collector_paused
+    def fails() -> None:
+        raise ValueError("boom")
+
+    with pytest.raises(ValueError):
+        fails()
+    assert gc.isenabled()
+
+
+def test_a_callers_own_disable_is_left_alone(collector_on: None) -> None:
+    gc.disable()
+    try:
+        assert _state() is False
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+
+def test_overlapping_calls_in_threads_turn_it_on_when_the_last_ends(collector_on: None) -> None:
+    first_inside = threading.Event()
+    release_first = threading.Event()
+    seen: list[bool] = []
+
+    @collector_paused
+    def slow() -> None:
+        first_inside.set()
+        release_first.wait(10)
+
+    @collector_paused
+    def quick() -> None:
+        seen.append(gc.isenabled())
+
+    worker = threading.Thread(target=slow)
+    worker.start()
+    assert first_inside.wait(10)
+    quick()
+    assert seen == [False]
+    assert not gc.isenabled()  # the slow call still runs
+    release_first.set()
+    worker.join(10)
+    assert gc.isenabled()
+
+
+def test_load_runs_with_the_collector_paused(
+    collector_on: None, tmp_path: Path, hub_home: Path
+) -> None:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "hubconf.py").write_text(
+        "import gc\ndependencies = []\n\ndef probe():\n    return gc.isenabled()\n"
+    )
+    assert hubcore.load(str(repo), "probe") is False
+    assert hubcore.list(str(repo)) == ["probe"]
+    assert gc.isenabled()
