@@ -18,6 +18,9 @@ Contenders:
 * ``hubcore.load(hub, "big", pretrained=True)`` (the fast path), and with ``fast_load=False``
   (the plain path: initialised, then copied);
 * ``hubcore.repo.pretrained.build_pretrained`` over the four shards (what model packages call);
+* ``hubcore.load(package)`` of a model package of the same model saved by
+  ``hubcore.save_pretrained`` in four shards, its class shipped as code (a local folder:
+  manifest read, every file's size checked, the shipped code imported in isolation);
 * ``torch.hub.load(hub, "big", source="local", pretrained=True)`` with a ``.pth`` file.
 
 Prints the figures and the ratios the fast-load issue asks for: hubcore within 1.15x of the
@@ -63,6 +66,23 @@ def big():
     return build()
 """
 
+PACKAGE_MODEL = f"""
+import attrs
+import hubcore
+from torch import nn
+
+
+@hubcore.model_config("bench-big")
+class BigConfig:
+    layers: int = {LAYERS}
+    width: int = {WIDTH}
+
+
+class BigNet(nn.Sequential):
+    def __init__(self, config):
+        super().__init__(*[nn.Linear(config.width, config.width) for _ in range(config.layers)])
+"""
+
 TORCH_HUBCONF = """
 import torch
 from net import build
@@ -105,6 +125,11 @@ sys.path.insert(0, {hub!r})
 from net import build
 files = [hubcore.store.transfer.fetch(url, sha256=sha) for url, sha in {shards!r}]
 model = build_pretrained(build, files)
+assert not any(p.is_meta for p in model.parameters())
+""",
+    "hubcore package": """
+import hubcore
+model = hubcore.load({package!r}, trust_repo=True)
 assert not any(p.is_meta for p in model.parameters())
 """,
     "torch.hub": """
@@ -152,7 +177,19 @@ def prepare(root: Path, env: dict[str, str]) -> dict[str, str]:
         path = root / "shards" / f"model-{n + 1:05d}-of-{LAYERS:05d}.safetensors"
         save_file({k: v for k, v in state.items() if k.startswith(f"{n}.")}, str(path))
         shards.append((path.as_uri(), file_sha256(path)))
-    del state
+    (root / "package-src").mkdir()
+    (root / "package-src" / "bench_big_net.py").write_text(PACKAGE_MODEL)
+    sys.path.insert(0, str(root / "package-src"))
+    from bench_big_net import BigConfig, BigNet  # type: ignore[import-not-found]
+
+    import hubcore
+
+    with torch.device("meta"):
+        net = BigNet(BigConfig())
+    net.load_state_dict(state, assign=True)
+    shard_bytes = (WIDTH * WIDTH + WIDTH) * 4 + 1024  # one layer per shard
+    hubcore.save_pretrained(net, root / "package", config=BigConfig(), max_shard_size=shard_bytes)
+    del state, net
     sha = file_sha256(single)
     hubconf = HUBCORE_HUBCONF.format(sha=sha)
     (root / "hubcore-hub" / "hubconf.py").write_text(textwrap.dedent(hubconf))
@@ -164,6 +201,7 @@ def prepare(root: Path, env: dict[str, str]) -> dict[str, str]:
         "single": str(single),
         "shards": json.dumps(shards),
         "shard_files": json.dumps([str(p) for p in sorted((root / "shards").iterdir())]),
+        "package": str(root / "package"),
     }
     return values
 
@@ -179,6 +217,7 @@ def contenders(v: dict[str, str]) -> dict[str, str]:
         "torch.hub": SCRIPTS["torch.hub"].format(hub=v["torch_hub"]),
         "limit, 4 shards": SCRIPTS["limit"].format(hub=v["hub"], files=shard_files),
         "hubcore, 4 shards": SCRIPTS["hubcore shards"].format(hub=v["hub"], shards=shards),
+        "hubcore package, 4 shards": SCRIPTS["hubcore package"].format(package=v["package"]),
     }
 
 
@@ -237,6 +276,12 @@ def main() -> None:
         / medians["limit, 4 shards"][1],
         "torch.hub / hubcore 4 shards, wall": medians["torch.hub"][0]
         / medians["hubcore, 4 shards"][0],
+        "package: hubcore / limit, wall": medians["hubcore package, 4 shards"][0]
+        / medians["limit, 4 shards"][0],
+        "package: hubcore / limit, peak memory": medians["hubcore package, 4 shards"][1]
+        / medians["limit, 4 shards"][1],
+        "torch.hub / hubcore package, wall": medians["torch.hub"][0]
+        / medians["hubcore package, 4 shards"][0],
         "hubcore / limit, CPU": medians["hubcore"][2] / medians["limit"][2],
         "torch.hub / hubcore, CPU": medians["torch.hub"][2] / medians["hubcore"][2],
         "shards: hubcore / limit, CPU": medians["hubcore, 4 shards"][2]
