@@ -27,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import functools
+import gc
 import itertools
 import weakref
 from collections.abc import Iterator, Mapping, Sequence
@@ -330,6 +331,13 @@ def _assign(
     _retie(model, plan.ties)
     del plan
     why = _meta_left(model) + build.leftovers()
+    for generation in (0, 2):
+        if not why:
+            break
+        # A reference cycle left by the build may still hold a meta tensor: hubcore pauses the
+        # collector during loads, so collect (the young generation first: cheap) and look again.
+        gc.collect(generation)
+        why = _meta_left(model) + build.leftovers()
     if why:
         refuse("; ".join(why))
 
