@@ -36,6 +36,7 @@ __all__ = [
     "RepoNotFoundError",
     "UnknownSourceError",
     "UntrustedRepoError",
+    "UsageError",
     "VariantNotFoundError",
     "WeightsFormatError",
     "WeightsMismatchError",
@@ -219,3 +220,8 @@ def _quoted_list(names: Sequence[str]) -> str:
 def _short_list(names: Sequence[str], limit: int = 8) -> str:
     shown = ", ".join(names[:limit])
     return shown + (f" (+{len(names) - limit} more)" if len(names) > limit else "")
+
+
+class UsageError(HubError, TypeError):
+    """A call that hubcore cannot make sense of as written: arguments that the operation does
+    not take (positional arguments for a model package, say)."""

@@ -240,7 +240,7 @@ def _shipped(
     snapshot: Snapshot, config_ref: str, build_ref: str, trust_repo: TrustMode
 ) -> tuple[Any, Any]:
     """The classes of shipped code, imported after the trust check, in isolation."""
-    from hubcore.api import _importer_for, _redirects_held
+    from hubcore.runner import _importer_for, _redirects_held
 
     trust.ensure_trusted(snapshot, trust_repo)
     importer = _importer_for(snapshot)
@@ -266,7 +266,7 @@ def _running(snapshot: Snapshot, shipped: bool) -> Iterator[None]:
     if not shipped:
         yield
         return
-    from hubcore.api import running_repository_code
+    from hubcore.runner import running_repository_code
 
     with running_repository_code(snapshot):
         yield

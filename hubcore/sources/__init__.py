@@ -34,6 +34,7 @@ from hubcore.store.cache import Cache
 __all__ = [
     "Claim",
     "FetchContext",
+    "PinCheck",
     "RepoRef",
     "Snapshot",
     "Source",
@@ -109,14 +110,27 @@ class Snapshot:
     snapshot_id: str | None = None
 
 
+class PinCheck(Protocol):
+    """Raises a :class:`~hubcore.errors.HubError` unless the folder *root*, filled for the
+    content pin *pin* (``sha256:<digest>``) of the reference *label*, holds that content."""
+
+    def __call__(self, root: Path, pin: str, label: str) -> None: ...
+
+
 @attrs.frozen
 class FetchContext:
-    """What a source needs to know to open a reference."""
+    """What a source needs to know to open a reference.
+
+    *check_pin* is how a source that accepts a content pin verifies what it fetched before
+    the cache publishes it; the features that define pins supply it (a model package's
+    digest), so no source imports them. A source given a pin and no *check_pin* refuses.
+    """
 
     cache: Cache
     offline: bool = False
     force_reload: bool = False
     progress: bool = True
+    check_pin: PinCheck | None = None
 
 
 class Claim(enum.IntEnum):

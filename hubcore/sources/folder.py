@@ -38,6 +38,7 @@ from hubcore.errors import (
     DownloadError,
     HubconfNotFoundError,
     InvalidReferenceError,
+    LockMismatchError,
     RepoNotFoundError,
 )
 from hubcore.plugins.hookspecs import hookimpl
@@ -46,10 +47,10 @@ from hubcore.sources.remote import RemoteSource, Resolution
 
 __all__ = ["FolderSource"]
 
-#: A model package's digest, the only revision a folder on a store has.
 if TYPE_CHECKING:
     from hubcore.store import stores
 
+#: A model package's digest, the only revision a folder on a store has.
 _PIN = re.compile(r"^sha256:[0-9a-f]{64}$")
 #: Files of a folder copied at once (object stores answer each request slowly, not narrowly).
 COPIES = 8
@@ -110,14 +111,16 @@ class FolderSource(RemoteSource):
 
     def resolve(self, ref: RepoRef, ctx: FetchContext) -> Resolution:
         """List the folder once: the hash of the listing (names, sizes, tags) is the id, or
-        the pin, which the copied package's manifest must then match."""
+        the pin, which the copied package must then match (``ctx.check_pin``, supplied by the
+        model-package feature: a source never imports a feature)."""
         import hashlib  # when fetching: every command registers this source
 
         from hubcore.store import stores
 
+        pin = self.pinned(ref)
+        check = _pin_check(ref, pin, ctx)
         store = _filesystem(ref)
         listing = _listing(store, ref.repo)
-        pin = self.pinned(ref)
         snapshot_id = pin or (
             "listing-"
             + hashlib.sha256(json.dumps(sorted(listing.items())).encode()).hexdigest()[:32]
@@ -140,12 +143,23 @@ class FolderSource(RemoteSource):
                 copies = [pool.submit(copy, tree, rel, size) for rel, (size, _) in listing.items()]
                 for done in copies:
                     done.result()
-            if pin is not None:
-                from hubcore.packages.manifest import check_pin
-
-                check_pin(tree, pin, str(ref))
+            check(tree)
 
         return snapshot_id, fill
+
+
+def _pin_check(ref: RepoRef, pin: str | None, ctx: FetchContext) -> Callable[[Path], None]:
+    """What a filled folder must pass before the cache publishes it: for a pinned reference,
+    the fetch context's pin check (a package digest is the packages feature's to check)."""
+    if pin is None:
+        return lambda tree: None
+    check_pin = ctx.check_pin
+    if check_pin is None:  # never publish a pinned tree unchecked
+        raise LockMismatchError(
+            f"{ref} pins the package {pin}, but nothing was given to check a package digest "
+            "with; open it through hubcore.load or hubcore.open_repo"
+        )
+    return lambda tree: check_pin(tree, pin, str(ref))
 
 
 def _filesystem(ref: RepoRef) -> stores.Store:
