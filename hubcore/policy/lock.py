@@ -38,15 +38,14 @@ Example::
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import attrs
 
-from hubcore import runcontext, settings
 from hubcore.errors import ConfigError
+from hubcore.policy import LOCK_NAME, find_lock
 from hubcore.store.files import atomic_write
 
 if sys.version_info >= (3, 11):
@@ -54,9 +53,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised on Python 3.10
     import tomli as tomllib
 
-__all__ = ["LockFile", "LockedRepo", "LockedWeight", "find_lock", "write_lock"]
-
-LOCK_NAME = "hub.lock"
+__all__ = ["LOCK_NAME", "LockFile", "LockedRepo", "LockedWeight", "find_lock", "write_lock"]
 
 
 @attrs.frozen
@@ -145,24 +142,6 @@ def _sha(weight: Mapping[str, object]) -> str:
     if len(sha) != 64 or any(c not in "0123456789abcdef" for c in sha):
         raise ValueError(f"{sha!r} is not a sha256 hex digest")
     return sha
-
-
-def find_lock(explicit: str | os.PathLike[str] | bool | None = None) -> LockFile | None:
-    """The lock that applies: *explicit* (a path, or False for none); inside repository code
-    (a nested load), the lock the outer load runs under; ``HUBCORE_LOCK``; or
-    ``./hub.lock``."""
-    if explicit is False:
-        return None
-    if explicit not in (None, True):
-        return LockFile.read(Path(str(explicit)))
-    outer = runcontext.current()
-    if outer is not None and outer.lock_path:  # a nested load keeps the outer load's lock
-        return LockFile.read(Path(outer.lock_path))
-    configured = settings.current().lock
-    if configured is not None:
-        return LockFile.read(configured)
-    local = Path.cwd() / LOCK_NAME
-    return LockFile.read(local) if local.is_file() else None
 
 
 def read_repo_list(path: Path) -> list[str]:

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hubcore.plugins.hookspecs import hookimpl
-from hubcore.registry.names import parse_spec
 from hubcore.sources import Claim, FetchContext, RepoRef, Snapshot, Source
 from hubcore.sources.remote import RemoteSource, Resolution
 
@@ -44,6 +43,8 @@ class RegistrySource(RemoteSource):
         """A :class:`RepoRef` for ``registry:NAME[...]``; the revision is what follows NAME."""
         if not text.startswith(_PREFIX):
             return None
+        from hubcore.registry.names import parse_spec  # only once a reference is claimed
+
         spec = parse_spec(text[len(_PREFIX) :])
         registry = _registry(options)
         revision = str(spec)[len(spec.name) + 1 :]

@@ -58,17 +58,20 @@ What counts as an entrypoint, and what not (each skipped public name is reported
 from __future__ import annotations
 
 import ast
+import functools
 import importlib.machinery
 import re
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import attrs
 
 from hubcore import settings
 from hubcore.errors import HubconfError, HubconfNotFoundError, HubconfSyntaxError
-from hubcore.repo.weights import Weights
+
+if TYPE_CHECKING:  # imported where built: most repositories declare no weights
+    from hubcore.repo.weights import Weights
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
@@ -222,34 +225,48 @@ class HubconfInfo:
 
 
 # -- bindings: what a module-level name refers to --------------------------------------------
+# Plain classes, not attrs ones: they are only built and told apart with isinstance, and every
+# `hubcore list` would pay for generating their attrs methods at import.
 
 
-@attrs.frozen
 class _Def:
-    node: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef | ast.Lambda
-    file: Path
+    __slots__ = ("file", "node")
+
+    def __init__(
+        self, node: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef | ast.Lambda, file: Path
+    ):
+        self.node = node
+        self.file = file
 
 
-@attrs.frozen
 class _ImportedName:
-    file: Path  # module file inside the repository
-    name: str
+    __slots__ = ("file", "name")
+
+    def __init__(self, file: Path, name: str):
+        self.file = file  # module file inside the repository
+        self.name = name
 
 
-@attrs.frozen
 class _LocalAlias:
-    file: Path
-    name: str
+    __slots__ = ("file", "name")
+
+    def __init__(self, file: Path, name: str):
+        self.file = file
+        self.name = name
 
 
-@attrs.frozen
 class _Opaque:
-    reason: str
+    __slots__ = ("reason",)
+
+    def __init__(self, reason: str):
+        self.reason = reason
 
 
-@attrs.frozen
 class _NotCallable:
-    reason: str  # why it is not an entrypoint, for `list --verbose`
+    __slots__ = ("reason",)
+
+    def __init__(self, reason: str):
+        self.reason = reason  # why it is not an entrypoint, for `list --verbose`
 
 
 #: Why names are skipped.
@@ -268,28 +285,32 @@ class _NotLiteral:
 _NOT_LITERAL = _NotLiteral()
 
 
-@attrs.define
 class _ModuleScan:
-    bindings: dict[str, _Binding] = attrs.field(factory=dict)
-    dependencies: list[str] | None = None
-    declares_dependencies: bool = False
-    explicit_all: list[str] | None = None
-    #: Where ``__all__`` is computed (a star import of the module then reads its public names).
-    all_gap: Gap | None = None
-    warnings: list[str] = attrs.field(factory=list)
-    #: Where the module binds names static reading cannot see.
-    gaps: list[Gap] = attrs.field(factory=list)
-    #: Names bound only in blocks that never run on import, with the reason.
-    never_run: dict[str, str] = attrs.field(factory=dict)
-    #: Names ``sys.modules[__name__]`` is bound to (``this = sys.modules[__name__]``).
-    module_aliases: set[str] = attrs.field(factory=set)
-    #: Names an ``except`` handler being read must not rebind (its ``try`` body binds them).
-    protected: frozenset[str] = frozenset()
-    #: Module-level names bound to literals (``URL = "https://..."``), for decorator arguments.
-    constants: dict[str, object] = attrs.field(factory=dict)
-    #: Names bound to something of another package (``hp`` in ``from hubcore import
-    #: pretrained as hp``), to recognise hubcore's decorator however it is spelled.
-    externals: dict[str, _Ref] = attrs.field(factory=dict)
+    """What reading one module found."""
+
+    def __init__(self) -> None:
+        self.bindings: dict[str, _Binding] = {}
+        self.dependencies: list[str] | None = None
+        self.declares_dependencies = False
+        self.explicit_all: list[str] | None = None
+        #: Where ``__all__`` is computed (a star import of the module then reads its public
+        #: names).
+        self.all_gap: Gap | None = None
+        self.warnings: list[str] = []
+        #: Where the module binds names static reading cannot see.
+        self.gaps: list[Gap] = []
+        #: Names bound only in blocks that never run on import, with the reason.
+        self.never_run: dict[str, str] = {}
+        #: Names ``sys.modules[__name__]`` is bound to (``this = sys.modules[__name__]``).
+        self.module_aliases: set[str] = set()
+        #: Names an ``except`` handler being read must not rebind (its ``try`` body binds them).
+        self.protected: frozenset[str] = frozenset()
+        #: Module-level names bound to literals (``URL = "https://..."``), for decorator
+        #: arguments.
+        self.constants: dict[str, object] = {}
+        #: Names bound to something of another package (``hp`` in ``from hubcore import
+        #: pretrained as hp``), to recognise hubcore's decorator however it is spelled.
+        self.externals: dict[str, _Ref] = {}
 
     def bind(self, name: str, binding: _Binding, external: _Ref | None = None) -> bool:
         """(Re)bind *name*, forgetting what it was bound to before; false (and nothing done)
@@ -305,14 +326,18 @@ class _ModuleScan:
         return True
 
 
-@attrs.frozen
 class _Found:
     """Where an import leads: a module file and/or package folder inside the repository, or
     ``outside`` when it exists but its real path is not inside the repository."""
 
-    file: Path | None = None
-    package: Path | None = None
-    outside: bool = False
+    __slots__ = ("file", "outside", "package")
+
+    def __init__(
+        self, file: Path | None = None, package: Path | None = None, outside: bool = False
+    ):
+        self.file = file
+        self.package = package
+        self.outside = outside
 
 
 class _Scanner:
@@ -1035,24 +1060,35 @@ def _string_list(node: ast.expr | None, constants: Mapping[str, object]) -> list
     return None
 
 
-_STRINGS_AND_COMMENTS = re.compile(
-    r"#[^\r\n]*"
-    r"|(?P<prefix>[rRbBuUfF]{0,2})(?:'''(?:[^\\']|\\.|'(?!''))*(?:'''|\Z)"
-    r'|"""(?:[^\\"]|\\.|"(?!""))*(?:"""|\Z)'
-    r"|'(?:[^\\'\r\n]|\\.)*'?"
-    r'|"(?:[^\\"\r\n]|\\.)*"?)',
-    re.DOTALL,
-)
-_FSTRING_FIELD = re.compile(r"\{([^{}]*)")
-#: What links a chain (binary operators, ``.``, call and subscript brackets), what ends one
-#: (``,;:=``, a newline outside brackets), and line continuations.
-_MARKS = re.compile(r"\\\r?\n|\*\*|//|<<|>>|[-+*/%@&|^~.([{)\]},;:=\n]")
+# The patterns of the chain scan, compiled on first use: only large files are scanned.
+@functools.cache
+def _strings_and_comments() -> re.Pattern[str]:
+    return re.compile(
+        r"#[^\r\n]*"
+        r"|(?P<prefix>[rRbBuUfF]{0,2})(?:'''(?:[^\\']|\\.|'(?!''))*(?:'''|\Z)"
+        r'|"""(?:[^\\"]|\\.|"(?!""))*(?:"""|\Z)'
+        r"|'(?:[^\\'\r\n]|\\.)*'?"
+        r'|"(?:[^\\"\r\n]|\\.)*"?)',
+        re.DOTALL,
+    )
+
+
+@functools.cache
+def _fstring_field() -> re.Pattern[str]:
+    return re.compile(r"\{([^{}]*)")
+
+
+@functools.cache
+def _marks() -> re.Pattern[str]:
+    """What links a chain (binary operators, ``.``, call and subscript brackets), what ends
+    one (``,;:=``, a newline outside brackets), and line continuations."""
+    return re.compile(r"\\\r?\n|\*\*|//|<<|>>|[-+*/%@&|^~.([{)\]},;:=\n]")
 
 
 def _code_only(match: re.Match[str]) -> str:
     """A string literal or comment reduced to the code in it: the fields of an f-string."""
     if "f" in (match.group("prefix") or "").lower():
-        return "," + ",".join(_FSTRING_FIELD.findall(match.group())) + ","
+        return "," + ",".join(_fstring_field().findall(match.group())) + ","
     return "0"
 
 
@@ -1060,10 +1096,10 @@ def _longest_chain(source: bytes) -> int:
     """An upper bound of the nesting that left-recursive chains (``a+a+a``, ``a.b.c``,
     ``f()()``) give the syntax tree, from a scan of the text: deep trees of other shapes are
     refused by Python's parser itself."""
-    code = _STRINGS_AND_COMMENTS.sub(_code_only, source.decode("utf-8", "replace"))
+    code = _strings_and_comments().sub(_code_only, source.decode("utf-8", "replace"))
     levels = [0]  # links counted per open bracket
     total = longest = 0
-    for mark in _MARKS.findall(code):
+    for mark in _marks().findall(code):
         if mark in ")]}":
             if len(levels) > 1:
                 total -= levels.pop()
@@ -1166,6 +1202,8 @@ def _weights_from_call(
     is_weights: Callable[[ast.expr], bool],
 ) -> WeightsInfo:
     """What a ``pretrained(...)`` call declares, read as :mod:`hubcore.repo.pretrained` would."""
+    from hubcore.repo.weights import Weights
+
     unknown = WeightsInfo({}, None, known=False)
     bound = _bind_call(call, kind)
     first = None if bound is None else bound.get(_PARAMETERS[kind][0][0])
@@ -1212,6 +1250,8 @@ def _weight_spec(
     size: object,
 ) -> Weights | None:
     """One weight file: a literal URL (with *sha* and *size*), or hubcore's ``Weights(...)``."""
+    from hubcore.repo.weights import Weights
+
     url = value(node)
     if isinstance(url, str):
         return Weights(url, _str_or_none(sha), _int_or_none(size))

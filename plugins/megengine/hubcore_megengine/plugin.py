@@ -6,10 +6,10 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from hubcore import hookimpl
-from hubcore.repo.redirects import Redirect
 
 if TYPE_CHECKING:
     from hubcore import Backend
+    from hubcore.repo.redirects import Redirect
 
 # The backend and the hub API are imported by the hooks, which hubcore calls when a backend or
 # a redirect is first needed: loading the plugin (every command does) stays cheap.
@@ -29,6 +29,7 @@ def hubcore_register_redirects(register: Callable[[Redirect], None]) -> None:
     ``load_serialized_obj_from_url`` and nested ``load``/``list``/``help``/``import_module``
     of other repositories through hubcore (both the package and the module
     that defines them, as repositories import either)."""
+    from hubcore.repo.redirects import Redirect
     from hubcore_megengine import hub as megengine_hub
 
     for module in ("megengine.hub", "megengine.hub.hub"):

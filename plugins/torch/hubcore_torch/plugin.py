@@ -6,10 +6,10 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from hubcore import hookimpl
-from hubcore.repo.redirects import Redirect
 
 if TYPE_CHECKING:
     from hubcore import Backend
+    from hubcore.repo.redirects import Redirect
 
 # The backend and the hub API are imported by the hooks, which hubcore calls when a backend or
 # a redirect is first needed: loading the plugin (every command does) stays cheap.
@@ -31,6 +31,7 @@ def hubcore_register_redirects(register: Callable[[Redirect], None]) -> None:
     ``torch.utils.model_zoo.load_url`` is torch.hub's ``load_state_dict_from_url`` under its
     old name, which older repositories still call.
     """
+    from hubcore.repo.redirects import Redirect
     from hubcore_torch import hub as torch_hub
 
     register(Redirect("torch.hub", "load_state_dict_from_url", torch_hub.load_state_dict_from_url))
