@@ -155,7 +155,7 @@ def open_locked(
     ``commit=``) is always honoured exactly: the lock's weight hashes apply to it only when
     the lock recorded that very commit. Returns the snapshot and the lock that applies.
     """
-    from hubcore.policy.lock import find_lock
+    from hubcore.policy import find_lock
 
     open_options = {
         k: options.pop(k) for k in ("offline", "force_reload", "progress") if k in options

@@ -136,11 +136,6 @@ print(json.dumps(sorted(sys.modules)))
 """
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="hubcore/api.py still imports find_lock from hubcore.policy.lock; import it from "
-    "hubcore.policy (then remove this mark)",
-)
 def test_a_load_without_a_lock_file_does_not_read_lock_files(tmp_path: Path) -> None:
     env = {**os.environ, "HUBCORE_HOME": str(tmp_path / "home"), "HUBCORE_TRUST": "*"}
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), *sys.path])
