@@ -145,3 +145,36 @@ def test_an_archive_that_keeps_failing_leaves_nothing(hub_home, hosts, monkeypat
     assert_nothing_half_written(hub_home)
     # the archive is a means to the tree: once extracted it is not kept in the blob store
     assert not [b for b in (hub_home / "blobs").rglob("*") if b.is_file()]
+
+
+def test_an_archive_that_keeps_stalling_ends_within_the_stall_budget(
+    hub_home, hosts, monkeypatch
+) -> None:
+    """Every attempt sends the same first bytes and stalls: those bytes, fetched again, are
+    not progress, so the budget (not fifty attempts) ends the download, and soon after it."""
+    import time
+
+    from hubcore.plugins import get_plugins
+
+    server, files, _ = hosts
+    monkeypatch.setenv("HUBCORE_STALL_BUDGET", "2")
+    monkeypatch.setenv("HUBCORE_READ_TIMEOUT", "0.5")
+    monkeypatch.setenv("HUBCORE_CONNECT_TIMEOUT", "60")
+    monkeypatch.setenv("HUBCORE_RETRIES", "50")
+    monkeypatch.setenv("HUBCORE_CHUNK_MB", "1")  # one chunk: no attempt finishes a piece of it
+    files.faults.stall_after = 1000
+    files.faults.stall_seconds = 60
+    files.faults.times = 100
+    started: list[float] = []
+
+    class Listener:
+        @hubcore.hookimpl
+        def hubcore_download_started(self, url, total):
+            started.append(time.monotonic())
+
+    get_plugins().manager.register(Listener())
+    with pytest.raises(DownloadError, match="HUBCORE_STALL_BUDGET=2"):
+        hubcore.list("acme/hub:main", host=server.url)
+    assert started
+    assert time.monotonic() - started[0] < 2 + 3  # from the archive's first answer
+    assert not [b for b in (hub_home / "blobs").rglob("*") if b.is_file()]

@@ -337,3 +337,34 @@ def test_unknown_host_shows_the_resolver_words(hub_home, short_limits) -> None:
     )
     assert "..." in message  # the long URL is cut in its middle, the cause is whole
     assert message.rstrip().endswith(("known", "resolution"))
+
+
+# -- a cold fetch imports only what it uses ------------------------------------------------------
+_FETCH_AND_LIST_MODULES = """
+import sys, hubcore
+hubcore.open_repo(sys.argv[1])
+print(" ".join(sorted(sys.modules)))
+"""
+
+
+def test_a_smart_http_fetch_imports_only_what_it_uses(hub_home, server, models) -> None:
+    """A protocol-v2 fetch needs neither fsspec (another source's library, asked whether it
+    knows ``git+http``), dulwich's client and repository (the v2 requests are hubcore's own),
+    nor the weights' download engine: each is milliseconds to tens of them of start-up on every
+    cold load."""
+    import os
+    import sys
+
+    url = f"git+{server.url}/lab/models.git@main"
+    done = subprocess.run(
+        [sys.executable, "-c", _FETCH_AND_LIST_MODULES, url],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+        check=True,
+        timeout=DEADLINE * 2,
+    )
+    loaded = set(done.stdout.split())
+    assert "dulwich.object_store" in loaded  # it did fetch
+    unused = {"fsspec", "dulwich.client", "dulwich.repo", "hubcore.store.downloader"}
+    assert not unused & loaded, sorted(unused & loaded)

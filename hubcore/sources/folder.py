@@ -202,9 +202,9 @@ def _listing(store: stores.Store, label: str) -> dict[str, tuple[int | None, str
 
 def _folder_protocol(scheme: str) -> bool:
     """Whether *scheme* is a protocol fsspec knows (or OSS) that can list folders."""
-    if scheme in _UNLISTABLE or not scheme:
-        return False
-    import fsspec
+    if scheme in _UNLISTABLE or not scheme or "+" in scheme:
+        return False  # "+" spells a transport (git+https, s3+https), never an fsspec protocol
+    import fsspec  # slow to import: not for references that are not fsspec's
 
     return scheme in fsspec.available_protocols() or scheme == "oss"
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import io
 import logging
 import stat
+import sys
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -40,11 +41,13 @@ from hubcore.sources.git_hosts import FULL_SHA, SHORT_SHA, pick_commit
 # dulwich, the transports (gitproto), the HTTP client and the archive writer are imported when a
 # git reference is fetched, not at start-up: every command registers this source.
 if TYPE_CHECKING:
-    from dulwich.repo import MemoryRepo
-
     from hubcore.sources.gitproto import Listing
 
 __all__ = ["GitSource"]
+
+#: Fetched git objects: a dulwich object store in memory (indexed by sha, typed loosely
+#: because dulwich's sha types differ between its versions).
+Objects = Any
 
 logger = logging.getLogger(__name__)
 
@@ -106,8 +109,8 @@ class GitSource:
             commit = self._resolve(ref)
         label = _label(ref)
         if commit is None:  # a short sha: only the fetched history can expand it
-            repo, commit = self._fetch(ref, str(ref.revision))
-            fill: Callable[[Path], None] = lambda tree: _write_tree(repo, commit, tree, label)  # noqa: E731
+            store, commit = self._fetch(ref, str(ref.revision))
+            fill: Callable[[Path], None] = lambda tree: _write_tree(store, commit, tree, label)  # noqa: E731
         else:
             folder = ctx.cache.snapshot_dir(self.name, key, commit)
             if folder.is_dir() and not ctx.force_reload:
@@ -158,44 +161,37 @@ class GitSource:
         return listing
 
     # -- fetching ------------------------------------------------------------------------
-    def _fetch(self, ref: RepoRef, wanted: str) -> tuple[MemoryRepo, str]:
-        """Fetch commit *wanted* into memory; return the repository and the full sha.
+    def _fetch(self, ref: RepoRef, wanted: str) -> tuple[Objects, str]:
+        """Fetch commit *wanted* into memory; return the objects and the full sha.
 
         A full sha is fetched one commit deep. A short sha that starts a branch or tag tip is
         that tip, fetched one commit deep; otherwise the history of the branches and tags
         (never ``refs/pull/*`` and the like) is fetched to expand it."""
-        from dulwich.repo import MemoryRepo
-
-        repo = MemoryRepo()
         if FULL_SHA.match(wanted):
-            self._fetch_pack(ref, repo, [wanted], depth=1)
-            return repo, wanted
+            return self._fetch_pack(ref, [wanted], depth=1), wanted
         prefix = wanted.lower()
         listing = _recent_listing(ref.repo, _TIPS) or self._list(ref, _TIPS)
         tips = sorted({sha for name, sha in listing.refs.items() if _is_tip(name)})
         at_tip = [sha for sha in tips if sha.startswith(prefix)]
         if len(at_tip) == 1:
-            self._fetch_pack(ref, repo, at_tip, depth=1)
-            return repo, at_tip[0]
-        if tips:
-            self._fetch_pack(ref, repo, tips, depth=None)
+            return self._fetch_pack(ref, at_tip, depth=1), at_tip[0]
+        store = self._fetch_pack(ref, tips, depth=None) if tips else _unpack(memoryview(b""))
         commits = [
             sha.decode()
-            for sha in repo.object_store
-            if sha.decode().startswith(prefix) and repo[sha].type_name == b"commit"
+            for sha in store
+            if sha.decode().startswith(prefix) and store[sha].type_name == b"commit"
         ]
         if len(commits) != 1:
             problem = f"is ambiguous ({len(commits)} commits)" if commits else "was not found"
             raise RefNotFoundError(
                 f"commit {wanted} {problem} in the branches and tags of {_shown(ref)}"
             )
-        return repo, commits[0]
+        return store, commits[0]
 
-    def _fetch_pack(
-        self, ref: RepoRef, repo: MemoryRepo, wants: list[str], depth: int | None
-    ) -> None:
-        """Fetch *wants* into *repo*: protocol v2 over smart HTTP without listing refs again,
-        dulwich for every other transport (and for servers that only speak v0)."""
+    def _fetch_pack(self, ref: RepoRef, wants: list[str], depth: int | None) -> Objects:
+        """Fetch *wants* into memory: protocol v2 over smart HTTP without listing refs again
+        (into a memory object store: dulwich's client and repository modules are slow to
+        import), dulwich for every other transport (and for servers that only speak v0)."""
         from hubcore.sources import gitproto
 
         if _is_http(ref.repo):
@@ -207,15 +203,10 @@ class GitSource:
                 except gitproto.NotV2:
                     pass
                 else:
-                    if pack.tell():
-                        sink, commit, abort = repo.object_store.add_pack()
-                        try:
-                            sink.write(pack.getbuffer())
-                            commit()
-                        except BaseException:
-                            abort()
-                            raise
-                    return
+                    return _unpack(pack.getbuffer())
+        from dulwich.repo import MemoryRepo
+
+        repo = MemoryRepo()
         encoded = [sha.encode() for sha in wants]
         self._call(
             ref,
@@ -227,6 +218,7 @@ class GitSource:
                 ref_prefix=[b"HEAD"],  # the wants are known: list as little as possible
             ),
         )
+        return repo.object_store
 
     def _call(self, ref: RepoRef, action: Callable[[Any, str], Any]) -> Any:
         """Run *action* with a dulwich client for *ref* (limits on every transport)."""
@@ -237,7 +229,6 @@ class GitSource:
 
     def _guard(self, ref: RepoRef, action: Callable[[], _T]) -> _T:
         """Run *action*; turn transport failures into hub errors that keep their cause."""
-        from dulwich.client import HTTPUnauthorized
         from dulwich.errors import GitProtocolError, NotGitRepository
 
         from hubcore.sources import gitproto
@@ -246,16 +237,16 @@ class GitSource:
             return action()
         except (HubError, gitproto.NotV2):
             raise
-        except HTTPUnauthorized:
-            raise AuthenticationError(
-                f"{_shown(ref)} refused access; put credentials in the URL or git's "
-                "credential configuration"
-            ) from None
-        except NotGitRepository:
-            raise RepoNotFoundError(f"{_shown(ref)} is not a git repository") from None
-        except (GitProtocolError, OSError, ValueError) as exc:
-            raise _failure(ref, exc) from None
         except Exception as exc:
+            if _is_unauthorized(exc):
+                raise AuthenticationError(
+                    f"{_shown(ref)} refused access; put credentials in the URL or git's "
+                    "credential configuration"
+                ) from None
+            if isinstance(exc, NotGitRepository):
+                raise RepoNotFoundError(f"{_shown(ref)} is not a git repository") from None
+            if isinstance(exc, GitProtocolError | OSError | ValueError):
+                raise _failure(ref, exc) from None
             if type(exc).__module__.split(".")[0] in ("requests", "urllib3"):
                 raise _failure(ref, exc) from None
             raise
@@ -278,6 +269,13 @@ def _recent_listing(repo: str, prefixes: Sequence[str]) -> Listing | None:
     at, listed, listing = found
     covered = all(any(p.startswith(q) for q in listed) for p in prefixes)
     return listing if covered and time.monotonic() - at < _RECENT_SECONDS else None
+
+
+def _is_unauthorized(exc: BaseException) -> bool:
+    """Whether *exc* is dulwich's HTTP 401. Its client module is slow to import, and only a
+    fetch that went through it (not the protocol-v2 requests) can have raised it."""
+    client = sys.modules.get("dulwich.client")
+    return client is not None and isinstance(exc, client.HTTPUnauthorized)
 
 
 def _prefixes(revision: str | None) -> list[str]:
@@ -383,27 +381,47 @@ def _label(ref: RepoRef) -> str:
     return http.redact(ref.repo) + (f"@{ref.revision}" if ref.revision else "")
 
 
-def _write_tree(repo: MemoryRepo, commit: str, tree: Path, label: str) -> None:
-    """Write the files of *commit* into *tree*: regular files, executables, and symlinks
-    that stay inside the tree (:class:`~hubcore.store.archives.TreeWriter`)."""
+def _unpack(pack: memoryview) -> Objects:
+    """The objects of a whole pack, deltas resolved, in a memory object store (each sha
+    computed from the object's bytes, so no object can stand in for another)."""
+    from dulwich.object_store import MemoryObjectStore
+
+    store = MemoryObjectStore()
+    if len(pack):
+        sink, commit, abort = store.add_pack()
+        try:
+            sink.write(pack)
+            commit()
+        except BaseException:
+            abort()
+            raise
+    return store
+
+
+def _write_tree(store: Objects, commit: str, tree: Path, label: str) -> None:
+    """Write the files of *commit* (in *store*, an object store or a repository) into *tree*:
+    regular files, executables, and symlinks that stay inside the tree
+    (:class:`~hubcore.store.archives.TreeWriter`)."""
     from dulwich.objects import Commit
+
+    store = getattr(store, "object_store", store)
 
     from hubcore.store.archives import TreeWriter, check_member_name
 
     try:
-        obj = repo[commit.encode()]
+        obj = store[commit.encode()]
     except KeyError:
         raise RefNotFoundError(f"commit {commit} was not found in {label}") from None
     if not isinstance(obj, Commit):
         raise RefNotFoundError(f"{commit} is not a commit in {label}")
     writer = TreeWriter(tree)
     try:
-        for entry in repo.object_store.iter_tree_contents(obj.tree):
+        for entry in store.iter_tree_contents(obj.tree):
             if stat.S_ISDIR(entry.mode) or entry.mode == 0o160000:  # submodules are not fetched
                 continue
             name = entry.path.decode("utf-8", "surrogateescape")
             rel = check_member_name(name)
-            data = repo[entry.sha].as_raw_string()
+            data = store[entry.sha].as_raw_string()
             if stat.S_ISLNK(entry.mode):
                 writer.add_symlink(name, rel, data.decode("utf-8", "surrogateescape"))
             else:

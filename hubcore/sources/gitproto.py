@@ -2,11 +2,13 @@
 protocol-v2 client for smart HTTP.
 
 Every transport reads its limits from :func:`limits` (``HUBCORE_CONNECT_TIMEOUT``,
-``HUBCORE_READ_TIMEOUT`` and ``HUBCORE_STALL_BUDGET``, through
-:func:`hubcore.store.downloader.download_settings`): connecting may take the connect timeout, and no
-read waits longer than the read timeout or the stall budget, whichever is smaller. A transport
-that runs out of time raises :class:`TransportTimeout`, which names the transport, the host and
-the limit that fired.
+``HUBCORE_READ_TIMEOUT`` and ``HUBCORE_STALL_BUDGET``, from :mod:`hubcore.settings` as the
+HTTP client and the download engine read them): connecting may take the connect timeout, and no
+read waits longer than the read timeout or the stall budget left, whichever is smaller. The
+stall budget counts the seconds in which fewer than :data:`hubcore.store.http.MIN_PROGRESS`
+new bytes arrived (:class:`hubcore.store.http.StallClock`, one per listing or fetch), so a
+server that drips a byte now and then is cut off too. A transport that runs out of time raises
+:class:`TransportTimeout`, which names the transport, the host and the limit that fired.
 
 * smart HTTP: :class:`SmartHTTP` speaks protocol v2 itself (one ``ls-refs`` filtered by
   ``ref-prefix``, one ``fetch``) with ``requests``; servers that do not speak v2 are left to
@@ -22,9 +24,7 @@ from __future__ import annotations
 import math
 import os
 import select
-import shlex
 import socket
-import subprocess
 import sys
 import threading
 import time
@@ -38,6 +38,8 @@ from hubcore.errors import AuthenticationError, DownloadError
 from hubcore.store import http
 
 if TYPE_CHECKING:
+    import subprocess
+
     import requests
 
 __all__ = [
@@ -76,14 +78,15 @@ class Limits:
 
 def limits() -> Limits:
     """The git transports' limits: the HTTP client's connect and read timeouts and the weight
-    downloads' stall budget, all from :func:`hubcore.store.downloader.download_settings`."""
-    from hubcore.store.downloader import download_settings
+    downloads' stall budget, the same settings (:mod:`hubcore.settings`) every transport reads.
+    """
+    from hubcore import settings
 
-    settings = download_settings()
+    current = settings.current()  # not the download engine's module: slow to import
     return Limits(
-        connect=float(settings.connect_timeout),
-        read=float(settings.read_timeout),
-        stall=float(getattr(settings, "stall_budget", 120.0)),
+        connect=float(current.connect_timeout),
+        read=float(current.read_timeout),
+        stall=float(current.stall_budget),
     )
 
 
@@ -103,9 +106,59 @@ def _connect_limit(transport: str, host: str, seconds: float) -> TransportTimeou
     )
 
 
-def _read_limit(transport: str, host: str, lim: Limits) -> TransportTimeout:
+def _read_limit(
+    transport: str, host: str, lim: Limits, clock: http.StallClock | None = None
+) -> TransportTimeout:
+    """The timeout of a read: the stall budget's if it is spent, else the read timeout's."""
+    if clock is not None and clock.spent():
+        return _stalled(transport, host, clock)
     seconds, limit = lim.read_wait()
     return TransportTimeout(transport, host, "sent nothing", seconds, limit)
+
+
+def _stalled(transport: str, host: str, clock: http.StallClock) -> TransportTimeout:
+    return TransportTimeout(
+        transport,
+        host,
+        f"sent less than {http.MIN_PROGRESS // 1024} KiB of new data",
+        clock.budget,
+        "stall budget HUBCORE_STALL_BUDGET",
+    )
+
+
+class _Progress:
+    """A :class:`~hubcore.store.http.StallClock` fed by the bytes of one transfer: every
+    :data:`~hubcore.store.http.MIN_PROGRESS` bytes restart it; :meth:`check` raises when the
+    budget is spent between them (a drip)."""
+
+    def __init__(self, transport: str, host: str, lim: Limits):
+        self.transport, self.host, self.limits = transport, host, lim
+        self.clock = http.StallClock(lim.stall)
+        self._since = 0
+
+    def arrived(self, count: int) -> None:
+        """*count* new bytes arrived."""
+        self._since += count
+        if self._since >= http.MIN_PROGRESS:
+            self._since = 0
+            self.clock.progressed()
+        else:
+            self.check()
+
+    def check(self) -> None:
+        """Raise :class:`TransportTimeout` once the stall budget is spent."""
+        if self.clock.spent():
+            raise _stalled(self.transport, self.host, self.clock)
+
+    def read_wait(self) -> float:
+        """The longest wait for the next read: the read timeout, cut to the budget left."""
+        self.check()
+        return self.clock.cap(self.limits.read)
+
+    def connect_wait(self) -> float:
+        """The longest wait to connect: the connect timeout, cut to the budget left."""
+        self.check()
+        return self.clock.cap(self.limits.connect)
 
 
 def timeout_error(url: str, exc: BaseException) -> TransportTimeout | None:
@@ -213,6 +266,7 @@ class SmartHTTP:
         self.label = label
         self.host = urlsplit(self.url).netloc.rpartition("@")[2]
         self.limits = limits()
+        self.progress = _Progress("smart HTTP", self.host, self.limits)
         self.requests = 0
         self.received = 0
         with self._lock:
@@ -222,7 +276,7 @@ class SmartHTTP:
     def _post(self, body: bytes) -> requests.Response:
         import requests
 
-        wait, _ = self.limits.read_wait()
+        timeout = (self.progress.connect_wait(), self.progress.read_wait())
         self.requests += 1
         try:
             response = http.session().post(
@@ -235,7 +289,7 @@ class SmartHTTP:
                 },
                 stream=True,
                 allow_redirects=False,  # git never follows a redirected POST either
-                timeout=(self.limits.connect, wait),
+                timeout=timeout,
             )
         except requests.RequestException as exc:
             self._raise(exc)
@@ -252,18 +306,35 @@ class SmartHTTP:
         import requests
 
         if isinstance(exc, requests.ConnectTimeout):
+            if self.progress.clock.spent():
+                raise _stalled("smart HTTP", self.host, self.progress.clock) from exc
             raise _connect_limit("smart HTTP", self.host, self.limits.connect) from exc
         if isinstance(exc, requests.Timeout) or _has_read_timeout(exc):
-            raise _read_limit("smart HTTP", self.host, self.limits) from exc
+            raise _read_limit("smart HTTP", self.host, self.limits, self.progress.clock) from exc
         raise exc
 
     def _chunks(self, response: requests.Response) -> Iterator[bytes]:
+        """The body of *response* as it arrives, every read within the read timeout and the
+        stall budget left (a server dripping bytes is cut off at the budget)."""
         import requests
+        from urllib3.exceptions import HTTPError
 
-        try:
-            yield from response.iter_content(1 << 16)
-        except requests.RequestException as exc:
-            self._raise(exc)
+        progress = self.progress
+        while True:
+            try:
+                piece = http.read_piece(
+                    response,
+                    http.MIN_PROGRESS,
+                    lambda _filled: progress.clock.progressed(),
+                    lambda _since: progress.check(),
+                    decode=True,
+                    wait=progress.read_wait,
+                )
+            except (requests.RequestException, HTTPError, OSError) as exc:
+                self._raise(exc)
+            if not piece:
+                return
+            yield piece
 
     def _v2_reply(self, response: requests.Response) -> _Packets:
         kind = response.headers.get("Content-Type", "")
@@ -313,7 +384,7 @@ class SmartHTTP:
         """``GET info/refs``: a v2 server says so (then ls-refs); a v0 one lists every ref."""
         from hubcore.sources.git_hosts import parse_ref_advertisement
 
-        wait, _ = self.limits.read_wait()
+        timeout = (self.progress.connect_wait(), self.progress.read_wait())
         self.requests += 1
         import requests
 
@@ -321,7 +392,7 @@ class SmartHTTP:
             response = http.send(
                 f"{self.original}/info/refs?service=git-upload-pack",
                 headers={"Git-Protocol": "version=2"},
-                timeout=(self.limits.connect, wait),
+                timeout=timeout,
                 stream=True,
             )
             with response:
@@ -481,7 +552,7 @@ def dulwich_client(url: str) -> tuple[Any, str]:
         )
         client, path = get_transport_and_path(url, pool_manager=manager)  # type: ignore[arg-type]
         assert isinstance(client, Urllib3HttpGitClient)
-        return client, path
+        return _timed_http_client(client, lim, url), path
     client, path = get_transport_and_path(url)
     if isinstance(client, TCPGitClient):
         return _timed_tcp_client(client, lim), path
@@ -506,13 +577,15 @@ def _timed_tcp_client(client: Any, lim: Limits) -> Any:
             if not isinstance(path, bytes):
                 path = path.encode(self._remote_path_encoding)
             host = f"{self._host}:{self._port}"
+            progress = _Progress("git://", host, lim)
             try:
-                sock = socket.create_connection((self._host, self._port), lim.connect)
+                sock = socket.create_connection((self._host, self._port), progress.connect_wait())
             except TimeoutError:
+                if progress.clock.spent():
+                    raise _stalled("git://", host, progress.clock) from None
                 raise _connect_limit("git://", host, lim.connect) from None
-            sock.settimeout(lim.read_wait()[0])
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            reader = _SocketReader(sock, host, lim)
+            reader = _SocketReader(sock, progress)
 
             def shutdown_write() -> None:
                 try:
@@ -542,33 +615,89 @@ def _timed_tcp_client(client: Any, lim: Limits) -> Any:
     return timed
 
 
-class _SocketReader:
-    """Exact reads from a socket whose timeout is set; a timeout names the host and limit."""
+def _timed_http_client(client: Any, lim: Limits, url: str) -> Any:
+    """*client* (a dulwich ``Urllib3HttpGitClient``, for servers without protocol v2) with
+    every request's timeouts cut to the stall budget left, and its bodies read piece by piece
+    within the budget (a dripping server is cut off)."""
+    import urllib3
+    from dulwich.client import Urllib3HttpGitClient
 
-    def __init__(self, sock: socket.socket, host: str, lim: Limits):
+    host = urlsplit(url).netloc.rpartition("@")[2]
+    progress = _Progress("smart HTTP", host, lim)
+
+    class TimedHttpGitClient(Urllib3HttpGitClient):
+        """Smart HTTP (v0) whose waits never outlast the stall budget."""
+
+        def _http_request(  # type: ignore[override]
+            self, url: str, headers: Any = None, data: Any = None, **kwargs: Any
+        ) -> Any:
+            self._timeout = urllib3.Timeout(  # type: ignore[assignment]
+                connect=progress.connect_wait(), read=progress.read_wait()
+            )
+            try:
+                response, _ = super()._http_request(url, headers, data, **kwargs)
+            except Exception as exc:  # dulwich's own error for a timeout: say which limit
+                if progress.clock.spent():
+                    raise _stalled("smart HTTP", host, progress.clock) from exc
+                raise
+
+            def read(size: int = -1) -> bytes:
+                if size is None or size < 0:
+                    size = 1 << 62
+                try:
+                    return http.read_piece(
+                        response,
+                        size,
+                        lambda _filled: progress.clock.progressed(),
+                        lambda _since: progress.check(),
+                        wait=progress.read_wait,
+                    )
+                except urllib3.exceptions.HTTPError as exc:
+                    if _has_read_timeout(exc):
+                        raise _read_limit("smart HTTP", host, lim, progress.clock) from exc
+                    raise
+
+            return response, read
+
+    timed = TimedHttpGitClient.__new__(TimedHttpGitClient)
+    timed.__dict__.update(client.__dict__)
+    return timed
+
+
+class _SocketReader:
+    """Exact reads from a socket, each waiting at most the read timeout cut to the stall
+    budget left; a timeout names the host and the limit."""
+
+    def __init__(self, sock: socket.socket, progress: _Progress):
         self._sock = sock
-        self._host = host
-        self._limits = lim
+        self._progress = progress
+
+    def _timeout(self) -> TransportTimeout:
+        p = self._progress
+        return _read_limit(p.transport, p.host, p.limits, p.clock)
 
     def read(self, size: int = -1) -> bytes:
         parts: list[bytes] = []
         want = size if size >= 0 else 1 << 62
         while want > 0:
+            self._sock.settimeout(self._progress.read_wait())
             try:
                 chunk = self._sock.recv(min(want, 1 << 16))
             except TimeoutError:
-                raise _read_limit("git://", self._host, self._limits) from None
+                raise self._timeout() from None
             if not chunk:
                 break
+            self._progress.arrived(len(chunk))
             parts.append(chunk)
             want -= len(chunk)
         return b"".join(parts)
 
     def write(self, data: bytes) -> int:
+        self._sock.settimeout(self._progress.read_wait())
         try:
             self._sock.sendall(data)
         except TimeoutError:
-            raise _read_limit("git://", self._host, self._limits) from None
+            raise self._timeout() from None
         return len(data)
 
     def can_read(self) -> bool:
@@ -591,6 +720,8 @@ def ssh_client() -> tuple[list[str], str, str]:
     if not shell_command:
         shell_command, origin = config.get("core.sshcommand", ""), "core.sshCommand"
     if shell_command:
+        import shlex
+
         words = shlex.split(shell_command)
         program = words[0] if words else "ssh"
         if sys.platform == "win32":
@@ -690,6 +821,8 @@ class TimedSSHVendor:
         if protocol_version != 0:
             env["GIT_PROTOCOL"] = "version=2"
         shown = f"{host}:{port}" if port else host
+        import subprocess  # only SSH runs a program
+
         try:
             proc = subprocess.Popen(
                 args,
@@ -716,6 +849,7 @@ class _TimedProcess:
         self.proc = proc
         self._host = host
         self._limits = lim
+        self._progress = _Progress("SSH", host, lim)  # its clock starts with the first bytes
         self._out = proc.stdout.fileno()
         self._first = True
         self._errors = bytearray()
@@ -736,6 +870,13 @@ class _TimedProcess:
             if self._first:  # connecting, the key exchange and logging in come first
                 wait += self._limits.connect
                 limit = f"connect timeout HUBCORE_CONNECT_TIMEOUT + {limit}"
+            else:
+                try:
+                    wait = self._progress.read_wait()
+                except TransportTimeout:
+                    self.kill()
+                    raise
+            said = wait if self._first else self._limits.read_wait()[0]
             deadline = time.monotonic() + wait
             while True:
                 left = deadline - time.monotonic()
@@ -744,11 +885,20 @@ class _TimedProcess:
                     break
                 if left <= 0:
                     self.kill()
-                    raise TransportTimeout("SSH", self._host, "sent nothing", wait, limit)
+                    if not self._first and self._progress.clock.spent():
+                        raise _stalled("SSH", self._host, self._progress.clock)
+                    raise TransportTimeout("SSH", self._host, "sent nothing", said, limit)
             chunk = os.read(self._out, min(want, 1 << 16))
             if not chunk:
                 break
-            self._first = False
+            if self._first:
+                self._first = False
+                self._progress.clock.progressed()
+            try:
+                self._progress.arrived(len(chunk))
+            except TransportTimeout:
+                self.kill()
+                raise
             parts.append(chunk)
             want -= len(chunk)
         return b"".join(parts)
@@ -767,6 +917,8 @@ class _TimedProcess:
 
     def error_text(self) -> bytes:
         """What the SSH client wrote to stderr (once it exited, or after a moment's wait)."""
+        import subprocess
+
         try:
             self.proc.wait(timeout=min(2.0, self._limits.connect))
         except subprocess.TimeoutExpired:
@@ -794,6 +946,8 @@ class _TimedProcess:
                     stream.close()
                 except OSError:
                     pass
+        import subprocess
+
         try:
             self.proc.wait(timeout=min(5.0, self._limits.connect))
         except subprocess.TimeoutExpired:

@@ -16,9 +16,12 @@ while the rest is still arriving, not in a second pass. Connection errors, timeo
 4xx answers fail at once (:func:`hubcore.store.http.status_error` names the error).
 
 Retries stop after ``HUBCORE_RETRIES`` attempts or when the *stall budget* is used up:
-``HUBCORE_STALL_BUDGET`` seconds (default 120) in which no byte of the file arrived, counted
-across attempts, timeouts and backoff waits. Each read waits at most the budget that is left,
-so a server that stalls fails after about the budget, not after attempts times read timeout.
+``HUBCORE_STALL_BUDGET`` seconds (default 120) in which no new byte of the file arrived,
+counted across attempts, timeouts and backoff waits (:class:`hubcore.store.http.StallClock`).
+Bytes fetched again after a retry are not progress. Every connect, every read and every
+backoff waits at most the budget that is left, so an attempt under way when the budget runs
+out ends then: a server that stalls or drips fails after about the budget, not after
+attempts times timeouts.
 The final :class:`~hubcore.errors.DownloadError` lists each failed attempt and why (timeout,
 reset, HTTP status) and which limit ended the retries.
 """
@@ -50,6 +53,7 @@ from hubcore.errors import DownloadError
 from hubcore.store.files import atomic_write_json
 from hubcore.store.http import (
     Credentials,
+    StallClock,
     describe_failure,
     error_for,
     is_transient,
@@ -181,17 +185,23 @@ class HttpDownload:
         self.on_bytes = on_bytes or (lambda n: None)
         self._meta_lock = threading.Lock()
         self._reached = False  # whether the server ever answered (refusals after are retried)
-        self._last_data = time.monotonic()  # when a byte last arrived: the stall clock
+        self._clock = StallClock(self.settings.stall_budget)
+        # the furthest byte received of each chunk (-1: a whole body), in any attempt: only
+        # bytes past it are progress, not the same bytes fetched again after a retry
+        self._held: dict[int, int] = {}
 
     # -- the whole download ----------------------------------------------------------------------
     def run(self) -> tuple[str, int]:
-        self._last_data = time.monotonic()
+        self._clock = StallClock(self.settings.stall_budget)
+        self._held.clear()
         for _ in range(3):  # a file that keeps changing under us is given three chances
             try:
                 return self._attempt()
             except _Changed:
                 logger.info("%s changed on the server; starting over", self.label)
                 self.discard()
+                with self._meta_lock:
+                    self._held.clear()  # another version's bytes: all new again
             except _Transient as exc:  # never reaches the user as such (see _retrying)
                 raise DownloadError(f"downloading {self.label} failed: {exc.why}") from None
         raise DownloadError(f"{self.label} kept changing while it was downloaded")
@@ -399,7 +409,7 @@ class HttpDownload:
         with response if close else _kept_open():
             try:
                 while written < expected:
-                    data = self._read(response, min(READ_SIZE, expected - written))
+                    data = self._read(response, min(READ_SIZE, expected - written), index, written)
                     if not data:
                         break
                     os.pwrite(fd, data, offset + written)
@@ -436,7 +446,7 @@ class HttpDownload:
             size = 0
             with response, open(self.partial, "wb") as fh:
                 try:
-                    while data := self._read(response, READ_SIZE):
+                    while data := self._read(response, READ_SIZE, -1, size):
                         fh.write(data)
                         digest.update(data)
                         size += len(data)
@@ -466,8 +476,9 @@ class HttpDownload:
     def _open(self, url: str, headers: dict[str, str], *, mirror: bool = True) -> requests.Response:
         """GET with credential-safe redirects (:func:`hubcore.store.http.send`) and status checks.
         *mirror* is false for a URL that came from a response (already rewritten)."""
-        read_timeout = self._read_timeout()
-        timeout = (self.settings.connect_timeout, read_timeout)
+        self._check_slow(0)  # no new attempt once the budget is spent
+        read_timeout = self._clock.cap(self.settings.read_timeout)
+        timeout = (self._clock.cap(self.settings.connect_timeout), read_timeout)
         try:
             response = send(
                 url,
@@ -503,32 +514,32 @@ class HttpDownload:
     def _broken(self, exc: Exception) -> _Transient:
         return _Transient(describe_failure(exc, self.settings.read_timeout))
 
-    def _read(self, response: requests.Response, size: int) -> bytes:
-        """Up to *size* bytes (:func:`hubcore.store.http.read_piece`): the stall clock, shared by
-        every connection of this download, restarts only on real progress."""
-        return read_piece(response, size, self._progressed, self._check_slow)
+    def _read(self, response: requests.Response, size: int, region: int, offset: int) -> bytes:
+        """Up to *size* bytes (:func:`hubcore.store.http.read_piece`) of chunk *region* (-1: the
+        whole body), from byte *offset* of it. The stall clock, shared by every connection of
+        this download, restarts only when bytes past the furthest received so far arrive; each
+        read waits at most the read timeout cut to the budget left."""
 
-    def _progressed(self) -> None:
-        self._last_data = time.monotonic()
+        def progressed(filled: int) -> None:
+            with self._meta_lock:
+                if offset + filled > self._held.get(region, 0):
+                    self._held[region] = offset + filled
+                    self._clock.progressed()
+
+        return read_piece(
+            response,
+            size,
+            progressed,
+            self._check_slow,
+            wait=lambda: self._clock.cap(self.settings.read_timeout),
+        )
 
     def _check_slow(self, bytes_since: int) -> None:
-        if self._budget_left() <= 0:
+        if self._clock.spent():
             raise _Transient(
-                f"too slow: {bytes_since} bytes in {self._stalled_for():.0f} s "
+                f"too slow: {bytes_since} bytes in {self._clock.stalled_for():.0f} s "
                 f"(HUBCORE_STALL_BUDGET={self.settings.stall_budget:g})"
             )
-
-    def _stalled_for(self) -> float:
-        return time.monotonic() - self._last_data
-
-    def _budget_left(self) -> float:
-        budget = self.settings.stall_budget
-        return budget - self._stalled_for() if budget > 0 else float("inf")
-
-    def _read_timeout(self) -> float:
-        # Never wait on one read longer than the stall budget that is left (at least 1 s).
-        wanted = self.settings.read_timeout
-        return max(min(wanted, self._budget_left()), min(wanted, 1.0))
 
     def _retrying(
         self, action: Callable[[], Any], on_retry: Callable[[BaseException], None] | None = None
@@ -546,7 +557,7 @@ class HttpDownload:
                 raise
 
         def stop(state: RetryCallState) -> bool:
-            return state.attempt_number >= settings.attempts or self._budget_left() <= 0
+            return state.attempt_number >= settings.attempts or self._clock.spent()
 
         def wait(state: RetryCallState) -> float:
             exc = state.outcome.exception() if state.outcome else None
@@ -557,7 +568,7 @@ class HttpDownload:
                 delay = min(
                     settings.backoff * 2 ** (state.attempt_number - 1), settings.max_backoff
                 )
-            return max(0.0, min(delay, self._budget_left()))
+            return self._clock.cap(delay)  # the budget's end is the end of waiting
 
         def log(state: RetryCallState) -> None:
             exc = state.outcome.exception() if state.outcome else None
@@ -588,11 +599,11 @@ class HttpDownload:
         attempts = "; ".join(
             f"attempt {a}: {why}" if a == b else f"attempts {a}-{b}: {why}" for a, b, why in runs
         )
-        if self._budget_left() <= 0:
+        if self._clock.spent():
             budget = self.settings.stall_budget
             limit = (
-                f"no data arrived for {self._stalled_for():.0f} s, past the stall budget "
-                f"(HUBCORE_STALL_BUDGET={budget:g})"
+                f"no new data arrived for {self._clock.stalled_for():.0f} s, past the stall "
+                f"budget (HUBCORE_STALL_BUDGET={budget:g})"
             )
         else:
             limit = f"{len(failures)} attempts failed (HUBCORE_RETRIES={self.settings.attempts})"

@@ -20,13 +20,15 @@ Every request goes through :func:`send` (or :func:`get`, which also maps failure
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import math
 import re
 import socket
 import threading
 import time
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Literal, TypeAlias
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 from urllib.parse import SplitResult, unquote, urljoin, urlsplit, urlunsplit
 
 from hubcore import config, runcontext, settings
@@ -45,10 +47,12 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Credentials",
+    "StallClock",
     "describe_failure",
     "error_for",
     "get",
     "is_transient",
+    "limit_wait",
     "origin",
     "redact",
     "rewrite_url",
@@ -191,57 +195,109 @@ def send(
 
 #: Bytes that count as progress for a stall budget: fewer are a drip, not a transfer.
 MIN_PROGRESS = 64 << 10
+#: The shortest wait a capped timeout is given (a socket timeout of 0 would not block at all).
+_MIN_WAIT = 0.001
+
+
+class StallClock:
+    """The stall budget of one transfer: ``HUBCORE_STALL_BUDGET`` seconds (*budget*; <= 0: no
+    limit) in which no new bytes arrived, counted across attempts, timeouts and backoff.
+
+    The one place this rule lives, for every transport (HTTP weights and archives, git over
+    smart HTTP, ``git://`` and SSH): call :meth:`progressed` when new bytes arrived (not bytes
+    fetched again after a retry), and cut every wait (connect, read, backoff) with
+    :meth:`cap`, so that an attempt under way when the budget runs out ends at once instead
+    of by its own timeouts.
+    """
+
+    def __init__(self, budget: float | None = None):
+        self.budget = settings.current().stall_budget if budget is None else budget
+        self._last = time.monotonic()
+
+    def progressed(self) -> None:
+        """New bytes arrived: the stall clock starts again."""
+        self._last = time.monotonic()
+
+    def stalled_for(self) -> float:
+        """Seconds since new bytes last arrived (or since the transfer began)."""
+        return time.monotonic() - self._last
+
+    def left(self) -> float:
+        """Seconds of the budget left (negative once spent; infinite without a budget)."""
+        return self.budget - self.stalled_for() if self.budget > 0 else math.inf
+
+    def spent(self) -> bool:
+        """Whether the budget has run out."""
+        return self.left() <= 0
+
+    def cap(self, seconds: float) -> float:
+        """*seconds* cut to the budget left, for a timeout or a backoff wait."""
+        return max(min(seconds, self.left()), _MIN_WAIT)
+
+
+def limit_wait(response: Any, seconds: float) -> None:
+    """Make the next reads of *response*'s body (a requests or urllib3 response) wait at most
+    *seconds* each: the socket's timeout, which the client sets only when it sends a request."""
+    raw = getattr(response, "raw", response)
+    connection = getattr(raw, "connection", None) or getattr(raw, "_connection", None)
+    sock = getattr(connection, "sock", None)
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.settimeout(seconds)
 
 
 def read_piece(
-    response: requests.Response,
+    response: Any,
     size: int,
-    progressed: Callable[[], None],
+    progressed: Callable[[int], None],
     check: Callable[[int], None],
     *,
     decode: bool = False,
+    wait: Callable[[], float] | None = None,
 ) -> bytes:
-    """Up to *size* bytes of a streamed body (fewer only at its end), read as they arrive;
-    *decode* undoes a Content-Encoding.
+    """Up to *size* bytes of a streamed body (of a requests response, or a urllib3 one)
+    (fewer only at its end), read as they arrive; *decode* undoes a Content-Encoding.
 
-    ``progressed()`` is called after every :data:`MIN_PROGRESS` bytes (and at the end), and
-    ``check(n)`` in between, with the bytes since the last progress, to raise when a budget is
-    spent: a server dripping a byte now and then never trips a read timeout, and a plain
-    ``read(size)`` would wait for all *size* bytes, however slowly they come.
+    ``progressed(n)`` is called after every :data:`MIN_PROGRESS` bytes (and at the end), with
+    the bytes read so far by this call, and ``check(n)`` in between, with the bytes since the
+    last progress, to raise when a budget is spent: a server dripping a byte now and then never
+    trips a read timeout, and a plain ``read(size)`` would wait for all *size* bytes, however
+    slowly they come. *wait* gives the longest wait for each read (:meth:`StallClock.cap`).
     """
+    raw = getattr(response, "raw", response)
     pieces: list[bytes] = []
     filled = since = 0
     while filled < size:
-        piece = response.raw.read1(size - filled, decode_content=decode)
+        if wait is not None:
+            limit_wait(raw, wait())
+        piece: bytes = raw.read1(size - filled, decode_content=decode)
         if not piece:
             break
         pieces.append(piece)
         filled += len(piece)
         since += len(piece)
         if since >= MIN_PROGRESS:
-            progressed()
+            progressed(filled)
             since = 0
         else:
             check(since)
     if since:
-        progressed()
+        progressed(filled)
     return pieces[0] if len(pieces) == 1 else b"".join(pieces)
 
 
-def stall_guard(label: str) -> tuple[Callable[[], None], Callable[[int], None]]:
+def stall_guard(label: str) -> tuple[Callable[[int], None], Callable[[int], None]]:
     """``(progressed, check)`` for :func:`read_piece` with the configured stall budget."""
-    budget = settings.current().stall_budget
-    last = [time.monotonic()]
+    clock = StallClock()
 
-    def progressed() -> None:
-        last[0] = time.monotonic()
+    def progressed(_filled: int) -> None:
+        clock.progressed()
 
     def check(bytes_since: int) -> None:
-        waited = time.monotonic() - last[0]
-        if budget > 0 and waited > budget:
+        if clock.spent():
             raise DownloadError(
-                f"{label} is too slow: {bytes_since} bytes in {waited:.0f} s "
-                f"(HUBCORE_STALL_BUDGET={budget:g})"
+                f"{label} is too slow: {bytes_since} bytes in {clock.stalled_for():.0f} s "
+                f"(HUBCORE_STALL_BUDGET={clock.budget:g})"
             )
 
     return progressed, check

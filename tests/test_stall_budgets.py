@@ -1,0 +1,234 @@
+"""The stall budget bounds the time of every transport that has one.
+
+``HUBCORE_STALL_BUDGET`` is set to :data:`BUDGET` seconds and the connect and read timeouts to a
+minute, so that only the budget can end a transfer in time: against a server that never lets a
+connection in, one that accepts and never answers, and one that drips a byte every 0.1 s (which
+no read timeout ever trips), each transport must fail within the budget and a little slack
+(:data:`SLACK`, for a loaded machine), with a :class:`~hubcore.errors.DownloadError` naming the
+budget. Transports: HTTP weights, fsspec store reads (s3fs), git over smart HTTP (protocol v2
+and dulwich's v0), ``git://`` and SSH (through ``GIT_SSH_COMMAND``). Git-host archives use the
+weights' engine (tests/test_git_host_archives.py). Every call runs on a helper thread the test
+waits for, so a hang fails the test instead of holding the session.
+"""
+
+from __future__ import annotations
+
+import socket
+import stat
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import hubcore
+from hubcore.errors import DownloadError
+
+#: The stall budget of every test here, in seconds.
+BUDGET = 2.0
+#: Seconds past the budget a transfer may take: the last wait's overshoot and a loaded machine.
+SLACK = 3.0
+#: A drip: one byte this often never trips a read timeout.
+DRIP_EVERY = 0.1
+
+
+@pytest.fixture(autouse=True)
+def only_the_budget(hub_home, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HUBCORE_STALL_BUDGET", f"{BUDGET:g}")
+    monkeypatch.setenv("HUBCORE_CONNECT_TIMEOUT", "60")
+    monkeypatch.setenv("HUBCORE_READ_TIMEOUT", "60")
+    monkeypatch.setenv("HUBCORE_RETRIES", "50")
+    for name in ("GIT_SSH_COMMAND", "GIT_SSH", "GIT_SSH_VARIANT"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def within_budget(action: Callable[[], Any]) -> str:
+    """Run *action* on a helper thread; it must fail with a DownloadError naming the stall
+    budget within ``BUDGET + SLACK`` seconds. Returns the message."""
+    outcome: list[BaseException | None] = []
+
+    def run() -> None:
+        try:
+            action()
+        except BaseException as exc:
+            outcome.append(exc)
+        else:
+            outcome.append(None)
+
+    began = time.monotonic()
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(BUDGET + SLACK + 30)  # past the bound: only to report, not to wait forever
+    took = time.monotonic() - began
+    assert outcome, f"still waiting after {took:.1f} s: the stall budget did not end it"
+    assert took < BUDGET + SLACK, f"took {took:.1f} s with a {BUDGET:g} s stall budget"
+    exc = outcome[0]
+    assert isinstance(exc, DownloadError), repr(exc)
+    message = str(exc)
+    assert "HUBCORE_STALL_BUDGET" in message, message
+    return message
+
+
+class Server:
+    """A loopback TCP server with one of three behaviours for each connection:
+
+    * ``unanswered``: its backlog is full, so a connection is never even accepted;
+    * ``silent``: accepts, reads, never sends a byte;
+    * ``drip``: reads the request, sends *head*, then one byte of *filler* every
+      :data:`DRIP_EVERY` seconds until the client goes.
+    """
+
+    def __init__(self, mode: str, head: bytes = b"", filler: bytes = b"x"):
+        self.mode, self.head, self.filler = mode, head, filler
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.stopped = threading.Event()
+        self.held: list[socket.socket] = []
+        if mode == "unanswered":
+            self.sock.listen(0)
+            filler_conn = socket.create_connection(("127.0.0.1", self.port))  # fills the backlog
+            self.held.append(filler_conn)
+            return
+        self.sock.listen(16)
+        self.sock.settimeout(0.1)
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while not self.stopped.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except (TimeoutError, OSError):
+                continue
+            self.held.append(conn)
+            if self.mode == "drip":
+                threading.Thread(target=self._drip, args=(conn,), daemon=True).start()
+
+    def _drip(self, conn: socket.socket) -> None:
+        conn.settimeout(1)
+        try:
+            conn.recv(65536)  # the request (or its start)
+            conn.sendall(self.head)
+            while not self.stopped.wait(DRIP_EVERY):
+                conn.sendall(self.filler)
+        except OSError:
+            return
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.sock.close()
+        for conn in self.held:
+            conn.close()
+
+
+@pytest.fixture
+def serve() -> Iterator[Callable[..., Server]]:
+    started: list[Server] = []
+
+    def start(mode: str, head: bytes = b"", filler: bytes = b"x") -> Server:
+        server = Server(mode, head, filler)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+HTTP_HEAD = b"HTTP/1.1 200 OK\r\nContent-Length: 100000000\r\n\r\n"
+
+
+# -- HTTP weights ------------------------------------------------------------------------------
+@pytest.mark.parametrize("mode", ["unanswered", "silent", "drip"])
+def test_http_weights(serve, mode: str) -> None:
+    server = serve(mode, HTTP_HEAD)
+    within_budget(lambda: hubcore.download(f"http://127.0.0.1:{server.port}/w.bin"))
+
+
+# -- fsspec stores (s3fs) ----------------------------------------------------------------------
+S3_HEAD = (
+    b'HTTP/1.1 200 OK\r\nContent-Length: 100000000\r\nETag: "0123456789abcdef"\r\n'
+    b"Last-Modified: Mon, 01 Jan 2024 00:00:00 GMT\r\n"
+    b"Content-Type: application/octet-stream\r\n\r\n"
+)
+
+
+@pytest.mark.parametrize("mode", ["silent", "drip"])
+def test_s3_store_read(serve, monkeypatch, mode: str) -> None:
+    pytest.importorskip("s3fs")
+    import fsspec
+
+    server = serve(mode, S3_HEAD)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{server.port}")
+    fsspec.get_filesystem_class("s3").clear_instance_cache()
+    within_budget(lambda: hubcore.download("s3://bucket/w.bin"))
+
+
+# -- git ---------------------------------------------------------------------------------------
+#: A pkt-line that announces 65,531 bytes: the drip never completes it.
+LONG_PKT = b"ffff"
+GIT_V2_HEAD = (
+    b"HTTP/1.1 200 OK\r\nContent-Type: application/x-git-upload-pack-result\r\n"
+    b"Content-Length: 100000000\r\n\r\n" + LONG_PKT
+)
+
+
+@pytest.mark.parametrize("mode", ["unanswered", "silent", "drip"])
+def test_git_smart_http(serve, mode: str) -> None:
+    server = serve(mode, GIT_V2_HEAD)
+    within_budget(lambda: hubcore.list(f"git+http://127.0.0.1:{server.port}/x.git@main"))
+
+
+def test_git_smart_http_v0_advertisement(serve) -> None:
+    """A server that does not answer v2 is asked for ``info/refs``, which it drips."""
+    head = (
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/x-git-upload-pack-advertisement\r\n"
+        b"Content-Length: 100000000\r\n\r\n001e# service=git-upload-pack\n0000" + LONG_PKT
+    )
+    server = serve("drip", head)
+    from hubcore.sources.gitproto import SmartHTTP
+
+    url = f"http://127.0.0.1:{server.port}/x.git"
+    SmartHTTP._v0_servers.add(url)  # known to speak v0: straight to info/refs
+    try:
+        within_budget(lambda: hubcore.list(f"git+{url}@main"))
+    finally:
+        SmartHTTP._v0_servers.discard(url)
+
+
+def test_git_smart_http_v0_fetch_through_dulwich(serve, monkeypatch) -> None:
+    """dulwich's HTTP client (servers without v2) reads within the budget too."""
+    from hubcore.sources import gitproto
+
+    server = serve("drip", GIT_V2_HEAD.replace(b"result", b"advertisement"))
+    url = f"http://127.0.0.1:{server.port}/x.git"
+    client, path = gitproto.dulwich_client(url)
+
+    def fetch() -> None:
+        try:
+            client.get_refs(path)
+        except Exception as exc:  # dulwich wraps it: GitProtocolError, from TransportTimeout
+            cause = exc.__cause__ or exc
+            raise DownloadError(f"{type(cause).__name__}: {exc}") from None
+
+    assert within_budget(fetch).startswith("TransportTimeout: ")
+
+
+@pytest.mark.parametrize("mode", ["unanswered", "silent", "drip"])
+def test_git_protocol(serve, mode: str) -> None:
+    server = serve(mode, LONG_PKT)
+    within_budget(lambda: hubcore.list(f"git://127.0.0.1:{server.port}/x.git"))
+
+
+def test_git_over_ssh_drip(tmp_path: Path, monkeypatch) -> None:
+    """An SSH client (``GIT_SSH_COMMAND``) whose server drips after logging in."""
+    script = tmp_path / "dripping-ssh"
+    script.write_text("#!/bin/sh\nprintf ffff\nwhile :; do printf x || exit 0; sleep 0.1; done\n")
+    script.chmod(script.stat().st_mode | stat.S_IXUSR)
+    monkeypatch.setenv("GIT_SSH_COMMAND", str(script))
+    within_budget(lambda: hubcore.list("git+ssh://git@drip.invalid/x.git"))
