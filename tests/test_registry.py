@@ -195,6 +195,44 @@ def test_damaged_blob_is_an_integrity_error(reg_url: str, tmp_path: Path) -> Non
         version.download()
 
 
+def test_download_hashes_each_blob_while_it_streams(
+    reg: registry.Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each blob is read from the store once, hashed as it is written: nothing reads a
+    downloaded file back to hash it. A blob whose bytes do not match is still refused and
+    leaves nothing in the cache."""
+    from hubcore.store.cache import Cache
+
+    big = os.urandom(3 << 20)
+    version = reg.log(
+        "clf", {"big.bin": _write(tmp_path / "big.bin", big), "cfg": _write(tmp_path / "cfg", b"1")}
+    )
+
+    def hashed_again(path: Any) -> str:
+        raise AssertionError(f"{path} was read back to be hashed")
+
+    monkeypatch.setattr("hubcore.registry.core.file_sha256", hashed_again, raising=False)
+    monkeypatch.setattr("hubcore.store.cache.file_sha256", hashed_again)
+    cache = Cache(tmp_path / "cache")
+    folder = version.download(cache=cache)
+    assert (folder / "big.bin").read_bytes() == big
+    assert (folder / "cfg").read_bytes() == b"1"
+
+    sha = next(f.sha256 for f in version.files if f.path == "big.bin")
+    reg.store.delete(blob_key(sha))
+    reg.store.upload(_write(tmp_path / "evil", b"evil" + big[4:]), blob_key(sha))
+    other = Cache(tmp_path / "other")
+    with pytest.raises(IntegrityError):
+        version.download(cache=other)
+    assert not other.has_blob(sha)
+    assert [p for p in (other.root / "tmp").rglob("*") if p.is_file()] == []
+
+
+def _write(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
+
+
 def test_references_are_recorded_and_verified(
     reg: registry.Registry, tmp_path: Path, file_server: Any
 ) -> None:

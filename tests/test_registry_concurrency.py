@@ -10,6 +10,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -87,6 +88,64 @@ def test_eight_concurrent_alias_moves_all_land_in_the_history(reg_url: str, tmp_
     assert all(a["to"] == b["from"] for a, b in itertools.pairwise(ordered))
     assert reg.get("clf:production").number == ordered[-1]["to"]
     assert sorted(e["to"] for e in moves) == list(range(8))
+
+
+BARRIER = """
+import os, sys, time
+def barrier(folder, me, count, round=0):
+    # every process starts the race together (imports done): a file each, then wait for all
+    open(os.path.join(folder, f"{round}-{me}"), "w").close()
+    deadline = time.time() + 60
+    while sum(n.startswith(f"{round}-") for n in os.listdir(folder)) < count:
+        if time.time() > deadline:
+            sys.exit("the others never came")
+        time.sleep(0.002)
+"""
+
+SAME = (
+    BARRIER
+    + """
+import hubcore.registry as r
+reg = r.open(sys.argv[1])
+barrier(sys.argv[3], sys.argv[4], 8)
+print(reg.log("clf", {"w.bin": sys.argv[2]}, aliases=[f"by-{sys.argv[4]}"]).number)
+"""
+)
+
+
+def test_eight_concurrent_loggers_of_one_content_end_with_one_version(
+    reg_url: str, tmp_path: Path
+) -> None:
+    """Identical content logged by 8 processes at once is one version: each process gets
+    it back (its aliases applied to it), and the history records one log."""
+    registry.open(reg_url).log("other", make_files(tmp_path / "o", {"x": "1"}))  # marker written
+    gate = tmp_path / "gate"
+    gate.mkdir()
+    files, content = [], os.urandom(4 << 20)  # big enough for the logs to overlap
+    for i in range(8):  # separate files, one content: no process reuses another's hash
+        path = tmp_path / f"w{i}.bin"
+        path.write_bytes(content)
+        files.append(path)
+    procs = [spawn(SAME, reg_url, str(f), str(gate), str(i)) for i, f in enumerate(files)]
+    numbers = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+        numbers.append(int(out))
+    reg = registry.open(reg_url)
+    live = reg.versions("clf")
+    assert len(live) == 1, [
+        (v.number, v.record.get("deleted")) for v in reg.versions("clf", deleted=True)
+    ]
+    assert set(numbers) == {live[0].number}
+    assert reg.get("clf:latest").number == live[0].number
+    assert reg.get(f"clf@sha256:{live[0].digest}").number == live[0].number
+    aliases = reg.aliases("clf")
+    assert {aliases[f"by-{i}"] for i in range(8)} == {live[0].number}
+    assert len([e for e in reg.history("clf") if e["kind"] == "log"]) == 1
+    for version in reg.versions("clf", deleted=True):  # numbers taken by the others
+        if version.number != live[0].number:
+            assert version.record["deleted"]["duplicate_of"] == live[0].number
 
 
 KILLED = """
@@ -187,3 +246,150 @@ def test_ten_thousand_versions_read_a_constant_number_of_objects(
     assert [v.number for v in page] == list(range(5001, 5051))
     assert len([c for c in counted if c.startswith("list")]) == 1
     assert len(counted) == 51  # one listing page, one read per version shown
+
+
+def _assert_aliases_on_live_versions(reg: registry.Registry, name: str) -> None:
+    for alias, number in reg.aliases(name).items():
+        version = reg.get(f"{name}:v{number}")  # raises if the alias is on a deleted version
+        assert reg.get(f"{name}:{alias}").number == version.number
+
+
+@pytest.mark.parametrize("first", [True, False], ids=["new-alias", "moved-alias"])
+@pytest.mark.parametrize("pause", ["after-get", "before-swap"])
+def test_a_delete_racing_an_alias_move_never_leaves_the_alias_on_a_deleted_version(
+    reg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pause: str, first: bool
+) -> None:
+    """The mover is stopped where the race bites (after it found the version live, or just
+    before its compare-and-swap of the pointer) while another writer deletes the version:
+    the move then fails with VersionNotFoundError, and the alias stays where it was."""
+    import threading
+
+    reg = registry.open(reg_url)
+    for i in range(2):
+        reg.log("clf", make_files(tmp_path / f"s{i}", {"w": str(i)}))
+    if not first:
+        reg.alias("clf:v0", "production")
+    mover, deleter = registry.open(reg_url), registry.open(reg_url)
+    reached, go = threading.Event(), threading.Event()
+
+    def wait_once() -> None:
+        if not reached.is_set():
+            reached.set()
+            assert go.wait(60)
+
+    if pause == "after-get":
+        original = registry.Registry._move_alias
+
+        def paused(self: registry.Registry, *args: Any, **kwargs: Any) -> bool:
+            if self is mover:
+                wait_once()
+            return original(self, *args, **kwargs)
+
+        monkeypatch.setattr(registry.Registry, "_move_alias", paused)
+    else:
+        key = alias_key("clf", "production")
+        for method in ("create", "swap"):
+            write = getattr(mover.store, method)
+
+            def paused_write(k: str, *args: Any, _write: Any = write) -> bool:
+                if k == key:
+                    wait_once()
+                return bool(_write(k, *args))
+
+            monkeypatch.setattr(mover.store, method, paused_write)
+    outcome: list[BaseException | None] = []
+
+    def move() -> None:
+        try:
+            mover.alias("clf:v1", "production")
+            outcome.append(None)
+        except BaseException as exc:
+            outcome.append(exc)
+            reached.set()
+
+    thread = threading.Thread(target=move)
+    thread.start()
+    assert reached.wait(60)
+    deleter.delete("clf:v1")
+    go.set()
+    thread.join(60)
+    assert len(outcome) == 1
+    assert isinstance(outcome[0], registry.VersionNotFoundError), outcome
+    assert reg.aliases("clf").get("production") == (None if first else 0)
+    _assert_aliases_on_live_versions(reg, "clf")
+    assert not [e for e in reg.history("clf") if e["kind"] == "alias" and e["to"] == 1]
+
+
+RACE = (
+    BARRIER
+    + """
+import hubcore.registry as r
+reg = r.open(sys.argv[1])
+for i in range(1, int(sys.argv[4]) + 1):
+    barrier(sys.argv[2], sys.argv[3], 2, i)
+    try:
+        if sys.argv[3] == "mover":
+            reg.alias(f"clf:v{i}", "production")
+        else:
+            reg.delete(f"clf:v{i}")
+        print(i, "done", flush=True)
+    except (r.VersionNotFoundError, r.AliasInUseError) as exc:
+        print(i, type(exc).__name__, flush=True)
+"""
+)
+
+
+def test_processes_deleting_and_moving_an_alias_at_once(reg_url: str, tmp_path: Path) -> None:
+    """Two processes, round after round, one moving ``production`` onto ``v<i>`` and the
+    other deleting ``v<i>`` at the same moment: never both (the alias on a deleted version),
+    and the alias always on a live version."""
+    rounds = 6
+    reg = registry.open(reg_url)
+    for i in range(rounds + 1):
+        reg.log("clf", make_files(tmp_path / f"s{i}", {"w": str(i)}))
+    reg.alias("clf:v0", "production")
+    gate = tmp_path / "gate"
+    gate.mkdir()
+    procs = {who: spawn(RACE, reg_url, str(gate), who, str(rounds)) for who in ("mover", "deleter")}
+    results = {}
+    for who, proc in procs.items():
+        out, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err
+        results[who] = dict(line.split() for line in out.splitlines())
+    for i in range(1, rounds + 1):
+        both = results["mover"][str(i)] == "done" and results["deleter"][str(i)] == "done"
+        assert not both, (i, results)
+    _assert_aliases_on_live_versions(reg, "clf")
+
+
+def test_a_duplicate_left_by_a_dead_writer_is_resolved_and_its_alias_kept(
+    reg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A writer that took a number for content already logged, and died before claiming the
+    digest, left a second live version of it, which someone aliased. The next writer that
+    meets it tombstones it as a duplicate and moves the alias to the version kept."""
+    reg = registry.open(reg_url)
+    weights = make_files(tmp_path / "a", {"w": "same"})
+    kept = reg.log("clf", weights)
+
+    class Died(Exception):
+        pass
+
+    def die(self: registry.Registry, version: Any, *, repair: bool) -> Any:
+        raise Died
+
+    with monkeypatch.context() as patch:  # it checked before v0 existed, then died
+        patch.setattr(registry.Registry, "_by_digest", lambda self, name, digest: None)
+        patch.setattr(registry.Registry, "_complete", die)
+        with pytest.raises(Died):
+            registry.open(reg_url).log("clf", weights)
+    assert reg.get("clf:v1").digest == kept.digest  # visible meanwhile
+    reg.alias("clf:v1", "staging")
+    other = reg.log("clf", make_files(tmp_path / "b", {"w": "other"}))
+    assert other.number == 2
+    duplicate = reg.versions("clf", deleted=True)[1]
+    assert duplicate.record["deleted"]["duplicate_of"] == kept.number
+    assert reg.aliases("clf") == {"latest": 2, "staging": 0}
+    assert [v.number for v in reg.versions("clf")] == [0, 2]
+    assert reg.log("clf", weights).number == 0
+    _assert_aliases_on_live_versions(reg, "clf")

@@ -26,12 +26,19 @@ Layout under the registry's root (a folder, or a prefix of a bucket)::
           collection.json                            kind ("artifact"), type, created, creator
           versions/v<10 digits>.json                 one per version, taken by create-only write:
                                                      number, digest, type, description,
-                                                     metadata, tags, created, creator; edits by
+                                                     metadata, tags, created, creator, pins
+                                                     (alias -> seq of a move onto it); edits by
                                                      compare-and-swap; deleted: a tombstone
-          digests/<64 hex>.json                      digest -> number (finds identical content)
+                                                     (duplicate_of: a number taken for content
+                                                     another writer logged at the same time)
+          digests/<64 hex>.json                      digest -> number (finds identical content):
+                                                     claimed create-only once the number is
+                                                     taken, the first claim wins; null once
+                                                     that version is deleted
           aliases/<alias>.json                       one pointer per alias (version, digest, seq,
-                                                     and the event of its last move), moved by
-                                                     compare-and-swap; latest.json too (no event)
+                                                     fence, and the event of its last move),
+                                                     moved by compare-and-swap; latest.json too
+                                                     (no event)
           events/<time ns>-<random>.json             append-only history: log, link, unlink,
                                                      alias, unalias, update, describe, card,
                                                      delete (when, who, before, after, ...)
@@ -56,6 +63,12 @@ Guarantees (the storage operations are in :mod:`hubcore.registry.store`):
 * version numbers are taken with create-only writes after the files and the manifest are
   stored: concurrent loggers get distinct numbers, and a logger that dies leaves no version
   (only unreferenced blobs, which :meth:`Registry.gc` removes), and blocks nobody;
+* identical content is one version: the digest index entry is claimed create-only after the
+  number is taken, and a logger that loses the claim to a live version of the same content
+  tombstones its number as a duplicate and returns that version;
+* an alias moving onto a version pins it first (compare-and-swap of the version record), and
+  a deletion tombstones the record by compare-and-swap after checking its pins (fencing a
+  move in flight), so no alias is left on a deleted version;
 * an alias moves by compare-and-swap of its one pointer object, which carries the event of
   its move; the event is also written to ``events/`` (by the next mover if the writer died
   first), so the history has every move;

@@ -12,9 +12,10 @@ import os
 import random
 import shutil
 import socket
+import threading
 import time
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -50,7 +51,7 @@ from hubcore.registry.names import (
     parse_spec,
 )
 from hubcore.registry.store import Store, open_store
-from hubcore.store.cache import Cache, file_sha256, get_cache
+from hubcore.store.cache import Cache, get_cache
 from hubcore.store.files import atomic_copy
 
 if TYPE_CHECKING:
@@ -99,6 +100,13 @@ def _same_name(name: str, stored: Mapping[str, Any]) -> None:
             f"differ only in case are refused (they would share a folder on case-insensitive "
             f"storage): use {other!r}"
         )
+
+
+def _duplicate(record: Mapping[str, Any]) -> bool:
+    """Whether the version *record* is the tombstone of a duplicate (see
+    :meth:`Registry._claim_digest`)."""
+    deleted = record.get("deleted")
+    return isinstance(deleted, dict) and deleted.get("duplicate_of") is not None
 
 
 def _now() -> str:
@@ -497,8 +505,10 @@ class Registry:
         if run is not None:
             record["run"] = run
         number = self._take_number(name, record)
-        version = Version(self, {**record, "number": number}, manifest)
-        self._complete(version, repair=False)
+        version = self._complete(
+            Version(self, {**record, "number": number}, manifest), repair=False
+        )
+        version._manifest = manifest
         for alias in aliases:
             self._move_alias(name, alias, version)
         return version
@@ -522,18 +532,27 @@ class Registry:
         other = {**base, "kind": "linked", "name": source, "after": linked}
         return [(event, True), ({**other, "version": source_number}, False)]
 
-    def _complete(self, version: Version, *, repair: bool) -> None:
+    def _complete(self, version: Version, *, repair: bool) -> Version:
         """The steps after a version's number is taken: the digest index, the link index (a
         registered model's version), ``latest``, and its events. Each step is create-only or
         moves forward only, so a writer killed part way is finished by the next writer that
-        meets its version (*repair*: then plugins are not told again)."""
-        name, number, digest = version.name, version.number, version.digest
+        meets its version (*repair*: then plugins are not told again).
+
+        Returns the version that holds the content: *version*, or, when another version of
+        the same content holds the digest index, that one (*version* is then a duplicate,
+        taken by a writer that raced another logging the same content, and is tombstoned:
+        see :meth:`_claim_digest`)."""
+        name, number = version.name, version.number
         events = self._version_events(version)
         if repair and events:  # the last event is the last step: present, nothing is left
             last = events[-1][0]
             if self.store.info(self._event_key(str(last["name"]), last)) is not None:
-                return
-        self.store.create(digest_key(name, digest), _dumps({"version": number}))
+                return version
+        holder = self._claim_digest(version)
+        if holder.number != number:
+            self._discard_duplicate(version, holder)
+            return self._complete(holder, repair=True)  # its writer may have died
+        digest = version.digest
         if version.link is not None:
             source, source_number = version.link
             self.store.create(link_key(source, source_number, name, number), b"{}")
@@ -545,6 +564,50 @@ class Registry:
                     self._commit(where, event, announce=False, notify=notify)
             else:
                 self._commit(where, event, notify=notify)
+        return version
+
+    def _claim_digest(self, version: Version) -> Version:
+        """The version that holds *version*'s content: the digest index entry
+        (``digests/<digest>.json``) is claimed with a create-only write after the number is
+        taken, and the first claim wins. A claim on a version that is deleted (or holds other
+        content: written outside hubcore) is taken over by compare-and-swap; a live version of
+        the same content under another number is returned: *version* is a duplicate."""
+        name, number, digest = version.name, version.number, version.digest
+        key = digest_key(name, digest)
+        entry = _dumps({"version": number})
+        for attempt in range(_ATTEMPTS):
+            if self.store.create(key, entry):
+                return version
+            found = self._read_json(key)
+            if found is None:
+                continue  # freed and removed meanwhile (by an older hubcore): claim again
+            current, tag = found
+            other = current.get("version")
+            if other == number:
+                return version
+            if isinstance(other, int):
+                holder = self._read_version(name, other)
+                if (
+                    holder is not None
+                    and holder.digest == digest
+                    and not holder.record.get("deleted")
+                ):
+                    return holder
+            if self.store.swap(key, entry, tag):
+                return version
+            _backoff(attempt)
+        raise ConflictError(f"the digest index of {version} kept changing under other writers")
+
+    def _discard_duplicate(self, version: Version, holder: Version) -> None:
+        """Tombstone *version*, a second number taken for *holder*'s content (no event: it
+        was never logged as far as anyone is told; the tombstone names the version kept, and
+        an alias set on it meanwhile moves to that version)."""
+        logger.info(
+            "%s holds the same content as v%d, logged at the same time: it is that version",
+            version,
+            holder.number,
+        )
+        self._tombstone(version, force=True, kind="delete", holder=holder)
 
     def _references(
         self, references: Mapping[str, str | Reference], progress: bool | None
@@ -612,21 +675,24 @@ class Registry:
             _same_name(name, found[0])
 
     def _by_digest(self, name: str, digest: str) -> Version | None:
+        """The live version holding *digest*, if any (finished first if its writer died)."""
         found = self._read_json(digest_key(name, digest))
         if found is not None:
-            version = self._read_version(name, int(found[0]["version"]))
+            number = found[0].get("version")
+            if not isinstance(number, int):
+                return None  # freed: the version that held it was deleted
+            version = self._read_version(name, number)
             if version is not None and version.digest == digest:
-                if not version.record.get("deleted"):
-                    self._complete(version, repair=True)  # its writer may have died
-                return version
+                if version.record.get("deleted"):
+                    return None
+                return self._complete(version, repair=True)  # its writer may have died
             return None
         # a writer may have died between taking its number and indexing it: check latest
         latest = self._latest_number(name)
         if latest is not None:
             version = self._read_version(name, latest)
             if version is not None and version.digest == digest:
-                self._complete(version, repair=True)
-                return version
+                return self._complete(version, repair=True)
         return None
 
     def _store_files(self, files: list[LocalFile], progress: bool | None) -> None:
@@ -761,6 +827,8 @@ class Registry:
         if found is None:
             self._missing(spec.name, str(spec))
         assert found is not None
+        if found[0].get("version", 0) is None:  # freed: its version was deleted
+            self._missing(spec.name, str(spec))
         try:
             number = int(found[0]["version"])
         except (KeyError, TypeError, ValueError):
@@ -852,7 +920,11 @@ class Registry:
         self, name: str, alias: str, version: Version | None, *, only_from: int | None = None
     ) -> bool:
         """CAS the pointer to *version* (``None``: remove), embedding the move's event; the
-        event file is written after, and again by the next mover if this one died first."""
+        event file is written after, and again by the next mover if this one died first.
+
+        A move onto a version first pins it: ``pins[alias] = seq`` of the move is written into
+        the version's record by compare-and-swap, which fails once the version is deleted
+        (:class:`VersionNotFoundError`), and which a deletion sees (:meth:`_remove`)."""
         key = alias_key(name, alias)
         self._mark()
         for attempt in range(_ATTEMPTS):
@@ -881,6 +953,8 @@ class Registry:
                 "seq": event["seq"],
                 "event": event,
             }
+            if version is not None:
+                self._pin(version, alias, int(event["seq"]))
             done = (
                 self.store.create(key, _dumps(pointer))
                 if tag is None
@@ -889,6 +963,46 @@ class Registry:
             if done:
                 self._commit(name, event)
                 return True
+            _backoff(attempt)
+        raise ConflictError(f"the alias {name}:{alias} kept moving under other writers")
+
+    def _pin(self, version: Version, alias: str, seq: int) -> None:
+        """Record in *version*'s record that *alias* is about to move onto it with move number
+        *seq* (or a later one); :class:`VersionNotFoundError` if it was deleted."""
+
+        def pin(current: dict[str, Any]) -> dict[str, Any] | None:
+            if current.get("deleted"):
+                raise VersionNotFoundError(f"{version} was deleted")
+            pins = dict(current.get("pins") or {})
+            # pins only grow: a record never returns to bytes (and so a tag) seen before a
+            # pin, and a pin covers every move of that alias up to its seq
+            if int(pins.get(alias, -1)) >= seq:
+                return None
+            return {**current, "pins": {**pins, alias: seq}}
+
+        self._update(version_key(version.name, version.number), pin, what=str(version))
+
+    def _fence(self, name: str, alias: str, number: int, seq: int) -> bool:
+        """Whether *alias*, pinned on ``v<number>`` for its move number *seq*, points at it.
+        A pinned move not made yet (the pointer is older than *seq*) is in flight, or its
+        mover died: the pointer's ``fence`` is bumped so that its compare-and-swap fails
+        (the mover tries again and finds the version deleted)."""
+        key = alias_key(name, alias)
+        for attempt in range(_ATTEMPTS):
+            found = self._read_json(key)
+            if found is None:  # a first move in flight: it creates the pointer, so be first
+                empty = {"alias": alias, "version": None, "digest": None, "seq": -1, "fence": 1}
+                if self.store.create(key, _dumps(empty)):
+                    return False
+                continue
+            current, tag = found
+            if current.get("version") == number:
+                return True
+            if int(current.get("seq", -1)) >= seq:
+                return False  # the pinned move was made (and the alias moved on) or lost
+            fenced = {**current, "fence": int(current.get("fence", 0)) + 1}
+            if self.store.swap(key, _dumps(fenced), tag):
+                return False
             _backoff(attempt)
         raise ConflictError(f"the alias {name}:{alias} kept moving under other writers")
 
@@ -914,6 +1028,8 @@ class Registry:
             number = int(pointer[0]["version"])
         while (probe := self._read_version(name, number + 1)) is not None:
             number += 1
+            if _duplicate(probe.record):
+                continue  # never logged: a second number taken for content logged at once
             for event, _ in self._version_events(probe):
                 if event["name"] == name:
                     events.setdefault(str(event["id"]), event)
@@ -993,25 +1109,9 @@ class Registry:
     def _remove(self, version: Version, force: bool, kind: str) -> Version:
         """Tombstone *version* (a deletion, or the unlinking of a registered model's version)."""
         name, number = version.name, version.number
-        pointing = [a for a, n in self.aliases(name).items() if n == number and a != LATEST]
-        if pointing and not force:
-            raise AliasInUseError(
-                f"{version} is aliased {', '.join(pointing)}; move those aliases first, or "
-                f"{kind} with force (which removes them)"
-            )
-        for alias in pointing:
-            self._move_alias(name, alias, None, only_from=number)
-
-        def tombstone(current: dict[str, Any]) -> dict[str, Any] | None:
-            if current.get("deleted"):
-                return None
-            return {**current, "deleted": {"when": _now(), "who": actor()}}
-
-        if self._update(version_key(name, number), tombstone, what=str(version)) is None:
+        if not self._tombstone(version, force=force, kind=kind):
             return version  # another writer removed it first, and recorded it
-        found = self._read_json(digest_key(name, version.digest))
-        if found is not None and found[0].get("version") == number:
-            self.store.delete(digest_key(name, version.digest))
+        self._free_digest(name, number, version.digest)
         self._retreat_latest(name, number)
         before: dict[str, Any] = {"version": number, "digest": version.digest}
         if version.link is not None:
@@ -1021,6 +1121,50 @@ class Registry:
             self._event(name, kind, before=before, version=number, digest=version.digest),
         )
         return version
+
+    def _tombstone(
+        self, version: Version, *, force: bool, kind: str, holder: Version | None = None
+    ) -> bool:
+        """Write *version*'s tombstone; ``False`` if another writer did first. An alias on it
+        refuses that unless *force* (then the alias is removed, or moved to *holder*, the
+        version a duplicate's content belongs to).
+
+        Safe against alias moves onto it: every move pins the version first (:meth:`_pin`),
+        so the record read here names every alias that points at it or is about to; a move
+        in flight is fenced off (:meth:`_fence`), and the tombstone is written by
+        compare-and-swap on that same record, so a pin written meanwhile makes it fail and
+        the check runs again."""
+        name, number = version.name, version.number
+        key = version_key(name, number)
+        self._mark()
+        for attempt in range(_ATTEMPTS):
+            found = self._read_json(key)
+            if found is None:
+                self._missing(name, str(version))
+            assert found is not None
+            current, tag = found
+            if current.get("deleted"):
+                return False
+            pins = current.get("pins") or {}
+            pointing = {a for a, seq in pins.items() if self._fence(name, a, number, int(seq))}
+            # aliases moved before versions carried pins
+            pointing |= {a for a, n in self.aliases(name).items() if n == number and a != LATEST}
+            if pointing and not force:
+                raise AliasInUseError(
+                    f"{version} is aliased {', '.join(sorted(pointing))}; move those aliases "
+                    f"first, or {kind} with force (which removes them)"
+                )
+            if pointing:
+                for alias in sorted(pointing):
+                    self._move_alias(name, alias, holder, only_from=number)
+                continue  # look again: an alias may have moved back meanwhile
+            deleted: dict[str, Any] = {"when": _now(), "who": actor()}
+            if holder is not None:
+                deleted["duplicate_of"] = holder.number
+            if self.store.swap(key, _dumps({**current, "deleted": deleted}), tag):
+                return True
+            _backoff(attempt)
+        raise ConflictError(f"{version} kept changing under other writers; try again")
 
     # -- registered models -------------------------------------------------------------------
     def link(
@@ -1073,8 +1217,8 @@ class Registry:
                 "link": {"name": source.name, "version": source.number},
             }
             number = self._take_number(model, record)
-            existing = Version(self, {**record, "number": number}, source._manifest)
-            self._complete(existing, repair=False)
+            taken = Version(self, {**record, "number": number}, source._manifest)
+            existing = self._complete(taken, repair=False)
         for alias in aliases:
             self._move_alias(model, alias, existing)
         return existing
@@ -1140,6 +1284,19 @@ class Registry:
             model, _, version = info.key.rpartition("/")[2].removesuffix(".json").rpartition("~v")
             found.append((decode_name(model), int(version)))
         return found
+
+    def _free_digest(self, name: str, number: int, digest: str) -> None:
+        """Free the digest index entry of the deleted ``v<number>`` (compare-and-swap: an entry
+        a new log of the same content claimed meanwhile stays), so that logging the content
+        again makes a new version."""
+        key = digest_key(name, digest)
+        for attempt in range(_ATTEMPTS):
+            found = self._read_json(key)
+            if found is None or found[0].get("version") != number:
+                return
+            if self.store.swap(key, _dumps({"version": None}), found[1]):
+                return
+            _backoff(attempt)
 
     def _retreat_latest(self, name: str, number: int) -> None:
         key = alias_key(name, LATEST)
@@ -1310,7 +1467,8 @@ class Registry:
 
     def fill(self, tree: Path, manifest: Manifest, progress: bool | None, cache: Cache) -> None:
         """Put every file of *manifest* into the empty folder *tree*: fetched into the
-        cache's blobs (verified, in parallel) and linked from there."""
+        cache's blobs (each streamed once and hashed as it is written, verified before it
+        is stored, in parallel) and linked from there."""
         unique = {e.sha256: e for e in manifest.files}
         total = sum(e.size or 0 for e in unique.values())
         blobs: dict[str, Path] = {}
@@ -1318,11 +1476,9 @@ class Registry:
             _bar(total, "download", progress) as bar,
             concurrent.futures.ThreadPoolExecutor(max_workers=_WORKERS) as pool,
         ):
-            futures = {pool.submit(self._fetch, e, cache): e for e in unique.values()}
+            futures = {pool.submit(self._fetch, e, cache, bar.update): e for e in unique.values()}
             for future in concurrent.futures.as_completed(futures):
-                entry = futures[future]
-                blobs[entry.sha256] = future.result()
-                bar.update(entry.size or 0)
+                blobs[futures[future].sha256] = future.result()
         for entry in manifest.files:
             target = tree.joinpath(*check_path(entry.path).split("/"))
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -1331,20 +1487,26 @@ class Registry:
             except OSError:
                 shutil.copyfile(blobs[entry.sha256], target)
 
-    def _fetch(self, entry: FileEntry, cache: Cache) -> Path:
+    def _fetch(self, entry: FileEntry, cache: Cache, on_bytes: Callable[[int], object]) -> Path:
+        """The verified cache blob of *entry*: a reference fetched from its URL, else the
+        registry's blob streamed into a temporary file and hashed as it is written; stored
+        (renamed into place) only when its sha256 matches."""
         if entry.url is not None:
             from hubcore.store.transfer import fetch
 
-            return fetch(entry.url, sha256=entry.sha256, progress=False, cache=cache).path
+            fetched = fetch(entry.url, sha256=entry.sha256, progress=False, cache=cache).path
+            on_bytes(entry.size or 0)
+            return fetched
         with contextlib.suppress(CacheError):  # a damaged blob was moved aside: fetch again
-            if (path := cache.verified_blob(entry.sha256)) is not None:
-                return path
+            if (cached := cache.verified_blob(entry.sha256)) is not None:
+                on_bytes(entry.size or 0)
+                return cached
         with cache.lock("registry-blob", entry.sha256):
-            if (path := cache.verified_blob(entry.sha256)) is not None:
-                return path
+            if (cached := cache.verified_blob(entry.sha256)) is not None:
+                on_bytes(entry.size or 0)
+                return cached
             with cache.temp_file() as tmp:
-                self.store.download(blob_key(entry.sha256), tmp)
-                actual = file_sha256(tmp)
+                actual = self.store.download(blob_key(entry.sha256), tmp, on_bytes)
                 if actual != entry.sha256:
                     raise IntegrityError(
                         f"{self.store.url}/{blob_key(entry.sha256)}", entry.sha256, actual
@@ -1361,7 +1523,20 @@ def _bar(total: int, what: str, progress: bool | None) -> Iterator[Any]:
     from tqdm.auto import tqdm
 
     with tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=what) as bar:
-        yield bar
+        yield _LockedBar(bar)
+
+
+class _LockedBar:
+    """A tqdm bar that the threads of one transfer update together."""
+
+    def __init__(self, bar: Any):
+        self.bar = bar
+        self.lock = threading.Lock()
+
+    def update(self, count: int) -> None:
+        """Add *count* bytes."""
+        with self.lock:
+            self.bar.update(count)
 
 
 class _NoBar:
