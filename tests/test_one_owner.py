@@ -27,16 +27,7 @@ def test_positional_arguments_to_a_model_package_are_a_typed_error(hub_home) -> 
 
 def test_the_runner_names_stay_importable_from_the_api() -> None:
     """Plugins, compat layers and tests use these through ``hubcore.api``."""
-    for name in (
-        "RunLock",
-        "call_entrypoint",
-        "find_entrypoint",
-        "import_hubconf",
-        "open_locked",
-        "open_ref",
-        "parse_repo",
-        "running_repository_code",
-    ):
+    for name in hubcore.runner.__all__:
         assert getattr(hubcore.api, name) is getattr(hubcore.runner, name), name
 
 
