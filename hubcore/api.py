@@ -68,7 +68,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 
-@runcontext.collector_paused
+@runcontext.public_call
 def open_repo(
     repo: str,
     *,
@@ -99,7 +99,7 @@ def open_repo(
     return open_ref(ref, offline=offline, force_reload=force_reload, progress=progress)
 
 
-@runcontext.collector_paused
+@runcontext.public_call
 @retried_after_removal
 def discover(repo: str | Snapshot, **options: Any) -> HubconfInfo:
     """Statically describe *repo*'s entrypoints, dependencies and weights; runs no repo code."""
@@ -107,7 +107,7 @@ def discover(repo: str | Snapshot, **options: Any) -> HubconfInfo:
     return _discover_cached(snapshot)
 
 
-@runcontext.collector_paused
+@runcontext.public_call
 @retried_after_removal
 def list(
     repo: str | Snapshot,
@@ -129,7 +129,7 @@ def list(
     return builtins.list(discover(snapshot).entrypoints)
 
 
-@runcontext.collector_paused
+@runcontext.public_call
 @retried_after_removal
 def help(
     repo: str | Snapshot,
@@ -191,7 +191,7 @@ def imported_doc(snapshot: Snapshot, entry: str, *, trust_repo: TrustMode = "che
     return inspect.cleandoc(doc) if isinstance(doc, str) else None
 
 
-@runcontext.collector_paused
+@runcontext.public_call
 @retried_after_removal
 def load(
     repo: str,
@@ -284,7 +284,7 @@ def download_file(
     return transfer.fetch(url, sha256=sha256, offline=offline, progress=progress).path
 
 
-@runcontext.collector_paused
+@runcontext.public_call
 def load_weights(
     url: str,
     *,
@@ -307,7 +307,7 @@ def load_weights(
     return read_state(chosen, file, **read_options)
 
 
-@runcontext.collector_paused
+@runcontext.public_call
 def load_model_file(
     url: str,
     *,

@@ -11,8 +11,9 @@ redirected to hubcore) happens inside one :class:`RunContext`. It is the single 
 * the weights actually applied, reported by ``hubcore load`` and the loaded event.
 
 It also says whether fetches made now are for a repository you have not trusted
-(:func:`fetching_for`), which the HTTP client enforces on every hop. And it pauses Python's
-cyclic garbage collector while hubcore's own work runs (:func:`collector_paused`). This module
+(:func:`fetching_for`), which the HTTP client enforces on every hop. And it says what holds
+during every public call (:func:`public_call`: the cyclic garbage collector paused, the
+environment read once). This module
 imports only hubcore's errors and settings, so any layer may read the context.
 """
 
@@ -29,17 +30,18 @@ from typing import ParamSpec, TypeVar
 
 import attrs
 
+from hubcore import settings
 from hubcore.errors import LockMismatchError
 
 __all__ = [
     "AppliedWeights",
     "RunContext",
-    "collector_paused",
     "current",
     "entered",
     "expected_sha256",
     "fetching_for",
     "public_addresses_only",
+    "public_call",
 ]
 
 
@@ -124,8 +126,6 @@ def fetching_for(trusted: bool) -> Iterator[None]:
     ``check --online/--verify`` read its weights without running it). For one you have not
     *trusted*, every HTTP hop, redirects included, must go to a public address
     (:func:`public_addresses_only`), unless ``HUBCORE_ALLOW_PRIVATE_URLS`` is set."""
-    from hubcore import settings
-
     token = _public_only.set(not trusted and not settings.current().allow_private_urls)
     try:
         yield
@@ -144,16 +144,18 @@ _pause_lock = threading.Lock()
 _pause_depth = 0
 
 
-def collector_paused(fn: Callable[_P, _R]) -> Callable[_P, _R]:
-    """Decorate a public call so that Python's cyclic garbage collector does not run during it.
+def public_call(fn: Callable[_P, _R]) -> Callable[_P, _R]:
+    """Decorate a public call (a load, a listing): what holds for all of its work.
 
-    After ``import torch`` a process holds a few hundred thousand objects, and a full
-    collection walks all of them: the allocations of one cold ``hubcore.load`` (imports,
-    parsing ``hubconf.py``) trigger collections that cost more than the load itself (90 ms of
-    180 ms for a small model). Reference counting still frees everything that is not in a
-    cycle; cycles made during the call are collected after it. Calls nest and may run in
-    several threads: the collector is turned back on when the last of them ends, and only if
-    it was on when the first began (a caller's own ``gc.disable()`` is left alone).
+    * Python's cyclic garbage collector does not run during it. After ``import torch`` a
+      process holds a few hundred thousand objects, and a full collection walks all of them:
+      the allocations of one cold ``hubcore.load`` (imports, parsing ``hubconf.py``)
+      triggered collections costing more than the load itself (90 ms of 180 ms for a small
+      model). Reference counting still frees everything that is not in a cycle; cycles made
+      during the call are collected after it. Calls nest and may run in several threads: the
+      collector is turned back on when the last of them ends, and only if it was on when the
+      first began (a caller's own ``gc.disable()`` is left alone).
+    * The environment is read once (:func:`hubcore.settings.environment_held`).
     """
 
     @functools.wraps(fn)
@@ -165,9 +167,11 @@ def collector_paused(fn: Callable[_P, _R]) -> Callable[_P, _R]:
                 _pause_depth += 1
                 gc.disable()
         if not ours:  # the caller turned the collector off: not ours to turn on again
-            return fn(*args, **kwargs)
+            with settings.environment_held():
+                return fn(*args, **kwargs)
         try:
-            return fn(*args, **kwargs)
+            with settings.environment_held():
+                return fn(*args, **kwargs)
         finally:
             with _pause_lock:
                 _pause_depth -= 1

@@ -241,7 +241,39 @@ _cache_lock = threading.Lock()
 _cached: tuple[tuple[tuple[str, str], ...], Settings] | None = None
 
 
+_held: contextvars.ContextVar[list[Settings] | None] = contextvars.ContextVar(
+    "hubcore_settings_held", default=None
+)
+
+
+@contextlib.contextmanager
+def environment_held() -> Iterator[None]:
+    """Read the environment once for the whole block (one public call reads the settings
+    about ten times; each read otherwise scans the environment again). Overrides
+    (:func:`overridden`, :func:`override_process`) still apply on every read; a variable
+    changed inside the block takes effect at the next call. Nested blocks share the outer
+    one's reading."""
+    if _held.get() is not None:
+        yield
+        return
+    token = _held.set([])
+    try:
+        yield
+    finally:
+        _held.reset(token)
+
+
 def _from_environment() -> Settings:
+    held = _held.get()
+    if held:
+        return held[0]
+    built = _read_environment()
+    if held is not None:
+        held.append(built)
+    return built
+
+
+def _read_environment() -> Settings:
     global _cached
     relevant = _relevant_environment()
     with _cache_lock:

@@ -1,4 +1,5 @@
-"""hubcore's public calls pause Python's cyclic garbage collector and give it back as found."""
+"""What holds during hubcore's public calls: the cyclic garbage collector paused (and given back
+as found), the environment read once."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from pathlib import Path
 import pytest
 
 import hubcore
-from hubcore.runcontext import collector_paused
+from hubcore.runcontext import public_call
 
 
 @pytest.fixture
@@ -22,7 +23,7 @@ def collector_on() -> Iterator[None]:
         gc.disable()
 
 
-@collector_paused
+@public_call
 def _state() -> bool:
     return gc.isenabled()
 
@@ -33,7 +34,7 @@ def test_paused_during_the_call_and_on_again_after(collector_on: None) -> None:
 
 
 def test_nested_calls_turn_it_on_only_at_the_outermost_end(collector_on: None) -> None:
-    @collector_paused
+    @public_call
     def outer() -> tuple[bool, bool]:
         inner = _state()
         return inner, gc.isenabled()
@@ -43,7 +44,7 @@ def test_nested_calls_turn_it_on_only_at_the_outermost_end(collector_on: None) -
 
 
 def test_on_again_after_a_failing_call(collector_on: None) -> None:
-    @collector_paused
+    @public_call
     def fails() -> None:
         raise ValueError("boom")
 
@@ -66,12 +67,12 @@ def test_overlapping_calls_in_threads_turn_it_on_when_the_last_ends(collector_on
     release_first = threading.Event()
     seen: list[bool] = []
 
-    @collector_paused
+    @public_call
     def slow() -> None:
         first_inside.set()
         release_first.wait(10)
 
-    @collector_paused
+    @public_call
     def quick() -> None:
         seen.append(gc.isenabled())
 
@@ -86,9 +87,7 @@ def test_overlapping_calls_in_threads_turn_it_on_when_the_last_ends(collector_on
     assert gc.isenabled()
 
 
-def test_load_runs_with_the_collector_paused(
-    collector_on: None, tmp_path: Path, hub_home: Path
-) -> None:
+def test_load_runs_with_the_public_call(collector_on: None, tmp_path: Path, hub_home: Path) -> None:
     repo = tmp_path / "repo"
     repo.mkdir()
     (repo / "hubconf.py").write_text(
@@ -97,3 +96,27 @@ def test_load_runs_with_the_collector_paused(
     assert hubcore.load(str(repo), "probe") is False
     assert hubcore.list(str(repo)) == ["probe"]
     assert gc.isenabled()
+
+
+def test_the_environment_is_read_once_per_public_call(
+    tmp_path: Path, hub_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Inside one public call every settings read sees the environment as the call began;
+    the next call sees a change."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "hubconf.py").write_text(
+        "import os\n"
+        "from hubcore import settings\n"
+        "dependencies = []\n\n"
+        "def probe():\n"
+        "    before = settings.current().retries\n"
+        "    os.environ['HUBCORE_RETRIES'] = '7'\n"
+        "    return before, settings.current().retries\n"
+    )
+    monkeypatch.setenv("HUBCORE_RETRIES", "3")
+    assert hubcore.load(str(repo), "probe") == (3, 3)
+    assert hubcore.load(str(repo), "probe") == (7, 7)
+    from hubcore import settings
+
+    assert settings.current().retries == 7  # outside any call: read as it is

@@ -44,7 +44,7 @@ from hubcore.packages.weights import weight_files
 from hubcore.plugins.backends import WeightsFile
 from hubcore.policy import trust
 from hubcore.policy.trust import TrustMode
-from hubcore.runcontext import collector_paused
+from hubcore.runcontext import public_call
 from hubcore.sources import Snapshot
 from hubcore.store.cache import get_cache
 
@@ -70,7 +70,7 @@ def is_package(root: Path) -> bool:
     return isinstance(section, dict) and "framework" in section
 
 
-@collector_paused
+@public_call
 def from_pretrained(
     repo: str,
     *,

@@ -107,14 +107,14 @@ class RepoImporter:
             shadowed = {name: sys.modules.get(name) for name in self._stray}
             sys.path[:0] = [p for p in self._extra_paths if p not in sys.path]
             sys.modules.update(self._stray)
-            before = set(sys.modules)
+            before = list(sys.modules)
             _FINDER.running.append(self)
             try:
                 yield
             finally:
                 _FINDER.running.pop()
                 self._remember_paths(sys.path, saved_path)
-                self._collect_stray(set(sys.modules) - before)
+                self._collect_stray(_added_since(before))
                 for name in self._stray:
                     previous = shadowed.get(name)
                     if previous is None:
@@ -247,6 +247,18 @@ class RepoImporter:
     def exec_builtins(self) -> dict[str, Any]:
         """The ``__builtins__`` every module of this repository runs with."""
         return self._builtins
+
+
+def _added_since(before: list[str]) -> set[str]:
+    """The names in ``sys.modules`` now that were not in *before* (its keys then, in order).
+
+    An import appends its module, and dicts keep insertion order, so when nothing was removed
+    the new names are the tail: two list copies instead of two sets of a thousand names (a
+    warm load spent more time here than anywhere else in hubcore)."""
+    after = list(sys.modules)
+    if after[: len(before)] == before:
+        return set(after[len(before) :])
+    return set(after).difference(before)
 
 
 @functools.lru_cache(maxsize=8192)

@@ -21,6 +21,7 @@ Every request goes through :func:`send` (or :func:`get`, which also maps failure
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import math
 import re
@@ -517,6 +518,17 @@ def redact(text: str) -> str:
     (``GET /w.pth?sig=...``); ``token=...``-style secrets in free text are hidden. Use it
     for every message, log line and listing that names a URL.
     """
+    if len(text) <= 2048:  # labels and URLs: the same few are redacted many times per load
+        return _redact_short(text)
+    return _redact(text)
+
+
+@functools.lru_cache(maxsize=1024)
+def _redact_short(text: str) -> str:
+    return _redact(text)
+
+
+def _redact(text: str) -> str:
     if "://" in text:
         text = _URL_IN_TEXT.sub(_shown_url, text)
     if "?" in text:  # a request line or path with a query (``GET /w.pth?X-Amz-...``)
