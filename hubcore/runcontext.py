@@ -23,6 +23,7 @@ import contextlib
 import contextvars
 import functools
 import gc
+import os
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -36,6 +37,7 @@ from hubcore.errors import LockMismatchError
 __all__ = [
     "AppliedWeights",
     "RunContext",
+    "collector_resumed",
     "current",
     "entered",
     "expected_sha256",
@@ -141,41 +143,90 @@ def public_addresses_only() -> bool:
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
 _pause_lock = threading.Lock()
-_pause_depth = 0
+#: Public calls running in this process, transfers among them that let the collector run,
+#: and whether the collector was on when the first call began (else it is the caller's).
+_pauses = 0
+_resumes = 0
+_owned = False
+
+
+def _apply_pause() -> None:
+    """Set the collector from the counts (under the lock)."""
+    if _pauses and not _resumes:
+        gc.disable()
+    elif _owned:
+        gc.enable()
+
+
+def _after_fork_in_child() -> None:
+    """A child forked during a call (a data-loader worker, a pool the entrypoint starts)
+    never returns through that call here: it starts with the collector as it was before."""
+    global _pause_lock, _pauses, _resumes, _owned
+    _pause_lock = threading.Lock()  # another thread may have held it at the fork
+    if _pauses and _owned:
+        gc.enable()
+    _pauses = _resumes = 0
+    _owned = False
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def public_call(fn: Callable[_P, _R]) -> Callable[_P, _R]:
     """Decorate a public call (a load, a listing): what holds for all of its work.
 
-    * Python's cyclic garbage collector does not run during it. After ``import torch`` a
-      process holds a few hundred thousand objects, and a full collection walks all of them:
-      the allocations of one cold ``hubcore.load`` (imports, parsing ``hubconf.py``)
-      triggered collections costing more than the load itself (90 ms of 180 ms for a small
-      model). Reference counting still frees everything that is not in a cycle; cycles made
-      during the call are collected after it. Calls nest and may run in several threads: the
-      collector is turned back on when the last of them ends, and only if it was on when the
-      first began (a caller's own ``gc.disable()`` is left alone).
+    * Python's cyclic garbage collector does not run during it, except while a transfer
+      waits on the network (:func:`collector_resumed`). After ``import torch`` a process
+      holds a few hundred thousand objects, and a full collection walks all of them: the
+      allocations of one cold ``hubcore.load`` (imports, parsing ``hubconf.py``) triggered
+      collections costing more than the load itself (90 ms of 180 ms for a small model).
+      Reference counting still frees everything that is not in a cycle; cycles made during
+      the call are collected after it. The collector is process-wide: calls nest and may run
+      in several threads, and it is turned back on when the last of them ends, and only if
+      it was on when the first began (a caller's own ``gc.disable()`` is left alone); a
+      process forked meanwhile starts with it as it was.
     * The environment is read once (:func:`hubcore.settings.environment_held`).
     """
 
     @functools.wraps(fn)
     def paused(*args: _P.args, **kwargs: _P.kwargs) -> _R:
-        global _pause_depth
-        with _pause_lock:
-            ours = _pause_depth > 0 or gc.isenabled()
-            if ours:
-                _pause_depth += 1
-                gc.disable()
-        if not ours:  # the caller turned the collector off: not ours to turn on again
-            with settings.environment_held():
-                return fn(*args, **kwargs)
+        global _pauses, _owned
+        pid = os.getpid()
+        counted = False
         try:
+            with _pause_lock:
+                if _pauses == 0:
+                    _owned = gc.isenabled()
+                _pauses += 1
+                counted = True
+                _apply_pause()
             with settings.environment_held():
                 return fn(*args, **kwargs)
         finally:
-            with _pause_lock:
-                _pause_depth -= 1
-                if _pause_depth == 0:
-                    gc.enable()
+            if counted and os.getpid() == pid:  # a forked child was reset at the fork
+                with _pause_lock:
+                    _pauses -= 1
+                    _apply_pause()
+                    if _pauses == 0:
+                        _owned = False
 
     return paused
+
+
+@contextlib.contextmanager
+def collector_resumed() -> Iterator[None]:
+    """Let the collector run in this block although a public call paused it: a download or
+    fetch that waits on the network for seconds allocates little of its own, and other
+    threads of the process (a server, a training loop) keep collecting their cycles."""
+    global _resumes
+    pid = os.getpid()
+    with _pause_lock:
+        _resumes += 1
+        _apply_pause()
+    try:
+        yield
+    finally:
+        if os.getpid() == pid:
+            with _pause_lock:
+                _resumes -= 1
+                _apply_pause()

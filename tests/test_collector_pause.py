@@ -4,6 +4,7 @@ as found), the environment read once."""
 from __future__ import annotations
 
 import gc
+import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -120,3 +121,65 @@ def test_the_environment_is_read_once_per_public_call(
     from hubcore import settings
 
     assert settings.current().retries == 7  # outside any call: read as it is
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork is POSIX")
+def test_a_process_forked_during_a_call_starts_with_the_collector_as_it_was(
+    collector_on: None,
+) -> None:
+    @public_call
+    def fork_and_report() -> int:
+        read, write = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: as a data-loader worker, it never returns through the call
+            os.close(read)
+
+            @public_call
+            def inner() -> None:
+                pass
+
+            inner()  # its own calls keep working
+            os.write(write, b"1" if gc.isenabled() else b"0")
+            os._exit(0)
+        os.close(write)
+        seen = os.read(read, 1)
+        os.close(read)
+        os.waitpid(pid, 0)
+        return int(seen)
+
+    assert fork_and_report() == 1
+    assert gc.isenabled()
+
+
+def test_the_collector_runs_while_a_transfer_waits(collector_on: None) -> None:
+    from hubcore.runcontext import collector_resumed
+
+    @public_call
+    def download() -> tuple[bool, bool, bool]:
+        before = gc.isenabled()
+        with collector_resumed():
+            during = gc.isenabled()
+        return before, during, gc.isenabled()
+
+    assert download() == (False, True, False)
+    assert gc.isenabled()
+    with collector_resumed():  # outside any call: nothing to resume, nothing changed
+        assert gc.isenabled()
+    assert gc.isenabled()
+
+
+def test_a_resumed_transfer_leaves_a_callers_own_disable_alone(collector_on: None) -> None:
+    from hubcore.runcontext import collector_resumed
+
+    gc.disable()
+    try:
+
+        @public_call
+        def download() -> bool:
+            with collector_resumed():
+                return gc.isenabled()
+
+        assert download() is False
+        assert not gc.isenabled()
+    finally:
+        gc.enable()

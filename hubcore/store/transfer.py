@@ -231,16 +231,17 @@ def _transfer(
     logger.info("downloading %s", redact(url))
     bar = _ProgressBar(key, name, progress)
     try:
-        if _is_http(path):
-            partial, digest, size, discard = _download_http(cache, url, bar)
-        elif fs is None:
-            local_size = _local_size(path, url)
-            pump = functools.partial(_file_pump, path)
-            partial, digest, size, discard = _copy(cache, pump, local_size, url, bar)
-        else:
-            remote_size = _size(fs, url)
-            pump = functools.partial(_store_pump, fs, remote_size, url)
-            partial, digest, size, discard = _copy(cache, pump, remote_size, url, bar)
+        with runcontext.collector_resumed():  # seconds of waiting: let other threads collect
+            if _is_http(path):
+                partial, digest, size, discard = _download_http(cache, url, bar)
+            elif fs is None:
+                local_size = _local_size(path, url)
+                pump = functools.partial(_file_pump, path)
+                partial, digest, size, discard = _copy(cache, pump, local_size, url, bar)
+            else:
+                remote_size = _size(fs, url)
+                pump = functools.partial(_store_pump, fs, remote_size, url)
+                partial, digest, size, discard = _copy(cache, pump, remote_size, url, bar)
     finally:
         bar.close()
     try:
