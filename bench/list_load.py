@@ -134,6 +134,7 @@ def run(runs: int = 7) -> dict[str, float]:
             "HUBCORE_HOME": str(base / "home"),
             "HUBCORE_TRUST": "*",
             "HUBCORE_DISABLE_PROGRESS": "1",
+            "HUBCORE_BLOCK_PLUGINS": "numpy-example",  # the docs' example: not a user's
             "TORCH_HOME": str(base / "torch-home"),
         }
         py = sys.executable

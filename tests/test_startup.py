@@ -46,6 +46,9 @@ NOT_FOR_LISTING = (
     "hubcore.repo.redirects",
     "hubcore.policy.lock",
     "tomllib",
+    # what only a fetch uses: its thread pool, token encoding
+    "concurrent.futures",
+    "base64",
 )
 
 _RUN_CLI = """

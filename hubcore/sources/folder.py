@@ -26,7 +26,6 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -139,6 +138,8 @@ class FolderSource(RemoteSource):
                 raise DownloadError(f"{ref.repo}/{rel} changed while it was copied")
 
         def fill(tree: Path) -> None:
+            from concurrent.futures import ThreadPoolExecutor  # only a fetch copies
+
             with ThreadPoolExecutor(max_workers=COPIES) as pool:  # files copy concurrently
                 copies = [pool.submit(copy, tree, rel, size) for rel, (size, _) in listing.items()]
                 for done in copies:

@@ -18,11 +18,9 @@ sent only to the host they belong to, and never written to the cache, logs or er
 
 from __future__ import annotations
 
-import base64
 import logging
 import os
 import re
-import shutil
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -476,6 +474,8 @@ class GitHubSource(GitHostSource):
         return f"{base}/{owner}/{repo}/archive/{commit}.zip"
 
     def credential_headers(self, ref: RepoRef, token: str) -> dict[str, dict[str, str]]:
+        import base64  # only a fetch with a token needs it
+
         basic = base64.b64encode(f"x-access-token:{token}".encode()).decode()
         base = self.base_url(ref)  # an origin: scheme, host and port all bind the token
         headers = {base: {"Authorization": f"Basic {basic}"}}
@@ -505,6 +505,8 @@ class GitLabSource(GitHostSource):
         return f"{self.base_url(ref)}/api/v4/projects/{project}/repository/archive.zip?sha={commit}"
 
     def credential_headers(self, ref: RepoRef, token: str) -> dict[str, dict[str, str]]:
+        import base64
+
         basic = base64.b64encode(f"oauth2:{token}".encode()).decode()
         base = self.base_url(ref)  # an origin: scheme, host and port all bind the token
         return {base: {"Authorization": f"Basic {basic}", "PRIVATE-TOKEN": token}}
@@ -534,6 +536,8 @@ def _keep_copy(source: Path, target: Path) -> None:
     try:
         os.link(source, target)
     except OSError:
+        import shutil  # only a copy needs it
+
         shutil.copyfile(source, target)
 
 
