@@ -320,6 +320,94 @@ def test_a_delete_racing_an_alias_move_never_leaves_the_alias_on_a_deleted_versi
     assert not [e for e in reg.history("clf") if e["kind"] == "alias" and e["to"] == 1]
 
 
+@pytest.mark.parametrize("first", [True, False], ids=["new-alias", "moved-alias"])
+def test_a_fenced_move_that_retries_makes_the_delete_look_again(
+    reg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, first: bool
+) -> None:
+    """The mover pins the version and stops before its pointer swap; the deleter reads the
+    record, fences the move, and stops before its tombstone swap while the mover retries
+    (its swap failed) and lands. The retry must change the version record, so that the
+    tombstone swap fails and the deleter finds the alias: never both done."""
+    import threading
+
+    reg = registry.open(reg_url)
+    for i in range(2):
+        reg.log("clf", make_files(tmp_path / f"s{i}", {"w": str(i)}))
+    if not first:
+        reg.alias("clf:v0", "production")
+    mover, deleter = registry.open(reg_url), registry.open(reg_url)
+    pinned, go = threading.Event(), threading.Event()
+    pointer, record = alias_key("clf", "production"), version_key("clf", 1)
+    for method in ("create", "swap"):
+        write = getattr(mover.store, method)
+
+        def paused_write(k: str, *args: Any, _write: Any = write) -> bool:
+            if k == pointer and not pinned.is_set():  # pinned, before the pointer swap
+                pinned.set()
+                assert go.wait(60)
+            return bool(_write(k, *args))
+
+        monkeypatch.setattr(mover.store, method, paused_write)
+    outcome: dict[str, BaseException | None] = {}
+
+    def move() -> None:
+        try:
+            mover.alias("clf:v1", "production")
+            outcome["move"] = None
+        except BaseException as exc:
+            outcome["move"] = exc
+            pinned.set()
+
+    thread = threading.Thread(target=move)
+    real_swap = deleter.store.swap
+
+    def tombstone_swap(k: str, *args: Any) -> bool:
+        if k == record and not go.is_set():  # fenced, before the tombstone swap
+            go.set()
+            thread.join(60)
+        return bool(real_swap(k, *args))
+
+    monkeypatch.setattr(deleter.store, "swap", tombstone_swap)
+    thread.start()
+    assert pinned.wait(60)
+    try:
+        deleter.delete("clf:v1")
+        outcome["delete"] = None
+    except BaseException as exc:
+        outcome["delete"] = exc
+    thread.join(60)
+    assert outcome["move"] is None, outcome  # the retry landed ...
+    assert isinstance(outcome["delete"], registry.AliasInUseError), outcome  # ... so no delete
+    assert reg.aliases("clf")["production"] == 1
+    assert reg.get("clf:production").number == 1
+    _assert_aliases_on_live_versions(reg, "clf")
+
+
+def test_a_version_deleted_while_it_is_logged_does_not_become_latest(
+    reg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A version deleted after its logger took the number and before it moved ``latest``:
+    ``latest`` ends on the newest live version, not on the tombstone."""
+    reg = registry.open(reg_url)
+    reg.log("clf", make_files(tmp_path / "s0", {"w": "0"}))
+    logger, deleter = registry.open(reg_url), registry.open(reg_url)
+    original = registry.Registry._advance_latest
+
+    def advance(self: registry.Registry, name: str, number: int, digest: str) -> None:
+        if self is logger:
+            deleter.delete(f"{name}:v{number}")  # after the number is taken, before latest
+        original(self, name, number, digest)
+
+    monkeypatch.setattr(registry.Registry, "_advance_latest", advance)
+    assert logger.log("clf", make_files(tmp_path / "s1", {"w": "1"})).number == 1
+    assert reg.aliases("clf")["latest"] == 0
+    assert reg.get("clf:latest").number == 0
+    assert reg.get("clf").number == 0
+    assert [v.number for v in reg.versions("clf")] == [0]
+    assert reg.log("clf", make_files(tmp_path / "s2", {"w": "2"})).number == 2
+    assert reg.get("clf").number == 2
+
+
 RACE = (
     BARRIER
     + """

@@ -744,18 +744,27 @@ class Registry:
         raise ConflictError(f"could not take a version number for {name}")
 
     def _advance_latest(self, name: str, number: int, digest: str) -> None:
+        """Move ``latest`` forward to ``v<number>``; if that version was deleted meanwhile
+        (its deleter may have looked at ``latest`` before this move), move it back."""
         key = alias_key(name, LATEST)
         new = _dumps({"alias": LATEST, "version": number, "digest": digest})
         for attempt in range(_ATTEMPTS):
             found = self._read_json(key)
             if found is None:
-                if self.store.create(key, new):
+                moved = self.store.create(key, new)
+                if not moved:
+                    continue
+            else:
+                current, tag = found
+                if current.get("version") is not None and int(current["version"]) >= number:
                     return
-                continue
-            current, tag = found
-            if current.get("version") is not None and int(current["version"]) >= number:
-                return
-            if self.store.swap(key, new, tag):
+                moved = self.store.swap(key, new, tag)
+            if moved:
+                # a tombstone written before this check is seen here; one written after
+                # it is followed by its deleter's own retreat, which sees this move
+                version = self._read_version(name, number)
+                if version is None or version.record.get("deleted"):
+                    self._retreat_latest(name, number)
                 return
             _backoff(attempt)
         logger.warning("could not move %s:latest to v%d (readers still find it)", name, number)
@@ -985,13 +994,15 @@ class Registry:
     def _fence(self, name: str, alias: str, number: int, seq: int) -> bool:
         """Whether *alias*, pinned on ``v<number>`` for its move number *seq*, points at it.
         A pinned move not made yet (the pointer is older than *seq*) is in flight, or its
-        mover died: the pointer's ``fence`` is bumped so that its compare-and-swap fails
-        (the mover tries again and finds the version deleted)."""
+        mover died: the fence consumes its number (the pointer's ``seq`` becomes *seq*, and
+        ``fence`` counts up), so its compare-and-swap fails and its retry takes a later
+        number, which it must pin anew: that write changes the version record, so a deletion
+        that read the record before fails its compare-and-swap and looks again."""
         key = alias_key(name, alias)
         for attempt in range(_ATTEMPTS):
             found = self._read_json(key)
             if found is None:  # a first move in flight: it creates the pointer, so be first
-                empty = {"alias": alias, "version": None, "digest": None, "seq": -1, "fence": 1}
+                empty = {"alias": alias, "version": None, "digest": None, "seq": seq, "fence": 1}
                 if self.store.create(key, _dumps(empty)):
                     return False
                 continue
@@ -999,8 +1010,8 @@ class Registry:
             if current.get("version") == number:
                 return True
             if int(current.get("seq", -1)) >= seq:
-                return False  # the pinned move was made (and the alias moved on) or lost
-            fenced = {**current, "fence": int(current.get("fence", 0)) + 1}
+                return False  # the move numbered seq was made (and moved on) or fenced
+            fenced = {**current, "seq": seq, "fence": int(current.get("fence", 0)) + 1}
             if self.store.swap(key, _dumps(fenced), tag):
                 return False
             _backoff(attempt)
