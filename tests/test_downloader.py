@@ -16,6 +16,7 @@ import pytest
 
 import hubcore
 from hubcore.errors import AuthenticationError, DownloadError, IntegrityError
+from hubcore.store.downloader import HttpDownload
 
 from .fileserver import FileServer
 
@@ -119,8 +120,9 @@ def test_persistent_errors_give_up(hub_home, fast_settings, server, data) -> Non
 def test_stall_budget_bounds_a_stalled_download(hub_home, server, data, monkeypatch) -> None:
     # Fifty attempts of 0.5 s reads with backoff would take minutes; the budget stops at 2 s
     # (with few attempts, a slow machine could run out of attempts first: not the point here).
-    # Every attempt sends the same first 64 KiB before it stalls: bytes fetched again are not
-    # progress, or each retry would restart the clock (loaded machines took 15-21 s).
+    # Every attempt sends the same first 64 KiB before it stalls (no Range: a retry starts
+    # over): bytes fetched again give back only the time they took, not the stall before them,
+    # or each retry would restart the clock (loaded machines took 15-21 s).
     monkeypatch.setenv("HUBCORE_CONNECT_TIMEOUT", "60")  # cut to the budget left
     monkeypatch.setenv("HUBCORE_READ_TIMEOUT", "0.5")
     monkeypatch.setenv("HUBCORE_RETRIES", "50")
@@ -128,6 +130,7 @@ def test_stall_budget_bounds_a_stalled_download(hub_home, server, data, monkeypa
     server.faults.stall_after = 1000
     server.faults.stall_seconds = 60
     server.faults.times = 100
+    server.faults.ignore_range = True  # with Range, a retry resumes: new bytes, not a stall
     url = server.add("w.bin", data)
     began = time.monotonic()
     with pytest.raises(DownloadError) as info:
@@ -140,6 +143,85 @@ def test_stall_budget_bounds_a_stalled_download(hub_home, server, data, monkeypa
     assert "HUBCORE_STALL_BUDGET" in message
     assert "attempt" in message
     assert "timed out" in message
+
+
+def test_a_steady_refetch_is_not_a_stall(hub_home, server, monkeypatch) -> None:
+    # No Range: after the drop at 90 % the whole file comes again, which takes longer than
+    # the budget; the bytes flow all the while, so that is not a stall.
+    monkeypatch.setenv("HUBCORE_STALL_BUDGET", "1")
+    monkeypatch.setenv("HUBCORE_RETRIES", "3")
+    body = os.urandom(1 << 20)
+    server.rate_limit = 512 << 10  # the 900 KiB fetched again take about 1.8 s
+    server.faults.ignore_range = True
+    server.faults.cut_after = 900 << 10
+    url = server.add("w.bin", body)
+    assert hubcore.download(url, sha256=sha(body)).read_bytes() == body
+    assert len(server.requests()) == 2
+
+
+def test_a_server_resending_the_same_start_runs_out_of_budget(hub_home, server, data, tmp_path):
+    # No Range; every attempt gets the same first 64 KiB at once and then nothing. Bytes fetched
+    # again give back only the time they took to come, so the stall between attempts adds up:
+    # the budget ends it, not fifty short attempts (with a short backoff, ~0.2 s each).
+    import attrs
+
+    from hubcore.store.downloader import download_settings
+
+    server.faults.stall_after = 1000
+    server.faults.stall_seconds = 60
+    server.faults.times = 100
+    server.faults.ignore_range = True
+    url = server.add("w.bin", data)
+    quick = attrs.evolve(
+        download_settings(),
+        read_timeout=0.2,
+        attempts=50,
+        backoff=0.01,
+        max_backoff=0.01,
+        stall_budget=1.0,
+    )
+    began = time.monotonic()
+    download = HttpDownload(url, tmp_path / "w.part", tmp_path / "w.meta", settings=quick)
+    with pytest.raises(DownloadError, match="HUBCORE_STALL_BUDGET=1"):
+        download.run()
+    assert time.monotonic() - began < 1 + 3
+    assert len(server.requests()) < 50
+
+
+def test_a_broken_chunk_resumes_where_it_broke(hub_home, fast_settings, server, data, monkeypatch):
+    # The first response (chunk 0, of 1 MiB) breaks after 700,000 bytes: the retry asks for
+    # the rest of that chunk only, so no byte is fetched twice.
+    monkeypatch.setenv("HUBCORE_CHUNK_MB", "1")
+    server.faults.cut_after = 700_000
+    url = server.add("w.bin", data)
+    assert hubcore.download(url, sha256=sha(data)).read_bytes() == data
+    assert "bytes=700000-1048575" in [h.get("Range") for _, h in server.requests()]
+    assert server.bytes_sent == len(data)
+
+
+def test_a_broken_stream_resumes_where_it_broke(hub_home, server, data, tmp_path, monkeypatch):
+    # One stream fetches the rest after the first chunk; it breaks inside chunk 1, and the
+    # retry resumes at the byte it broke at (the hash still covers every byte once).
+    for name, value in (("FAST_LINK_MBPS", "0"), ("CHUNK_MB", "1"), ("PARALLEL_MIN_MB", "1")):
+        monkeypatch.setenv(f"HUBCORE_{name}", value)
+    url = server.add("w.bin", data)
+    received = 0
+
+    def on_bytes(count: int) -> None:
+        nonlocal received
+        received += count
+        if received >= 1 << 20 and server.faults.cut_after is None:
+            server.faults.cut_after = 500_000  # the next response: the stream of the rest
+
+    download = HttpDownload(url, tmp_path / "w.part", tmp_path / "w.meta", on_bytes=on_bytes)
+    assert download.run() == (sha(data), len(data))
+    assert (tmp_path / "w.part").read_bytes() == data
+    ranges = [h.get("Range") for _, h in server.requests()]
+    assert ranges[1:] == [
+        f"bytes={1 << 20}-{len(data) - 1}",
+        f"bytes={(1 << 20) + 500_000}-{len(data) - 1}",
+    ], ranges
+    assert server.bytes_sent == len(data)
 
 
 @pytest.mark.parametrize(("status", "error"), [(404, DownloadError), (403, AuthenticationError)])

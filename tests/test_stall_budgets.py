@@ -147,6 +147,48 @@ def test_http_weights(serve, mode: str) -> None:
     within_budget(lambda: hubcore.download(f"http://127.0.0.1:{server.port}/w.bin"))
 
 
+#: A body that starts and then stops, on a connection the server closes after the response
+#: (http.client then drops ``connection.sock``: the body's socket must still be found).
+CLOSING_HEAD = b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 100000000\r\n\r\n" + (
+    b"x" * 1000
+)
+
+
+def test_http_weights_stalled_body_on_a_closing_connection(serve) -> None:
+    """The body stops after 1,000 bytes: the error gives the wait actually used (cut to the
+    budget), not the 60 s read timeout setting."""
+    server = serve("drip", CLOSING_HEAD, filler=b"")
+    message = within_budget(lambda: hubcore.download(f"http://127.0.0.1:{server.port}/w.bin"))
+    assert "timed out" in message
+    assert "60 s" not in message, message
+
+
+def test_limit_wait_reaches_the_socket_of_a_closing_connection(serve) -> None:
+    """With ``Connection: close`` each read still waits only as long as :func:`limit_wait` says
+    (not the 60 s timeout the request was sent with)."""
+    import requests
+
+    from hubcore.store.http import limit_wait, read_piece
+
+    server = serve("drip", CLOSING_HEAD, filler=b"")
+    response = requests.get(f"http://127.0.0.1:{server.port}/w.bin", stream=True, timeout=60)
+    outcome: list[BaseException] = []
+
+    def read() -> None:
+        try:
+            with response:
+                read_piece(response, 1 << 20, lambda _n: None, wait=lambda: 0.2)
+        except BaseException as exc:
+            outcome.append(exc)
+
+    limit_wait(response, 0.2)
+    thread = threading.Thread(target=read, daemon=True)
+    thread.start()
+    thread.join(BUDGET + SLACK)
+    assert outcome, "the read still waits: limit_wait did not reach the socket"
+    assert "timed out" in str(outcome[0]).lower(), repr(outcome[0])
+
+
 # -- fsspec stores (s3fs) ----------------------------------------------------------------------
 S3_HEAD = (
     b'HTTP/1.1 200 OK\r\nContent-Length: 100000000\r\nETag: "0123456789abcdef"\r\n'
@@ -208,6 +250,36 @@ def test_git_smart_http_v0_fetch_through_dulwich(serve, monkeypatch) -> None:
     server = serve("drip", GIT_V2_HEAD.replace(b"result", b"advertisement"))
     url = f"http://127.0.0.1:{server.port}/x.git"
     client, path = gitproto.dulwich_client(url)
+
+    def fetch() -> None:
+        try:
+            client.get_refs(path)
+        except Exception as exc:  # dulwich wraps it: GitProtocolError, from TransportTimeout
+            cause = exc.__cause__ or exc
+            raise DownloadError(f"{type(cause).__name__}: {exc}") from None
+
+    assert within_budget(fetch).startswith("TransportTimeout: ")
+
+
+def _pkt(data: bytes) -> bytes:
+    return b"%04x" % (len(data) + 4) + data
+
+
+def test_git_smart_http_v0_drip_of_valid_lines(serve) -> None:
+    """dulwich reads a v0 advertisement one pkt-line at a time (4 bytes, then the rest): a
+    server dripping short, valid ref lines must not restart the stall clock with every line."""
+    from hubcore.sources import gitproto
+
+    oid = b"1" * 40
+    head = (
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/x-git-upload-pack-advertisement\r\n"
+        b"Content-Length: 100000000\r\n\r\n"
+        + _pkt(b"# service=git-upload-pack\n")
+        + b"0000"
+        + _pkt(oid + b" HEAD\0side-band-64k\n")
+    )
+    server = serve("drip", head, filler=_pkt(oid + b" refs/heads/main\n"))
+    client, path = gitproto.dulwich_client(f"http://127.0.0.1:{server.port}/x.git")
 
     def fetch() -> None:
         try:

@@ -134,15 +134,10 @@ class _Progress:
     def __init__(self, transport: str, host: str, lim: Limits):
         self.transport, self.host, self.limits = transport, host, lim
         self.clock = http.StallClock(lim.stall)
-        self._since = 0
 
     def arrived(self, count: int) -> None:
-        """*count* new bytes arrived."""
-        self._since += count
-        if self._since >= http.MIN_PROGRESS:
-            self._since = 0
-            self.clock.progressed()
-        else:
+        """*count* new bytes arrived (counted across reads: dulwich reads a line at a time)."""
+        if not self.clock.arrived(count):
             self.check()
 
     def check(self) -> None:
@@ -325,8 +320,7 @@ class SmartHTTP:
                 piece = http.read_piece(
                     response,
                     http.MIN_PROGRESS,
-                    lambda _filled: progress.clock.progressed(),
-                    lambda _since: progress.check(),
+                    progress.arrived,
                     decode=True,
                     wait=progress.read_wait,
                 )
@@ -648,8 +642,7 @@ def _timed_http_client(client: Any, lim: Limits, url: str) -> Any:
                     return http.read_piece(
                         response,
                         size,
-                        lambda _filled: progress.clock.progressed(),
-                        lambda _since: progress.check(),
+                        progress.arrived,
                         wait=progress.read_wait,
                     )
                 except urllib3.exceptions.HTTPError as exc:

@@ -16,12 +16,14 @@ while the rest is still arriving, not in a second pass. Connection errors, timeo
 4xx answers fail at once (:func:`hubcore.store.http.status_error` names the error).
 
 Retries stop after ``HUBCORE_RETRIES`` attempts or when the *stall budget* is used up:
-``HUBCORE_STALL_BUDGET`` seconds (default 120) in which no new byte of the file arrived,
-counted across attempts, timeouts and backoff waits (:class:`hubcore.store.http.StallClock`).
-Bytes fetched again after a retry are not progress. Every connect, every read and every
-backoff waits at most the budget that is left, so an attempt under way when the budget runs
-out ends then: a server that stalls or drips fails after about the budget, not after
-attempts times timeouts.
+``HUBCORE_STALL_BUDGET`` seconds (default 120) in which fewer than 64 KiB of new bytes of the
+file arrived, counted across attempts, timeouts and backoff waits
+(:class:`hubcore.store.http.StallClock`). A ranged retry resumes the broken chunk at its first
+missing byte; without Range a retry starts over, and the bytes fetched again keep the transfer
+alive while they flow (they give back the time they took, not the stall before them). Every
+connect, every read and every backoff waits at most the budget that is left, so an attempt
+under way when the budget runs out ends then: a server that stalls or drips fails after about
+the budget, not after attempts times timeouts.
 The final :class:`~hubcore.errors.DownloadError` lists each failed attempt and why (timeout,
 reset, HTTP status) and which limit ended the retries.
 """
@@ -52,6 +54,7 @@ from hubcore import settings
 from hubcore.errors import DownloadError
 from hubcore.store.files import atomic_write_json
 from hubcore.store.http import (
+    MIN_PROGRESS,
     Credentials,
     StallClock,
     describe_failure,
@@ -186,13 +189,17 @@ class HttpDownload:
         self._meta_lock = threading.Lock()
         self._reached = False  # whether the server ever answered (refusals after are retried)
         self._clock = StallClock(self.settings.stall_budget)
-        # the furthest byte received of each chunk (-1: a whole body), in any attempt: only
-        # bytes past it are progress, not the same bytes fetched again after a retry
+        # the bytes of each chunk on disk from its start, in any attempt: a retry resumes there
+        self._written: dict[int, int] = {}
+        # the furthest byte received of each chunk (-1: a whole body), in any attempt: bytes
+        # before it are fetched again (:meth:`StallClock.arrived`)
         self._held: dict[int, int] = {}
+        self._waits = threading.local()  # the read timeout each thread last used
 
     # -- the whole download ----------------------------------------------------------------------
     def run(self) -> tuple[str, int]:
         self._clock = StallClock(self.settings.stall_budget)
+        self._written.clear()
         self._held.clear()
         for _ in range(3):  # a file that keeps changing under us is given three chances
             try:
@@ -201,7 +208,8 @@ class HttpDownload:
                 logger.info("%s changed on the server; starting over", self.label)
                 self.discard()
                 with self._meta_lock:
-                    self._held.clear()  # another version's bytes: all new again
+                    self._written.clear()  # another version's bytes
+                    self._held.clear()
             except _Transient as exc:  # never reaches the user as such (see _retrying)
                 raise DownloadError(f"downloading {self.label} failed: {exc.why}") from None
         raise DownloadError(f"{self.label} kept changing while it was downloaded")
@@ -322,7 +330,8 @@ class HttpDownload:
 
         def stream() -> None:
             nonlocal next_index
-            start = next_index * meta.chunk_size
+            skip = self._written.get(next_index, 0)  # resume where the last attempt broke
+            start = next_index * meta.chunk_size + skip
             headers = {"Range": f"bytes={start}-{meta.size - 1}"}
             if meta.validator:
                 headers["If-Range"] = meta.validator
@@ -332,7 +341,10 @@ class HttpDownload:
                 raise _Changed
             with response:
                 while next_index <= last:
-                    self._write_chunk(fd, meta, next_index, response, digest, close=False)
+                    self._write_chunk(
+                        fd, meta, next_index, response, digest, close=False, start=skip
+                    )
+                    skip = 0
                     digest.checkpoint()
                     with self._meta_lock:
                         meta.done.add(next_index)
@@ -340,9 +352,16 @@ class HttpDownload:
                     next_index += 1
 
         def rewind(exc: BaseException) -> None:
-            # bytes hashed past the last finished chunk are fetched, and hashed, again
+            # back to the last finished chunk; the part of the next one on disk is hashed from
+            # there, and the retry resumes after it
             nonlocal digest
             digest = digest.rewound()
+            kept = self._written.get(next_index, 0)
+            with open(self.partial, "rb") as fh:
+                fh.seek(next_index * meta.chunk_size)
+                while kept > 0 and (data := fh.read(min(READ_SIZE, kept))):
+                    digest.update(data)
+                    kept -= len(data)
 
         self._retrying(stream, on_retry=rewind)
         return digest.hexdigest()
@@ -360,13 +379,14 @@ class HttpDownload:
                     index = work.get_nowait()
                 except queue.Empty:
                     return
-                start = index * meta.chunk_size
-                end = start + self._chunk_len(meta, index) - 1
-                headers = {"Range": f"bytes={start}-{end}"}
-                if meta.validator:
-                    headers["If-Range"] = meta.validator
 
-                def fetch_one(index: int = index, headers: dict[str, str] = headers) -> None:
+                def fetch_one(index: int = index) -> None:
+                    skip = self._written.get(index, 0)  # resume where the last attempt broke
+                    start = index * meta.chunk_size
+                    end = start + self._chunk_len(meta, index) - 1
+                    headers = {"Range": f"bytes={start + skip}-{end}"}
+                    if meta.validator:
+                        headers["If-Range"] = meta.validator
                     response = self._open(url, headers, mirror=False)
                     if response.status_code != 206:
                         response.close()
@@ -376,7 +396,7 @@ class HttpDownload:
                     ):
                         response.close()
                         raise _Changed
-                    self._write_chunk(fd, meta, index, response)
+                    self._write_chunk(fd, meta, index, response, start=skip)
 
                 self._retrying(fetch_one)
                 self._finish(meta, index, state)
@@ -402,26 +422,35 @@ class HttpDownload:
         digest: _OverlappedHash | None = None,
         *,
         close: bool = True,
+        start: int = 0,
     ) -> None:
+        """Write chunk *index* from its byte *start* (the bytes before it are on disk) as the
+        body of *response* brings it; what arrived stays for the next attempt to resume."""
         offset = index * meta.chunk_size
         expected = self._chunk_len(meta, index)
-        written = 0
+        written = start
         with response if close else _kept_open():
-            try:
-                while written < expected:
-                    data = self._read(response, min(READ_SIZE, expected - written), index, written)
-                    if not data:
-                        break
+            while written < expected:
+                got: list[bytes] = []
+                failure: Exception | None = None
+                try:
+                    want = min(READ_SIZE, expected - written)
+                    data = self._read(response, want, index, written, got)
+                except Exception as exc:  # requests, OSError and urllib3 protocol errors
+                    failure, data = exc, b"".join(got)  # keep what came before the break
+                if data:
                     os.pwrite(fd, data, offset + written)
                     if digest is not None:
                         digest.update(data)
                     written += len(data)
+                    with self._meta_lock:
+                        self._written[index] = written
                     self.on_bytes(len(data))
-            except Exception as exc:  # requests, OSError and urllib3 protocol errors
-                self.on_bytes(-written)
-                raise self._broken(exc) from None
+                if failure is not None:
+                    raise self._broken(failure) from None
+                if not data:
+                    break
         if written != expected:
-            self.on_bytes(-written)
             raise _Transient(f"chunk {index} ended after {written} of {expected} bytes")
 
     def _finish(self, meta: _Meta, index: int, state: _ChunkState) -> None:
@@ -476,7 +505,7 @@ class HttpDownload:
     def _open(self, url: str, headers: dict[str, str], *, mirror: bool = True) -> requests.Response:
         """GET with credential-safe redirects (:func:`hubcore.store.http.send`) and status checks.
         *mirror* is false for a URL that came from a response (already rewritten)."""
-        self._check_slow(0)  # no new attempt once the budget is spent
+        self._check_slow()  # no new attempt once the budget is spent
         read_timeout = self._clock.cap(self.settings.read_timeout)
         timeout = (self._clock.cap(self.settings.connect_timeout), read_timeout)
         try:
@@ -512,32 +541,50 @@ class HttpDownload:
         raise error
 
     def _broken(self, exc: Exception) -> _Transient:
-        return _Transient(describe_failure(exc, self.settings.read_timeout))
+        # the timeout the failed read was given (cut to the budget left), not the setting
+        used = getattr(self._waits, "last", self.settings.read_timeout)
+        return _Transient(describe_failure(exc, used))
 
-    def _read(self, response: requests.Response, size: int, region: int, offset: int) -> bytes:
+    def _read(
+        self,
+        response: requests.Response,
+        size: int,
+        region: int,
+        offset: int,
+        pieces: list[bytes] | None = None,
+    ) -> bytes:
         """Up to *size* bytes (:func:`hubcore.store.http.read_piece`) of chunk *region* (-1: the
-        whole body), from byte *offset* of it. The stall clock, shared by every connection of
-        this download, restarts only when bytes past the furthest received so far arrive; each
-        read waits at most the read timeout cut to the budget left."""
+        whole body), from byte *offset* of it; *pieces* collects them as they come (kept if a
+        read fails). They feed the stall clock shared by every connection of this download
+        (:meth:`StallClock.arrived`: bytes before the furthest received so far are fetched
+        again; ranged retries resume, so only a server without Range sends any). Each read
+        waits at most the read timeout cut to the budget left."""
+        position = offset
 
-        def progressed(filled: int) -> None:
+        def arrived(count: int) -> None:
+            nonlocal position
             with self._meta_lock:
-                if offset + filled > self._held.get(region, 0):
-                    self._held[region] = offset + filled
-                    self._clock.progressed()
+                held = self._held.get(region, 0)
+                again = max(0, min(position + count, held) - position)
+                position += count
+                self._held[region] = max(held, position)
+                moved = again > 0 and self._clock.arrived(again, again=True)
+                if count > again and self._clock.arrived(count - again):
+                    moved = True
+                if not moved:
+                    self._check_slow()
 
-        return read_piece(
-            response,
-            size,
-            progressed,
-            self._check_slow,
-            wait=lambda: self._clock.cap(self.settings.read_timeout),
-        )
+        def wait() -> float:
+            self._waits.last = self._clock.cap(self.settings.read_timeout)
+            return float(self._waits.last)
 
-    def _check_slow(self, bytes_since: int) -> None:
+        return read_piece(response, size, arrived, wait=wait, pieces=pieces)
+
+    def _check_slow(self) -> None:
         if self._clock.spent():
             raise _Transient(
-                f"too slow: {bytes_since} bytes in {self._clock.stalled_for():.0f} s "
+                f"too slow: less than {MIN_PROGRESS // 1024} KiB in "
+                f"{self._clock.stalled_for():.0f} s "
                 f"(HUBCORE_STALL_BUDGET={self.settings.stall_budget:g})"
             )
 
@@ -550,6 +597,7 @@ class HttpDownload:
         failures: list[str] = []
 
         def attempt() -> Any:
+            self._clock.new_attempt()
             try:
                 return action()
             except _Transient as exc:
@@ -602,7 +650,8 @@ class HttpDownload:
         if self._clock.spent():
             budget = self.settings.stall_budget
             limit = (
-                f"no new data arrived for {self._clock.stalled_for():.0f} s, past the stall "
+                f"less than {MIN_PROGRESS // 1024} KiB arrived in "
+                f"{self._clock.stalled_for():.0f} s, past the stall "
                 f"budget (HUBCORE_STALL_BUDGET={budget:g})"
             )
         else:

@@ -214,10 +214,42 @@ class StallClock:
     def __init__(self, budget: float | None = None):
         self.budget = settings.current().stall_budget if budget is None else budget
         self._last = time.monotonic()
+        self._since = 0  # new bytes since the clock last restarted, across reads and attempts
+        self._again = 0  # bytes fetched again since *_again_from* (this attempt)
+        self._again_from: float | None = None
 
     def progressed(self) -> None:
         """New bytes arrived: the stall clock starts again."""
         self._last = time.monotonic()
+        self._since = 0
+
+    def arrived(self, count: int, *, again: bool = False) -> bool:
+        """*count* bytes arrived; True if that moved the clock back.
+
+        New bytes restart the clock once :data:`MIN_PROGRESS` of them have come since it last
+        did (a drip of short reads never does). Bytes fetched *again* (a retry without Range)
+        are a transfer that is alive, not progress: each :data:`MIN_PROGRESS` of them gives
+        back the time they took to come, never the time stalled before them (a server that
+        resends the same start and stalls still runs out of budget)."""
+        if not again:
+            self._since += count
+            if self._since < MIN_PROGRESS:
+                return False
+            self.progressed()
+            return True
+        now = time.monotonic()
+        if self._again_from is None:
+            self._again_from, self._again = now, 0
+        self._again += count
+        if self._again < MIN_PROGRESS:
+            return False
+        self._last = min(now, self._last + (now - self._again_from))
+        self._again_from, self._again = now, 0
+        return True
+
+    def new_attempt(self) -> None:
+        """A new attempt begins: the time until its bytes come is not theirs to give back."""
+        self._again_from = None
 
     def stalled_for(self) -> float:
         """Seconds since new bytes last arrived (or since the transfer began)."""
@@ -239,35 +271,45 @@ class StallClock:
 def limit_wait(response: Any, seconds: float) -> None:
     """Make the next reads of *response*'s body (a requests or urllib3 response) wait at most
     *seconds* each: the socket's timeout, which the client sets only when it sends a request."""
-    raw = getattr(response, "raw", response)
-    connection = getattr(raw, "connection", None) or getattr(raw, "_connection", None)
-    sock = getattr(connection, "sock", None)
+    sock = _body_socket(getattr(response, "raw", response))
     if sock is not None:
         with contextlib.suppress(OSError):
             sock.settimeout(seconds)
 
 
+def _body_socket(raw: Any) -> Any:
+    """The socket a urllib3 response's body is read from, or None. With ``Connection: close``
+    http.client drops ``connection.sock``; the body's own file object still holds it."""
+    connection = getattr(raw, "connection", None) or getattr(raw, "_connection", None)
+    sock = getattr(connection, "sock", None)
+    if sock is None:
+        fp = getattr(getattr(raw, "_fp", None), "fp", None)  # http.client's socket file
+        sock = getattr(getattr(fp, "raw", None), "_sock", None)
+    return sock if isinstance(sock, socket.socket) else None
+
+
 def read_piece(
     response: Any,
     size: int,
-    progressed: Callable[[int], None],
-    check: Callable[[int], None],
+    arrived: Callable[[int], None],
     *,
     decode: bool = False,
     wait: Callable[[], float] | None = None,
+    pieces: list[bytes] | None = None,
 ) -> bytes:
-    """Up to *size* bytes of a streamed body (of a requests response, or a urllib3 one)
-    (fewer only at its end), read as they arrive; *decode* undoes a Content-Encoding.
+    """Up to *size* bytes of a streamed body (of a requests or a urllib3 response) (fewer only
+    at its end), read as they arrive; *decode* undoes a Content-Encoding.
 
-    ``progressed(n)`` is called after every :data:`MIN_PROGRESS` bytes (and at the end), with
-    the bytes read so far by this call, and ``check(n)`` in between, with the bytes since the
-    last progress, to raise when a budget is spent: a server dripping a byte now and then never
-    trips a read timeout, and a plain ``read(size)`` would wait for all *size* bytes, however
-    slowly they come. *wait* gives the longest wait for each read (:meth:`StallClock.cap`).
+    ``arrived(n)`` is called with the size of every piece read, to feed a stall budget
+    (:meth:`StallClock.arrived`, which counts across calls) and to raise when it is spent: a
+    server dripping a byte now and then never trips a read timeout, and a plain
+    ``read(size)`` would wait for all *size* bytes, however slowly they come. *wait* gives the
+    longest wait for each read (:meth:`StallClock.cap`). *pieces*, if given, collects the
+    pieces as they arrive: what came before a read failed (a download resumes after it).
     """
     raw = getattr(response, "raw", response)
-    pieces: list[bytes] = []
-    filled = since = 0
+    pieces = [] if pieces is None else pieces
+    filled = 0
     while filled < size:
         if wait is not None:
             limit_wait(raw, wait())
@@ -276,32 +318,8 @@ def read_piece(
             break
         pieces.append(piece)
         filled += len(piece)
-        since += len(piece)
-        if since >= MIN_PROGRESS:
-            progressed(filled)
-            since = 0
-        else:
-            check(since)
-    if since:
-        progressed(filled)
+        arrived(len(piece))
     return pieces[0] if len(pieces) == 1 else b"".join(pieces)
-
-
-def stall_guard(label: str) -> tuple[Callable[[int], None], Callable[[int], None]]:
-    """``(progressed, check)`` for :func:`read_piece` with the configured stall budget."""
-    clock = StallClock()
-
-    def progressed(_filled: int) -> None:
-        clock.progressed()
-
-    def check(bytes_since: int) -> None:
-        if clock.spent():
-            raise DownloadError(
-                f"{label} is too slow: {bytes_since} bytes in {clock.stalled_for():.0f} s "
-                f"(HUBCORE_STALL_BUDGET={clock.budget:g})"
-            )
-
-    return progressed, check
 
 
 def _check_redirect(source: str, target: str, encrypted: bool) -> None:
@@ -458,7 +476,7 @@ def describe_failure(exc: BaseException, read_timeout: float | None = None) -> s
     if isinstance(exc, requests.ConnectTimeout | ConnectTimeoutError):
         return "timed out connecting"
     if isinstance(exc, requests.Timeout | Urllib3Timeout | socket.timeout | TimeoutError):
-        quiet = f" (no data for {read_timeout:g} s)" if read_timeout else ""
+        quiet = f" (no data for {read_timeout:.3g} s)" if read_timeout else ""
         return f"timed out waiting for data{quiet}"
     if isinstance(exc, requests.exceptions.SSLError):
         return f"TLS failure: {text}"
