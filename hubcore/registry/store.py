@@ -18,7 +18,6 @@ Any other fsspec filesystem is refused with :class:`UnsupportedStorageError` nam
 
 from __future__ import annotations
 
-import concurrent.futures
 import contextlib
 import datetime
 import errno
@@ -36,6 +35,7 @@ import filelock
 
 from hubcore.errors import DownloadError
 from hubcore.registry.errors import RegistryError, UnsupportedStorageError
+from hubcore.store.hashing import OverlappedHash
 
 if TYPE_CHECKING:
     from hubcore.store import stores
@@ -445,17 +445,15 @@ class S3Store:
 
 
 class HashingWriter:
-    """Writes pieces to a new local file and hashes them in the same pass: the hash of a
-    piece runs on a helper thread while the piece is written and the next one read
-    (``hashlib`` releases the GIL on large buffers), so a download costs one pass over its
-    bytes and no read back."""
+    """Writes pieces to a new local file and hashes them in the same pass (the hash runs on
+    :class:`~hubcore.store.hashing.OverlappedHash`'s helper thread while the piece is
+    written and the next one read), so a download costs one pass over its bytes and no read
+    back."""
 
     def __init__(self, path: Path, on_bytes: Callable[[int], object] | None = None):
         self.path = path
         self.on_bytes = on_bytes
-        self._digest = hashlib.sha256()
-        self._pending: concurrent.futures.Future[None] | None = None
-        self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="hubcore-hash")
+        self._hash = OverlappedHash()
         self._file: Any = None
 
     def __enter__(self) -> HashingWriter:
@@ -463,30 +461,23 @@ class HashingWriter:
         return self
 
     def write(self, data: bytes) -> None:
-        """Hash *data* (after the piece before it) and write it."""
-        self._settle()
-        self._pending = self._pool.submit(self._digest.update, data)
+        """Hash *data* (after the pieces before it) and write it."""
+        self._hash.update(data)
         view = memoryview(data)
         for start in range(0, len(view), WRITE):
             self._file.write(view[start : start + WRITE])
         if self.on_bytes is not None:
             self.on_bytes(len(data))
 
-    def _settle(self) -> None:
-        if self._pending is not None:
-            self._pending.result()
-            self._pending = None
-
     def __exit__(self, *exc: object) -> None:
         try:
-            self._settle()
+            self._hash.close()
         finally:
-            self._pool.shutdown()
             self._file.close()
 
     def hexdigest(self) -> str:
         """The sha256 of everything written (once the writer is closed)."""
-        return self._digest.hexdigest()
+        return self._hash.hexdigest()
 
 
 def _seconds(value: Any) -> float:

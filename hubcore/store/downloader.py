@@ -53,6 +53,7 @@ from tenacity import RetryCallState, Retrying, retry_if_exception
 from hubcore import settings
 from hubcore.errors import DownloadError
 from hubcore.store.files import atomic_write_json
+from hubcore.store.hashing import OverlappedHash
 from hubcore.store.http import (
     MIN_PROGRESS,
     Credentials,
@@ -260,7 +261,7 @@ class HttpDownload:
             # A fresh download hashes its first chunk in memory, and times it: a connection
             # that is fast on its own is not split (on a fast link, more connections only
             # add work); a slow one (a capped CDN) is.
-            inline = _OverlappedHash() if fresh else None
+            inline = OverlappedHash() if fresh else None
             began = time.monotonic()
             probe_ok = self._write_probe(fd, meta, first_index, first, inline)
             rate = self._chunk_len(meta, first_index) / max(time.monotonic() - began, 1e-6)
@@ -285,7 +286,7 @@ class HttpDownload:
         meta: _Meta,
         index: int,
         response: requests.Response,
-        digest: _OverlappedHash | None,
+        digest: OverlappedHash | None,
     ) -> bool:
         """Write the chunk the first response carries; False if it broke (retried later)."""
         if index in meta.done:
@@ -321,7 +322,7 @@ class HttpDownload:
         return hasher.hexdigest()
 
     def _stream_rest(
-        self, fd: int, url: str, meta: _Meta, digest: _OverlappedHash, pending: list[int]
+        self, fd: int, url: str, meta: _Meta, digest: OverlappedHash, pending: list[int]
     ) -> str:
         """Fetch the remaining chunks (a suffix of the file) over one connection."""
         if not pending:
@@ -419,7 +420,7 @@ class HttpDownload:
         meta: _Meta,
         index: int,
         response: requests.Response,
-        digest: _OverlappedHash | None = None,
+        digest: OverlappedHash | None = None,
         *,
         close: bool = True,
         start: int = 0,
@@ -471,7 +472,7 @@ class HttpDownload:
         self.on_start(total, 0)
 
         def stream(response: requests.Response) -> tuple[str, int]:
-            digest = _OverlappedHash()
+            digest = OverlappedHash()
             size = 0
             with response, open(self.partial, "wb") as fh:
                 try:
@@ -722,54 +723,6 @@ class _PrefixHasher(threading.Thread):
         if not self.complete:
             raise DownloadError("the download stopped before every chunk was hashed")
         return self.digest.hexdigest()
-
-
-class _OverlappedHash:
-    """sha256 on a helper thread, so hashing overlaps the next network read.
-
-    :meth:`checkpoint` marks the current position (a finished chunk) without waiting: the
-    hashing thread copies its state when it gets there. :meth:`rewound` returns a hasher at
-    the last such mark, for when the bytes after it have to be fetched again.
-    """
-
-    _MARK = b""
-
-    def __init__(self, digest: Any = None) -> None:
-        self._digest = digest if digest is not None else hashlib.sha256()
-        self._checkpoint = self._digest.copy()
-        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=8)  # <= 64 MiB queued
-        self._thread = threading.Thread(target=self._work, name="hubcore-hash", daemon=True)
-        self._thread.start()
-        self._closed = False
-
-    def _work(self) -> None:
-        while (data := self._queue.get()) is not None:
-            if data is self._MARK:
-                self._checkpoint = self._digest.copy()
-            else:
-                self._digest.update(data)
-
-    def update(self, data: bytes) -> None:
-        if data:
-            self._queue.put(data)
-
-    def checkpoint(self) -> None:
-        self._queue.put(self._MARK)
-
-    def rewound(self) -> _OverlappedHash:
-        """A new hasher at the last checkpoint (this one is closed)."""
-        self.close()
-        return _OverlappedHash(self._checkpoint.copy())
-
-    def close(self) -> None:
-        if not self._closed:
-            self._closed = True
-            self._queue.put(None)
-            self._thread.join()
-
-    def hexdigest(self) -> str:
-        self.close()
-        return str(self._digest.hexdigest())
 
 
 @contextmanager
