@@ -233,7 +233,10 @@ class WeightAssigner(Protocol):
         """A context the model is built in. It yields ``None`` when it changes nothing now
         (its framework is not imported: this must not import it), else a build record whose
         ``changed`` attribute says whether the build ran differently from the plain path.
-        The record is passed back to :meth:`assign_weights`."""
+        The record is passed back to :meth:`assign_weights`. A record may have a ``rewind()``
+        method: hubcore calls it before it builds the model again plainly, to put back state
+        the first build changed (PyTorch: the random generators), so the plain build starts
+        from where the first one did."""
         ...
 
     def assign_weights(

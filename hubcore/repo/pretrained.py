@@ -264,7 +264,17 @@ def build_pretrained(
             return result
     result = None  # let what the fast build made go before building again
     logger.info("%s: plain load (%s)", files[0].name, why)
+    for backend, record in records:
+        _rewind(backend, record)
     return _apply_plain(build(), files, strict, options)
+
+
+def _rewind(backend: Backend, record: Any) -> None:
+    """Let *backend* put back what its fast build changed (its random generators), so the
+    plain build starts where the first one did."""
+    rewind = getattr(record, "rewind", None)
+    if callable(rewind):
+        call_backend(backend, "rewind a build for weights", rewind)
 
 
 def _enter_build(stack: contextlib.ExitStack[Any], backend: Backend) -> Any:

@@ -19,7 +19,20 @@ What the fast path cannot reproduce makes :func:`assign` raise
   keys: their value would come from the model's own random initialisation), or, strictly,
   do not match the model exactly (the plain path reports the mismatch);
 * a ``meta`` tensor is left in the model's parameters, buffers or module attributes;
-* a file cannot be mapped (torch's legacy, non-zip format).
+* a file cannot be mapped (torch's legacy, non-zip format);
+* the build drew from a random generator after its first deferred parameter (the plain path
+  would have drawn the deferred initialisation first, so the numbers differ) and a tensor made
+  from those numbers is still alive once the weights are assigned (a random non-persistent
+  buffer, say), or a number left them as a Python value (``item()``, ``float()``, ``bool()``),
+  or the generator moved by an operation not known to draw. Numbers drawn only to become a
+  parameter the weights replace (``nn.Parameter(torch.randn(n) * 0.02)``) are fine, and so
+  are persistent buffers the weights overwrite.
+
+Random generators: a fast build that falls back is rewound (:meth:`Build.rewind`) to the
+state it started from, so the plain build draws the numbers it draws today. After a fast load
+the default generators are where the build left them, which is not where the plain path
+leaves them (it drew the initial values of every parameter): code that draws random numbers
+after a load and must match a plain load turns the fast path off.
 """
 
 from __future__ import annotations
@@ -95,6 +108,40 @@ _VIEWS = frozenset(
         "unbind",
     }
 )
+#: Operations that draw from a random generator (in place or into a new tensor).
+_DRAWS = frozenset(
+    {
+        "rand",
+        "randn",
+        "randint",
+        "randperm",
+        "rand_like",
+        "randn_like",
+        "randint_like",
+        "normal",
+        "bernoulli",
+        "multinomial",
+        "poisson",
+        "binomial",
+        "uniform_",
+        "normal_",
+        "random_",
+        "bernoulli_",
+        "exponential_",
+        "geometric_",
+        "cauchy_",
+        "log_normal_",
+        "dropout",
+        "dropout_",
+        "feature_dropout",
+        "alpha_dropout",
+        "feature_alpha_dropout",
+        "native_dropout",
+        "rrelu",
+        "rrelu_",
+        "rrelu_with_noise",
+    }
+)
 #: In-place operators beyond the ``name_`` methods.
 _IN_PLACE = frozenset(
     {
@@ -109,6 +156,9 @@ _IN_PLACE = frozenset(
 )
 
 
+_UNKNOWN_DRAW = "an operation not known to draw moved a random generator after a deferred parameter"
+
+
 class Build:
     """What happened while one model was built for weights (the build record)."""
 
@@ -121,11 +171,21 @@ class Build:
         self.replaced: dict[int, tuple[weakref.ref[Any], weakref.ref[Any]]] = {}
         #: Why the build's use of parameters rules the fast path out.
         self.reads: list[str] = []
+        #: Why its use of random numbers does.
+        self.random: list[str] = []
+        #: The random generators' states when the build started (see :meth:`rewind`).
+        self.started = _generator_states()
+        #: Their states after the last draw noted since the first deferral (``None``: none yet).
+        self.drawn: list[Any] | None = None
+        #: id -> tensors made from numbers drawn after the first deferral.
+        self.tainted: dict[int, weakref.ref[Any]] = {}
+        #: Their memory (``nn.Parameter(t)`` shares it with ``t`` out of torch's sight).
+        self.tainted_memory: set[int] = set()
 
     @property
     def changed(self) -> bool:
         """Whether the build ran differently from the plain path."""
-        return bool(self.deferred or self.reads)
+        return bool(self.deferred or self.reads or self.random)
 
     def tracks(self, tensor: Any) -> bool:
         """Whether *tensor* is a deferred parameter or a view of one."""
@@ -134,6 +194,45 @@ class Build:
             return True
         view = self.views.get(id(tensor))
         return view is not None and view() is tensor
+
+    def is_tainted(self, tensor: Any) -> bool:
+        """Whether *tensor* was made from numbers drawn after the first deferral."""
+        ref = self.tainted.get(id(tensor))
+        return ref is not None and ref() is tensor
+
+    def taint(self, out: Any) -> None:
+        """Note the real tensors of *out* as made from numbers drawn after the first deferral."""
+        for tensor in _tensors(out):
+            if not self.tracks(tensor):
+                self.tainted[id(tensor)] = weakref.ref(tensor)
+                if tensor.numel():
+                    self.tainted_memory.add(tensor.data_ptr())
+
+    def untaint(self, tensor: Any) -> None:
+        """*tensor* was overwritten by the weights: its drawn value no longer matters."""
+        self.tainted.pop(id(tensor), None)
+
+    def draw(self, name: str, func: Any, args: Sequence[Any], kwargs: Mapping[str, Any]) -> Any:
+        """Run the random operation *func* (*name*) after the first deferral, tainting what it
+        makes or fills."""
+        if self.drawn is not None and not _same_states(self.drawn, _generator_states()):
+            self.random.append(_UNKNOWN_DRAW)
+        out = func(*args, **kwargs)
+        self.drawn = _generator_states()
+        self.taint(out)
+        if _in_place(name) and args:
+            self.taint(args[0])  # drawn in place
+        return out
+
+    def finish(self) -> None:
+        """The build is over: any draw since the last one noted came from an unknown operation."""
+        if self.drawn is not None and not _same_states(self.drawn, _generator_states()):
+            self.random.append(_UNKNOWN_DRAW)
+
+    def rewind(self) -> None:
+        """Put the random generators back to where they were when the build started, so the
+        plain build that follows a fall back draws the numbers it draws today."""
+        _set_generator_states(self.started)
 
     def device_of(self, tensor: Any) -> Any:
         """The device a deferred parameter was created on (``None``: not deferred here)."""
@@ -144,11 +243,17 @@ class Build:
         """The parameter registration hook: a meta parameter in place of *param*."""
         import torch
 
-        if _active.get() is not self or type(param) is not torch.nn.Parameter or param.is_meta:
+        if _active.get() is not self or param is None or param.is_meta:
+            return None
+        if type(param) is not torch.nn.Parameter:  # kept real; its numbers may be drawn ones
+            if param.numel() and param.data_ptr() in self.tainted_memory:
+                self.taint(param)
             return None
         earlier = self.replaced.get(id(param))
         if earlier is not None and earlier[0]() is param:  # one parameter registered twice
             return earlier[1]()
+        if self.drawn is None:  # from here on the build runs differently: watch the draws
+            self.drawn = _generator_states()
         meta = torch.nn.Parameter(
             torch.empty_like(param, device="meta"), requires_grad=param.requires_grad
         )
@@ -169,10 +274,25 @@ class Build:
                     self.views[id(tensor)] = weakref.ref(tensor)
             return
         target = args[0] if args else next(iter(kwargs.values()), None)
-        in_place = name in _IN_PLACE or (name.endswith("_") and not name.startswith("__"))
-        if in_place and self.tracks(target):
+        if _in_place(name) and self.tracks(target):
             return  # it changes the parameter itself, whose value the weights replace
         self.reads.append(name)
+
+    def escape(self, name: str, args: Sequence[Any], kwargs: Mapping[str, Any], out: Any) -> None:
+        """Note an operation *name* that took a tainted tensor: what it makes or changes is
+        tainted, and a result that is not a tensor takes the drawn numbers out of sight."""
+        if name in _METADATA:
+            return
+        if _in_place(name):
+            self.taint(args[0] if args else next(iter(kwargs.values()), None))
+        elif isinstance(out, _tensor_type()) or (
+            isinstance(out, tuple | list) and all(isinstance(t, _tensor_type()) for t in out)
+        ):
+            self.taint(out)
+        else:
+            self.random.append(
+                f"{name} took random numbers drawn after a deferred parameter out of sight"
+            )
 
     def leftovers(self) -> list[str]:
         """Why the built objects cannot be kept: meta tensors or early parameters alive."""
@@ -182,6 +302,11 @@ class Build:
             why.append("a parameter (or a view of one) is still referenced outside the model")
         if any(ref() is not None for ref, _ in self.replaced.values()):
             why.append("a parameter was kept elsewhere before it was registered")
+        if any(ref() is not None for ref in self.tainted.values()):
+            why.append(
+                "a tensor made from random numbers drawn after a deferred parameter is still "
+                "in use (the plain path draws other numbers for it)"
+            )
         return why
 
 
@@ -195,6 +320,41 @@ def _tensors(tree: Any) -> Iterator[Any]:
     from torch.utils._pytree import tree_leaves
 
     return (leaf for leaf in tree_leaves(tree) if isinstance(leaf, torch.Tensor))
+
+
+def _in_place(name: str) -> bool:
+    return name in _IN_PLACE or (name.endswith("_") and not name.startswith("__"))
+
+
+def _tensor_type() -> type:
+    import torch
+
+    return torch.Tensor
+
+
+def _generator_states() -> list[Any]:
+    """The states of torch's default generators: the CPU one, and CUDA's once initialised."""
+    import torch
+
+    states = [torch.default_generator.get_state()]
+    if torch.cuda.is_initialized():
+        states.extend(g.get_state() for g in torch.cuda.default_generators)
+    return states
+
+
+def _same_states(before: list[Any], after: list[Any]) -> bool:
+    import torch
+
+    return len(before) == len(after) and all(map(torch.equal, before, after))
+
+
+def _set_generator_states(states: list[Any]) -> None:
+    import torch
+
+    torch.default_generator.set_state(states[0])
+    if len(states) > 1:
+        for generator, state in zip(torch.cuda.default_generators, states[1:], strict=False):
+            generator.set_state(state)
 
 
 def _name_of(func: Any) -> str:
@@ -219,12 +379,16 @@ def _watch_class() -> type:
             self, func: Any, types: Any, args: Sequence[Any] = (), kwargs: Any = None
         ) -> Any:
             kwargs = kwargs or {}
-            out = func(*args, **kwargs)
             build = self.build
-            if (build.deferred or build.views) and any(
-                build.tracks(t) for t in _tensors((args, kwargs))
-            ):
-                build.judge(_name_of(func), args, kwargs, out)
+            if build.drawn is None:  # nothing deferred yet: the build runs as the plain one
+                return func(*args, **kwargs)
+            name = _name_of(func)
+            out = build.draw(name, func, args, kwargs) if name in _DRAWS else func(*args, **kwargs)
+            inputs = list(_tensors((args, kwargs)))
+            if any(build.tracks(t) for t in inputs):
+                build.judge(name, args, kwargs, out)
+            if build.tainted and any(build.is_tainted(t) for t in inputs):
+                build.escape(name, args, kwargs, out)
             return out
 
     return Watch
@@ -248,6 +412,7 @@ def building() -> Iterator[Build | None]:
     finally:
         handle.remove()
         _active.reset(token)
+        build.finish()
 
 
 @contextlib.contextmanager
@@ -308,6 +473,8 @@ def _assign(
 ) -> None:
     if build.reads:
         refuse(f"the build used parameter values ({', '.join(sorted(set(build.reads))[:5])})")
+    if build.random:
+        refuse(f"{build.random[0]} (the plain path draws other numbers)")
     given: dict[str, tuple[int, ...]] = {}
     for file in files:
         for key, shape in _shapes(file, read, map_location).items():
@@ -327,6 +494,8 @@ def _assign(
                     assigned[alias] = converted
         model.load_state_dict(assigned, strict=False, assign=True)
         model.load_state_dict(copied, strict=False)  # real buffers: copied, as plainly
+        for key in copied:
+            build.untaint(plan.copy[key])  # overwritten: a drawn value is gone
         del state, assigned, copied
     _retie(model, plan.ties)
     del plan
@@ -348,8 +517,9 @@ class _Plan:
         self.winners: dict[str, list[str]] = {}
         #: Winner key -> the dtype and device the value is converted to.
         self.targets: dict[str, dict[str, Any]] = {}
-        #: Keys of real (not deferred) entries, copied as the plain path copies them.
-        self.copy: set[str] = set()
+        #: Keys of real (not deferred) entries, copied as the plain path copies them -> the
+        #: model's tensor.
+        self.copy: dict[str, Any] = {}
         #: Names that share one tensor, in state dict order.
         self.ties: list[list[str]] = []
 
@@ -376,7 +546,7 @@ def _plan(model: Any, build: Build, given: Mapping[str, tuple[int, ...]], strict
         if len(names) > 1:
             plan.ties.append(names)
         if not tensor.is_meta:
-            plan.copy.update(fits)
+            plan.copy.update(dict.fromkeys(fits, tensor))
             continue
         if not fits:
             refuse(

@@ -95,6 +95,73 @@ class Derived(nn.Module):
         return self.fc(x) / self.row_norm
 
 
+class ValueInit(nn.Module):
+    """Custom initialisation that depends on the initial values (rows scaled to unit norm,
+    a gain taken from the result)."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 3)
+        with torch.no_grad():
+            self.fc.weight.div_(self.fc.weight.norm(dim=1, keepdim=True))
+        self.register_buffer("gain", self.fc.weight.detach().max(), persistent=False)
+
+    def forward(self, x):
+        return self.fc(x) * self.gain
+
+
+class RandomBuffer(nn.Module):
+    """A random non-persistent buffer drawn after a parameter was made."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+        self.register_buffer("proj", torch.randn(4), persistent=False)
+
+    def forward(self, x):
+        return self.fc(x) * self.proj
+
+
+class DrawnScalar(nn.Module):
+    """A random number kept as a Python float after a parameter was made."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+        self.scale = float(torch.rand(()))
+
+    def forward(self, x):
+        return self.fc(x) * self.scale
+
+
+class HiddenDraw(nn.Module):
+    """A random buffer drawn where no torch function mode can see it."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+        with torch._C.DisableTorchFunction():
+            proj = torch.randn(4)
+        self.register_buffer("proj", proj, persistent=False)
+
+    def forward(self, x):
+        return self.fc(x) * self.proj
+
+
+class DrawnParameter(nn.Module):
+    """Numbers drawn after a parameter only to become what the weights replace: a position
+    embedding as vision transformers make it, and a persistent random buffer."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+        self.pos = nn.Parameter(torch.randn(4) * 0.02)
+        self.register_buffer("noise", torch.rand(4))
+
+    def forward(self, x):
+        return self.fc(x) + self.pos + self.noise
+
+
 class TwoLayers(nn.Module):
     def __init__(self):
         super().__init__()
@@ -142,6 +209,37 @@ def custom_init():
 @pretrained("weights/derived.safetensors")
 def derived():
     return _seeded(net.Derived)
+
+
+@pretrained("weights/value_init.safetensors")
+def value_init():
+    return _seeded(net.ValueInit)
+
+
+@pretrained("weights/random_buffer.safetensors")
+def random_buffer():
+    return _seeded(net.RandomBuffer)
+
+
+@pretrained("weights/random_buffer.safetensors")
+def random_buffer_unseeded():
+    """The caller seeds (or not): a fall back must start from the generators' state."""
+    return net.RandomBuffer()
+
+
+@pretrained("weights/random_buffer.safetensors")
+def drawn_scalar():
+    return _seeded(net.DrawnScalar)
+
+
+@pretrained("weights/random_buffer.safetensors")
+def hidden_draw():
+    return _seeded(net.HiddenDraw)
+
+
+@pretrained("weights/drawn_parameter.safetensors")
+def drawn_parameter():
+    return _seeded(net.DrawnParameter)
 
 
 @pretrained("weights/edited.safetensors")
@@ -202,7 +300,16 @@ def _trained(model: torch.nn.Module) -> dict[str, torch.Tensor]:
 def repo(make_hub_repo: Callable[..., Path], hub_home: Path) -> Path:
     root = make_hub_repo({"hubconf.py": textwrap.dedent(HUBCONF), "net.py": NET})
     (root / "weights").mkdir()
-    for entry in ("non_persistent", "tied", "norm", "custom_init", "derived"):
+    for entry in (
+        "non_persistent",
+        "tied",
+        "norm",
+        "custom_init",
+        "derived",
+        "value_init",
+        "random_buffer",
+        "drawn_parameter",
+    ):
         state = _trained(hubcore.load(str(root), entry))
         save_file(state, str(root / "weights" / f"{entry}.safetensors"))
     state = _trained(hubcore.load(str(root), "partial"))
@@ -268,7 +375,9 @@ def assert_same(loaded: Any, plain: Any) -> None:
         assert torch.equal(model(x), expected(x))
 
 
-@pytest.mark.parametrize("entry", ["non_persistent", "tied", "norm", "custom_init", "edited"])
+@pytest.mark.parametrize(
+    "entry", ["non_persistent", "tied", "norm", "custom_init", "edited", "drawn_parameter"]
+)
 def test_fast_path_equals_the_plain_path(
     repo: Path, entry: str, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -308,6 +417,10 @@ def test_tied_weights_stay_tied(repo: Path, monkeypatch: pytest.MonkeyPatch) -> 
 
 FALLBACKS = {
     "derived": {},  # a non-persistent buffer computed from a parameter
+    "value_init": {},  # custom initialisation that depends on the initial values
+    "random_buffer": {},  # a random buffer drawn after a deferred parameter
+    "drawn_scalar": {},  # a random number kept as a Python value
+    "hidden_draw": {},  # a draw the build could not see: the generator moved
     "kept_copy": {},  # the entrypoint keeps a copy of a parameter after building
     "partial": {"weights_strict": False},  # missing keys: initial values from the RNG
     "with_transform": {},  # a parameter held outside the model
@@ -339,6 +452,34 @@ def test_forcing_the_fast_path_on_them_breaks_the_model(
     assert taken == "fast"
     with pytest.raises((AssertionError, RuntimeError, NotImplementedError)):
         assert_same_case(entry, loaded, plain)
+
+
+def _seeded_load(repo: Path, entry: str, **kwargs: Any) -> Any:
+    torch.manual_seed(3)
+    return hubcore.load(str(repo), entry, pretrained=True, **kwargs)
+
+
+def test_a_fall_back_rewinds_the_random_generators(
+    repo: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with caplog.at_level(logging.INFO, logger="hubcore.repo.pretrained"):
+        loaded = _seeded_load(repo, "random_buffer_unseeded")
+    assert "plain load" in caplog.text
+    after_fall_back = torch.get_rng_state()
+    plain = _seeded_load(repo, "random_buffer_unseeded", fast_load=False)
+    assert_same(loaded, plain)
+    assert torch.equal(after_fall_back, torch.get_rng_state())  # the same draws, once
+    monkeypatch.setattr(fast.Build, "rewind", lambda self: None)
+    unwound = _seeded_load(repo, "random_buffer_unseeded")
+    assert not torch.equal(unwound.proj, plain.proj)
+
+
+def test_map_location_takes_the_fast_path(repo: Path, caplog: pytest.LogCaptureFixture) -> None:
+    for where in ("cpu", torch.device("cpu"), {"cpu": "cpu"}):
+        for entry in ("norm", "from_pth"):
+            loaded, plain, taken = load_both(repo, entry, caplog, map_location=where)
+            assert taken == "fast", (entry, where)
+            assert_same(loaded, plain)
 
 
 def test_strict_mismatch_is_reported_as_on_the_plain_path(repo: Path) -> None:
