@@ -23,6 +23,12 @@ def test_local_forms(hub_home, tmp_path: Path, form: str) -> None:
     assert ref.repo == str(tmp_path)
 
 
+@pytest.mark.parametrize("path", ["/ab/cd", "/ab/cd/", "//ab/cd", "/ab/cd@v1", "/ab/cd:main"])
+def test_absolute_paths_of_two_parts_are_never_github(hub_home, path: str) -> None:
+    """torch.hub's ``owner/repo`` form has no leading slash: ``/tmp/unet`` is a folder."""
+    assert parse(path).source == "local"
+
+
 def test_relative_and_home_paths(hub_home, tmp_path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
     (tmp_path / "hub").mkdir()

@@ -525,7 +525,7 @@ def _base(host: str) -> str:
 
 
 def _bare_github(text: str) -> bool:
-    if "://" in text:
+    if "://" in text or text.startswith("/"):  # an absolute path is a folder, never owner/repo
         return False
     repo = re.split(r"[@:]", text, maxsplit=1)[0]
     return bool(_OWNER_REPO.match(repo.strip("/").removesuffix(".git")))
