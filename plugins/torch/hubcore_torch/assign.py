@@ -18,7 +18,11 @@ What the fast path cannot reproduce makes :func:`assign` raise
 * the weights do not give a value to every deferred parameter (``strict=False`` with missing
   keys: their value would come from the model's own random initialisation), or, strictly,
   do not match the model exactly (the plain path reports the mismatch);
-* a ``meta`` tensor is left in the model's parameters, buffers or module attributes;
+* a parameter is made from a deferred one (``nn.Parameter(p.t())``, ``nn.Parameter(p.data)``:
+  they share memory, which assignment cannot reproduce), a view of one is kept as a buffer,
+  or a parameter has no ``meta`` form (sparse, quantized);
+* a ``meta`` tensor is left in the model's parameters, buffers or module attributes (also
+  inside containers and plain objects held there);
 * a file cannot be mapped (torch's legacy, non-zip format);
 * the build drew from a random generator after its first deferred parameter (the plain path
   would have drawn the deferred initialisation first, so the numbers differ) and a tensor made
@@ -28,8 +32,14 @@ What the fast path cannot reproduce makes :func:`assign` raise
   parameter the weights replace (``nn.Parameter(torch.randn(n) * 0.02)``) are fine, and so
   are persistent buffers the weights overwrite.
 
-Random generators: a fast build that falls back is rewound (:meth:`Build.rewind`) to the
-state it started from, so the plain build draws the numbers it draws today. After a fast load
+Assigned tensors keep the strides the build gave each parameter (``channels_last``) and never
+share memory with another parameter (torch's format may save two tensors on one storage):
+either is copied once when the file's tensor differs.
+
+Random generators: a fast build that falls back is rewound (:meth:`Build.rewind`: torch's
+default generators, Python's ``random`` and NumPy's global state) to the state it started
+from, so the plain build draws the numbers it draws today. A draw hidden from torch function
+modes (``torch._C.DisableTorchFunction``) inside ``torch.random.fork_rng`` is not seen. After a fast load
 the default generators are where the build left them, which is not where the plain path
 leaves them (it drew the initial values of every parameter): code that draws random numbers
 after a load and must match a plain load turns the fast path off.
@@ -63,6 +73,8 @@ _METADATA = frozenset(
         "is_complex",
         "is_contiguous",
         "get_device",
+        "data_ptr",
+        "storage_offset",
         "__len__",
         "__hash__",
         "_has_compatible_shallow_copy_type",
@@ -142,6 +154,20 @@ _DRAWS = frozenset(
         "rrelu_with_noise",
     }
 )
+#: Operations whose result's shape depends on the values of their inputs.
+_VALUE_SHAPED = frozenset(
+    {
+        "nonzero",
+        "argwhere",
+        "unique",
+        "unique_consecutive",
+        "_unique",
+        "_unique2",
+        "masked_select",
+        "bincount",
+        "repeat_interleave",
+    }
+)
 #: In-place operators beyond the ``name_`` methods.
 _IN_PLACE = frozenset(
     {
@@ -175,10 +201,14 @@ class Build:
         self.random: list[str] = []
         #: The random generators' states when the build started (see :meth:`rewind`).
         self.started = _generator_states()
+        #: Python's and NumPy's global random states then (the plain build draws them too).
+        self.started_elsewhere = _other_random_states()
         #: Their states after the last draw noted since the first deferral (``None``: none yet).
         self.drawn: list[Any] | None = None
         #: id -> tensors made from numbers drawn after the first deferral.
         self.tainted: dict[int, weakref.ref[Any]] = {}
+        #: ids of those among them whose shape, too, comes from those numbers.
+        self.random_shapes: set[int] = set()
         #: Their memory (``nn.Parameter(t)`` shares it with ``t`` out of torch's sight).
         self.tainted_memory: set[int] = set()
 
@@ -200,12 +230,15 @@ class Build:
         ref = self.tainted.get(id(tensor))
         return ref is not None and ref() is tensor
 
-    def taint(self, out: Any) -> None:
-        """Note the real tensors of *out* as made from numbers drawn after the first deferral."""
+    def taint(self, out: Any, random_shape: bool = False) -> None:
+        """Note the real tensors of *out* as made from numbers drawn after the first deferral
+        (*random_shape*: their shape too)."""
         for tensor in _tensors(out):
             if not self.tracks(tensor):
                 self.tainted[id(tensor)] = weakref.ref(tensor)
-                if tensor.numel():
+                if random_shape:
+                    self.random_shapes.add(id(tensor))
+                if tensor.layout == _strided() and tensor.numel():
                     self.tainted_memory.add(tensor.data_ptr())
 
     def untaint(self, tensor: Any) -> None:
@@ -230,9 +263,11 @@ class Build:
             self.random.append(_UNKNOWN_DRAW)
 
     def rewind(self) -> None:
-        """Put the random generators back to where they were when the build started, so the
-        plain build that follows a fall back draws the numbers it draws today."""
+        """Put the random generators (torch's, Python's, NumPy's) back to where they were when
+        the build started, so the plain build that follows a fall back draws the numbers it
+        draws today."""
         _set_generator_states(self.started)
+        _set_other_random_states(self.started_elsewhere)
 
     def device_of(self, tensor: Any) -> Any:
         """The device a deferred parameter was created on (``None``: not deferred here)."""
@@ -241,13 +276,34 @@ class Build:
 
     def on_register(self, module: Any, name: str, param: Any) -> Any:
         """The parameter registration hook: a meta parameter in place of *param*."""
+        if _active.get() is not self or param is None:
+            return None
         import torch
 
-        if _active.get() is not self or param is None or param.is_meta:
+        try:
+            with torch._C.DisableTorchFunction():  # hubcore's own look at it: not the build's
+                return self._defer(param)
+        except Exception as exc:  # the plain path decides what this parameter does
+            self.reads.append(f"a parameter it cannot defer ({type(exc).__name__})")
+            return None
+
+    def _defer(self, param: Any) -> Any:
+        import torch
+        from torch.nn.parameter import is_lazy
+
+        if is_lazy(param):
+            return None  # the plan refuses lazy modules
+        if param.is_meta:
+            if not self.tracks(param):  # made outside this build's sight (nn.Parameter(meta))
+                self.reads.append("a meta parameter the build did not make")
             return None
         if type(param) is not torch.nn.Parameter:  # kept real; its numbers may be drawn ones
-            if param.numel() and param.data_ptr() in self.tainted_memory:
+            strided = param.layout == torch.strided and param.numel()
+            if strided and param.data_ptr() in self.tainted_memory:
                 self.taint(param)
+            return None
+        if param.layout != torch.strided or param.is_quantized:
+            self.reads.append("a sparse or quantized parameter")
             return None
         earlier = self.replaced.get(id(param))
         if earlier is not None and earlier[0]() is param:  # one parameter registered twice
@@ -260,6 +316,15 @@ class Build:
         self.deferred[id(meta)] = (weakref.ref(meta), param.device)
         self.replaced[id(param)] = (weakref.ref(param), weakref.ref(meta))
         return meta
+
+    def rewrapped(self, data: Any, made: Any) -> None:
+        """``nn.Parameter(data)`` made *made*: when *data* is deferred (or a view of one), the
+        two share memory, which assigning the weights cannot reproduce."""
+        if self.tracks(data):
+            self.views[id(made)] = weakref.ref(made)
+            self.reads.append("nn.Parameter of a deferred parameter (shared memory)")
+        elif self.is_tainted(data):
+            self.taint(made, data is not None and id(data) in self.random_shapes)
 
     def judge(self, name: str, args: Sequence[Any], kwargs: Mapping[str, Any], out: Any) -> None:
         """Note an operation *name* that took a deferred parameter (or a view of one)."""
@@ -280,15 +345,23 @@ class Build:
 
     def escape(self, name: str, args: Sequence[Any], kwargs: Mapping[str, Any], out: Any) -> None:
         """Note an operation *name* that took a tainted tensor: what it makes or changes is
-        tainted, and a result that is not a tensor takes the drawn numbers out of sight."""
+        tainted, and a result that is not a tensor takes the drawn numbers out of sight (so
+        does a shape that depends on them: ``nonzero``, a mask)."""
+        inputs = list(_tensors((args, kwargs)))
+        random_shape = _value_shaped(name, args) or any(id(t) in self.random_shapes for t in inputs)
         if name in _METADATA:
+            if any(id(t) in self.random_shapes for t in inputs):
+                self.random.append(
+                    f"{name} read a shape made from random numbers drawn after a deferred "
+                    "parameter"
+                )
             return
         if _in_place(name):
-            self.taint(args[0] if args else next(iter(kwargs.values()), None))
+            self.taint(args[0] if args else next(iter(kwargs.values()), None), random_shape)
         elif isinstance(out, _tensor_type()) or (
             isinstance(out, tuple | list) and all(isinstance(t, _tensor_type()) for t in out)
         ):
-            self.taint(out)
+            self.taint(out, random_shape)
         else:
             self.random.append(
                 f"{name} took random numbers drawn after a deferred parameter out of sight"
@@ -315,21 +388,64 @@ _active: contextvars.ContextVar[Build | None] = contextvars.ContextVar(
 )
 
 
-def _tensors(tree: Any) -> Iterator[Any]:
-    import torch
-    from torch.utils._pytree import tree_leaves
+def _tensors(tree: Any, depth: int = 0) -> Iterator[Any]:
+    """The tensors in *tree*: arguments, and lists, tuples and dicts of them (this runs for
+    every operation of a build: a plain walk, not torch's pytree)."""
+    tensor = _tensor_type()
+    if isinstance(tree, tensor):
+        yield tree
+    elif isinstance(tree, list | tuple) and depth < 4:
+        for item in tree:
+            yield from _tensors(item, depth + 1)
+    elif isinstance(tree, dict) and depth < 4:
+        for item in tree.values():
+            yield from _tensors(item, depth + 1)
 
-    return (leaf for leaf in tree_leaves(tree) if isinstance(leaf, torch.Tensor))
+
+def _value_shaped(name: str, args: Sequence[Any]) -> bool:
+    """Whether the shape of what operation *name* makes depends on its inputs' values."""
+    if name == "__getitem__":  # indexing with a mask or index tensor
+        return any(True for _ in _tensors(tuple(args[1:])))
+    if name == "where":
+        return len(args) == 1  # torch.where(cond) is nonzero
+    return name in _VALUE_SHAPED
 
 
 def _in_place(name: str) -> bool:
     return name in _IN_PLACE or (name.endswith("_") and not name.startswith("__"))
 
 
+@functools.cache
 def _tensor_type() -> type:
     import torch
 
     return torch.Tensor
+
+
+@functools.cache
+def _strided() -> Any:
+    import torch
+
+    return torch.strided
+
+
+def _other_random_states() -> tuple[Any, Any]:
+    """Python's global random state, and NumPy's when NumPy is imported."""
+    import random
+    import sys
+
+    numpy = sys.modules.get("numpy")
+    return random.getstate(), (numpy.random.get_state() if numpy is not None else None)
+
+
+def _set_other_random_states(states: tuple[Any, Any]) -> None:
+    import random
+    import sys
+
+    random.setstate(states[0])
+    numpy = sys.modules.get("numpy")
+    if states[1] is not None and numpy is not None:
+        numpy.random.set_state(states[1])
 
 
 def _generator_states() -> list[Any]:
@@ -394,6 +510,25 @@ def _watch_class() -> type:
     return Watch
 
 
+@functools.cache
+def _watch_parameter_making() -> None:
+    """Let the active build see ``nn.Parameter(tensor)``, which torch functions do not (it
+    shares the tensor's memory). Outside a build the wrapper only passes the call on."""
+    import torch
+
+    original = torch.nn.Parameter.__new__
+
+    def __new__(cls: Any, data: Any = None, requires_grad: bool = True) -> Any:
+        made = original(cls, data, requires_grad)
+        build = _active.get()
+        if build is not None and data is not None:
+            with torch._C.DisableTorchFunction():  # hubcore's own look: not the build's
+                build.rewrapped(data, made)
+        return made
+
+    torch.nn.Parameter.__new__ = staticmethod(__new__)  # type: ignore[assignment]
+
+
 @contextlib.contextmanager
 def building() -> Iterator[Build | None]:
     """The build context of the torch backend (see the module docstring)."""
@@ -403,6 +538,7 @@ def building() -> Iterator[Build | None]:
     if torch is None:  # no torch model can be built without torch imported first
         yield None
         return
+    _watch_parameter_making()
     build = Build()
     token = _active.set(build)
     handle = torch.nn.modules.module.register_module_parameter_registration_hook(build.on_register)
@@ -484,12 +620,12 @@ def _assign(
     plan = _plan(model, build, given, strict)
     for file in files:  # one shard at a time: its tensors are mapped, assigned, let go
         state = read_mapped(file, read, map_location)
-        assigned, copied = {}, {}
+        assigned, copied, spans = {}, {}, []
         for key, value in state.items():
             if key in plan.copy:
                 copied[key] = value
             elif key in plan.winners:
-                converted = value.to(**plan.targets[key])
+                converted = _own_memory(value.to(**plan.targets[key]), plan.strides[key], spans)
                 for alias in plan.winners[key]:
                     assigned[alias] = converted
         model.load_state_dict(assigned, strict=False, assign=True)
@@ -511,6 +647,27 @@ def _assign(
         refuse("; ".join(why))
 
 
+def _own_memory(tensor: Any, strides: tuple[int, ...], spans: list[tuple[int, int]]) -> Any:
+    """*tensor* as the parameter takes it: with the parameter's strides (the plain path copies
+    into the parameter, keeping its memory format), and not sharing memory with another
+    parameter of this file (torch's format can save two tensors on one storage); else a copy.
+    *spans* are the memory ranges given out so far."""
+    import torch
+
+    start = tensor.data_ptr()
+    end = start + tensor.untyped_storage().nbytes() if tensor.numel() else start
+    shared = tensor.numel() and any(start < e and s < end for s, e in spans)
+    if tuple(tensor.stride()) != strides or shared:
+        fresh = torch.empty_strided(
+            tuple(tensor.shape), strides, dtype=tensor.dtype, device=tensor.device
+        )
+        fresh.copy_(tensor)
+        return fresh
+    if tensor.numel():
+        spans.append((start, end))
+    return tensor
+
+
 class _Plan:
     def __init__(self) -> None:
         #: The key whose value a tied group takes -> every name of the group.
@@ -522,6 +679,8 @@ class _Plan:
         self.copy: dict[str, Any] = {}
         #: Names that share one tensor, in state dict order.
         self.ties: list[list[str]] = []
+        #: Winner key -> the strides its parameter has (a memory format the build chose).
+        self.strides: dict[str, tuple[int, ...]] = {}
 
 
 def _plan(model: Any, build: Build, given: Mapping[str, tuple[int, ...]], strict: bool) -> _Plan:
@@ -538,7 +697,6 @@ def _plan(model: Any, build: Build, given: Mapping[str, tuple[int, ...]], strict
     groups: dict[int, list[str]] = {}
     for key, value in entries.items():
         groups.setdefault(id(value), []).append(key)
-    devices = {d for _, d in build.deferred.values()}
     plan = _Plan()
     for names in groups.values():
         tensor = entries[names[0]]
@@ -556,12 +714,12 @@ def _plan(model: Any, build: Build, given: Mapping[str, tuple[int, ...]], strict
             continue
         device = build.device_of(tensor)
         if device is None:
-            if len(devices) != 1:
-                refuse(f"{names[0]} is a meta tensor the build did not make")
-            device = next(iter(devices))
+            refuse(f"{names[0]} is a meta tensor the build did not make (a view of a parameter)")
+            continue
         winner = fits[-1]  # the plain path copies every name in turn: the last one stays
         plan.winners[winner] = names
         plan.targets[winner] = {"dtype": tensor.dtype, "device": device}
+        plan.strides[winner] = tuple(tensor.stride())
     return plan
 
 
@@ -584,21 +742,38 @@ def _is_param(model: Any, name: str) -> bool:
 
 
 def _meta_left(model: Any) -> list[str]:
-    """Meta tensors left in *model*: parameters, buffers, tensors held as attributes."""
-    import torch
-
+    """Meta tensors left in *model*: parameters, buffers, tensors held in module attributes
+    (in containers and plain objects too)."""
     named = itertools.chain(
         model.named_parameters(remove_duplicate=False), model.named_buffers(remove_duplicate=False)
     )
     left = [name for name, tensor in named if tensor.is_meta]
+    seen: set[int] = set()
     for prefix, module in model.named_modules(remove_duplicate=False):
         for attr, value in vars(module).items():
             if attr in ("_parameters", "_buffers", "_modules"):
                 continue
-            if isinstance(value, dict):
-                items = list(value.values())
-            else:
-                items = list(value) if isinstance(value, list | tuple) else [value]
-            if any(isinstance(v, torch.Tensor) and v.is_meta for v in items):
+            if _holds_meta(value, seen, 0):
                 left.append(f"{prefix}.{attr}" if prefix else attr)
     return [f"meta tensors are left in the model: {', '.join(left[:5])}"] if left else []
+
+
+def _holds_meta(value: Any, seen: set[int], depth: int) -> bool:
+    """Whether *value* is, or holds (in containers or a plain object's attributes), a meta
+    tensor. Modules are walked by :func:`_meta_left` itself."""
+    import torch
+
+    if isinstance(value, torch.Tensor):
+        return bool(value.is_meta)
+    if depth > 6 or id(value) in seen or isinstance(value, torch.nn.Module | str | bytes | type):
+        return False
+    seen.add(id(value))
+    if isinstance(value, dict):
+        items: Any = value.values()
+    elif isinstance(value, list | tuple | set | frozenset):
+        items = value
+    elif hasattr(value, "__dict__") and not callable(value):
+        items = vars(value).values()
+    else:
+        return False
+    return any(_holds_meta(item, seen, depth + 1) for item in items)

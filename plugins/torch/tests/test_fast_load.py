@@ -162,6 +162,105 @@ class DrawnParameter(nn.Module):
         return self.fc(x) + self.pos + self.noise
 
 
+class Rewrapped(nn.Module):
+    """A decoder tied to the encoder's transposed weight (a parameter made from another)."""
+
+    def __init__(self):
+        super().__init__()
+        self.enc = nn.Linear(4, 3, bias=False)
+        self.dec = nn.Linear(3, 4, bias=False)
+        self.dec.weight = nn.Parameter(self.enc.weight.t())
+
+    def forward(self, x):
+        return self.dec(self.enc(x))
+
+
+class BufferAlias(nn.Module):
+    """A persistent buffer that is a view of a parameter (one memory)."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+        self.register_buffer("alias", self.fc.weight.data)
+
+    def forward(self, x):
+        return self.fc(x) + self.alias.sum()
+
+
+class NestedMeta(nn.Module):
+    """A frozen copy of a parameter kept in a container attribute."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+        self.cfg = {"frozen": [nn.Parameter(self.fc.weight, requires_grad=False)]}
+
+    def forward(self, x):
+        return self.fc(x) + self.cfg["frozen"][0].sum()
+
+
+class RandomShape(nn.Module):
+    """A size drawn at random after a parameter was made."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+        self.k = int(torch.nonzero(torch.rand(8) > 0.5).shape[0])
+
+    def forward(self, x):
+        return self.fc(x) * self.k
+
+
+class ChannelsLast(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(2, 4, 3, padding=1)
+        self.to(memory_format=torch.channels_last)
+
+    def forward(self, x):
+        return self.conv(x.reshape(-1, 2, 2, 1)).flatten(1)
+
+
+class Sparse(nn.Module):
+    """A sparse parameter, which has no meta form, before the first ordinary one."""
+
+    def __init__(self):
+        super().__init__()
+        self.s = nn.Parameter(torch.eye(4).to_sparse(), requires_grad=False)
+        self.fc = nn.Linear(4, 4)
+
+    def forward(self, x):
+        return self.fc(x) + self.s.to_dense().sum()
+
+
+class OtherRandom(nn.Module):
+    """Python's and NumPy's random numbers, and a buffer computed from a weight."""
+
+    def __init__(self):
+        super().__init__()
+        import random
+
+        import numpy
+
+        self.order = random.sample(range(4), 4)
+        self.jitter = float(numpy.random.rand())
+        self.fc = nn.Linear(4, 4)
+        self.register_buffer("norm", self.fc.weight.detach().norm(), persistent=False)
+
+    def forward(self, x):
+        return self.fc(x[:, self.order]) * self.jitter / self.norm
+
+
+class SharedPair(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Linear(4, 4, bias=False)
+        self.b = nn.Linear(4, 4, bias=False)
+
+    def forward(self, x):
+        return self.b(self.a(x))
+
+
 class TwoLayers(nn.Module):
     def __init__(self):
         super().__init__()
@@ -242,6 +341,47 @@ def drawn_parameter():
     return _seeded(net.DrawnParameter)
 
 
+@pretrained("weights/rewrapped.safetensors")
+def rewrapped():
+    return _seeded(net.Rewrapped)
+
+
+@pretrained("weights/buffer_alias.safetensors")
+def buffer_alias():
+    return _seeded(net.BufferAlias)
+
+
+@pretrained("weights/nested_meta.safetensors")
+def nested_meta():
+    return _seeded(net.NestedMeta)
+
+
+@pretrained("weights/random_buffer.safetensors")
+def random_shape():
+    return _seeded(net.RandomShape)
+
+
+@pretrained("weights/channels_last.safetensors")
+def channels_last():
+    return _seeded(net.ChannelsLast)
+
+
+@pretrained("weights/sparse.safetensors")
+def sparse():
+    return _seeded(net.Sparse)
+
+
+@pretrained("weights/other_random.safetensors")
+def other_random():
+    """The caller seeds Python's and NumPy's generators."""
+    return net.OtherRandom()
+
+
+@pretrained("weights/shared_pair.pth")
+def shared_pair():
+    return _seeded(net.SharedPair)
+
+
 @pretrained("weights/edited.safetensors")
 def edited():
     """Edits the fast path follows: a dtype change, a frozen parameter, an in-place scale."""
@@ -289,11 +429,16 @@ def _trained(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     """Weights unlike any initialisation (and running statistics for batch norm)."""
     with torch.no_grad():
         for param in model.parameters():
-            param.add_(torch.rand_like(param))
+            if param.layout == torch.strided:
+                param.add_(torch.rand_like(param))
     model.train()
+    dtype = next(p.dtype for p in model.parameters() if p.is_floating_point())
     for _ in range(3):
-        model(torch.randn(5, 4).to(next(model.parameters()).dtype))
-    return {k: v.detach().clone().contiguous() for k, v in model.state_dict().items()}
+        model(torch.randn(5, 4).to(dtype))
+    state = model.state_dict()
+    return {
+        k: v.detach().clone().contiguous() for k, v in state.items() if v.layout == torch.strided
+    }
 
 
 @pytest.fixture
@@ -309,9 +454,20 @@ def repo(make_hub_repo: Callable[..., Path], hub_home: Path) -> Path:
         "value_init",
         "random_buffer",
         "drawn_parameter",
+        "rewrapped",
+        "nested_meta",
+        "channels_last",
+        "other_random",
     ):
         state = _trained(hubcore.load(str(root), entry))
         save_file(state, str(root / "weights" / f"{entry}.safetensors"))
+    state = _trained(hubcore.load(str(root), "buffer_alias"))
+    state["alias"] = state["fc.weight"] + 1  # the plain path copies it last: the weight takes it
+    save_file(state, str(root / "weights" / "buffer_alias.safetensors"))
+    state = _trained(hubcore.load(str(root), "sparse"))
+    save_file(state, str(root / "weights" / "sparse.safetensors"))  # "s" is left out
+    one = torch.rand(4, 4)
+    torch.save({"a.weight": one.t(), "b.weight": one.t()}, root / "weights" / "shared_pair.pth")
     state = _trained(hubcore.load(str(root), "partial"))
     save_file(state, str(root / "weights" / "edited.safetensors"))
     torch.save(state, root / "weights" / "edited.pth")
@@ -355,7 +511,11 @@ def assert_same(loaded: Any, plain: Any) -> None:
                 other.device,
                 other.requires_grad,
             ), name
+            if tensor.layout != torch.strided:
+                tensor, other = tensor.to_dense(), other.to_dense()
             assert torch.equal(tensor, other), name
+            if tensor.layout == torch.strided:
+                assert tensor.stride() == other.stride(), name
 
     def ties(m: torch.nn.Module) -> list[list[str]]:
         groups: dict[int, list[str]] = {}
@@ -363,7 +523,17 @@ def assert_same(loaded: Any, plain: Any) -> None:
             groups.setdefault(id(p), []).append(name)
         return sorted(groups.values())
 
+    def memory(m: torch.nn.Module) -> list[list[str]]:
+        """Names whose tensors share memory (a tie, a view kept as a buffer)."""
+        groups: dict[int, list[str]] = {}
+        named = [*m.named_parameters(remove_duplicate=False), *m.named_buffers()]
+        for name, t in named:
+            if t.layout == torch.strided and t.numel():
+                groups.setdefault(t.untyped_storage().data_ptr(), []).append(name)
+        return sorted(groups.values())
+
     assert ties(model) == ties(expected)
+    assert memory(model) == memory(expected)
     for (name, sub), other in zip(model.named_modules(), expected.modules(), strict=True):
         for attr, value in vars(sub).items():
             if isinstance(value, torch.Tensor):
@@ -371,12 +541,22 @@ def assert_same(loaded: Any, plain: Any) -> None:
     model.eval()
     expected.eval()
     with torch.no_grad():
-        x = INPUT.to(next(expected.parameters()).dtype)
+        x = INPUT.to(next(p.dtype for p in expected.parameters() if p.is_floating_point()))
         assert torch.equal(model(x), expected(x))
 
 
 @pytest.mark.parametrize(
-    "entry", ["non_persistent", "tied", "norm", "custom_init", "edited", "drawn_parameter"]
+    "entry",
+    [
+        "non_persistent",
+        "tied",
+        "norm",
+        "custom_init",
+        "edited",
+        "drawn_parameter",
+        "channels_last",
+        "shared_pair",
+    ],
 )
 def test_fast_path_equals_the_plain_path(
     repo: Path, entry: str, caplog: pytest.LogCaptureFixture
@@ -421,6 +601,10 @@ FALLBACKS = {
     "random_buffer": {},  # a random buffer drawn after a deferred parameter
     "drawn_scalar": {},  # a random number kept as a Python value
     "hidden_draw": {},  # a draw the build could not see: the generator moved
+    "rewrapped": {},  # nn.Parameter(p.t()): one memory, which assignment cannot keep
+    "buffer_alias": {},  # a persistent buffer that is a view of a parameter
+    "nested_meta": {},  # nn.Parameter(p) in a container: would be left on meta
+    "random_shape": {},  # a size drawn at random
     "kept_copy": {},  # the entrypoint keeps a copy of a parameter after building
     "partial": {"weights_strict": False},  # missing keys: initial values from the RNG
     "with_transform": {},  # a parameter held outside the model
@@ -472,6 +656,36 @@ def test_a_fall_back_rewinds_the_random_generators(
     monkeypatch.setattr(fast.Build, "rewind", lambda self: None)
     unwound = _seeded_load(repo, "random_buffer_unseeded")
     assert not torch.equal(unwound.proj, plain.proj)
+
+
+def test_a_parameter_without_a_meta_form_falls_back(
+    repo: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    loaded, plain, taken = load_both(repo, "sparse", caplog, weights_strict=False)
+    assert taken == "plain"
+    assert "sparse" in caplog.text
+    assert_same(loaded, plain)
+
+
+def test_a_fall_back_rewinds_python_and_numpy_random_numbers(
+    repo: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import random
+
+    numpy = pytest.importorskip("numpy")
+
+    def seeded(**kwargs: Any) -> Any:
+        random.seed(1)
+        numpy.random.seed(1)
+        return _seeded_load(repo, "other_random", **kwargs)
+
+    with caplog.at_level(logging.INFO, logger="hubcore.repo.pretrained"):
+        loaded = seeded()
+    assert "plain load" in caplog.text
+    after = (random.random(), float(numpy.random.rand()))
+    plain = seeded(fast_load=False)
+    assert (loaded.order, loaded.jitter) == (plain.order, plain.jitter)
+    assert after == (random.random(), float(numpy.random.rand()))
 
 
 def test_map_location_takes_the_fast_path(repo: Path, caplog: pytest.LogCaptureFixture) -> None:
