@@ -40,9 +40,9 @@ Random generators: a fast build that falls back is rewound (:meth:`Build.rewind`
 default generators, Python's ``random`` and NumPy's global state) to the state it started
 from, so the plain build draws the numbers it draws today. A draw hidden from torch function
 modes (``torch._C.DisableTorchFunction``) inside ``torch.random.fork_rng`` is not seen.
-After a fast load the default generators are where the build left them, which is not where the plain path
-leaves them (it drew the initial values of every parameter): code that draws random numbers
-after a load and must match a plain load turns the fast path off.
+After a fast load the default generators are where the build left them, which is not where
+the plain path leaves them (it drew the initial values of every parameter): code that draws
+random numbers after a load and must match a plain load turns the fast path off.
 """
 
 from __future__ import annotations
