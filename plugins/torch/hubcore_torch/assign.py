@@ -352,8 +352,7 @@ class Build:
         if name in _METADATA:
             if any(id(t) in self.random_shapes for t in inputs):
                 self.random.append(
-                    f"{name} read a shape made from random numbers drawn after a deferred "
-                    "parameter"
+                    f"{name} read a shape made from random numbers drawn after a deferred parameter"
                 )
             return
         if _in_place(name):
