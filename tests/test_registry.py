@@ -260,7 +260,13 @@ def test_delete_guard_and_gc(reg: registry.Registry, tmp_path: Path) -> None:
     with pytest.raises(registry.VersionNotFoundError):
         reg.get("clf:v0")
     only0 = next(f.sha256 for f in v0.files if f.path == "only0")
-    assert reg.gc(grace=3600) == {"manifests": 0, "blobs": 0, "bytes": 0, "temporary": 0}
+    assert reg.gc(grace=3600) == {
+        "manifests": 0,
+        "blobs": 0,
+        "bytes": 0,
+        "temporary": 0,
+        "notifications": 0,
+    }
     report = reg.gc(grace=0)
     assert (report["manifests"], report["blobs"]) == (1, 1)
     assert reg.store.info(blob_key(only0)) is None

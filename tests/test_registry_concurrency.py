@@ -387,25 +387,31 @@ def test_a_version_deleted_while_it_is_logged_does_not_become_latest(
     reg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A version deleted after its logger took the number and before it moved ``latest``:
-    ``latest`` ends on the newest live version, not on the tombstone."""
+    ``latest`` never lands on the tombstone, and the log, which must not return a deleted
+    version, logs the content again as the next version."""
     reg = registry.open(reg_url)
     reg.log("clf", make_files(tmp_path / "s0", {"w": "0"}))
     logger, deleter = registry.open(reg_url), registry.open(reg_url)
     original = registry.Registry._advance_latest
+    seen: list[int] = []
 
     def advance(self: registry.Registry, name: str, number: int, digest: str) -> None:
-        if self is logger:
+        if self is logger and not seen:
+            seen.append(number)
             deleter.delete(f"{name}:v{number}")  # after the number is taken, before latest
+            assert reg.aliases("clf")["latest"] == 0
         original(self, name, number, digest)
+        if number == 1:  # latest moved onto v1 and straight back, never left there
+            assert reg.get("clf:latest").number == 0
 
     monkeypatch.setattr(registry.Registry, "_advance_latest", advance)
-    assert logger.log("clf", make_files(tmp_path / "s1", {"w": "1"})).number == 1
-    assert reg.aliases("clf")["latest"] == 0
-    assert reg.get("clf:latest").number == 0
-    assert reg.get("clf").number == 0
-    assert [v.number for v in reg.versions("clf")] == [0]
-    assert reg.log("clf", make_files(tmp_path / "s2", {"w": "2"})).number == 2
+    assert logger.log("clf", make_files(tmp_path / "s1", {"w": "1"})).number == 2
+    assert seen == [1]
+    assert reg.aliases("clf")["latest"] == 2
     assert reg.get("clf").number == 2
+    assert [v.number for v in reg.versions("clf")] == [0, 2]
+    assert reg.log("clf", make_files(tmp_path / "s2", {"w": "2"})).number == 3
+    assert reg.get("clf").number == 3
 
 
 RACE = (

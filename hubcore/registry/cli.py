@@ -268,7 +268,8 @@ def gc_command(grace: float, dry_run: bool, url: str | None, as_json: bool) -> N
         report,
         [
             f"{verb} {report['blobs']} file(s) ({_size(report['bytes'])}), "
-            f"{report['manifests']} manifest(s), {report['temporary']} temporary file(s)"
+            f"{report['manifests']} manifest(s), {report['temporary']} temporary file(s), "
+            f"{report['notifications']} expired notification(s)"
         ],
     )
 
@@ -399,12 +400,16 @@ def notify_command(flush: bool, timeout: float, url: str | None, as_json: bool) 
         "webhooks": hooks,
         "pending": waiting,
         "delivered": report["delivered"] if report else 0,
+        "expired": report["expired"] if report else 0,
     }
     lines = [f"webhook {h['name']} ({h['host']}, {h['format']})" for h in hooks] or [
         "no webhook configured ([registry.webhooks.NAME] or HUBCORE_REGISTRY_WEBHOOK)"
     ]
     if report is not None:
-        lines.append(f"delivered {report['delivered']}, failed {report['failed']}")
+        lines.append(
+            f"delivered {report['delivered']}, failed {report['failed']}, "
+            f"expired {report['expired']}"
+        )
     lines += [
         f"pending: {p['summary']} -> {p['webhook']} ({p['attempts']} attempt(s)"
         + (f", {p['error']})" if p["error"] else ")")

@@ -35,6 +35,7 @@ from hubcore.registry.errors import (
     AliasInUseError,
     ArtifactNotFoundError,
     ConflictError,
+    DeletedConcurrentlyError,
     InvalidNameError,
     RegistryError,
     UnsupportedStorageError,
@@ -74,6 +75,9 @@ REGISTERED_MODEL = "registered-model"
 #: gc's default grace period: unreferenced objects younger than this are kept.
 GC_GRACE = 86400.0
 _ATTEMPTS = 200
+#: How many times a log (or link) makes its content a version again when other writers
+#: delete the version it made or found before it returns (see :meth:`Registry._until_live`).
+_RELOG_ATTEMPTS = 5
 _WORKERS = 8
 
 
@@ -115,6 +119,13 @@ def _now() -> str:
 
 def _dumps(data: Mapping[str, Any]) -> bytes:
     return json.dumps(data, sort_keys=True, indent=1).encode()
+
+
+def _latest_pointer(version: Version | None) -> bytes:
+    """The ``latest`` pointer naming *version* (``None``: no live version)."""
+    if version is None:
+        return _dumps({"alias": LATEST, "version": None, "digest": None})
+    return _dumps({"alias": LATEST, "version": version.number, "digest": version.digest})
 
 
 def _event_id() -> str:
@@ -464,6 +475,11 @@ class Registry:
         after every file and the manifest are stored, so a writer that dies leaves no version;
         ``latest`` moves to it, then each alias in *aliases*. *run* is the id of the run
         logging it (:meth:`Run.log <hubcore.registry.runs.Run.log>` passes it): the lineage.
+
+        The version returned is live when the log returns: if another writer deletes it
+        meanwhile (the version this log made, or the one found holding the content), the
+        content is logged again as a new version, its files uploaded again only if they were
+        removed; :class:`DeletedConcurrentlyError` if that keeps happening.
         """
         check_name(name)
         for alias in aliases:
@@ -479,39 +495,70 @@ class Registry:
         digest = manifest.digest
         self._mark()
         self._ensure_collection(name, type)
-        existing = self._by_digest(name, digest)
-        if existing is not None:
-            logger.info("%s already holds this content as v%d", name, existing.number)
-            for alias in aliases:
-                self._move_alias(name, alias, existing)
-            return existing
-        self._store_files(local, progress)
-        self._store_manifest(manifest)
-        record = {
-            "format": 1,
-            "name": name,
-            "digest": digest,
-            "type": type,
-            "description": description,
-            "metadata": metadata,
-            "tags": list(tags),
-            "created": _now(),
-            "creator": actor(),
-            "writer": uuid.uuid4().hex,
-            "event_id": _event_id(),
-            "size": manifest.size,
-            "file_count": len(manifest.files),
-        }
-        if run is not None:
-            record["run"] = run
-        number = self._take_number(name, record)
-        version = self._complete(
-            Version(self, {**record, "number": number}, manifest), repair=False
+
+        def log_once() -> Version:
+            existing = self._by_digest(name, digest)
+            if existing is not None:
+                logger.info("%s already holds this content as v%d", name, existing.number)
+                return existing
+            self._store_files(local, progress)  # uploads only what is missing
+            self._store_manifest(manifest)
+            record = {
+                "format": 1,
+                "name": name,
+                "digest": digest,
+                "type": type,
+                "description": description,
+                "metadata": metadata,
+                "tags": list(tags),
+                "created": _now(),
+                "creator": actor(),
+                "writer": uuid.uuid4().hex,
+                "event_id": _event_id(),
+                "size": manifest.size,
+                "file_count": len(manifest.files),
+            }
+            if run is not None:
+                record["run"] = run
+            number = self._take_number(name, record)
+            version = self._complete(
+                Version(self, {**record, "number": number}, manifest), repair=False
+            )
+            version._manifest = manifest
+            return version
+
+        return self._until_live(name, log_once, aliases, "log")
+
+    def _until_live(
+        self, name: str, make: Callable[[], Version], aliases: Sequence[str], verb: str
+    ) -> Version:
+        """The version *make* returns (made or found for some content), with *aliases* moved
+        onto it, checked live after the last move: a version deleted by another writer
+        before the check is never returned; *make* runs again instead (the deleted
+        version's digest index entry is freed, or names a tombstone, so it makes a new
+        version). A deletion after the check is a deletion after the log returned."""
+        for _ in range(_RELOG_ATTEMPTS):
+            version = make()
+            try:
+                for alias in aliases:
+                    self._move_alias(name, alias, version)
+            except VersionNotFoundError:  # its pin found it deleted
+                if self._still_live(version):
+                    raise
+                continue
+            if self._still_live(version):
+                return version
+            logger.info("%s was deleted by another writer during this %s: again", version, verb)
+        raise DeletedConcurrentlyError(
+            f"the version of {name} this {verb} made or found was deleted by another writer "
+            f"before it could be returned, {_RELOG_ATTEMPTS} times in a row: {verb} it again "
+            "once those deletions stop"
         )
-        version._manifest = manifest
-        for alias in aliases:
-            self._move_alias(name, alias, version)
-        return version
+
+    def _still_live(self, version: Version) -> bool:
+        """Whether *version*'s record is there and not a tombstone (one read)."""
+        current = self._read_version(version.name, version.number)
+        return current is not None and not current.record.get("deleted")
 
     def _version_events(self, version: Version) -> list[tuple[dict[str, Any], bool]]:
         """The events recording *version*'s creation, rebuilt from its record alone (so its
@@ -688,11 +735,9 @@ class Registry:
                 return self._complete(version, repair=True)  # its writer may have died
             return None
         # a writer may have died between taking its number and indexing it: check latest
-        latest = self._latest_number(name)
-        if latest is not None:
-            version = self._read_version(name, latest)
-            if version is not None and version.digest == digest:
-                return self._complete(version, repair=True)
+        latest = self._latest(name)  # live, or None
+        if latest is not None and latest.digest == digest:
+            return self._complete(latest, repair=True)
         return None
 
     def _store_files(self, files: list[LocalFile], progress: bool | None) -> None:
@@ -796,17 +841,60 @@ class Registry:
             raise ArtifactNotFoundError(f"no artifact named {name!r} in {self.store.url}")
         raise VersionNotFoundError(f"{what} does not exist in {self.store.url}")
 
-    def _latest_number(self, name: str) -> int | None:
-        """The newest live version: the ``latest`` pointer, then a probe past it (a writer
-        may have died between taking a number and moving the pointer)."""
-        found = self._read_json(alias_key(name, LATEST))
-        number = int(found[0]["version"]) if found and found[0].get("version") is not None else -1
-        newest: int | None = number if number >= 0 else None
+    def _latest(self, name: str) -> Version | None:
+        """The newest live version: the ``latest`` pointer (its version checked live), then a
+        probe past it (a writer may have died between taking a number and moving the
+        pointer). A pointer left on a deleted or missing version (by an older hubcore, or a
+        writer that died between moving it and seeing the deletion) resolves to the newest
+        live version before it, and is repaired by compare-and-swap."""
+        key = alias_key(name, LATEST)
+        found = self._read_json(key)
+        pointed = -1
+        if found is not None and found[0].get("version") is not None:
+            try:
+                pointed = int(found[0]["version"])
+            except (TypeError, ValueError):
+                raise RegistryError(
+                    f"{self.store.url}/{key} is damaged (written outside hubcore): remove it, "
+                    "and it is rebuilt by the next log"
+                ) from None
+        newest = self._read_version(name, pointed) if pointed >= 0 else None
+        if newest is not None and newest.record.get("deleted"):
+            newest = None
+        number = pointed
         while (probe := self._read_version(name, number + 1)) is not None:
             number += 1
             if not probe.record.get("deleted"):
-                newest = number
+                newest = probe
+        if newest is None and pointed >= 0 and found is not None:
+            newest = self._newest_live_before(name, pointed)
+            self._repair_latest(name, found[1], newest)
         return newest
+
+    def _latest_number(self, name: str) -> int | None:
+        """The number of :meth:`_latest`."""
+        latest = self._latest(name)
+        return latest.number if latest is not None else None
+
+    def _newest_live_before(self, name: str, number: int) -> Version | None:
+        """The newest version numbered below *number* that is not deleted."""
+        for previous in range(number - 1, -1, -1):
+            candidate = self._read_version(name, previous)
+            if candidate is not None and not candidate.record.get("deleted"):
+                return candidate
+        return None
+
+    def _repair_latest(self, name: str, tag: str, newest: Version | None) -> None:
+        """Move a ``latest`` pointer found on a deleted version (its version tag *tag*) to
+        *newest*, by one compare-and-swap: if it moved meanwhile, its mover set it. A reader
+        may be unable to write (read-only credentials): the repair is then left to the next
+        writer, and the read is still right."""
+        try:
+            self._mark()
+            if self.store.swap(alias_key(name, LATEST), _latest_pointer(newest), tag):
+                logger.info("%s:latest was on a deleted version; it is repaired", name)
+        except (OSError, UnsupportedStorageError) as exc:
+            logger.debug("%s:latest is left as it is (%s)", name, exc)
 
     def resolve(self, spec: str | Spec) -> tuple[int, str]:
         """``(number, digest)`` a spec names now: one small read for an alias."""
@@ -818,16 +906,23 @@ class Registry:
             version = self._with_digest(spec)
             return version.number, version.digest
         if spec.alias == LATEST:
-            number = self._latest_number(spec.name)
-            if number is None:
-                self._missing(spec.name, f"{spec.name}:latest (no versions yet)")
-            assert number is not None
-            return number, self._live(spec.name, number, str(spec)).digest
+            latest = self._newest(spec.name)
+            return latest.number, latest.digest
         pointer = self._read_json(alias_key(spec.name, str(spec.alias)))
         if pointer is None or pointer[0].get("version") is None:
             self._missing(spec.name, f"the alias {spec}")
         assert pointer is not None
         return int(pointer[0]["version"]), str(pointer[0]["digest"])
+
+    def _newest(self, name: str) -> Version:
+        """What ``NAME:latest`` names: the newest live version, or a clear error."""
+        latest = self._latest(name)
+        if latest is None:
+            self._missing(
+                name, f"{name}:latest (no live version: none was logged, or every one was deleted)"
+            )
+        assert latest is not None
+        return latest
 
     def _with_digest(self, spec: Spec) -> Version:
         """The live version holding digest *spec.digest*, found through the digest index and
@@ -862,12 +957,8 @@ class Registry:
         if spec.digest is not None:
             return self._with_digest(spec)
         if spec.alias == LATEST:
-            number = self._latest_number(spec.name)
-            if number is None:
-                self._missing(spec.name, f"{spec.name}:latest (no versions yet)")
-            assert number is not None
-        else:
-            number, _ = self.resolve(spec)
+            return self._newest(spec.name)
+        number, _ = self.resolve(spec)
         return self._live(spec.name, number, str(spec))
 
     def artifacts(self) -> list[str]:
@@ -1209,8 +1300,11 @@ class Registry:
             tags is not None and list(collection.get("tags") or []) != list(tags)
         ):
             self.describe(model, description=description, tags=tags)
-        existing = self._by_digest(model, source.digest)
-        if existing is None:
+
+        def link_once() -> Version:
+            existing = self._by_digest(model, source.digest)
+            if existing is not None:
+                return existing
             record = {
                 "format": 1,
                 "name": model,
@@ -1229,10 +1323,9 @@ class Registry:
             }
             number = self._take_number(model, record)
             taken = Version(self, {**record, "number": number}, source._manifest)
-            existing = self._complete(taken, repair=False)
-        for alias in aliases:
-            self._move_alias(model, alias, existing)
-        return existing
+            return self._complete(taken, repair=False)
+
+        return self._until_live(model, link_once, aliases, "link")
 
     def unlink(self, spec: str, *, force: bool = False) -> Version:
         """Remove a registered model's version (``"Image Classifier:v1"``); the artifact
@@ -1315,16 +1408,8 @@ class Registry:
             found = self._read_json(key)
             if found is None or found[0].get("version") != number:
                 return
-            previous = number - 1
-            while previous >= 0:
-                candidate = self._read_version(name, previous)
-                if candidate is not None and not candidate.record.get("deleted"):
-                    break
-                previous -= 1
-            pointer: dict[str, Any] = {"alias": LATEST, "version": None, "digest": None}
-            if previous >= 0 and candidate is not None:
-                pointer = {"alias": LATEST, "version": previous, "digest": candidate.digest}
-            if self.store.swap(key, _dumps(pointer), found[1]):
+            pointer = _latest_pointer(self._newest_live_before(name, number))
+            if self.store.swap(key, pointer, found[1]):
                 return
             _backoff(attempt)
 
@@ -1334,7 +1419,12 @@ class Registry:
         Safe while others log, as long as *grace* exceeds the longest log plus an hour: a log
         stores its files before its version, and touches any old file it reuses, so
         whatever a running log relies on is younger than the grace period.
+
+        Also drops expired notifications of webhooks no one configures (``"notifications"``
+        in the report; the rule: :mod:`hubcore.registry.notify`).
         """
+        from hubcore.registry import notify
+
         started = time.time()
         cutoff = started - grace
         live: set[str] = set()
@@ -1364,6 +1454,7 @@ class Registry:
                 report["temporary"] += 1
                 if not dry_run:
                     self.store.delete(info.key)
+        report["notifications"] = notify.expire(self, dry_run=dry_run)
         return report
 
     def diff(self, a: str, b: str) -> dict[str, Any]:

@@ -8,6 +8,7 @@ __all__ = [
     "AliasInUseError",
     "ArtifactNotFoundError",
     "ConflictError",
+    "DeletedConcurrentlyError",
     "InvalidNameError",
     "RegistryError",
     "UnsupportedStorageError",
@@ -37,6 +38,11 @@ class AliasInUseError(RegistryError, PermissionError):
 
 class ConflictError(RegistryError, RuntimeError):
     """A conditional write kept losing to other writers (retry later)."""
+
+
+class DeletedConcurrentlyError(ConflictError):
+    """Another writer kept deleting the version a log (or link) made or found before it could
+    be returned (log again once the deletions stop)."""
 
 
 class UnsupportedStorageError(RegistryError, OSError):

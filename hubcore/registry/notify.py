@@ -32,6 +32,16 @@ it and deletes it; if it dies in between, the lease runs out and the entry is se
 Every request carries the event's id as ``Idempotency-Key`` (and ``idempotency_key`` in JSON
 payloads), the same on every attempt, so receivers can drop repeats.
 
+Entries are delivered only by a process that has their webhook configured, and webhooks are
+configured per machine and project, so an entry whose webhook is configured nowhere any more
+would stay forever. Expiry rule: an entry whose webhook is not configured in the process
+looking at it, and that nobody has written (enqueued, claimed or retried) for
+:data:`ORPHAN_EXPIRY` seconds (7 days), is dropped, with a warning naming the event and the
+webhook. :meth:`Registry.gc <hubcore.registry.core.Registry.gc>` drops them (:func:`expire`),
+and so does any delivery that lists the outbox (a change made with some webhook configured,
+``hubcore registry notify --flush``). An entry of a webhook configured there is never dropped:
+it is retried, whatever its age.
+
 A webhook's URL is a secret (a Slack webhook's path is its key): it is stored in no registry
 object, and messages, logs and errors name the webhook by its name and host only.
 """
@@ -61,13 +71,16 @@ else:  # pragma: no cover - exercised on Python 3.10
 
 if TYPE_CHECKING:
     from hubcore.registry.core import Registry
+    from hubcore.registry.store import ObjectInfo
 
 __all__ = [
     "INLINE_BUDGET",
+    "ORPHAN_EXPIRY",
     "Webhook",
     "announce",
     "deliver_pending",
     "enqueue",
+    "expire",
     "flush",
     "payload",
     "summary",
@@ -82,6 +95,10 @@ INLINE_BUDGET = 5.0
 LEASE = 60.0
 #: Longest wait between two scheduled attempts of one entry.
 MAX_BACKOFF = 3600.0
+#: Seconds an outbox entry of a webhook not configured here may go unwritten before it is
+#: dropped (see the module docstring): a deliverer that knows the webhook rewrites its entries
+#: at least every :data:`MAX_BACKOFF` while it makes changes or flushes.
+ORPHAN_EXPIRY = 7 * 86400.0
 _OUTBOX = "outbox"
 _NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _KINDS = ("log", "link", "unlink", "alias", "unalias", "update", "describe", "delete", "card")
@@ -347,8 +364,10 @@ def deliver_pending(registry: Registry) -> dict[str, int]:
 
 def flush(registry: Registry, *, budget: float = 120.0, attempts: int = 5) -> dict[str, int]:
     """Deliver everything pending now (``hubcore registry notify --flush``), each entry with
-    up to *attempts* tries and exponential backoff, within *budget* seconds in all. Returns
-    ``{"delivered", "failed", "pending"}`` (pending: still in the outbox, any webhook)."""
+    up to *attempts* tries and exponential backoff, within *budget* seconds in all, and drop
+    expired entries of webhooks not configured here (see the module docstring). Returns
+    ``{"delivered", "failed", "pending", "expired"}`` (pending: still in the outbox, any
+    webhook)."""
     return _deliver(registry, budget=budget, attempts=attempts, due_only=False)
 
 
@@ -377,14 +396,65 @@ def _configured_quietly() -> list[Webhook]:
         return []
 
 
+def _hook_name(key: str) -> str:
+    """The webhook an outbox entry's key names (``outbox/<event id>~<webhook>.json``)."""
+    return key.rpartition("~")[2].removesuffix(".json")
+
+
+def _orphaned(registry: Registry, info: ObjectInfo, configured: Mapping[str, Any]) -> bool:
+    """Whether the outbox entry *info* is expired: its webhook is not in *configured*, and
+    nobody has written it for :data:`ORPHAN_EXPIRY` seconds (checked again on the object
+    itself just before, so that an entry a deliverer claimed since the listing stays)."""
+    if _hook_name(info.key) in configured:
+        return False
+    cutoff = time.time() - ORPHAN_EXPIRY
+    if info.mtime >= cutoff:
+        return False
+    now = registry.store.info(info.key)
+    return now is not None and now.mtime < cutoff
+
+
+def _drop(registry: Registry, key: str) -> None:
+    logger.warning(
+        "dropped the notification %s for webhook %r: that webhook is not configured here "
+        "and nobody has tried to deliver it for %d days",
+        key.rpartition("/")[2].rpartition("~")[0],
+        _hook_name(key),
+        ORPHAN_EXPIRY // 86400,
+    )
+    registry.store.delete(key)
+
+
+def expire(registry: Registry, *, dry_run: bool = False) -> int:
+    """Drop the outbox entries no one delivers (the rule is in the module docstring); how
+    many (*dry_run*: only counted). A configuration that cannot be read drops nothing: its
+    webhooks may be the ones the entries wait for."""
+    try:
+        configured = {h.name: h for h in webhooks()}
+    except ConfigError as exc:
+        logger.warning("outbox entries kept: %s", _safe(str(exc)))
+        return 0
+    count = 0
+    for info in list(registry.store.objects(_OUTBOX)):
+        if _orphaned(registry, info, configured):
+            count += 1
+            if not dry_run:
+                _drop(registry, info.key)
+    return count
+
+
 def _deliver(registry: Registry, *, budget: float, attempts: int, due_only: bool) -> dict[str, int]:
     hooks = {h.name: h for h in webhooks()}
-    report = {"delivered": 0, "failed": 0, "pending": 0}
-    if not hooks:
-        return report
+    report = {"delivered": 0, "failed": 0, "pending": 0, "expired": 0}
+    if not hooks and due_only:
+        return report  # after a change: nothing to deliver, so no listing either
     deadline = time.monotonic() + budget
     for info in list(registry.store.objects(_OUTBOX)):
-        hook = hooks.get(info.key.rpartition("~")[2].removesuffix(".json"))
+        hook = hooks.get(_hook_name(info.key))
+        if hook is None and _orphaned(registry, info, hooks):
+            _drop(registry, info.key)
+            report["expired"] += 1
+            continue
         if hook is None or time.monotonic() >= deadline:
             report["pending"] += 1  # someone with that webhook configured delivers it
             continue
