@@ -77,11 +77,12 @@ class Server:
     * ``unanswered``: its backlog is full, so a connection is never even accepted;
     * ``silent``: accepts, reads, never sends a byte;
     * ``drip``: reads the request, sends *head*, then one byte of *filler* every
-      :data:`DRIP_EVERY` seconds until the client goes.
+      :data:`DRIP_EVERY` seconds until the client goes (over TLS with the server context
+      *tls*).
     """
 
-    def __init__(self, mode: str, head: bytes = b"", filler: bytes = b"x"):
-        self.mode, self.head, self.filler = mode, head, filler
+    def __init__(self, mode: str, head: bytes = b"", filler: bytes = b"x", tls: Any = None):
+        self.mode, self.head, self.filler, self.tls = mode, head, filler, tls
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
         self.port = self.sock.getsockname()[1]
@@ -109,6 +110,9 @@ class Server:
     def _drip(self, conn: socket.socket) -> None:
         conn.settimeout(1)
         try:
+            if self.tls is not None:
+                conn = self.tls.wrap_socket(conn, server_side=True)
+                self.held.append(conn)
             conn.recv(65536)  # the request (or its start)
             conn.sendall(self.head)
             while not self.stopped.wait(DRIP_EVERY):
@@ -127,8 +131,8 @@ class Server:
 def serve() -> Iterator[Callable[..., Server]]:
     started: list[Server] = []
 
-    def start(mode: str, head: bytes = b"", filler: bytes = b"x") -> Server:
-        server = Server(mode, head, filler)
+    def start(mode: str, head: bytes = b"", filler: bytes = b"x", tls: Any = None) -> Server:
+        server = Server(mode, head, filler, tls)
         started.append(server)
         return server
 
@@ -304,3 +308,133 @@ def test_git_over_ssh_drip(tmp_path: Path, monkeypatch) -> None:
     script.chmod(script.stat().st_mode | stat.S_IXUSR)
     monkeypatch.setenv("GIT_SSH_COMMAND", str(script))
     within_budget(lambda: hubcore.list("git+ssh://git@drip.invalid/x.git"))
+
+
+# -- the response-header phase -----------------------------------------------------------------
+#: What a server drips, one byte every DRIP_EVERY seconds, before its headers ever end: the
+#: status line itself, or one endless header line (each byte well within the read timeout).
+HEADER_DRIPS = {
+    "status-line": (b"", b"H"),
+    "header": (b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\nX-Drip: ", b"a"),
+}
+
+
+def names_the_header_stall(message: str, port: int) -> None:
+    """The failure names the host, the transport and the limit that fired."""
+    assert f"127.0.0.1:{port}" in message, message
+    assert "HTTP" in message, message
+    assert "headers" in message, message
+    assert "HUBCORE_STALL_BUDGET" in message, message
+
+
+@pytest.mark.parametrize("drip", sorted(HEADER_DRIPS))
+def test_http_weights_dripped_headers(serve, drip: str) -> None:
+    """Headers that never end count against the budget: no body byte arrives meanwhile."""
+    server = serve("drip", *HEADER_DRIPS[drip])
+    message = within_budget(lambda: hubcore.download(f"http://127.0.0.1:{server.port}/w.bin"))
+    names_the_header_stall(message, server.port)
+
+
+def test_https_weights_dripped_headers(serve, tmp_path: Path, monkeypatch) -> None:
+    """Over TLS too: the watchdog ends the read under the TLS layer."""
+    import shutil
+    import ssl
+
+    from .test_http_security import _make_certificate
+
+    if shutil.which("openssl") is None:
+        pytest.importorskip("cryptography")
+    cert, key = _make_certificate(tmp_path)
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(cert))
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server = serve("drip", *HEADER_DRIPS["header"], tls=context)
+    message = within_budget(lambda: hubcore.download(f"https://127.0.0.1:{server.port}/w.bin"))
+    names_the_header_stall(message, server.port)
+    assert "HTTPS server" in message, message
+
+
+@pytest.mark.parametrize("drip", sorted(HEADER_DRIPS))
+def test_http_get_dripped_headers(serve, drip: str) -> None:
+    """A plain request (a git host's API, an archive's redirect) has a budget of its own."""
+    from hubcore.store import http
+
+    server = serve("drip", *HEADER_DRIPS[drip])
+    message = within_budget(lambda: http.get(f"http://127.0.0.1:{server.port}/api", stream=True))
+    names_the_header_stall(message, server.port)
+
+
+def test_git_smart_http_dripped_headers(serve) -> None:
+    server = serve("drip", *HEADER_DRIPS["header"])
+    message = within_budget(lambda: hubcore.list(f"git+http://127.0.0.1:{server.port}/x.git@main"))
+    assert f"127.0.0.1:{server.port}" in message, message
+    assert "smart HTTP" in message, message
+
+
+def test_dripped_headers_on_a_kept_alive_connection(serve) -> None:
+    """The first answer comes at once and its connection is reused (keep-alive still works);
+    the second answer's headers drip on that same connection and are cut at the budget."""
+    import requests
+
+    from hubcore.store import http
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(4)
+    port = listener.getsockname()[1]
+    accepted: list[socket.socket] = []
+    stop = threading.Event()
+
+    def serve_one() -> None:
+        try:
+            conn, _ = listener.accept()
+        except OSError:
+            return
+        accepted.append(conn)
+        conn.settimeout(1)
+        try:
+            conn.recv(65536)
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+            conn.recv(65536)  # the second request, on the same connection
+            conn.sendall(b"HTTP/1.1 200 OK\r\nX-Drip: ")
+            while not stop.wait(DRIP_EVERY):
+                conn.sendall(b"a")
+        except OSError:
+            return
+
+    threading.Thread(target=serve_one, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{port}/x"
+        assert http.get(url).content == b"ok"
+
+        def again() -> None:
+            try:
+                http.send(url)
+            except requests.RequestException as exc:
+                raise DownloadError(http.describe_failure(exc)) from None
+
+        names_the_header_stall(within_budget(again), port)
+        assert len(accepted) == 1  # one connection for both requests
+    finally:
+        stop.set()
+        listener.close()
+        for conn in accepted:
+            conn.close()
+
+
+def test_git_smart_http_v0_dripped_headers_through_dulwich(serve) -> None:
+    """dulwich's own HTTP client (servers without v2) bounds the header phase too."""
+    from hubcore.sources import gitproto
+
+    server = serve("drip", *HEADER_DRIPS["header"])
+    client, path = gitproto.dulwich_client(f"http://127.0.0.1:{server.port}/x.git")
+
+    def fetch() -> None:
+        try:
+            client.get_refs(path)
+        except Exception as exc:  # dulwich wraps it: GitProtocolError, from TransportTimeout
+            cause = exc.__cause__ or exc
+            raise DownloadError(f"{type(cause).__name__}: {exc}") from None
+
+    message = within_budget(fetch)  # dulwich wraps it in its GitProtocolError
+    assert f"the smart HTTP server 127.0.0.1:{server.port}" in message, message

@@ -273,19 +273,21 @@ class SmartHTTP:
 
         timeout = (self.progress.connect_wait(), self.progress.read_wait())
         self.requests += 1
+        headers = {
+            "Content-Type": "application/x-git-upload-pack-request",
+            "Accept": "application/x-git-upload-pack-result",
+            "Git-Protocol": "version=2",
+        }
         try:
-            response = http.session().post(
-                f"{self.url}/git-upload-pack",
-                data=body,
-                headers={
-                    "Content-Type": "application/x-git-upload-pack-request",
-                    "Accept": "application/x-git-upload-pack-result",
-                    "Git-Protocol": "version=2",
-                },
-                stream=True,
-                allow_redirects=False,  # git never follows a redirected POST either
-                timeout=timeout,
-            )
+            with http.headers_charged_to(self.progress.clock):  # the fetch's budget, not a new one
+                response = http.session().post(
+                    f"{self.url}/git-upload-pack",
+                    data=body,
+                    headers=headers,
+                    stream=True,
+                    allow_redirects=False,  # git never follows a redirected POST either
+                    timeout=timeout,
+                )
         except requests.RequestException as exc:
             self._raise(exc)
         if response.status_code in (401, 403):
@@ -544,6 +546,7 @@ def dulwich_client(url: str) -> tuple[Any, str]:
             base_url=url,
             timeout=urllib3.Timeout(connect=lim.connect, read=wait),  # type: ignore[arg-type]
         )
+        http.bound_headers(manager)  # its response headers within the stall budget too
         client, path = get_transport_and_path(url, pool_manager=manager)  # type: ignore[arg-type]
         assert isinstance(client, Urllib3HttpGitClient)
         return _timed_http_client(client, lim, url), path
@@ -629,7 +632,8 @@ def _timed_http_client(client: Any, lim: Limits, url: str) -> Any:
                 connect=progress.connect_wait(), read=progress.read_wait()
             )
             try:
-                response, _ = super()._http_request(url, headers, data, **kwargs)
+                with http.headers_charged_to(progress.clock):  # urllib3's retries share it
+                    response, _ = super()._http_request(url, headers, data, **kwargs)
             except Exception as exc:  # dulwich's own error for a timeout: say which limit
                 if progress.clock.spent():
                     raise _stalled("smart HTTP", host, progress.clock) from exc

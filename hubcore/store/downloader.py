@@ -17,13 +17,16 @@ while the rest is still arriving, not in a second pass. Connection errors, timeo
 
 Retries stop after ``HUBCORE_RETRIES`` attempts or when the *stall budget* is used up:
 ``HUBCORE_STALL_BUDGET`` seconds (default 120) in which fewer than 64 KiB of new bytes of the
-file arrived, counted across attempts, timeouts and backoff waits
-(:class:`hubcore.store.http.StallClock`). A ranged retry resumes the broken chunk at its first
+file arrived, counted across attempts, timeouts, response headers and backoff waits
+(:class:`hubcore.store.http.StallClock`, which has the whole rule). The stall that ends a failed
+attempt stays charged after the next connection brings new bytes, until progress has been
+sustained for a whole budget: a server that gives each new connection a burst and then stalls
+fails after about the budget. A ranged retry resumes the broken chunk at its first
 missing byte; without Range a retry starts over, and the bytes fetched again keep the transfer
 alive while they flow (they give back the time they took, not the stall before them). Every
-connect, every read and every backoff waits at most the budget that is left, so an attempt
-under way when the budget runs out ends then: a server that stalls or drips fails after about
-the budget, not after attempts times timeouts.
+connect, every read and every backoff waits at most the budget that is left, and so does the
+wait for a response's headers, so an attempt under way when the budget runs out ends then: a
+server that stalls or drips fails after about the budget, not after attempts times timeouts.
 The final :class:`~hubcore.errors.DownloadError` lists each failed attempt and why (timeout,
 reset, HTTP status) and which limit ended the retries.
 """
@@ -296,6 +299,7 @@ class HttpDownload:
             self._write_chunk(fd, meta, index, response, digest)
         except _Transient as exc:
             logger.info("first chunk of %s failed: %s", self.label, exc.why)
+            self._failed()
             return False
         with self._meta_lock:
             meta.done.add(index)
@@ -517,6 +521,7 @@ class HttpDownload:
                 stream=True,
                 timeout=timeout,
                 mirror=mirror,
+                clock=self._clock,  # waiting for the headers is time without progress too
             )
         except requests.RequestException as exc:
             why = describe_failure(exc, read_timeout)
@@ -581,11 +586,16 @@ class HttpDownload:
 
         return read_piece(response, size, arrived, wait=wait, pieces=pieces)
 
+    def _failed(self) -> None:
+        """An attempt failed: its stall stays charged (:meth:`StallClock.failed`)."""
+        with self._meta_lock:
+            self._clock.failed()
+
     def _check_slow(self) -> None:
         if self._clock.spent():
             raise _Transient(
-                f"too slow: less than {MIN_PROGRESS // 1024} KiB in "
-                f"{self._clock.stalled_for():.0f} s "
+                f"too slow: less than {MIN_PROGRESS // 1024} KiB at a time in "
+                f"{self._clock.stalled_for():.0f} s without progress "
                 f"(HUBCORE_STALL_BUDGET={self.settings.stall_budget:g})"
             )
 
@@ -603,6 +613,7 @@ class HttpDownload:
                 return action()
             except _Transient as exc:
                 failures.append(exc.why)
+                self._failed()
                 raise
 
         def stop(state: RetryCallState) -> bool:
@@ -651,8 +662,8 @@ class HttpDownload:
         if self._clock.spent():
             budget = self.settings.stall_budget
             limit = (
-                f"less than {MIN_PROGRESS // 1024} KiB arrived in "
-                f"{self._clock.stalled_for():.0f} s, past the stall "
+                f"the transfer made no progress (less than {MIN_PROGRESS // 1024} KiB of new "
+                f"data at a time) for {self._clock.stalled_for():.0f} s, past the stall "
                 f"budget (HUBCORE_STALL_BUDGET={budget:g})"
             )
         else:

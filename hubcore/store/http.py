@@ -16,19 +16,25 @@ Every request goes through :func:`send` (or :func:`get`, which also maps failure
 * :func:`status_error` is the one map from an HTTP status to a hub error, used here and by the
   weight downloader; :func:`describe_failure` turns a connection failure into a short reason.
   Messages show URLs only through :func:`redact`: never user info or a query string.
+* The response-header phase of every request of :func:`session` (status line and headers,
+  however slowly they come) ends when the stall budget left runs out
+  (:class:`HeadersTooSlow`): no body byte arrives meanwhile, so it is all time without
+  progress. The read timeout bounds each wait within it, as for the body.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
+import itertools
 import logging
 import math
+import os
 import re
 import socket
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 from urllib.parse import SplitResult, unquote, urljoin, urlsplit, urlunsplit
 
@@ -48,10 +54,13 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Credentials",
+    "HeadersTooSlow",
     "StallClock",
+    "bound_headers",
     "describe_failure",
     "error_for",
     "get",
+    "headers_charged_to",
     "is_transient",
     "limit_wait",
     "origin",
@@ -85,6 +94,9 @@ def session() -> requests.Session:
 
         current = requests.Session()
         current.headers["User-Agent"] = USER_AGENT
+        adapter = _adapter_class()()
+        current.mount("http://", adapter)
+        current.mount("https://", adapter)
         _local.session = current
     return current
 
@@ -150,14 +162,46 @@ def send(
     mirror: bool = True,
     method: str = "GET",
     data: bytes | None = None,
+    clock: StallClock | None = None,
 ) -> requests.Response:
     """GET (or *method*) *url* after mirror rewriting (unless *mirror* is false: the URL came
     from an earlier response), following redirects by hand so that credentials reach only their own
     origin and ``https`` is not silently downgraded. Returns the final response whatever its
     status; connection failures raise ``requests.RequestException``. *data* is the request
-    body (a webhook's POST)."""
+    body (a webhook's POST). The response headers of every hop must come within the stall
+    budget left on *clock* (the transfer's; default: the one of an enclosing
+    :func:`headers_charged_to`, else a new one for this call, which the redirects share); a
+    timeout whose cause is :class:`HeadersTooSlow` says so (:func:`describe_failure`)."""
     if timeout is None:  # the configured timeouts, the same for every transport
         timeout = (settings.current().connect_timeout, settings.current().read_timeout)
+    clock = clock or getattr(_local, "clock", None) or StallClock()  # hops share one budget
+    with headers_charged_to(clock):
+        return _send(url, credentials, headers, stream, timeout, mirror, method, data)
+
+
+@contextlib.contextmanager
+def headers_charged_to(clock: StallClock) -> Iterator[None]:
+    """Within the block, the response-header phase of this thread's requests (through
+    :func:`session` or a manager given to :func:`bound_headers`) is charged to *clock*, the
+    transfer's stall clock; outside any such block each request gets a fresh budget."""
+    previous = getattr(_local, "clock", None)
+    _local.clock = clock
+    try:
+        yield
+    finally:
+        _local.clock = previous
+
+
+def _send(
+    url: str,
+    credentials: Credentials | None,
+    headers: Mapping[str, str] | None,
+    stream: bool,
+    timeout: tuple[float, float],
+    mirror: bool,
+    method: str,
+    data: bytes | None,
+) -> requests.Response:
     target = rewrite_url(url) if mirror else url
     encrypted = False  # once a hop was https, plain http needs the user's allowance
     for _ in range(MAX_REDIRECTS + 1):
@@ -202,13 +246,33 @@ _MIN_WAIT = 0.001
 
 class StallClock:
     """The stall budget of one transfer: ``HUBCORE_STALL_BUDGET`` seconds (*budget*; <= 0: no
-    limit) in which no new bytes arrived, counted across attempts, timeouts and backoff.
+    limit) without progress, counted across attempts, timeouts and backoff.
 
     The one place this rule lives, for every transport (HTTP weights and archives, git over
-    smart HTTP, ``git://`` and SSH): call :meth:`progressed` when new bytes arrived (not bytes
-    fetched again after a retry), and cut every wait (connect, read, backoff) with
-    :meth:`cap`, so that an attempt under way when the budget runs out ends at once instead
-    of by its own timeouts.
+    smart HTTP, ``git://`` and SSH): call :meth:`arrived` with the bytes that arrive, cut every
+    wait (connect, read, backoff) with :meth:`cap`, so that an attempt under way when the
+    budget runs out ends at once instead of by its own timeouts, and call :meth:`failed` when
+    an attempt fails and another will replace it.
+
+    The rule:
+
+    * *Progress* is :data:`MIN_PROGRESS` new bytes since the clock last moved: a drip of short
+      reads is not progress, however steady.
+    * Time since the last progress runs against the budget, wherever it is spent: connecting,
+      waiting for response headers (no body byte arrives meanwhile), reading, backing off.
+    * Progress restarts that count, except for a stall that ended an attempt: once an attempt
+      failed, the whole stretch from the last progress to the next one (the dead connection's
+      wait until its timeout fired, the backoff, the new connection's wait for its first
+      bytes) stays *charged*. A server that gives every new connection a burst of new bytes
+      and then stalls runs out of budget after about the budget, not after
+      ``HUBCORE_RETRIES`` stalls.
+    * The charge is forgiven once progress has been sustained: when the transfer keeps making
+      progress, without another failed attempt, for a whole budget after it. A link that
+      hiccups now and then, or a steady trickle of at least :data:`MIN_PROGRESS` per budget,
+      completes.
+    * Bytes fetched *again* (a retry without Range) are not progress: each
+      :data:`MIN_PROGRESS` of them gives back the time they took to come, never the stall
+      before them.
     """
 
     def __init__(self, budget: float | None = None):
@@ -217,11 +281,26 @@ class StallClock:
         self._since = 0  # new bytes since the clock last restarted, across reads and attempts
         self._again = 0  # bytes fetched again since *_again_from* (this attempt)
         self._again_from: float | None = None
+        self._charged = 0.0  # seconds of stalls that ended attempts, not yet forgiven
+        self._failed = False  # an attempt failed since the last progress
+        self._steady_from = self._last  # progress without a failed attempt since then
 
     def progressed(self) -> None:
-        """New bytes arrived: the stall clock starts again."""
-        self._last = time.monotonic()
+        """New bytes arrived: the stall clock starts again (see the class for what stays)."""
+        now = time.monotonic()
+        if self._failed:  # a fresh connection's bytes do not forgive the stall before them
+            self._charged += now - self._last
+            self._failed = False
+            self._steady_from = now
+        elif self._charged and now - self._steady_from >= self.budget:
+            self._charged = 0.0  # a whole budget of sustained progress
+        self._last = now
         self._since = 0
+
+    def failed(self) -> None:
+        """An attempt failed (timed out, broke, was refused) and another will follow: the
+        stretch without progress that it ended in stays charged (see the class)."""
+        self._failed = True
 
     def arrived(self, count: int, *, again: bool = False) -> bool:
         """*count* bytes arrived; True if that moved the clock back.
@@ -252,8 +331,9 @@ class StallClock:
         self._again_from = None
 
     def stalled_for(self) -> float:
-        """Seconds since new bytes last arrived (or since the transfer began)."""
-        return time.monotonic() - self._last
+        """Seconds without progress charged to the budget: since new bytes last arrived (or
+        since the transfer began), plus the stalls that ended attempts (see the class)."""
+        return self._charged + time.monotonic() - self._last
 
     def left(self) -> float:
         """Seconds of the budget left (negative once spent; infinite without a budget)."""
@@ -266,6 +346,158 @@ class StallClock:
     def cap(self, seconds: float) -> float:
         """*seconds* cut to the budget left, for a timeout or a backoff wait."""
         return max(min(seconds, self.left()), _MIN_WAIT)
+
+
+# -- the response-header phase ---------------------------------------------------------------
+
+
+class HeadersTooSlow(DownloadError, TimeoutError):
+    """A server that did not finish its status line and headers within the stall budget left.
+
+    A :class:`TimeoutError` too, so that urllib3 and requests report it as a read timeout
+    (``requests.ReadTimeout``, whose causes hold this error): callers that retry timeouts
+    retry it, and :func:`describe_failure` gives its message."""
+
+    def __init__(self, transport: str, host: str, seconds: float, budget: float):
+        super().__init__(
+            f"the {transport} server {host} did not finish its response headers within "
+            f"{seconds:.3g} s, so the stall budget ran out (HUBCORE_STALL_BUDGET={budget:g}); "
+            "raise it if the server is just slow"
+        )
+
+
+class _Watchdog:
+    """One daemon thread that shuts down the socket of a request whose header phase outlasts
+    its deadline: the read blocked in it returns at once (the request then fails)."""
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._armed: dict[int, tuple[float, socket.socket]] = {}
+        self._fired: set[int] = set()
+        self._tokens = itertools.count()
+        self._thread: threading.Thread | None = None
+
+    def arm(self, sock: socket.socket, deadline: float) -> int:
+        """Watch *sock* until :meth:`disarm`; shut it down at *deadline* (monotonic)."""
+        with self._changed:
+            token = next(self._tokens)
+            self._armed[token] = (deadline, sock)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(
+                    target=self._run, name="hubcore-headers", daemon=True
+                )
+                self._thread.start()
+            self._changed.notify()
+            return token
+
+    def disarm(self, token: int) -> bool:
+        """Stop watching; True if the deadline had passed and the socket was shut down."""
+        with self._changed:
+            self._armed.pop(token, None)
+            fired = token in self._fired
+            self._fired.discard(token)
+            return fired
+
+    def _run(self) -> None:
+        with self._changed:
+            while True:
+                now = time.monotonic()
+                for token, (deadline, sock) in list(self._armed.items()):
+                    if deadline <= now:
+                        del self._armed[token]
+                        self._fired.add(token)
+                        with contextlib.suppress(OSError):
+                            # the plain socket's shutdown: an SSLSocket's would drop its TLS
+                            # state under the thread still reading
+                            socket.socket.shutdown(sock, socket.SHUT_RDWR)
+                soonest = min((deadline for deadline, _ in self._armed.values()), default=None)
+                self._changed.wait(None if soonest is None else soonest - now)
+
+
+_watchdog = _Watchdog()
+
+
+def _new_watchdog() -> None:
+    global _watchdog
+    _watchdog = _Watchdog()  # a forked child has no watchdog thread, maybe a held lock
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_new_watchdog)
+
+
+def _within_budget(connection: Any, transport: str, get_response: Callable[[], Any]) -> Any:
+    """``get_response()`` (an urllib3 connection's), ended when this thread's stall clock
+    (:func:`send`'s, else a new one) runs out before the headers are complete."""
+    clock = getattr(_local, "clock", None) or StallClock()
+    left = clock.left()
+    sock = getattr(connection, "sock", None)
+    if math.isinf(left) or not isinstance(sock, socket.socket):
+        return get_response()
+    began = time.monotonic()
+    token = _watchdog.arm(sock, began + max(left, _MIN_WAIT))
+    try:
+        response = get_response()
+    except BaseException:
+        if not _watchdog.disarm(token):
+            raise
+        response = None
+    else:
+        if not _watchdog.disarm(token):
+            return response
+        response.close()  # cut at the budget: what was parsed is not the whole header
+    host = f"{connection.host}:{connection.port}"
+    raise HeadersTooSlow(transport, host, time.monotonic() - began, clock.budget) from None
+
+
+@functools.cache
+def _bounded_pools() -> dict[str, Any]:
+    """urllib3's connection pools, with connections whose header phase is bounded."""
+    from urllib3.connection import HTTPConnection, HTTPSConnection
+    from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+
+    class BoundedHTTPConnection(HTTPConnection):
+        def getresponse(self) -> Any:
+            return _within_budget(self, "HTTP", super().getresponse)
+
+    class BoundedHTTPSConnection(HTTPSConnection):
+        def getresponse(self) -> Any:
+            return _within_budget(self, "HTTPS", super().getresponse)
+
+    class BoundedHTTPConnectionPool(HTTPConnectionPool):
+        ConnectionCls = BoundedHTTPConnection
+
+    class BoundedHTTPSConnectionPool(HTTPSConnectionPool):
+        ConnectionCls = BoundedHTTPSConnection
+
+    return {"http": BoundedHTTPConnectionPool, "https": BoundedHTTPSConnectionPool}
+
+
+def bound_headers(manager: Any) -> Any:
+    """*manager* (an urllib3 ``PoolManager`` or ``ProxyManager``, such as a library's) with the
+    header phase of its requests bounded like :func:`session`'s; a SOCKS proxy's manager is
+    returned as it is. Returns *manager*."""
+    from urllib3 import poolmanager
+
+    if manager.pool_classes_by_scheme is poolmanager.pool_classes_by_scheme:
+        manager.pool_classes_by_scheme = _bounded_pools()
+    return manager
+
+
+@functools.cache
+def _adapter_class() -> Any:
+    """A requests adapter whose pools (direct or through a proxy) use :func:`bound_headers`."""
+    from requests.adapters import HTTPAdapter
+
+    class BoundedAdapter(HTTPAdapter):
+        def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+            super().init_poolmanager(*args, **kwargs)
+            bound_headers(self.poolmanager)
+
+        def proxy_manager_for(self, proxy: Any, **kwargs: Any) -> Any:
+            return bound_headers(super().proxy_manager_for(proxy, **kwargs))
+
+    return BoundedAdapter
 
 
 def limit_wait(response: Any, seconds: float) -> None:
@@ -471,6 +703,9 @@ def describe_failure(exc: BaseException, read_timeout: float | None = None) -> s
     from urllib3.exceptions import ConnectTimeoutError
     from urllib3.exceptions import TimeoutError as Urllib3Timeout
 
+    slow_headers = _cause(exc, HeadersTooSlow)
+    if slow_headers is not None:
+        return str(slow_headers)
     full = str(exc)
     text = _scrub(full)
     if isinstance(exc, requests.ConnectTimeout | ConnectTimeoutError):
@@ -494,6 +729,21 @@ def describe_failure(exc: BaseException, read_timeout: float | None = None) -> s
         if needle in lowered:
             return meaning
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _cause(exc: BaseException, kind: type[HubError]) -> HubError | None:
+    """The error of *kind* that *exc* wraps (as its cause, context or first argument: requests
+    and urllib3 wrap errors each their own way), if any."""
+    seen: BaseException | None = exc
+    for _ in range(10):
+        if seen is None:
+            return None
+        if isinstance(seen, kind):
+            return seen
+        inner = seen.args[0] if seen.args else None
+        seen = seen.__cause__ or seen.__context__ or getattr(seen, "reason", None)
+        seen = seen or (inner if isinstance(inner, BaseException) else None)
+    return None
 
 
 _URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"()<>]+")
