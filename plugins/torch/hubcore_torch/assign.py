@@ -654,7 +654,8 @@ def _own_memory(tensor: Any, strides: tuple[int, ...], spans: list[tuple[int, in
     import torch
 
     start = tensor.data_ptr()
-    end = start + tensor.untyped_storage().nbytes() if tensor.numel() else start
+    reach = sum((n - 1) * abs(step) for n, step in zip(tensor.shape, tensor.stride(), strict=True))
+    end = start + (reach + 1) * tensor.element_size() if tensor.numel() else start
     shared = tensor.numel() and any(start < e and s < end for s, e in spans)
     if tuple(tensor.stride()) != strides or shared:
         fresh = torch.empty_strided(
