@@ -26,6 +26,7 @@ import pytest
 import hubcore
 from hubcore.errors import DownloadError, HubError, RefNotFoundError
 
+from .deadline import run_bounded
 from .gitserver import BareRepo, GitHostServer, git
 
 pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="needs the git command")
@@ -35,22 +36,10 @@ DEADLINE = 30.0  # seconds any single call may take here; limits are set to 1 s
 
 
 def bounded(call: Callable[[], Any], seconds: float = DEADLINE) -> BaseException | Any:
-    """Run *call* in a thread; fail the test if it is still running after *seconds*."""
-    outcome: list[Any] = []
-
-    def run() -> None:
-        try:
-            outcome.append(call())
-        except BaseException as exc:
-            outcome.append(exc)
-
-    thread = threading.Thread(target=run, daemon=True)
-    started = time.monotonic()
-    thread.start()
-    thread.join(seconds)
-    assert not thread.is_alive(), f"still waiting after {seconds:g} s"
-    assert time.monotonic() - started < seconds
-    return outcome[0]
+    """Run *call* in a thread: what it raised, else what it returned; fails the test if it is
+    still running after *seconds*."""
+    finished = run_bounded(call, seconds)
+    return finished.error if finished.error is not None else finished.value
 
 
 @pytest.fixture

@@ -16,7 +16,6 @@ from __future__ import annotations
 import socket
 import stat
 import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ import pytest
 
 import hubcore
 from hubcore.errors import DownloadError
+from tests.deadline import run_bounded
 
 #: The stall budget of every test here, in seconds.
 BUDGET = 2.0
@@ -47,24 +47,10 @@ def only_the_budget(hub_home, monkeypatch: pytest.MonkeyPatch) -> None:
 def within_budget(action: Callable[[], Any]) -> str:
     """Run *action* on a helper thread; it must fail with a DownloadError naming the stall
     budget within ``BUDGET + SLACK`` seconds. Returns the message."""
-    outcome: list[BaseException | None] = []
-
-    def run() -> None:
-        try:
-            action()
-        except BaseException as exc:
-            outcome.append(exc)
-        else:
-            outcome.append(None)
-
-    began = time.monotonic()
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    thread.join(BUDGET + SLACK + 30)  # past the bound: only to report, not to wait forever
-    took = time.monotonic() - began
-    assert outcome, f"still waiting after {took:.1f} s: the stall budget did not end it"
+    # past the bound only to report, not to wait forever
+    finished = run_bounded(action, BUDGET + SLACK + 30, "the stall budget did not end it")
+    took, exc = finished.seconds, finished.error
     assert took < BUDGET + SLACK, f"took {took:.1f} s with a {BUDGET:g} s stall budget"
-    exc = outcome[0]
     assert isinstance(exc, DownloadError), repr(exc)
     message = str(exc)
     assert "HUBCORE_STALL_BUDGET" in message, message

@@ -14,7 +14,6 @@ import hashlib
 import re
 import socket
 import threading
-import time
 import types
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -26,6 +25,7 @@ import pytest
 from hubcore.errors import DownloadError
 from hubcore.store import http
 from hubcore.store.downloader import DownloadSettings, HttpDownload, download_settings
+from tests.deadline import run_bounded
 
 #: The stall budget of the downloads here, in seconds.
 BUDGET = 2.0
@@ -134,23 +134,8 @@ def quick_settings(**changes: Any) -> DownloadSettings:
 def bounded(action: Callable[[], Any], seconds: float) -> tuple[BaseException | None, float]:
     """Run *action* on a helper thread; (its exception or None, seconds taken). Fails the test
     if it is still running after *seconds*."""
-    outcome: list[BaseException | None] = []
-
-    def run() -> None:
-        try:
-            action()
-        except BaseException as exc:
-            outcome.append(exc)
-        else:
-            outcome.append(None)
-
-    began = time.monotonic()
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    thread.join(seconds)
-    took = time.monotonic() - began
-    assert outcome, f"still running after {took:.1f} s: the stall budget did not end it"
-    return outcome[0], took
+    finished = run_bounded(action, seconds, "the stall budget did not end it")
+    return finished.error, finished.seconds
 
 
 #: How the download fetches the rest: (settings, which connections burst and stall).

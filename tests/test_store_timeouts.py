@@ -20,6 +20,7 @@ import pytest
 
 import hubcore
 from hubcore.errors import DownloadError
+from tests.deadline import run_bounded
 
 pytest.importorskip("s3fs")
 
@@ -106,21 +107,7 @@ class StallingS3:
 def bounded(action: Callable[[], Any], seconds: float = BOUND) -> BaseException | None:
     """Run *action* on a helper thread; its exception (None if it returned). Fails the test
     if it is still running after *seconds*."""
-    outcome: list[BaseException | None] = []
-
-    def run() -> None:
-        try:
-            action()
-        except BaseException as exc:
-            outcome.append(exc)
-        else:
-            outcome.append(None)
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    thread.join(seconds)
-    assert outcome, f"still waiting after {seconds:g} s: a transport without a time limit"
-    return outcome[0]
+    return run_bounded(action, seconds, "a transport without a time limit").error
 
 
 @pytest.fixture

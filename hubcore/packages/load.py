@@ -21,7 +21,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from hubcore.errors import EntrypointError, HubError
+from hubcore.errors import EntrypointError, HubError, UsageError
 from hubcore.events import notify
 from hubcore.packages.code import resolve_in, resolve_installed
 from hubcore.packages.config import (
@@ -70,6 +70,12 @@ def is_package(root: Path) -> bool:
     return isinstance(section, dict) and "framework" in section
 
 
+#: The options of :func:`hubcore.open_repo` a package load passes on.
+_OPEN_OPTIONS = frozenset(
+    {"source", "host", "token", "storage_options", "offline", "force_reload", "progress"}
+)
+
+
 @public_call
 def from_pretrained(
     repo: str,
@@ -78,6 +84,7 @@ def from_pretrained(
     trust_repo: TrustMode = "check",
     strict: bool = True,
     map_location: Any = None,
+    fast_load: bool | None = None,
     **options: Any,
 ) -> Any:
     """Load the model package at *repo* (any reference :func:`hubcore.load` takes).
@@ -85,10 +92,19 @@ def from_pretrained(
     *revision* pins a commit on git sources, or the package digest (``"sha256:<hex>"``, see
     :mod:`hubcore.packages.manifest`) on any source; *trust_repo* as for
     :func:`hubcore.load` (it matters only for packages that ship code). *strict* and
-    *map_location* go to the backend; *options* are :func:`hubcore.open_repo`'s.
+    *map_location* go to the backend; *fast_load* ``False`` forces the plain path (``True``
+    the fast one; see :func:`hubcore.repo.pretrained.build_pretrained`); *options* are
+    :func:`hubcore.open_repo`'s.
     """
     from hubcore.api import open_repo, parse_repo
 
+    unknown = sorted(set(options) - _OPEN_OPTIONS)
+    if unknown:
+        raise UsageError(
+            f"a model package load takes no option {', '.join(map(repr, unknown))}; it takes "
+            f"strict, map_location, fast_load, revision, trust_repo and "
+            f"{', '.join(sorted(_OPEN_OPTIONS))} (name an entrypoint to pass arguments to one)"
+        )
     pin = parse_pin(revision)
     if revision and revision.startswith("sha256:") and pin is None:
         raise PackageError(f"revision={revision!r} is not sha256: and 64 lowercase hex digits")
@@ -100,7 +116,12 @@ def from_pretrained(
         commit = revision if parse_repo(repo, **source_options).source == "fsspec" else None
     snapshot = open_repo(repo, commit=commit, **options)
     return load_package(
-        snapshot, pin=pin, trust_repo=trust_repo, strict=strict, map_location=map_location
+        snapshot,
+        pin=pin,
+        trust_repo=trust_repo,
+        strict=strict,
+        map_location=map_location,
+        fast_load=fast_load,
     )
 
 
@@ -111,6 +132,7 @@ def load_package(
     trust_repo: TrustMode = "check",
     strict: bool = True,
     map_location: Any = None,
+    fast_load: bool | None = None,
 ) -> Any:
     """Build the model of the package in an opened *snapshot* (see the module docstring)."""
     from hubcore.repo.pretrained import build_pretrained
@@ -139,7 +161,7 @@ def load_package(
     with _running(snapshot, shipped):
         try:
             result = build_pretrained(
-                lambda: build(config), files, strict=strict, read_options=options
+                lambda: build(config), files, strict=strict, read_options=options, fast=fast_load
             )
         except HubError:
             raise

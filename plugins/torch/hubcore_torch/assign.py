@@ -53,7 +53,7 @@ import functools
 import gc
 import itertools
 import weakref
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from hubcore.plugins.backends import PlainPathNeeded, WeightsFile, sniff_format
@@ -120,6 +120,15 @@ _VIEWS = frozenset(
         "unbind",
     }
 )
+#: Reads of a tensor's device, answered for a deferred parameter with its real device.
+_DEVICE_READS: dict[str, Callable[[Any], Any]] = {
+    "__get__:device": lambda device: device,
+    "__get__:is_cuda": lambda device: device.type == "cuda",
+    "__get__:is_cpu": lambda device: device.type == "cpu",
+    "get_device": lambda device: (
+        -1 if device.index is None or device.type == "cpu" else device.index
+    ),
+}
 #: Operations that draw from a random generator (in place or into a new tensor).
 _DRAWS = frozenset(
     {
@@ -193,6 +202,11 @@ class Build:
         self.deferred: dict[int, tuple[weakref.ref[Any], Any]] = {}
         #: id -> views of deferred parameters (``.data``, slices).
         self.views: dict[int, weakref.ref[Any]] = {}
+        #: id of a view -> the device its parameter was created on.
+        self.view_devices: dict[int, Any] = {}
+        #: id -> other meta tensors the build's operations made (``torch.zeros(device=...)``
+        #: of a meta device, results of reading a deferred parameter).
+        self.strays: dict[int, weakref.ref[Any]] = {}
         #: id of a replaced parameter -> (it, its meta replacement).
         self.replaced: dict[int, tuple[weakref.ref[Any], weakref.ref[Any]]] = {}
         #: Why the build's use of parameters rules the fast path out.
@@ -274,6 +288,18 @@ class Build:
         entry = self.deferred.get(id(tensor))
         return entry[1] if entry is not None and entry[0]() is tensor else None
 
+    def real_device(self, tensor: Any) -> Any:
+        """The device a tracked tensor (a deferred parameter or a view of one) has on the
+        plain path: what the build is told when it asks (``p.device``)."""
+        device = self.device_of(tensor)
+        return device if device is not None else self.view_devices.get(id(tensor))
+
+    def note_strays(self, out: Any) -> None:
+        """Note the meta tensors in *out* that the build did not defer or view."""
+        for tensor in _tensors(out):
+            if tensor.is_meta and not self.tracks(tensor):
+                self.strays[id(tensor)] = weakref.ref(tensor)
+
     def on_register(self, module: Any, name: str, param: Any) -> Any:
         """The parameter registration hook: a meta parameter in place of *param*."""
         if _active.get() is not self or param is None:
@@ -333,10 +359,13 @@ class Build:
         if name in _METADATA:
             return
         if name in _VIEWS:
+            source = next((t for t in _tensors((args, kwargs)) if self.tracks(t)), None)
+            device = self.real_device(source) if source is not None else None
             outs = out if isinstance(out, tuple | list) else (out,)
             for tensor in outs:
                 if isinstance(tensor, torch.Tensor):
                     self.views[id(tensor)] = weakref.ref(tensor)
+                    self.view_devices[id(tensor)] = device
             return
         target = args[0] if args else next(iter(kwargs.values()), None)
         if _in_place(name) and self.tracks(target):
@@ -374,6 +403,11 @@ class Build:
             why.append("a parameter (or a view of one) is still referenced outside the model")
         if any(ref() is not None for ref, _ in self.replaced.values()):
             why.append("a parameter was kept elsewhere before it was registered")
+        if any(ref() is not None for ref in self.strays.values()):
+            why.append(
+                "a meta tensor made while building is still in use (made from a deferred "
+                "parameter's device or values)"
+            )
         if any(ref() is not None for ref in self.tainted.values()):
             why.append(
                 "a tensor made from random numbers drawn after a deferred parameter is still "
@@ -498,10 +532,17 @@ def _watch_class() -> type:
             if build.drawn is None:  # nothing deferred yet: the build runs as the plain one
                 return func(*args, **kwargs)
             name = _name_of(func)
+            if name in _DEVICE_READS and args and build.tracks(args[0]):
+                # the device the parameter has on the plain path, never "meta": what the build
+                # makes on it (a buffer, a mask) is then what the plain build makes
+                device = build.real_device(args[0])
+                if device is not None:
+                    return _DEVICE_READS[name](device)
             out = build.draw(name, func, args, kwargs) if name in _DRAWS else func(*args, **kwargs)
             inputs = list(_tensors((args, kwargs)))
             if any(build.tracks(t) for t in inputs):
                 build.judge(name, args, kwargs, out)
+            build.note_strays(out)
             if build.tainted and any(build.is_tainted(t) for t in inputs):
                 build.escape(name, args, kwargs, out)
             return out
@@ -742,38 +783,23 @@ def _is_param(model: Any, name: str) -> bool:
 
 
 def _meta_left(model: Any) -> list[str]:
-    """Meta tensors left in *model*: parameters, buffers, tensors held in module attributes
-    (in containers and plain objects too)."""
+    """Meta tensors left in *model*: parameters, buffers, tensors held as attributes (or in a
+    list, tuple or dict held so). Meta tensors held deeper are the build's strays
+    (:meth:`Build.leftovers`)."""
+    import torch
+
     named = itertools.chain(
         model.named_parameters(remove_duplicate=False), model.named_buffers(remove_duplicate=False)
     )
     left = [name for name, tensor in named if tensor.is_meta]
-    seen: set[int] = set()
     for prefix, module in model.named_modules(remove_duplicate=False):
         for attr, value in vars(module).items():
             if attr in ("_parameters", "_buffers", "_modules"):
                 continue
-            if _holds_meta(value, seen, 0):
+            if isinstance(value, dict):
+                items = list(value.values())
+            else:
+                items = list(value) if isinstance(value, list | tuple) else [value]
+            if any(isinstance(v, torch.Tensor) and v.is_meta for v in items):
                 left.append(f"{prefix}.{attr}" if prefix else attr)
     return [f"meta tensors are left in the model: {', '.join(left[:5])}"] if left else []
-
-
-def _holds_meta(value: Any, seen: set[int], depth: int) -> bool:
-    """Whether *value* is, or holds (in containers or a plain object's attributes), a meta
-    tensor. Modules are walked by :func:`_meta_left` itself."""
-    import torch
-
-    if isinstance(value, torch.Tensor):
-        return bool(value.is_meta)
-    if depth > 6 or id(value) in seen or isinstance(value, torch.nn.Module | str | bytes | type):
-        return False
-    seen.add(id(value))
-    if isinstance(value, dict):
-        items: Any = value.values()
-    elif isinstance(value, list | tuple | set | frozenset):
-        items = value
-    elif hasattr(value, "__dict__") and not callable(value):
-        items = vars(value).values()
-    else:
-        return False
-    return any(_holds_meta(item, seen, depth + 1) for item in items)

@@ -261,6 +261,20 @@ class SharedPair(nn.Module):
         return self.b(self.a(x))
 
 
+class DeviceReads(nn.Module):
+    """Tensors made on a parameter's device while building (a common way to place them)."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+        self.device = self.fc.weight.device
+        mask = torch.ones(4, device=self.fc.weight.data.device)
+        self.register_buffer("mask", mask, persistent=False)
+
+    def forward(self, x):
+        return self.fc(x.to(self.device)) * self.mask
+
+
 class TwoLayers(nn.Module):
     def __init__(self):
         super().__init__()
@@ -382,6 +396,13 @@ def shared_pair():
     return _seeded(net.SharedPair)
 
 
+@pretrained("weights/device_reads.safetensors")
+def device_reads():
+    """Also returns a tensor made on the model's device, beside it."""
+    model = _seeded(net.DeviceReads)
+    return model, torch.zeros(2, device=model.fc.weight.device)
+
+
 @pretrained("weights/edited.safetensors")
 def edited():
     """Edits the fast path follows: a dtype change, a frozen parameter, an in-place scale."""
@@ -458,8 +479,10 @@ def repo(make_hub_repo: Callable[..., Path], hub_home: Path) -> Path:
         "nested_meta",
         "channels_last",
         "other_random",
+        "device_reads",
     ):
-        state = _trained(hubcore.load(str(root), entry))
+        built = hubcore.load(str(root), entry)
+        state = _trained(built[0] if isinstance(built, tuple) else built)
         save_file(state, str(root / "weights" / f"{entry}.safetensors"))
     state = _trained(hubcore.load(str(root), "buffer_alias"))
     state["alias"] = state["fc.weight"] + 1  # the plain path copies it last: the weight takes it
@@ -497,7 +520,13 @@ def load_both(
 
 def assert_same(loaded: Any, plain: Any) -> None:
     """Parameters (with dtype, device, requires_grad and type), buffers (non-persistent ones
-    too), ties, module tensor attributes and outputs are identical."""
+    too), ties, module tensor and device attributes, outputs and what is returned beside the
+    model are identical."""
+    if isinstance(loaded, tuple):
+        for got, want in zip(loaded[1:], plain[1:], strict=True):
+            if isinstance(want, torch.Tensor):
+                assert got.device == want.device
+                assert torch.equal(got, want)
     model, expected = (loaded[0], plain[0]) if isinstance(loaded, tuple) else (loaded, plain)
     for listing in ("named_parameters", "named_buffers"):
         got = dict(getattr(model, listing)(remove_duplicate=False))
@@ -538,6 +567,8 @@ def assert_same(loaded: Any, plain: Any) -> None:
         for attr, value in vars(sub).items():
             if isinstance(value, torch.Tensor):
                 assert torch.equal(value, vars(other)[attr]), f"{name}.{attr}"
+            if isinstance(value, torch.device):
+                assert value == vars(other)[attr], f"{name}.{attr}"
     model.eval()
     expected.eval()
     with torch.no_grad():
@@ -556,6 +587,7 @@ def assert_same(loaded: Any, plain: Any) -> None:
         "drawn_parameter",
         "channels_last",
         "shared_pair",
+        "device_reads",
     ],
 )
 def test_fast_path_equals_the_plain_path(

@@ -82,6 +82,40 @@ def test_sharded_torch_package(hub_home, net, tmp_path) -> None:
     assert outputs(hubcore.load(str(folder))) == outputs(model)
 
 
+def test_sharded_package_takes_the_fast_path_and_equals_the_plain_one(
+    hub_home, net, tmp_path, monkeypatch, caplog
+) -> None:
+    import logging
+
+    module, model = net
+    folder = hubcore.save_pretrained(
+        model, tmp_path / "pkg", config=module.TinyConfig(), max_shard_size=100
+    )
+    monkeypatch.setenv("HUBCORE_FAST_LOAD_MIN_BYTES", "0")  # a tiny model, taken as a big one
+    with caplog.at_level(logging.DEBUG, logger="hubcore.repo.pretrained"):
+        fast = hubcore.load(str(folder))
+    assert "fast load by torch" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.DEBUG, logger="hubcore.repo.pretrained"):
+        plain = hubcore.load(str(folder), fast_load=False)
+    assert "fast load" not in caplog.text
+    for (name, a), (_, b) in zip(
+        fast.state_dict(keep_vars=True).items(),
+        plain.state_dict(keep_vars=True).items(),
+        strict=True,
+    ):
+        assert not a.is_meta, name
+        assert torch.equal(a, b), name
+    assert outputs(fast) == outputs(plain) == outputs(model)
+
+
+def test_a_package_load_names_an_option_it_does_not_take(hub_home, net, tmp_path) -> None:
+    module, model = net
+    folder = hubcore.save_pretrained(model, tmp_path / "pkg", config=module.TinyConfig())
+    with pytest.raises(hubcore.errors.UsageError, match="no option 'pretrained'"):
+        hubcore.load(str(folder), pretrained=True)
+
+
 def test_git_server_pinned_commit(hub_home, net, tmp_path) -> None:
     sys.path.insert(0, str(Path(__file__).parents[3] / "tests"))
     try:
