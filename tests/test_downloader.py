@@ -434,3 +434,19 @@ def test_a_dripping_server_cannot_outlast_the_stall_budget(hub_home, monkeypatch
         thread.join(5)
         listener.close()
     assert time.monotonic() - started < 2 + 3  # the budget (without it: 10^7 x 0.2 s)
+
+
+def test_pieces_are_written_in_order_past_the_batch_limit(tmp_path: Path) -> None:
+    """A read's pieces go to the file as they came, without joining them first (more pieces
+    than one pwritev call takes, and empty ones, included)."""
+    from hubcore.store.downloader import _pwrite_pieces
+
+    pieces = [bytes([i % 251]) * (i % 7) for i in range(1500)]
+    path = tmp_path / "out"
+    path.write_bytes(b"\0" * 5)
+    fd = os.open(path, os.O_RDWR)
+    try:
+        assert _pwrite_pieces(fd, pieces, 5) == sum(map(len, pieces))
+    finally:
+        os.close(fd)
+    assert path.read_bytes() == b"\0" * 5 + b"".join(pieces)

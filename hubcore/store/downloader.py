@@ -64,7 +64,7 @@ from hubcore.store.http import (
     describe_failure,
     error_for,
     is_transient,
-    read_piece,
+    read_pieces,
     redact,
     rewrite_url,
     send,
@@ -442,15 +442,15 @@ class HttpDownload:
                     want = min(READ_SIZE, expected - written)
                     data = self._read(response, want, index, written, got)
                 except Exception as exc:  # requests, OSError and urllib3 protocol errors
-                    failure, data = exc, b"".join(got)  # keep what came before the break
+                    failure, data = exc, got  # keep what came before the break
                 if data:
-                    os.pwrite(fd, data, offset + written)
+                    count = _pwrite_pieces(fd, data, offset + written)
                     if digest is not None:
                         digest.update(data)
-                    written += len(data)
+                    written += count
                     with self._meta_lock:
                         self._written[index] = written
-                    self.on_bytes(len(data))
+                    self.on_bytes(count)
                 if failure is not None:
                     raise self._broken(failure) from None
                 if not data:
@@ -481,10 +481,11 @@ class HttpDownload:
             with response, open(self.partial, "wb") as fh:
                 try:
                     while data := self._read(response, READ_SIZE, -1, size):
-                        fh.write(data)
+                        fh.writelines(data)
                         digest.update(data)
-                        size += len(data)
-                        self.on_bytes(len(data))
+                        count = sum(map(len, data))
+                        size += count
+                        self.on_bytes(count)
                 except Exception as exc:  # requests, OSError and urllib3 protocol errors
                     self.on_bytes(-size)
                     digest.close()
@@ -558,8 +559,9 @@ class HttpDownload:
         region: int,
         offset: int,
         pieces: list[bytes] | None = None,
-    ) -> bytes:
-        """Up to *size* bytes (:func:`hubcore.store.http.read_piece`) of chunk *region* (-1: the
+    ) -> list[bytes]:
+        """Up to *size* bytes (:func:`hubcore.store.http.read_pieces`: the pieces as they came,
+        written and hashed without joining them) of chunk *region* (-1: the
         whole body), from byte *offset* of it; *pieces* collects them as they come (kept if a
         read fails). They feed the stall clock shared by every connection of this download
         (:meth:`StallClock.arrived`: bytes before the furthest received so far are fetched
@@ -584,7 +586,7 @@ class HttpDownload:
             self._waits.last = self._clock.cap(self.settings.read_timeout)
             return float(self._waits.last)
 
-        return read_piece(response, size, arrived, wait=wait, pieces=pieces)
+        return read_pieces(response, size, arrived, wait=wait, pieces=pieces)
 
     def _failed(self) -> None:
         """An attempt failed: its stall stays charged (:meth:`StallClock.failed`)."""
@@ -807,3 +809,20 @@ def _split_credentials(url: str) -> tuple[str, Credentials | None]:
     token = base64.b64encode(f"{unquote(user)}:{unquote(password)}".encode()).decode()
     clean = urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
     return clean, Credentials({clean: {"Authorization": f"Basic {token}"}})  # its origin only
+
+
+def _pwrite_pieces(fd: int, pieces: list[bytes], offset: int) -> int:
+    """Write *pieces* in order at *offset* of *fd* (``pwritev``, in batches within the
+    system's limit, finishing short writes); the number of bytes written."""
+    total = 0
+    for start in range(0, len(pieces), 512):
+        batch = [memoryview(piece) for piece in pieces[start : start + 512]]
+        while batch:
+            done = os.pwritev(fd, batch, offset + total)
+            total += done
+            while batch and done >= len(batch[0]):
+                done -= len(batch[0])
+                batch.pop(0)
+            if batch and done:
+                batch[0] = batch[0][done:]
+    return total

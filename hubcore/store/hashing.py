@@ -28,7 +28,7 @@ class OverlappedHash:
     def __init__(self, digest: Any = None) -> None:
         self._digest = digest if digest is not None else hashlib.sha256()
         self._checkpoint = self._digest.copy()
-        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=8)  # <= 64 MiB queued
+        self._queue: queue.Queue[bytes | list[bytes] | None] = queue.Queue(maxsize=8)
         self._thread = threading.Thread(target=self._work, name="hubcore-hash", daemon=True)
         self._thread.start()
         self._closed = False
@@ -37,12 +37,16 @@ class OverlappedHash:
         while (data := self._queue.get()) is not None:
             if data is self._MARK:
                 self._checkpoint = self._digest.copy()
+            elif isinstance(data, list):
+                for piece in data:
+                    self._digest.update(piece)
             else:
                 self._digest.update(data)
 
-    def update(self, data: bytes) -> None:
-        """Hash *data* after everything given before (queued: returns at once; at most eight
-        pieces wait, so a slow hash holds the writer back rather than filling memory)."""
+    def update(self, data: bytes | list[bytes]) -> None:
+        """Hash *data* (bytes, or a list of pieces in order) after everything given before
+        (queued: returns at once; at most eight items wait, each a read of at most
+        ``READ_SIZE``, so a slow hash holds the writer back rather than filling memory)."""
         if data:
             self._queue.put(data)
 

@@ -64,6 +64,7 @@ __all__ = [
     "is_transient",
     "limit_wait",
     "origin",
+    "read_pieces",
     "redact",
     "rewrite_url",
     "send",
@@ -539,6 +540,21 @@ def read_piece(
     longest wait for each read (:meth:`StallClock.cap`). *pieces*, if given, collects the
     pieces as they arrive: what came before a read failed (a download resumes after it).
     """
+    got = read_pieces(response, size, arrived, decode=decode, wait=wait, pieces=pieces)
+    return got[0] if len(got) == 1 else b"".join(got)
+
+
+def read_pieces(
+    response: Any,
+    size: int,
+    arrived: Callable[[int], None],
+    *,
+    decode: bool = False,
+    wait: Callable[[], float] | None = None,
+    pieces: list[bytes] | None = None,
+) -> list[bytes]:
+    """:func:`read_piece`, its pieces as they came (no joined copy: a writer that takes a
+    list, such as ``os.pwritev``, saves copying every byte once more)."""
     raw = getattr(response, "raw", response)
     pieces = [] if pieces is None else pieces
     filled = 0
@@ -551,7 +567,7 @@ def read_piece(
         pieces.append(piece)
         filled += len(piece)
         arrived(len(piece))
-    return pieces[0] if len(pieces) == 1 else b"".join(pieces)
+    return pieces
 
 
 def _check_redirect(source: str, target: str, encrypted: bool) -> None:
