@@ -21,13 +21,7 @@ from . import test_registry as base
 
 counted = base.counted  # the fixture
 make_files = base.make_files
-
-
-@pytest.fixture(params=["local", "s3"])
-def reg_url(request: pytest.FixtureRequest, hub_home: Path, tmp_path: Path) -> str:
-    if request.param == "s3":
-        return f"s3://{request.getfixturevalue('s3_bucket')}/registry"
-    return str(tmp_path / "registry")
+reg_url = base.reg_url  # the fixture: a folder and an S3 bucket
 
 
 def spawn(code: str, *args: str) -> subprocess.Popen[str]:

@@ -16,13 +16,7 @@ from hubcore.registry.core import alias_key, digest_key
 from . import test_registry as base
 
 make_files = base.make_files
-
-
-@pytest.fixture(params=["local", "s3"])
-def reg_url(request: pytest.FixtureRequest, hub_home: Path, tmp_path: Path) -> str:
-    if request.param == "s3":
-        return f"s3://{request.getfixturevalue('s3_bucket')}/registry"
-    return str(tmp_path / "registry")
+reg_url = base.reg_url  # the fixture: a folder and an S3 bucket
 
 
 class Interrupted:

@@ -57,6 +57,16 @@ def within_budget(action: Callable[[], Any]) -> str:
     return message
 
 
+def dulwich_refs(client: Any, path: str) -> None:
+    """List refs with dulwich's client; its wrapped error as a DownloadError naming the cause
+    (dulwich raises GitProtocolError from its TransportTimeout)."""
+    try:
+        client.get_refs(path)
+    except Exception as exc:
+        cause = exc.__cause__ or exc
+        raise DownloadError(f"{type(cause).__name__}: {exc}") from None
+
+
 class Server:
     """A loopback TCP server with one of three behaviours for each connection:
 
@@ -241,14 +251,7 @@ def test_git_smart_http_v0_fetch_through_dulwich(serve, monkeypatch) -> None:
     url = f"http://127.0.0.1:{server.port}/x.git"
     client, path = gitproto.dulwich_client(url)
 
-    def fetch() -> None:
-        try:
-            client.get_refs(path)
-        except Exception as exc:  # dulwich wraps it: GitProtocolError, from TransportTimeout
-            cause = exc.__cause__ or exc
-            raise DownloadError(f"{type(cause).__name__}: {exc}") from None
-
-    assert within_budget(fetch).startswith("TransportTimeout: ")
+    assert within_budget(lambda: dulwich_refs(client, path)).startswith("TransportTimeout: ")
 
 
 def _pkt(data: bytes) -> bytes:
@@ -271,14 +274,7 @@ def test_git_smart_http_v0_drip_of_valid_lines(serve) -> None:
     server = serve("drip", head, filler=_pkt(oid + b" refs/heads/main\n"))
     client, path = gitproto.dulwich_client(f"http://127.0.0.1:{server.port}/x.git")
 
-    def fetch() -> None:
-        try:
-            client.get_refs(path)
-        except Exception as exc:  # dulwich wraps it: GitProtocolError, from TransportTimeout
-            cause = exc.__cause__ or exc
-            raise DownloadError(f"{type(cause).__name__}: {exc}") from None
-
-    assert within_budget(fetch).startswith("TransportTimeout: ")
+    assert within_budget(lambda: dulwich_refs(client, path)).startswith("TransportTimeout: ")
 
 
 @pytest.mark.parametrize("mode", ["unanswered", "silent", "drip"])
@@ -415,12 +411,5 @@ def test_git_smart_http_v0_dripped_headers_through_dulwich(serve) -> None:
     server = serve("drip", *HEADER_DRIPS["header"])
     client, path = gitproto.dulwich_client(f"http://127.0.0.1:{server.port}/x.git")
 
-    def fetch() -> None:
-        try:
-            client.get_refs(path)
-        except Exception as exc:  # dulwich wraps it: GitProtocolError, from TransportTimeout
-            cause = exc.__cause__ or exc
-            raise DownloadError(f"{type(cause).__name__}: {exc}") from None
-
-    message = within_budget(fetch)  # dulwich wraps it in its GitProtocolError
+    message = within_budget(lambda: dulwich_refs(client, path))
     assert f"the smart HTTP server 127.0.0.1:{server.port}" in message, message
