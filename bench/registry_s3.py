@@ -1,9 +1,13 @@
 """Logging and downloading a large artifact to and from S3 on loopback: registry against s3fs.
 
-Run ``.venv/torch/bin/python bench/registry_s3.py [--mib 1024] [--repeat 3]`` (about 2 minutes
-per repeat for 1 GiB: moto is slow to take uploads). A moto S3 server runs on 127.0.0.1 in
-this process. With the same random file, each registry step is paired with its plain s3fs
-copy in the same round, the two taking turns going first, dirty pages flushed before each:
+Run ``.venv/torch/bin/python bench/registry_s3.py [--mib 1024] [--repeat 3] [--server
+process|thread]`` (about 2 minutes per repeat for 1 GiB: moto is slow to take uploads). A moto
+S3 server runs on 127.0.0.1, by default in a child process (``--server process``): a real S3
+server's CPU is not the client's, and moto's Python in the same process would compete with
+the client for the GIL. ``--server thread`` runs it in this process, as the first versions of
+this bench did. Both contenders always talk to the same server. With the same random file,
+each registry step is paired with its plain s3fs copy in the same round, the two taking
+turns going first, dirty pages flushed before each:
 
 * ``registry.log`` of the file into a fresh registry (the file's hash not remembered: hashing
   included) against ``s3fs.put_file`` of it;
@@ -23,7 +27,9 @@ are not comparable. The download costs one sha256 of the file more than ``get_fi
 verification; about 0.75 CPU s per GiB with SHA extensions), run on a helper thread: its wall
 time stays near ``get_file``'s only while a core is free for it. So the process CPU seconds of
 each step are printed too (they hardly depend on the load), with the sha256 time of the file
-alone: download CPU should be about get CPU + sha256. Raw figures: ``--json FILE``.
+alone: download CPU should be about get CPU + sha256. With ``--server process`` the server's
+CPU seconds (read from ``/proc``) are printed apart; with ``--server thread`` they are part of
+the process's. Raw figures: ``--json FILE``.
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ import logging
 import os
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -51,10 +58,40 @@ MAX_RATIO = 1.2
 UPLOADS = frozenset({"put_object", "upload_part", "create_multipart_upload"})
 
 
-def _timed(fn: Callable[[], Any], cpu: list[float] | None = None) -> float:
+#: The moto server of ``--server process``: a ThreadedMotoServer, as in this process, that
+#: prints its port and serves until its standard input closes.
+_CHILD = """
+import logging, sys
+from moto.server import ThreadedMotoServer
+logging.getLogger("werkzeug").setLevel(logging.ERROR)
+server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+server.start()
+print(server.get_host_and_port()[1], flush=True)
+sys.stdin.read()
+server.stop()
+"""
+
+
+def _process_cpu(pid: int) -> float:
+    """User + system CPU seconds of process *pid* so far (every thread)."""
+    with open(f"/proc/{pid}/stat") as fh:
+        fields = fh.read().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _timed(
+    fn: Callable[[], Any],
+    cpu: list[float] | None = None,
+    server_cpu: list[float] | None = None,
+    server_pid: int | None = None,
+    system: list[float] | None = None,
+) -> float:
     """Wall seconds of *fn*; its process CPU seconds (user + system, every thread, the moto
-    server's included) are appended to *cpu*."""
+    server's included when it runs in this process) are appended to *cpu*, the server
+    process's (if any) to *server_cpu*, the system (kernel) part of the process's to
+    *system*."""
     os.sync()  # one contender does not pay for the other's dirty pages
+    server_before = _process_cpu(server_pid) if server_pid else 0.0
     before = os.times()
     start = time.perf_counter()
     fn()
@@ -62,6 +99,10 @@ def _timed(fn: Callable[[], Any], cpu: list[float] | None = None) -> float:
     after = os.times()
     if cpu is not None:
         cpu.append(after.user + after.system - before.user - before.system)
+    if system is not None:
+        system.append(after.system - before.system)
+    if server_cpu is not None and server_pid:
+        server_cpu.append(_process_cpu(server_pid) - server_before)
     return wall
 
 
@@ -74,15 +115,32 @@ def main() -> None:
     parser.add_argument("--mib", type=int, default=1024, help="artifact size in MiB")
     parser.add_argument("--repeat", type=int, default=3, help="paired rounds (medians)")
     parser.add_argument("--json", type=Path, help="write the raw figures here")
+    parser.add_argument(
+        "--server",
+        choices=("process", "thread"),
+        default="process",
+        help="run moto in a child process (default) or in this process",
+    )
     args = parser.parse_args()
     import boto3
-    from moto.server import ThreadedMotoServer
 
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's request log
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
+    child: subprocess.Popen[str] | None = None
+    server: Any = None
+    if args.server == "process":
+        child = subprocess.Popen(
+            [sys.executable, "-c", _CHILD], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
+        assert child.stdout is not None
+        endpoint = f"http://127.0.0.1:{int(child.stdout.readline())}"
+    else:
+        from moto.server import ThreadedMotoServer
+
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's request log
+        server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        server.start()
+        host, port = server.get_host_and_port()
+        endpoint = f"http://{host}:{port}"
+    server_pid = child.pid if child is not None else None
     os.environ.update(
         AWS_ACCESS_KEY_ID="bench",
         AWS_SECRET_ACCESS_KEY="bench",
@@ -123,6 +181,8 @@ def main() -> None:
 
         runs: dict[str, list[float]] = {"put": [], "log": [], "get": [], "download": []}
         cpus: dict[str, list[float]] = {k: [] for k in runs}
+        server_cpus: dict[str, list[float]] = {k: [] for k in runs}
+        system_cpus: dict[str, list[float]] = {k: [] for k in runs}
         loads = []
         reg: Any = None
         for i in range(args.repeat):
@@ -137,14 +197,22 @@ def main() -> None:
                 "log": lambda reg=reg, box=box: box.append(reg.log("big", {"model.bin": source})),
             }
             for step in ("put", "log") if i % 2 == 0 else ("log", "put"):
-                runs[step].append(_timed(steps[step], cpus[step]))
+                runs[step].append(
+                    _timed(
+                        steps[step], cpus[step], server_cpus[step], server_pid, system_cpus[step]
+                    )
+                )
             got = work / "got"
             steps = {
                 "get": lambda plain=plain, got=got: fs.get_file(plain, str(got)),
                 "download": lambda box=box, home=home: box[0].download(cache=Cache(home)),
             }
             for step in ("get", "download") if i % 2 == 0 else ("download", "get"):
-                runs[step].append(_timed(steps[step], cpus[step]))
+                runs[step].append(
+                    _timed(
+                        steps[step], cpus[step], server_cpus[step], server_pid, system_cpus[step]
+                    )
+                )
             folder = box[0].download(cache=Cache(home))
             assert (folder / "model.bin").stat().st_size == got.stat().st_size
             got.unlink()
@@ -170,16 +238,20 @@ def main() -> None:
         calls.clear()
         relog_touched = _timed(lambda: reg.log("big", {"model.bin": source}))
         touched_requests = dict(calls)
-    server.stop()
+    if child is not None:
+        child.communicate("")  # its standard input closes: it stops
+    else:
+        server.stop()
 
     medians = {k: statistics.median(v) for k, v in runs.items()}
     cpu_medians = {k: statistics.median(v) for k, v in cpus.items()}
+    server_medians = {k: statistics.median(v) for k, v in server_cpus.items() if v}
     log_ratio = medians["log"] / medians["put"]
     download_ratio = medians["download"] / medians["get"]
     uploads = sum(
         n for r in (unchanged_requests, touched_requests) for m, n in r.items() if m in UPLOADS
     )
-    print(f"{args.mib} MiB, {args.repeat} paired rounds, medians")
+    print(f"{args.mib} MiB, {args.repeat} paired rounds, medians; moto server in a {args.server}")
     print(f"load average (1/5/15 min) before each round: {'; '.join(loads)}; now {_load_avg()}")
     for label, mine, theirs, ratio in (
         ("log / s3fs put", "log", "put", log_ratio),
@@ -198,6 +270,27 @@ def main() -> None:
         f"{sha256_s:.2f} s (download CPU - get CPU: "
         f"{cpu_medians['download'] - cpu_medians['get']:.2f} s)"
     )
+    print(
+        "process CPU s per round, get / download (system part): "
+        + "; ".join(
+            f"{g:.2f} ({gs:.2f}) / {d:.2f} ({ds:.2f})"
+            for g, gs, d, ds in zip(
+                cpus["get"],
+                system_cpus["get"],
+                cpus["download"],
+                system_cpus["download"],
+                strict=True,
+            )
+        )
+    )
+    if server_medians:
+        both = {k: cpu_medians[k] + server_medians[k] for k in ("get", "download")}
+        print(
+            f"server process CPU s (medians): put {server_medians['put']:.2f}, log "
+            f"{server_medians['log']:.2f}, get {server_medians['get']:.2f}, download "
+            f"{server_medians['download']:.2f}; client + server: get {both['get']:.2f}, "
+            f"download {both['download']:.2f} ({both['download'] / both['get']:.2f}x)"
+        )
     print(f"re-log, unchanged: {relog_unchanged:.3f} s, requests {unchanged_requests}")
     print(f"re-log, touched (hashed again): {relog_touched:.3f} s, requests {touched_requests}")
     print(f"uploads by the re-logs: {uploads} (target 0: {'yes' if uploads == 0 else 'NO'})")
@@ -208,6 +301,9 @@ def main() -> None:
             "medians": medians,
             "cpu": cpus,
             "cpu_medians": cpu_medians,
+            "server": args.server,
+            "server_cpu": server_cpus,
+            "system_cpu": system_cpus,
             "sha256_s": sha256_s,
             "log_ratio": log_ratio,
             "download_ratio": download_ratio,

@@ -22,6 +22,7 @@ Synchronous filesystems (local files, sftp, ftp) keep their own timeouts.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import importlib.util
 import os
@@ -180,7 +181,8 @@ def copy(
                 write(data)
                 done += len(data)
         return done
-    done, whole = _stream(store, path, write, what)
+    done, whole, known = _stream(store, path, write, what)
+    size = known if size is None else size  # else a last range past the end: 416
     while not whole and (size is None or done < size):
         wanted = RANGE if size is None else min(RANGE, size - done)
         data = call(store, "cat_file", path, start=done, end=done + wanted, what=what)
@@ -194,17 +196,18 @@ def copy(
 
 def _stream(
     store: Store, path: str, write: Callable[[bytes], object], what: str
-) -> tuple[int, bool]:
+) -> tuple[int, bool, int | None]:
     """Copy *path* as one streamed request where the filesystem streams (s3fs, gcsfs), each
     :data:`RANGE` of it bounded by the stall budget: one request per file, not one per
-    range (a store answers every request at a cost). Returns the bytes copied and whether
-    that is the whole file: a stream that breaks leaves the rest to :func:`copy`'s ranges;
-    one that stalls is an error."""
+    range (a store answers every request at a cost). The next piece is read while this
+    thread writes the one before. Returns the bytes copied, whether that is the whole file,
+    and the file's size if the stream told it: a stream that breaks leaves the rest to
+    :func:`copy`'s ranges; one that stalls is an error."""
     from fsspec.asyn import AsyncFileSystem, sync
 
     fs, budget = store.fs, settings.current().stall_budget
     if type(fs).open_async is AsyncFileSystem.open_async:
-        return 0, False
+        return 0, False, None
 
     async def piece(stream: Any) -> bytes:
         parts, got = [], 0
@@ -213,36 +216,55 @@ def _stream(
             got += len(data)
         return b"".join(parts)
 
+    def failed(exc: BaseException) -> DownloadError:
+        return DownloadError(
+            f"{what} failed: {_reason(exc)} (host {store.host}, transport {store.transport})"
+        )
+
     def bounded(func: Callable[..., Any], *args: Any) -> Any:
         try:
             return sync(fs.loop, func, *args, timeout=budget or None)
         except (asyncio.TimeoutError, TimeoutError) as exc:
-            raise DownloadError(
-                f"{what} failed: {_reason(exc)} (host {store.host}, transport {store.transport})"
-            ) from None
+            raise failed(exc) from None
+
+    def ahead(stream: Any) -> concurrent.futures.Future[bytes]:
+        # the next piece is read on the loop while this thread writes the one before
+        read = piece(stream) if not budget else asyncio.wait_for(piece(stream), budget)
+        return asyncio.run_coroutine_threadsafe(read, fs.loop)
 
     try:
         stream = bounded(fs.open_async, path, "rb")
     except (FileNotFoundError, DownloadError):
         raise
     except Exception:  # no stream: the ranges say why
-        return 0, False
+        return 0, False, None
     done = 0
+    pending = ahead(stream)
     try:
         while True:
             try:
-                data = bounded(piece, stream)
-            except (FileNotFoundError, DownloadError):
+                data = pending.result()
+            except (asyncio.TimeoutError, TimeoutError) as exc:
+                raise failed(exc) from None
+            except FileNotFoundError:
                 raise
             except Exception:  # a broken stream: the ranges go on from where it stopped
-                return done, False
+                return done, False, _size(stream)
             if not data:
-                return done, True
+                return done, True, _size(stream)
+            pending = ahead(stream)
             write(data)
             done += len(data)
     finally:
+        pending.cancel()
         with contextlib.suppress(Exception):
             sync(fs.loop, stream.close, timeout=budget or None)
+
+
+def _size(stream: Any) -> int | None:
+    """The file's size as a stream learnt it (s3fs: the response's length), if it did."""
+    size = getattr(stream, "size", None)
+    return size if isinstance(size, int) and size >= 0 else None
 
 
 def _reason(exc: BaseException) -> str:
