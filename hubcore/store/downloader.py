@@ -586,7 +586,13 @@ class HttpDownload:
             self._waits.last = self._clock.cap(self.settings.read_timeout)
             return float(self._waits.last)
 
-        return read_pieces(response, size, arrived, wait=wait, pieces=pieces)
+        def budget_left() -> float:
+            with self._meta_lock:
+                return self._clock.left()
+
+        return read_pieces(
+            response, size, arrived, wait=wait, pieces=pieces, budget_left=budget_left
+        )
 
     def _failed(self) -> None:
         """An attempt failed: its stall stays charged (:meth:`StallClock.failed`)."""
