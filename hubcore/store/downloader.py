@@ -586,13 +586,7 @@ class HttpDownload:
             self._waits.last = self._clock.cap(self.settings.read_timeout)
             return float(self._waits.last)
 
-        def budget_left() -> float:
-            with self._meta_lock:
-                return self._clock.left()
-
-        return read_pieces(
-            response, size, arrived, wait=wait, pieces=pieces, budget_left=budget_left
-        )
+        return read_pieces(response, size, arrived, wait=wait, pieces=pieces)
 
     def _failed(self) -> None:
         """An attempt failed: its stall stays charged (:meth:`StallClock.failed`)."""

@@ -32,6 +32,7 @@ import math
 import os
 import re
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -544,10 +545,6 @@ def read_piece(
     return got[0] if len(got) == 1 else b"".join(got)
 
 
-#: A read that brings this much at once found the sender ahead of the reader.
-FLOWING = 256 << 10
-
-
 def read_pieces(
     response: Any,
     size: int,
@@ -556,71 +553,49 @@ def read_pieces(
     decode: bool = False,
     wait: Callable[[], float] | None = None,
     pieces: list[bytes] | None = None,
-    budget_left: Callable[[], float] | None = None,
 ) -> list[bytes]:
     """:func:`read_piece`, its pieces as they came (no joined copy: a writer that takes a
     list, such as ``os.pwritev``, saves copying every byte once more).
 
-    With *budget_left* (the seconds a stall may still last, :meth:`StallClock.left`), a read
-    that finds the sender ahead (a whole :data:`FLOWING` waiting) takes the rest of *size* in
-    one call, which :func:`_read_within` ends when that budget runs out. Reading piece by
-    piece gives every receive a fresh buffer of its own, which the allocator maps and unmaps:
-    a page fault for every 4 KiB received (a verified 1 GiB download took 15% longer). What
-    that call had read when it failed is fetched again."""
+    Each read asks for what is waiting on the socket (at least :data:`PIECE`, at most what
+    is left of *size*): a read allocates a buffer of the size it asks for and shrinks it to
+    what came, and asking for a whole 8 MiB to receive one megabyte made the allocator map
+    and unmap every buffer, a page fault for every 4 KiB received (a verified 1 GiB download
+    took 15% longer). Over TLS a read brings one record at most, so it asks for :data:`PIECE`.
+    """
     raw = getattr(response, "raw", response)
     pieces = [] if pieces is None else pieces
+    sock = _body_socket(raw)
     filled = 0
     while filled < size:
         if wait is not None:
             limit_wait(raw, wait())
-        asked = size - filled if budget_left is None or decode else min(size - filled, FLOWING)
+        asked = min(size - filled, max(_waiting(sock), PIECE))
         piece: bytes = raw.read1(asked, decode_content=decode)
         if not piece:
             break
         pieces.append(piece)
         filled += len(piece)
         arrived(len(piece))
-        if len(piece) == FLOWING and filled < size and budget_left is not None and not decode:
-            wanted = size - filled
-            rest = _read_within(raw, wanted, budget_left())
-            if rest is None:
-                continue  # no socket to watch: piece by piece
-            if rest:
-                pieces.append(rest)
-                filled += len(rest)
-                arrived(len(rest))
-            if len(rest) < wanted:
-                break  # the body ended
     return pieces
 
 
-class BodyTooSlow(TimeoutError):
-    """A body read cut by the watchdog when the stall budget left ran out (a server that
-    stalled or dripped in the middle of it)."""
+#: The least a body read asks for (under the allocator's threshold for mapping a buffer).
+PIECE = 64 << 10
 
 
-def _read_within(raw: Any, size: int, seconds: float) -> bytes | None:
-    """``raw.read(size)`` (until *size* bytes or the body's end), the socket shut down by the
-    watchdog if that takes over *seconds*: :class:`BodyTooSlow` then, whatever was read (a
-    body without a length would seem to end there). Without a budget, a plain read; None if
-    there is no socket to watch."""
-    if math.isinf(seconds):
-        return bytes(raw.read(size, decode_content=False))
-    sock = _body_socket(raw)
-    if sock is None:
-        return None
-    token = _watchdog.arm(sock, time.monotonic() + max(seconds, _MIN_WAIT))
+def _waiting(sock: socket.socket | None) -> int:
+    """Bytes received on plain TCP *sock* and not read yet (0 if unknown, or over TLS)."""
+    if sock is None or hasattr(sock, "cipher"):
+        return 0
     try:
-        data: bytes = raw.read(size, decode_content=False)
-    except BaseException:
-        if _watchdog.disarm(token):
-            raise BodyTooSlow(
-                f"no progress within the stall budget left ({seconds:.3g} s)"
-            ) from None
-        raise
-    if _watchdog.disarm(token):
-        raise BodyTooSlow(f"no progress within the stall budget left ({seconds:.3g} s)")
-    return data
+        import fcntl
+        import termios
+
+        waiting = fcntl.ioctl(sock.fileno(), termios.FIONREAD, b"\0\0\0\0")
+    except (ImportError, OSError, ValueError):
+        return 0
+    return int.from_bytes(waiting, sys.byteorder, signed=True)
 
 
 def _check_redirect(source: str, target: str, encrypted: bool) -> None:

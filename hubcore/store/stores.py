@@ -183,6 +183,8 @@ def copy(
         return done
     done, whole, known = _stream(store, path, write, what)
     size = known if size is None else size  # else a last range past the end: 416
+    if size is None and not whole:  # the stream broke before it told the size
+        size = int(call(store, "size", path, what=what))
     while not whole and (size is None or done < size):
         wanted = RANGE if size is None else min(RANGE, size - done)
         data = call(store, "cat_file", path, start=done, end=done + wanted, what=what)
@@ -258,7 +260,19 @@ def _stream(
     finally:
         pending.cancel()
         with contextlib.suppress(Exception):
-            sync(fs.loop, stream.close, timeout=budget or None)
+            sync(fs.loop, _close, stream, timeout=budget or None)
+
+
+async def _close(stream: Any) -> None:
+    """Close *stream* and the response under it: s3fs's streamed file never marks itself
+    open, so fsspec's ``close`` returns at once and leaves its body (``r``) holding a pooled
+    connection when the copy stops half way."""
+    try:
+        await stream.close()
+    finally:
+        close = getattr(getattr(stream, "r", None), "close", None)
+        if callable(close):
+            close()
 
 
 def _size(stream: Any) -> int | None:
