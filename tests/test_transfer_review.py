@@ -72,18 +72,25 @@ class BurstThenSteady:
                 continue
             threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
 
+    def _request(self, conn: socket.socket) -> str | None:
+        """The request's head (its first line recorded), or None if the client went away."""
+        request = b""
+        while b"\r\n\r\n" not in request:
+            got = conn.recv(65536)
+            if not got:
+                return None
+            request += got
+        text = request.decode("latin-1")
+        self.requests.append(text.split("\r\n", 1)[0])
+        return text
+
     def _serve(self, conn: socket.socket) -> None:
         with conn:
             conn.settimeout(30)
             try:
-                request = b""
-                while b"\r\n\r\n" not in request:
-                    got = conn.recv(65536)
-                    if not got:
-                        return
-                    request += got
-                text = request.decode("latin-1")
-                self.requests.append(text.split("\r\n", 1)[0])
+                text = self._request(conn)
+                if text is None:
+                    return
                 match = re.search(r"(?im)^range: bytes=(\d+)-(\d*)\s*$", text)
                 size = len(self.data)
                 if self.ranges and match:
@@ -204,13 +211,8 @@ class ChunkedServer(BurstThenSteady):
     def _serve(self, conn: socket.socket) -> None:
         with conn:
             try:
-                request = b""
-                while b"\r\n\r\n" not in request:
-                    got = conn.recv(65536)
-                    if not got:
-                        return
-                    request += got
-                self.requests.append(request.decode("latin-1").split("\r\n", 1)[0])
+                if self._request(conn) is None:
+                    return
                 out = [
                     b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
                 ]
