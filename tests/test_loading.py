@@ -94,6 +94,25 @@ def test_local_repo_edits_are_picked_up(hub_home, make_hub_repo) -> None:
     assert hubcore.load(str(repo), "v") == 2
 
 
+def test_an_edit_within_the_same_second_is_picked_up(hub_home, make_hub_repo, monkeypatch) -> None:
+    """Bytecode is written and the edit keeps the size and the whole second of the file's
+    modification time: Python's own check (seconds and size) would run the old code."""
+    import os
+
+    monkeypatch.setattr(sys, "dont_write_bytecode", False)
+    repo = make_hub_repo(
+        {"hubconf.py": "from helper import v\n", "helper.py": "def v():\n    return 1\n"}
+    )
+    helper = repo / "helper.py"
+    second = helper.stat().st_mtime_ns // 10**9 * 10**9
+    os.utime(helper, ns=(second, second + 1000))
+    assert hubcore.load(str(repo), "v") == 1
+    assert list((repo / "__pycache__").glob("helper*.pyc")), "no bytecode was written"
+    helper.write_text("def v():\n    return 2\n")
+    os.utime(helper, ns=(second, second + 2000))  # the same second, the same size
+    assert hubcore.load(str(repo), "v") == 2
+
+
 def test_missing_dependencies_are_all_named_before_import(
     hub_home, make_hub_repo, tmp_path
 ) -> None:
