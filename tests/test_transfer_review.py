@@ -241,19 +241,19 @@ def test_a_slow_disk_is_not_charged_to_the_s3_stall_budget(
     s3_bucket: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Each write takes longer than the budget; the read ahead is done meanwhile and
-    its own budget is the network's."""
+    its own budget is the network's (a budget a loaded machine's moto meets for 4 MiB)."""
     import s3fs
 
     from hubcore.store import stores
 
-    monkeypatch.setenv("HUBCORE_STALL_BUDGET", "0.5")
+    monkeypatch.setenv("HUBCORE_STALL_BUDGET", "3")
     data = os.urandom(2 * stores.RANGE + 7)
     s3fs.S3FileSystem().pipe_file(f"{s3_bucket}/big.bin", data)
     opened = stores.open_store(f"s3://{s3_bucket}")
     got: list[bytes] = []
 
     def write(piece: bytes) -> None:
-        threading.Event().wait(0.8)
+        threading.Event().wait(3.5)
         got.append(piece)
 
     assert stores.copy(opened, f"{s3_bucket}/big.bin", None, write, "reading") == len(data)
