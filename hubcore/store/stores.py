@@ -184,7 +184,8 @@ def copy(
     done, whole, known = _stream(store, path, write, what)
     size = known if size is None else size  # else a last range past the end: 416
     if size is None and not whole:  # the stream broke before it told the size
-        size = int(call(store, "size", path, what=what))
+        found = call(store, "size", path, what=what)
+        size = found if isinstance(found, int) else None
     while not whole and (size is None or done < size):
         wanted = RANGE if size is None else min(RANGE, size - done)
         data = call(store, "cat_file", path, start=done, end=done + wanted, what=what)
