@@ -81,7 +81,9 @@ def test_no_command_shows_or_stores_url_credentials(tmp_path, file_server) -> No
     ]
     joined = "\n".join(outputs)
     assert "linear" in outputs[0], joined
-    assert "weights: http://127.0.0.1" in outputs[4], joined
+    weights_line = [line for line in outputs[4].splitlines() if line.startswith("weights: ")]
+    assert weights_line, joined
+    assert "w.safetensors" in weights_line[0], joined  # the weights applied, not the archive
     assert "safetensors" in outputs[5], joined
     assert "127.0.0.1" in joined  # URLs are shown, only without their secrets
     assert SECRET not in joined, joined

@@ -140,14 +140,6 @@ def test_missing_dependencies_are_all_named_before_import(
     assert isinstance(info.value, ImportError)
 
 
-def test_distribution_name_differing_from_module_name(hub_home, make_hub_repo) -> None:
-    # "PyYAML" is a distribution whose module is "yaml"; "attrs" both; "typing_extensions".
-    repo = make_hub_repo(
-        {"hubconf.py": "dependencies = ['attrs>=20', 'packaging']\ndef m():\n    return 1\n"}
-    )
-    assert hubcore.load(str(repo), "m") == 1
-
-
 def test_hubconf_import_error_is_wrapped(hub_home, make_hub_repo) -> None:
     repo = make_hub_repo({"hubconf.py": "raise ValueError('boom')\ndef m():\n    pass\n"})
     with pytest.raises(EntrypointError, match=r"importing hubconf\.py .* ValueError: boom"):
