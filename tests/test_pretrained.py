@@ -229,3 +229,27 @@ def test_safetensors_preferred_when_both_formats_are_offered(hub_home, make_hub_
     assert_params(chosen, load_file(str(root / "weights" / "model.safetensors")))
     with pytest.raises(hubcore.HubError):  # asked for by name: taken as declared
         hubcore.load(str(root), "model", pretrained="pickle")
+    # Discovery shows the file pretrained=True reads: one rule, not a second copy that drifts.
+    listed = hubcore.discover(str(root)).entrypoints["model"].weights
+    assert listed.default == "safe"
+    from click.testing import CliRunner
+
+    from hubcore.cli import main
+
+    shown = CliRunner().invoke(main, ["help", str(root), "model"])
+    assert shown.exit_code == 0, shown.output
+    assert "* safe: weights/model.safetensors" in shown.output
+    assert "  pickle: weights/model.pth" in shown.output
+
+
+def test_default_variant_rule() -> None:
+    from hubcore.repo.weights import Weights, default_variant
+
+    def pick(declared: str, **urls: str) -> str:
+        return default_variant({name: Weights(url) for name, url in urls.items()}, declared)
+
+    assert pick("a", a="w/m.PTH", b="w/m.safetensors") == "b"  # suffix case does not matter
+    assert pick("a", a="w/m.ckpt", b="w/other.safetensors") == "a"  # another file, not a twin
+    assert pick("a", a="w/m.onnx", b="w/m.safetensors") == "a"  # not a pickle format
+    assert pick("a", a="https://h/m", b="https://h/m.safetensors") == "a"  # no suffix
+    assert pick("b", a="w/m.pth", b="w/m.safetensors") == "b"

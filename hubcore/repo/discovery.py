@@ -1202,7 +1202,7 @@ def _weights_from_call(
     is_weights: Callable[[ast.expr], bool],
 ) -> WeightsInfo:
     """What a ``pretrained(...)`` call declares, read as :mod:`hubcore.repo.pretrained` would."""
-    from hubcore.repo.weights import Weights
+    from hubcore.repo.weights import Weights, default_variant
 
     unknown = WeightsInfo({}, None, known=False)
     bound = _bind_call(call, kind)
@@ -1239,7 +1239,7 @@ def _weights_from_call(
     chosen = default if isinstance(default, str) else next(iter(variants))
     if chosen not in variants:
         return unknown
-    return WeightsInfo(variants, chosen)
+    return WeightsInfo(variants, default_variant(variants, chosen))
 
 
 def _weight_spec(

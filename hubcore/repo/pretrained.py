@@ -22,7 +22,7 @@ import inspect
 import logging
 import os
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar, cast
 from urllib.parse import unquote, urlsplit
@@ -48,7 +48,7 @@ from hubcore.plugins.backends import (
     assigns_weights,
     call_backend,
 )
-from hubcore.repo.weights import Weights
+from hubcore.repo.weights import Weights, default_variant
 from hubcore.store import http, transfer
 from hubcore.store.addresses import is_internal_host
 
@@ -78,30 +78,19 @@ class PretrainedSpec:
     def choose(self, choice: bool | str, entry: str) -> Weights:
         """The weights ``pretrained=choice`` selects.
 
-        ``True`` takes the default variant, but when that is a pickle-based file and the same
-        file is also offered as ``.safetensors`` (another variant with the same name and that
-        suffix), the safetensors file is taken: it cannot carry code. A variant asked for by
-        name is always taken as declared.
+        ``True`` takes the default variant, or its safetensors twin (the rule of
+        :func:`hubcore.repo.weights.default_variant`, which discovery shows too); a variant asked
+        for by name is always taken as declared.
         """
         if choice is True:
-            chosen = self.variants[self.default]
-            return _safetensors_twin(chosen, self.variants.values()) or chosen
+            return self.variants[default_variant(self.variants, self.default)]
         if isinstance(choice, str) and choice in self.variants:
             return self.variants[choice]
         raise VariantNotFoundError(
             f"{entry} has no pretrained variant {choice!r}; available: "
-            f"{', '.join(sorted(self.variants))} (pretrained=True uses {self.default!r})"
+            f"{', '.join(sorted(self.variants))} "
+            f"(pretrained=True uses {default_variant(self.variants, self.default)!r})"
         )
-
-
-_PICKLE_SUFFIXES = (".pth", ".pt", ".pkl", ".bin", ".mge", ".ckpt")
-
-
-def _safetensors_twin(weights: Weights, offered: Iterable[Weights]) -> Weights | None:
-    stem, dot, suffix = weights.url.rpartition(".")
-    if not dot or f".{suffix.lower()}" not in _PICKLE_SUFFIXES:
-        return None
-    return next((w for w in offered if w.url == f"{stem}.safetensors"), None)
 
 
 def pretrained(
