@@ -91,3 +91,41 @@ def test_hash_and_download(run, tmp_path) -> None:
     bad = CliRunner().invoke(main, ["download", str(f), "--sha256", "0" * 64])
     assert bad.exit_code == 1
     assert "sha256 mismatch" in bad.output
+
+
+def test_load_names_the_weights_applied_not_the_last_download(run, file_server, make_hub_repo):
+    """An entrypoint that applies weights and then downloads another file (a vocabulary): the
+    weights line names the weights, not the last thing fetched."""
+    pytest.importorskip("hubcore_numpy_example")
+    from tests.test_lock import weights_bytes
+
+    weights = file_server.add("linear.safetensors", weights_bytes(1))
+    vocab = file_server.add("vocab.txt", b"hello world\n")
+    repo = make_hub_repo(
+        {
+            "hubconf.py": f"""
+import hubcore
+from hubcore import pretrained
+from hubcore_numpy_example import NumpyModel
+
+dependencies = []
+
+
+@pretrained({weights!r})
+def base():
+    '''The model with its weights.'''
+    return NumpyModel({{"weight": (3, 4), "bias": (3,)}})
+
+
+def with_vocab():
+    '''Weights first, then a vocabulary file.'''
+    model = base(pretrained=True)
+    hubcore.download({vocab!r})
+    return model
+"""
+        }
+    )
+    out = run("load", str(repo), "with_vocab").output
+    (line,) = [line for line in out.splitlines() if line.startswith("weights: ")]
+    assert "linear.safetensors" in line
+    assert "vocab" not in line
