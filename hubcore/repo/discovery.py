@@ -10,7 +10,16 @@ listed, marked unresolved with the reason, rather than guessed at.
 ``@pretrained`` is recognised when the decorator really is hubcore's (however it is imported:
 ``from hubcore import pretrained as hp``, ``import hubcore as hc; @hc.pretrained``, a
 re-export from one of the repository's modules) or megengine.hub's, which hubcore runs in its
-place; a decorator of another package that happens to be called ``pretrained`` is not.
+place; a decorator of another package that happens to be called ``pretrained`` is not. It is
+followed as Python runs the module, top to bottom: through assigned aliases (``P =
+hubcore.pretrained``), decorators bound to names (``D = pretrained(url)`` then ``@D``), the call
+form (``m = pretrained(url)(_m)``), and arguments that are literals, module constants (also
+imported ones), items of them, short ``+``/``*`` of strings, and ``Weights(...)`` of those. The
+arguments then go through :func:`hubcore.repo.weights.declared_weights`, the grammar the
+decorator itself runs, so both read the same variants and default. Any other use of the
+decorator (computed arguments, a decorator made by a call, a repository function that uses it)
+is reported as weights declared but not known (``WeightsInfo(known=False)``), never as no
+weights, so ``hubcore lock`` refuses it rather than lock nothing.
 
 Limits, so that a hostile or broken repository gets a clear error instead of a hang, a
 crash or a look at files it does not own:
@@ -61,9 +70,9 @@ import ast
 import functools
 import importlib.machinery
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import attrs
 
@@ -230,13 +239,17 @@ class HubconfInfo:
 
 
 class _Def:
-    __slots__ = ("file", "node")
+    __slots__ = ("file", "node", "weights")
 
     def __init__(
-        self, node: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef | ast.Lambda, file: Path
+        self,
+        node: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef | ast.Lambda,
+        file: Path,
+        weights: WeightsInfo | None = None,
     ):
         self.node = node
         self.file = file
+        self.weights = weights  # what its decorators declare, read where it is defined
 
 
 class _ImportedName:
@@ -269,13 +282,24 @@ class _NotCallable:
         self.reason = reason  # why it is not an entrypoint, for `list --verbose`
 
 
+class _Wrapped:
+    """What ``pretrained(...)`` applied in a call (``m = pretrained(url)(_m)``) binds: *inner*
+    (its signature and docstring, as ``functools.wraps`` keeps them) with the weights."""
+
+    __slots__ = ("inner", "weights")
+
+    def __init__(self, inner: _LocalAlias | _Opaque, weights: WeightsInfo):
+        self.inner = inner
+        self.weights = weights
+
+
 #: Why names are skipped.
 MODULE = "a module"
 MAIN_ONLY = 'bound only under `if __name__ == "__main__":`, which importing never runs'
 TYPE_CHECKING_ONLY = "bound only under `if TYPE_CHECKING:`, which never runs"
 
 
-_Binding = _Def | _ImportedName | _LocalAlias | _Opaque | _NotCallable
+_Binding = _Def | _ImportedName | _LocalAlias | _Opaque | _NotCallable | _Wrapped
 
 
 class _NotLiteral:
@@ -311,6 +335,16 @@ class _ModuleScan:
         #: Names bound to something of another package (``hp`` in ``from hubcore import
         #: pretrained as hp``), to recognise hubcore's decorator however it is spelled.
         self.externals: dict[str, _Ref] = {}
+        #: Names bound to what ``pretrained(...)`` returns (``D = pretrained(url)``), or to
+        #: anything else made with hubcore's decorator (then the weights are not known).
+        self.decorators: dict[str, WeightsInfo] = {}
+
+    def forget(self, name: str) -> None:
+        """Drop what is known of *name*'s value."""
+        self.constants.pop(name, None)
+        self.externals.pop(name, None)
+        self.decorators.pop(name, None)
+        self.module_aliases.discard(name)
 
     def bind(self, name: str, binding: _Binding, external: _Ref | None = None) -> bool:
         """(Re)bind *name*, forgetting what it was bound to before; false (and nothing done)
@@ -318,9 +352,7 @@ class _ModuleScan:
         if name in self.protected:
             return False
         self.bindings[name] = binding
-        self.constants.pop(name, None)
-        self.externals.pop(name, None)
-        self.module_aliases.discard(name)
+        self.forget(name)
         if external is not None:
             self.externals[name] = external
         return True
@@ -353,6 +385,10 @@ class _Scanner:
         self.current = root / HUBCONF  # the file being read, for errors
         self._scans: dict[Path, _ModuleScan] = {}
         self._in_progress: set[Path] = set()
+        #: The scans being built, as bound so far (what their own module-level code sees).
+        self._partial: dict[Path, _ModuleScan] = {}
+        #: Whether each function of the repository may use hubcore's decorator when called.
+        self._mentions: dict[ast.AST, bool] = {}
 
     def rel(self, file: Path) -> str:
         try:
@@ -457,7 +493,7 @@ class _Scanner:
         self._in_progress.add(real)
         try:
             tree = self.parse(real)
-            scan = _ModuleScan()
+            scan = self._partial[real] = _ModuleScan()
             for stmt, protected, never in _top_level_statements(tree.body):
                 if never is not None:  # only recorded, for `list --verbose`
                     for name in _bound_names([stmt]):
@@ -481,10 +517,13 @@ class _Scanner:
             return scan
         finally:
             self._in_progress.discard(real)
+            self._partial.pop(real, None)
 
     def _bind(self, stmt: ast.stmt, file: Path, scan: _ModuleScan) -> None:
         if isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
-            scan.bind(stmt.name, _Def(stmt, file))
+            # read now: the decorators see the names as bound at this point of the module
+            weights = self._decorated(stmt.decorator_list, file, scan)
+            scan.bind(stmt.name, _Def(stmt, file, weights))
         elif isinstance(stmt, ast.Import):
             for alias in stmt.names:
                 top, *rest = alias.name.split(".")
@@ -507,8 +546,7 @@ class _Scanner:
             for target in stmt.targets:
                 if isinstance(target, ast.Name) and target.id not in scan.protected:
                     scan.bindings.pop(target.id, None)
-                    scan.constants.pop(target.id, None)
-                    scan.externals.pop(target.id, None)
+                    scan.forget(target.id)
         elif isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call):
             self._note_sys_path(stmt.value, file)
             self._note_list_call(stmt.value, file, scan)
@@ -565,6 +603,7 @@ class _Scanner:
         if not isinstance(target, ast.Name):
             return
         name = target.id
+        ref = self.ref(value, file, scan) if isinstance(value, ast.Attribute) else None
         if name == "dependencies":
             if not scan.bind(name, _NotCallable("the `dependencies` list")):
                 return
@@ -584,22 +623,69 @@ class _Scanner:
         elif isinstance(value, ast.Lambda):
             scan.bind(name, _Def(value, file))
         elif isinstance(value, ast.Name):
-            scan.bind(name, _LocalAlias(file, value.id))
+            if scan.bind(name, _LocalAlias(file, value.id), scan.externals.get(value.id)):
+                # an alias takes the value it has now (later rebinding of the original aside)
+                if value.id in scan.constants:
+                    scan.constants[name] = scan.constants[value.id]
+                if value.id in scan.decorators:
+                    scan.decorators[name] = scan.decorators[value.id]
+        elif self._bind_weights_api(name, value, file, scan):
+            pass
         elif _is_this_module(value, scan.module_aliases):
             if scan.bind(name, _NotCallable(MODULE)):
                 scan.module_aliases.add(name)
         elif _is_plain_data(value) or name.isupper() or _returns_data(value):
             # UPPER_CASE names are constants by convention (HERE = os.path.dirname(...)).
             what = "data" if _is_plain_data(value) or _returns_data(value) else "a constant"
-            if not scan.bind(name, _NotCallable(f"{what} (`{_short(value, 40)}`)")):
+            if not scan.bind(name, _NotCallable(f"{what} (`{_short(value, 40)}`)"), ref):
                 return
             literal = _literal(value)
             if literal is _NOT_LITERAL:  # lists of names built from others: `a + b`
                 literal = _string_list(value, scan.constants)
-            if literal is not None or isinstance(value, ast.Constant):
+            if literal is None and not isinstance(value, ast.Constant):
+                literal = self.value(value, file, scan)  # `{"a": Weights(...)}`, `URLS["a"]`
+            if literal is not _NOT_LITERAL and (
+                literal is not None or isinstance(value, ast.Constant)
+            ):
                 scan.constants[name] = literal
         else:
-            scan.bind(name, _Opaque(f"assigned from `{_short(value)}`"))
+            scan.bind(name, _Opaque(f"assigned from `{_short(value)}`"), ref)
+
+    def _bind_weights_api(self, name: str, value: ast.expr, file: Path, scan: _ModuleScan) -> bool:
+        """Bind *name* when *value* is hubcore's weights API or made with it, read as Python
+        runs it here: an alias (``P = hubcore.pretrained``), a decorator (``D =
+        pretrained(url)``), an entrypoint it wraps (``m = pretrained(url)(_m)``, ``m =
+        D(_m)``), or anything else built with it (``D = make(pretrained)``: weights declared,
+        not known). False, and nothing bound, for any other value."""
+        ref = self.ref(value, file, scan) if isinstance(value, ast.Attribute) else None
+        if ref in _WEIGHTS or _PRETRAINED.get(ref) == "hubcore":  # type: ignore[arg-type]
+            assert ref is not None
+            dotted = ".".join((ref[0], *ref[1]))
+            scan.bind(name, _NotCallable(f"hubcore's own API (`{dotted}`)"), ref)
+            return True
+        if ref is not None or _is_plain_data(value) or _returns_data(value):
+            return False  # another package's name (megengine.hub's decorator too) or data
+        opaque = _Opaque(f"assigned from `{_short(value)}`")
+        if isinstance(value, ast.Call):
+            func = self.ref(value.func, file, scan)
+            kind = _PRETRAINED.get(func) if func is not None else None
+            if kind is not None:  # a decorator
+                weights = self._weights_from_call(value, kind, file, scan)
+                if scan.bind(name, opaque):
+                    scan.decorators[name] = weights
+                return True
+            applied = self._decorated([value.func], file, scan)
+            if applied is not None:  # a decorator applied
+                arg = value.args[0] if len(value.args) == 1 and not value.keywords else None
+                inner = _LocalAlias(file, arg.id) if isinstance(arg, ast.Name) else opaque
+                scan.bind(name, _Wrapped(inner, applied))
+                return True
+        if self.mentions_pretrained(value, file, scan):
+            unknown = WeightsInfo({}, None, known=False)
+            if scan.bind(name, _Wrapped(opaque, unknown)):
+                scan.decorators[name] = unknown
+            return True
+        return False
 
     def _bind_import_from(self, stmt: ast.ImportFrom, file: Path, scan: _ModuleScan) -> None:
         module = stmt.module or ""
@@ -751,6 +837,11 @@ class _Scanner:
             return Entrypoint(name, "unresolved", note=binding.reason)
         if isinstance(binding, _Def):
             return self._describe(name, binding)
+        if isinstance(binding, _Wrapped):
+            entry = self.resolve(binding.inner, name, depth + 1)
+            if isinstance(entry, str):
+                return Entrypoint(name, "unresolved", note=entry, weights=binding.weights)
+            return attrs.evolve(entry, weights=binding.weights)
         scan = self.scan(binding.file)
         target = scan.bindings.get(binding.name)
         if target is None:
@@ -773,7 +864,7 @@ class _Scanner:
             return Entrypoint(name, "function", f"({ast.unparse(node.args)})", None, where)
         self.check_nesting(d.file, *node.decorator_list)
         doc = ast.get_docstring(node)
-        weights = self._pretrained_info(node.decorator_list, d.file)
+        weights = d.weights
         if isinstance(node, ast.ClassDef):
             init = _init_args(node)
             self.check_nesting(d.file, *([init] if init else []))
@@ -782,51 +873,231 @@ class _Scanner:
         self.check_nesting(d.file, node.args)
         return Entrypoint(name, "function", f"({ast.unparse(node.args)})", doc, where, weights)
 
-    # -- what names refer to, for @pretrained --------------------------------------------------
-    def external(self, expr: ast.expr, file: Path) -> _Ref | None:
-        """What *expr* (``name`` or ``name.attr...``) in *file* refers to in another package."""
+    # -- @pretrained: what names refer to, read where they are used ----------------------------
+    # Module-level code runs top to bottom, so a decorator or an assignment is read against the
+    # module as bound so far (the scan being built), and imported modules as bound in full.
+    def _scope(self, file: Path) -> _ModuleScan:
+        """The scan of *file*: as bound so far while it is being read, else complete."""
+        return self._partial.get(file) or self.scan(file)
+
+    def _chain(self, file: Path, scan: _ModuleScan, name: str) -> Iterator[tuple[_ModuleScan, str]]:
+        """*name* in *scan*, then what it re-exports, to the module that binds it."""
+        for _ in range(_MAX_DEPTH):
+            yield scan, name
+            binding = scan.bindings.get(name)
+            if not isinstance(binding, _ImportedName | _LocalAlias) or (
+                binding.file == file and binding.name == name
+            ):
+                return
+            file, name = binding.file, binding.name
+            scan = self._scope(file)
+
+    def ref(
+        self,
+        expr: ast.expr,
+        file: Path,
+        scan: _ModuleScan,
+        local: Mapping[str, _Ref] | None = None,
+    ) -> _Ref | None:
+        """What *expr* (``name`` or ``name.attr...``) refers to in another package, its names
+        looked up in *local* (a function's own imports), then in *scan* (of *file*)."""
         attrs_: list[str] = []
-        while isinstance(expr, ast.Attribute):
+        while isinstance(expr, ast.Attribute) and len(attrs_) <= MAX_NESTING:
             attrs_.append(expr.attr)
             expr = expr.value
         if not isinstance(expr, ast.Name):
             return None
-        ref = self._external_name(file, expr.id)
-        if ref is None:
+        base = local.get(expr.id) if local else None
+        if base is None:
+            base = next(
+                (s.externals[n] for s, n in self._chain(file, scan, expr.id) if n in s.externals),
+                None,
+            )
+        if base is None:
             return None
-        return _canonical(ref[0], ref[1] + tuple(reversed(attrs_)))
+        return _canonical(base[0], base[1] + tuple(reversed(attrs_)))
 
-    def _external_name(self, file: Path, name: str) -> _Ref | None:
-        for _ in range(_MAX_DEPTH):  # follow re-exports within the repository
-            scan = self.scan(file)
-            ref = scan.externals.get(name)
-            if ref is not None:
-                return ref
-            binding = scan.bindings.get(name)
-            if not isinstance(binding, _ImportedName | _LocalAlias):
-                return None
-            file, name = binding.file, binding.name
+    def _target(
+        self, expr: ast.expr, file: Path, scan: _ModuleScan
+    ) -> tuple[Path, _ModuleScan, str] | None:
+        """Where the value of *expr* is bound: a name here, or ``module.name`` of one of the
+        repository's modules (``import decos; decos.D``)."""
+        if isinstance(expr, ast.Name):
+            return file, scan, expr.id
+        ref = self.ref(expr, file, scan) if isinstance(expr, ast.Attribute) else None
+        if ref is None or not ref[1] or ref in _PRETRAINED or ref in _WEIGHTS:
+            return None
+        found = self.find_module(".".join((ref[0], *ref[1][:-1])), 0, file)
+        if found.file is None:
+            return None
+        return found.file, self._scope(found.file), ref[1][-1]
+
+    def _constant(self, file: Path, scan: _ModuleScan, name: str) -> object:
+        for s, n in self._chain(file, scan, name):
+            if n in s.constants:
+                return s.constants[n]
+        return _NOT_LITERAL
+
+    def _decorator_value(self, file: Path, scan: _ModuleScan, name: str) -> WeightsInfo | None:
+        return next(
+            (s.decorators[n] for s, n in self._chain(file, scan, name) if n in s.decorators), None
+        )
+
+    def _def_of(self, file: Path, scan: _ModuleScan, name: str) -> _Def | None:
+        for s, n in self._chain(file, scan, name):
+            binding = s.bindings.get(n)
+            if isinstance(binding, _Def):
+                return binding
         return None
 
-    def _pretrained_info(self, decorators: list[ast.expr], file: Path) -> WeightsInfo | None:
-        constants = self.scan(file).constants
+    def value(self, node: ast.expr | None, file: Path, scan: _ModuleScan, depth: int = 0) -> object:
+        """The value of *node* as far as it is literal: literals, constants of the module
+        (and those it imports), items of them, and hubcore's ``Weights(...)`` of those;
+        :data:`_NOT_LITERAL` otherwise. Runs nothing."""
+        if node is None:
+            return None
+        if depth > MAX_NESTING:
+            return _NOT_LITERAL
+        if isinstance(node, ast.Constant):
+            return node.value
+        if isinstance(node, ast.Name | ast.Attribute):
+            target = self._target(node, file, scan)
+            return _NOT_LITERAL if target is None else self._constant(*target)
+        items = [self.value(n, file, scan, depth + 1) for n in _parts(node)]
+        if any(item is _NOT_LITERAL for item in items):
+            return _NOT_LITERAL
+        try:
+            if isinstance(node, ast.Dict):
+                if None in node.keys:  # `{**other}`
+                    return _NOT_LITERAL
+                half = len(node.keys)
+                return dict(zip(items[:half], items[half:], strict=True))
+            if isinstance(node, ast.List | ast.Tuple):
+                return items if isinstance(node, ast.List) else tuple(items)
+            if isinstance(node, ast.Subscript):
+                container, key = items
+                if isinstance(container, dict | list | tuple):
+                    return cast(Any, container)[key]
+                return _NOT_LITERAL
+        except (TypeError, KeyError, IndexError):  # unhashable keys, missing items
+            return _NOT_LITERAL
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add | ast.Mult):
+            return _joined(node.op, items)
+        if isinstance(node, ast.Call) and self.ref(node.func, file, scan) in _WEIGHTS:
+            return self._weights_value(node, file, scan, depth)
+        return _literal(node) if not _deeper_than(node, MAX_NESTING) else _NOT_LITERAL
 
-        def value(node: ast.expr | None) -> object:
-            if isinstance(node, ast.Name) and node.id in constants:
-                return constants[node.id]
-            return _literal(node)
+    def _weights_value(self, call: ast.Call, file: Path, scan: _ModuleScan, depth: int) -> object:
+        from hubcore.repo.weights import Weights
 
-        def is_weights(func: ast.expr) -> bool:
-            return self.external(func, file) in _WEIGHTS
+        bound = _bind_call(call, "Weights")
+        if bound is None or "url" not in bound:
+            return _NOT_LITERAL
+        values = {k: self.value(v, file, scan, depth + 1) for k, v in bound.items()}
+        sha = values.get("sha256")
+        if any(v is _NOT_LITERAL for v in values.values()) or not (
+            sha is None or isinstance(sha, str)
+        ):
+            return _NOT_LITERAL
+        return Weights(**values)  # type: ignore[arg-type]  # the grammar checks the types
 
+    def _weights_from_call(
+        self, call: ast.Call, kind: str, file: Path, scan: _ModuleScan
+    ) -> WeightsInfo:
+        """What a ``pretrained(...)`` call declares, read by the grammar the decorator runs
+        (:func:`hubcore.repo.weights.declared_weights`) from the values discovery reads."""
+        from hubcore.errors import UsageError
+        from hubcore.repo.weights import declared_weights, default_variant
+
+        unknown = WeightsInfo({}, None, known=False)
+        bound = _bind_call(call, kind)
+        first = _PARAMETERS[kind][0][0]
+        if bound is None or first not in bound:
+            return unknown
+        values = {k: self.value(v, file, scan) for k, v in bound.items()}
+        if any(v is _NOT_LITERAL for v in values.values()):
+            return unknown
+        weights = values.pop(first)
+        try:
+            variants, default = declared_weights(weights, **values)
+        except UsageError:  # importing the hubconf fails; nothing can be known of its weights
+            return unknown
+        return WeightsInfo(variants, default_variant(variants, default))
+
+    def _decorated(
+        self, decorators: list[ast.expr], file: Path, scan: _ModuleScan
+    ) -> WeightsInfo | None:
+        """The weights *decorators* declare (the outermost that declares any wins, as its
+        specification is the one the entrypoint carries), ``None`` when none does."""
         for deco in decorators:
-            if not isinstance(deco, ast.Call):
-                continue
-            ref = self.external(deco.func, file)
-            kind = _PRETRAINED.get(ref) if ref is not None else None
-            if kind is not None:
-                return _weights_from_call(deco, kind, value, is_weights)
+            if _deeper_than(deco, MAX_NESTING):
+                continue  # describing the entrypoint refuses it
+            if isinstance(deco, ast.Call):
+                ref = self.ref(deco.func, file, scan)
+                kind = _PRETRAINED.get(ref) if ref is not None else None
+                if kind is not None:
+                    return self._weights_from_call(deco, kind, file, scan)
+            elif isinstance(deco, ast.Name | ast.Attribute):
+                target = self._target(deco, file, scan)
+                known = None if target is None else self._decorator_value(*target)
+                if known is not None:
+                    return known
+            if self.mentions_pretrained(deco, file, scan):
+                return WeightsInfo({}, None, known=False)
         return None
+
+    def mentions_pretrained(
+        self, node: ast.AST, file: Path, scan: _ModuleScan, depth: int = 0
+    ) -> bool:
+        """Whether evaluating *node* may use hubcore's (or megengine.hub's) decorator: it
+        names it, a value made with it, or a function of the repository that does."""
+        if depth > _MAX_DEPTH:
+            return False
+        local: dict[str, _Ref] = {}  # a function's own imports
+        for sub in ast.walk(node):
+            if isinstance(sub, ast.Import):
+                for alias in sub.names:
+                    top, *rest = alias.name.split(".")
+                    local[alias.asname or top] = (top, tuple(rest) if alias.asname else ())
+            elif isinstance(sub, ast.ImportFrom) and sub.module and not sub.level:
+                for alias in sub.names:
+                    if alias.name == "*" and any(r[0] == sub.module for r in _PRETRAINED):
+                        return True
+                    local[alias.asname or alias.name] = (sub.module, (alias.name,))
+        for sub in ast.walk(node):
+            if isinstance(sub, ast.Name | ast.Attribute) and self._uses_pretrained(
+                sub, file, scan, local, depth
+            ):
+                return True
+        return False
+
+    def _uses_pretrained(
+        self,
+        expr: ast.Name | ast.Attribute,
+        file: Path,
+        scan: _ModuleScan,
+        local: Mapping[str, _Ref],
+        depth: int,
+    ) -> bool:
+        ref = self.ref(expr, file, scan, local)
+        if ref is not None and ref in _PRETRAINED:
+            return True
+        target = self._target(expr, file, scan)
+        if target is None:
+            return False
+        if self._decorator_value(*target) is not None:
+            return True
+        found = self._def_of(*target)
+        if found is None:
+            return False
+        known = self._mentions.get(found.node)
+        if known is None:
+            self._mentions[found.node] = False  # a recursive function
+            known = self.mentions_pretrained(
+                found.node, found.file, self._scope(found.file), depth + 1
+            )
+            self._mentions[found.node] = known
+        return known
 
 
 def discover_hubconf(root: Path) -> HubconfInfo:
@@ -1039,6 +1310,36 @@ def _is_this_module(node: ast.expr, aliases: set[str]) -> bool:
     )
 
 
+def _parts(node: ast.expr) -> list[ast.expr]:
+    """The parts :meth:`_Scanner.value` evaluates first: keys then values of a dict, elements
+    of a list or tuple, container and index of a subscript."""
+    if isinstance(node, ast.Dict):
+        return [k for k in node.keys if k is not None] + node.values
+    if isinstance(node, ast.List | ast.Tuple):
+        return node.elts
+    if isinstance(node, ast.Subscript):
+        return [node.value, node.slice]
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add | ast.Mult):
+        return [node.left, node.right]
+    return []
+
+
+#: The longest string :func:`_joined` builds (``"ab" * 32``, ``BASE + "r18.pth"``).
+_MAX_JOINED = 64 * 1024
+
+
+def _joined(op: ast.operator, items: list[object]) -> object:
+    """``a + b`` of strings or ``s * n`` of a string and a count, as Python computes them, if
+    the result is short; :data:`_NOT_LITERAL` otherwise."""
+    left, right = items
+    if isinstance(op, ast.Add) and isinstance(left, str) and isinstance(right, str):
+        return left + right if len(left) + len(right) <= _MAX_JOINED else _NOT_LITERAL
+    text, count = (left, right) if isinstance(left, str) else (right, left)
+    if isinstance(op, ast.Mult) and isinstance(text, str) and type(count) is int:
+        return text * count if len(text) * max(count, 0) <= _MAX_JOINED else _NOT_LITERAL
+    return _NOT_LITERAL
+
+
 def _small(node: ast.AST) -> bool:
     return not _deeper_than(node, 8)
 
@@ -1193,89 +1494,6 @@ def _bind_call(call: ast.Call, params: str) -> dict[str, ast.expr] | None:
             return None
         bound[keyword.arg] = keyword.value
     return bound
-
-
-def _weights_from_call(
-    call: ast.Call,
-    kind: str,
-    value: Callable[[ast.expr | None], object],
-    is_weights: Callable[[ast.expr], bool],
-) -> WeightsInfo:
-    """What a ``pretrained(...)`` call declares, read as :mod:`hubcore.repo.pretrained` would."""
-    from hubcore.repo.weights import Weights, default_variant
-
-    unknown = WeightsInfo({}, None, known=False)
-    bound = _bind_call(call, kind)
-    first = None if bound is None else bound.get(_PARAMETERS[kind][0][0])
-    if bound is None or first is None:
-        return unknown
-    # A sha256 or size that is not literal is left out, as if not declared; a default that is
-    # not literal leaves unknown which variant pretrained=True takes.
-    sha, size = _str_or_none(value(bound.get("sha256"))), _int_or_none(value(bound.get("size")))
-    default = value(bound.get("default"))
-    if not _optional(default, str):
-        return unknown
-    single = _weight_spec(first, value, is_weights, sha, size)
-    if single is not None:
-        return WeightsInfo({"default": single}, "default")
-    if sha is not None or size is not None:  # those describe a single URL only
-        return unknown
-    variants: dict[str, Weights] = {}
-    literal = value(first)
-    if isinstance(literal, dict):
-        for name, url in literal.items():
-            if not isinstance(name, str) or not isinstance(url, str):
-                return unknown
-            variants[name] = Weights(url)
-    elif isinstance(first, ast.Dict):
-        for key, item in zip(first.keys, first.values, strict=True):
-            name = value(key) if key is not None else None
-            spec = _weight_spec(item, value, is_weights, None, None)
-            if not isinstance(name, str) or spec is None:
-                return unknown
-            variants[name] = spec
-    if not variants:
-        return unknown
-    chosen = default if isinstance(default, str) else next(iter(variants))
-    if chosen not in variants:
-        return unknown
-    return WeightsInfo(variants, default_variant(variants, chosen))
-
-
-def _weight_spec(
-    node: ast.expr,
-    value: Callable[[ast.expr | None], object],
-    is_weights: Callable[[ast.expr], bool],
-    sha: object,
-    size: object,
-) -> Weights | None:
-    """One weight file: a literal URL (with *sha* and *size*), or hubcore's ``Weights(...)``."""
-    from hubcore.repo.weights import Weights
-
-    url = value(node)
-    if isinstance(url, str):
-        return Weights(url, _str_or_none(sha), _int_or_none(size))
-    if isinstance(node, ast.Call) and is_weights(node.func):
-        bound = _bind_call(node, "Weights")
-        if bound is None:
-            return None
-        url = value(bound.get("url"))
-        if isinstance(url, str):
-            sha_v, size_v = value(bound.get("sha256")), value(bound.get("size"))
-            return Weights(url, _str_or_none(sha_v), _int_or_none(size_v))
-    return None
-
-
-def _optional(value: object, kind: type) -> bool:
-    return value is None or (isinstance(value, kind) and not isinstance(value, bool))
-
-
-def _str_or_none(value: object) -> str | None:
-    return value if isinstance(value, str) else None
-
-
-def _int_or_none(value: object) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 #: Calls whose result is data, never an entrypoint (``here = os.path.dirname(__file__)``).

@@ -48,7 +48,7 @@ from hubcore.plugins.backends import (
     assigns_weights,
     call_backend,
 )
-from hubcore.repo.weights import Weights, default_variant
+from hubcore.repo.weights import Weights, declared_weights, default_variant
 from hubcore.store import http, transfer
 from hubcore.store.addresses import is_internal_host
 
@@ -105,15 +105,17 @@ def pretrained(
     *weights* is one URL (any fsspec URL, or a path relative to the repository root), a
     :class:`Weights`, or a mapping of variant names to either. *sha256* and *size* describe a
     single URL. *default* names the variant ``pretrained=True`` selects (the first one
-    otherwise). Keep the arguments literal so ``hubcore list``/``help`` can show them without
-    running the hubconf.
+    otherwise). The arguments are read by :func:`hubcore.repo.weights.declared_weights`, as
+    static discovery reads them; a bad one is a :class:`~hubcore.errors.UsageError`. Keep the
+    arguments literal (or module constants) so ``hubcore list``/``help``/``lock`` can read
+    them without running the hubconf.
 
     The decorated function accepts ``pretrained`` (``False``, ``True`` or a variant name) and,
     unless it declares them itself, ``map_location`` (passed to the backend's reader),
     ``progress``, ``weights_strict`` (``False`` tolerates missing/unexpected keys) and
     ``fast_load`` (``False`` forces the plain path, see :func:`build_pretrained`).
     """
-    spec = _make_spec(weights, sha256, size, default)
+    spec = PretrainedSpec(*declared_weights(weights, sha256, size, default))
 
     def decorate(fn: F) -> F:
         signature = inspect.signature(fn)
@@ -511,26 +513,3 @@ def _repo_root_for(entrypoint: Callable[..., Any] | None) -> Path:
                 return candidate
         return folder
     return Path.cwd()
-
-
-def _make_spec(
-    weights: str | Weights | Mapping[str, str | Weights],
-    sha256: str | None,
-    size: int | None,
-    default: str | None,
-) -> PretrainedSpec:
-    if isinstance(weights, str | Weights):
-        single = weights if isinstance(weights, Weights) else Weights(weights, sha256, size)
-        return PretrainedSpec({"default": single}, "default")
-    if sha256 is not None or size is not None:
-        raise TypeError("sha256= and size= describe a single URL; use Weights(...) per variant")
-    variants = {
-        str(name): value if isinstance(value, Weights) else Weights(str(value))
-        for name, value in weights.items()
-    }
-    if not variants:
-        raise TypeError("@pretrained needs at least one weight URL")
-    chosen = default if default is not None else next(iter(variants))
-    if chosen not in variants:
-        raise TypeError(f"default variant {chosen!r} is not one of {sorted(variants)}")
-    return PretrainedSpec(variants, chosen)
