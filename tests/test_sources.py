@@ -238,3 +238,14 @@ def test_equally_specific_claims_are_ambiguous(hub_home) -> None:
     sources["hf"], sources["hf2"] = _Declared(), other
     with pytest.raises(InvalidReferenceError, match=r"ambiguous.*hf:hf://x/y or hf2:hf://x/y"):
         parse_reference("hf://x/y", sources)
+
+
+def test_every_fetching_source_shares_the_remote_flow(hub_home) -> None:
+    """Offline, cache, publish and the recorded resolution have one owner: every source that
+    fetches is a RemoteSource (only the local folder source opens in place)."""
+    from hubcore.sources.remote import RemoteSource
+
+    sources = get_plugins().sources
+    for name in ("git", "github", "gitlab", "url", "fsspec"):
+        assert isinstance(sources[name], RemoteSource), name
+    assert not isinstance(sources["local"], RemoteSource)

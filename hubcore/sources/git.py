@@ -30,13 +30,13 @@ from hubcore.errors import (
     DownloadError,
     HubError,
     InvalidReferenceError,
-    OfflineError,
     RefNotFoundError,
     RepoNotFoundError,
 )
 from hubcore.plugins.hookspecs import hookimpl
-from hubcore.sources import Claim, FetchContext, RepoRef, Snapshot, Source, canonical_url
+from hubcore.sources import Claim, FetchContext, RepoRef, Source, canonical_url
 from hubcore.sources.git_hosts import FULL_SHA, SHORT_SHA, pick_commit
+from hubcore.sources.remote import RemoteSource, Resolution
 
 # dulwich, the transports (gitproto), the HTTP client and the archive writer are imported when a
 # git reference is fetched, not at start-up: every command registers this source.
@@ -52,7 +52,7 @@ Objects = Any
 logger = logging.getLogger(__name__)
 
 
-class GitSource:
+class GitSource(RemoteSource):
     """Any git server, fetched one commit deep."""
 
     name = "git"
@@ -96,36 +96,26 @@ class GitSource:
         identity = f"{self.name}:{canonical_url(url)}"
         return RepoRef(source=self.name, repo=url, revision=revision, text=text, identity=identity)
 
-    def open(self, ref: RepoRef, ctx: FetchContext) -> Snapshot:
-        key = ref.location
+    def pinned(self, ref: RepoRef) -> str | None:
+        """The full commit the reference names, if it names one."""
         revision = ref.revision.lower() if ref.revision else None
-        if revision and FULL_SHA.match(revision):
-            commit: str | None = revision
-        elif ctx.offline:
-            commit = ctx.cache.read_refs(self.name, key).get(ref.revision or "HEAD")
-            if commit is None:
-                raise OfflineError(f"offline mode is on and {_label(ref)} was never fetched")
-        else:
-            commit = self._resolve(ref)
+        return revision if revision and FULL_SHA.match(revision) else None
+
+    def resolve(self, ref: RepoRef, ctx: FetchContext) -> Resolution:
+        """The commit *ref* names (one ref listing; a short sha is expanded by fetching), and
+        how to write its tree: one fetch, under the cache's snapshot lock."""
         label = _label(ref)
+        commit = self.pinned(ref) or self._resolve(ref)
         if commit is None:  # a short sha: only the fetched history can expand it
-            store, commit = self._fetch(ref, str(ref.revision))
-            fill: Callable[[Path], None] = lambda tree: _write_tree(store, commit, tree, label)  # noqa: E731
-        else:
-            folder = ctx.cache.snapshot_dir(self.name, key, commit)
-            if folder.is_dir() and not ctx.force_reload:
-                return Snapshot(ref, folder, commit)
-            if ctx.offline:
-                raise OfflineError(f"offline mode is on and {label} is not in the cache")
-            pinned = commit
+            store, found = self._fetch(ref, str(ref.revision))
+            return found, lambda tree: _write_tree(store, found, tree, label)
+        pinned = commit
 
-            def fill(tree: Path) -> None:  # under the snapshot lock: one fetch
-                fetched, _ = self._fetch(ref, pinned)
-                _write_tree(fetched, pinned, tree, label)
+        def fill(tree: Path) -> None:
+            fetched, _ = self._fetch(ref, pinned)
+            _write_tree(fetched, pinned, tree, label)
 
-        folder = ctx.cache.publish_tree(self.name, key, commit, fill, replace=ctx.force_reload)
-        ctx.cache.write_ref(self.name, key, ref.revision or "HEAD", commit)
-        return Snapshot(ref, folder, commit)
+        return pinned, fill
 
     # -- resolution ----------------------------------------------------------------------
     def _resolve(self, ref: RepoRef) -> str | None:
