@@ -23,7 +23,6 @@ import datetime
 import errno
 import hashlib
 import os
-import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -35,6 +34,7 @@ import filelock
 
 from hubcore.errors import DownloadError
 from hubcore.registry.errors import RegistryError, UnsupportedStorageError
+from hubcore.store.files import atomic_copy
 from hubcore.store.hashing import OverlappedHash
 
 if TYPE_CHECKING:
@@ -263,17 +263,9 @@ class LocalStore:
         self._path(key).unlink(missing_ok=True)
 
     def upload(self, local: Path, key: str) -> None:
-        """See :class:`Store`: copied to a temporary file, then renamed into place."""
-        target = self._path(key)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(dir=self._tmp(), suffix=".part")
-        try:
-            with os.fdopen(fd, "wb") as dst, open(local, "rb") as src:
-                shutil.copyfileobj(src, dst, CHUNK)
-            os.replace(name, target)
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(name)
+        """See :class:`Store`: copied to a temporary file in the registry's ``tmp`` folder
+        (where gc finds what a crash leaves), then renamed into place."""
+        atomic_copy(local, self._path(key), temp_dir=self._tmp())
 
     def download(
         self, key: str, local: Path, on_bytes: Callable[[int], object] | None = None

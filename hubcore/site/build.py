@@ -18,7 +18,6 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import tempfile
 import time
 from collections.abc import Iterable, Sequence
 from importlib import resources
@@ -33,6 +32,7 @@ from hubcore.site.lineage import lineage_svg
 from hubcore.site.model import CatalogModel
 from hubcore.site.pages import is_site_image
 from hubcore.site.render import environment, markdown_html, pygments_css, valid_text
+from hubcore.store.files import atomic_write
 
 __all__ = ["BuildReport", "SiteBuilder", "build_site", "merge_records"]
 
@@ -114,15 +114,7 @@ def _write_if_changed(path: Path, data: bytes, written: list[Path]) -> None:
     except OSError:
         pass
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, lambda handle: handle.write(data), mode=0o644)  # readable when served
     written.append(path)
 
 

@@ -81,7 +81,9 @@ class ArchiveSource(RemoteSource):
         return "latest"
 
     def resolve(self, ref: RepoRef, ctx: FetchContext) -> Resolution:
-        """Fetch the archive (revalidated by ETag / Last-Modified): its sha256 is the id."""
+        """Fetch the archive (revalidated by ETag / Last-Modified): its sha256 is the id. An
+        archive the server does not have (404/410) is a missing repository, as for every source
+        (:func:`hubcore.store.http.status_error`)."""
         from hubcore.store import transfer  # when fetching: every command registers the source
         from hubcore.store.archives import extract_archive
 
@@ -92,6 +94,7 @@ class ArchiveSource(RemoteSource):
             cache=ctx.cache,
             revalidate=True,
             storage_options=ref.options.get("storage_options"),
+            resource="repository",
         )
         return file.sha256, lambda tree: extract_archive(file.path, tree)
 

@@ -230,8 +230,7 @@ class GitSource(RemoteSource):
         except Exception as exc:
             if _is_unauthorized(exc):
                 raise AuthenticationError(
-                    f"{_shown(ref)} refused access; put credentials in the URL or git's "
-                    "credential configuration"
+                    f"{_shown(ref)} refused access. {gitproto.CREDENTIALS_HINT}"
                 ) from None
             if isinstance(exc, NotGitRepository):
                 raise RepoNotFoundError(f"{_shown(ref)} is not a git repository") from None

@@ -34,7 +34,7 @@ from urllib.parse import urlsplit
 
 import attrs
 
-from hubcore.errors import AuthenticationError, DownloadError
+from hubcore.errors import DownloadError
 from hubcore.store import http
 
 if TYPE_CHECKING:
@@ -290,12 +290,8 @@ class SmartHTTP:
                 )
         except requests.RequestException as exc:
             self._raise(exc)
-        if response.status_code in (401, 403):
-            response.close()
-            raise AuthenticationError(
-                f"access to {self.label} was refused (HTTP {response.status_code}); put "
-                "credentials in the URL or in git's credential configuration"
-            )
+        if response.status_code in (401, 403):  # other refusals may be a v0 server's: see callers
+            _status_error(response, self.label)
         return response
 
     def _raise(self, exc: BaseException) -> NoReturn:
@@ -392,14 +388,14 @@ class SmartHTTP:
                 stream=True,
             )
             with response:
-                data = b"".join(self._chunks(response)) if response.status_code < 400 else b""
+                _status_error(response, f"the refs of {self.label}")  # before the body closes
+                data = b"".join(self._chunks(response))
             tail = "/info/refs?service=git-upload-pack"
             if response.url.endswith(tail):  # redirected: git posts to the new place too
                 self.url = response.url[: -len(tail)]
         except requests.RequestException as exc:
             self._raise(exc)
         self.received += len(data)
-        _status_error(response, self.label)
         if b"version 2" in data[:64]:
             if not self.v2:  # it speaks v2 after all
                 self.v2 = True
@@ -431,9 +427,8 @@ class SmartHTTP:
             + [_FLUSH]
         )
         with self._post(body) as response:
-            if response.status_code == 404:
-                response.close()
-                raise DownloadError(f"{self.label} has no git-upload-pack service (HTTP 404)")
+            if response.status_code in (404, 410):  # listed a moment ago: gone, or no service
+                _status_error(response, f"the git-upload-pack service of {self.label}")
             packets = self._v2_reply(response)
             try:
                 _read_fetch_reply(packets, sink)
@@ -505,9 +500,16 @@ _FETCH_SECTIONS = {
 }
 
 
+#: What a git user does about a refused request, added to the one map's words.
+#: What a refused git request tells the user to do (both protocol paths say it).
+CREDENTIALS_HINT = "Put credentials in the URL or in git's credential configuration."
+
+
 def _status_error(response: Any, label: str) -> None:
-    """The one status map (:func:`hubcore.store.http.error_for`), for the ref listing."""
-    error = http.error_for(response, f"the refs of {label}")
+    """Raise the one status map's error (:func:`hubcore.store.http.error_for`: the server's
+    first line included, a missing repository a :class:`RepoNotFoundError`) for a failed
+    answer about *label*, with git's credential hint; return for a success."""
+    error = http.error_for(response, label, resource="repository", token_hint=CREDENTIALS_HINT)
     if error is not None:
         raise error
 

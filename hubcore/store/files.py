@@ -19,9 +19,16 @@ __all__ = ["atomic_copy", "atomic_write", "atomic_write_json"]
 
 
 def atomic_write(
-    path: Path, fill: Callable[[IO[bytes]], object], *, temp_dir: Path | None = None
+    path: Path,
+    fill: Callable[[IO[bytes]], object],
+    *,
+    temp_dir: Path | None = None,
+    mode: int | None = None,
 ) -> None:
-    """Write *path* with ``fill(file)``, atomically; OSError as raised by the system."""
+    """Write *path* with ``fill(file)``, atomically; OSError as raised by the system.
+
+    The file is private to its owner (``0o600``, as :func:`tempfile.mkstemp` makes it) unless
+    *mode* is given (``0o644`` for a page a web server shows)."""
     import tempfile  # where used: every command imports this module, few write
 
     folder = temp_dir or path.parent
@@ -29,6 +36,8 @@ def atomic_write(
     try:
         with os.fdopen(fd, "wb") as handle:
             fill(handle)
+        if mode is not None:  # before the rename: the file never shows with other permissions
+            os.chmod(temp, mode)
         os.replace(temp, path)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -44,10 +53,13 @@ def atomic_write_json(
     atomic_write(path, lambda handle: handle.write(text), temp_dir=temp_dir)
 
 
-def atomic_copy(source: Path, target: Path) -> None:
-    """Copy *source* to *target*, atomically (creating *target*'s folder)."""
+def atomic_copy(source: Path, target: Path, *, temp_dir: Path | None = None) -> None:
+    """Copy *source* to *target*, atomically (creating *target*'s folder); the temporary file
+    goes to *temp_dir* (on *target*'s filesystem), default *target*'s folder."""
     import shutil
 
     target.parent.mkdir(parents=True, exist_ok=True)
     with open(source, "rb") as src:
-        atomic_write(target, lambda handle: shutil.copyfileobj(src, handle, 8 << 20))
+        atomic_write(
+            target, lambda handle: shutil.copyfileobj(src, handle, 8 << 20), temp_dir=temp_dir
+        )

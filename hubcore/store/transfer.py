@@ -96,6 +96,7 @@ def fetch(
     revalidate: bool = False,
     storage_options: Mapping[str, Any] | None = None,
     sha256_prefix: str | None = None,
+    resource: Literal["repository", "file"] = "file",
 ) -> WeightsFile:
     """Return the cached, verified file for *url*, transferring it only if needed.
 
@@ -109,7 +110,9 @@ def fetch(
     records URLs without credentials (:func:`hubcore.store.http.url_identity`). *sha256_prefix*
     (torch.hub's ``check_hash`` and ``hash_prefix``) must start the sha256 of transferred
     bytes; like a wrong *sha256*, a mismatch caches nothing. A URL already cached is
-    returned as it is: check its prefix.
+    returned as it is: check its prefix. *resource* ``"repository"`` (a repository's archive)
+    makes an http(s) 404/410 a :class:`~hubcore.errors.RepoNotFoundError`
+    (:func:`hubcore.store.http.status_error`).
 
     A *sha256* that is not 64 hex digits, or a *sha256_prefix* that is not 1 to 64, is an
     :class:`~hubcore.errors.InvalidArgumentError`; a URL that urllib cannot parse (an unclosed
@@ -149,6 +152,7 @@ def fetch(
             revalidate,
             storage_options,
             sha256_prefix,
+            resource,
         )
     except IntegrityError as exc:
         if lock_path is None:
@@ -168,6 +172,7 @@ def _fetch(
     revalidate: bool,
     storage_options: Mapping[str, Any] | None,
     sha256_prefix: str | None,
+    resource: Literal["repository", "file"] = "file",
 ) -> WeightsFile:
     name = _file_name(url)
     offline = config.is_offline(offline)
@@ -212,7 +217,7 @@ def _fetch(
         ):
             return hit
         return _transfer(
-            cache, fs, path, url, key, name, sha256, validator, progress, sha256_prefix
+            cache, fs, path, url, key, name, sha256, validator, progress, sha256_prefix, resource
         )
 
 
@@ -227,13 +232,14 @@ def _transfer(
     validator: str | None,
     progress: bool | None,
     sha256_prefix: str | None = None,
+    resource: Literal["repository", "file"] = "file",
 ) -> WeightsFile:
     logger.info("downloading %s", redact(url))
     bar = _ProgressBar(key, name, progress)
     try:
         with runcontext.collector_resumed():  # seconds of waiting: let other threads collect
             if _is_http(path):
-                partial, digest, size, discard = _download_http(cache, url, bar)
+                partial, digest, size, discard = _download_http(cache, url, bar, resource=resource)
             elif fs is None:
                 local_size = _local_size(path, url)
                 pump = functools.partial(_file_pump, path)
