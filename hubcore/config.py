@@ -6,16 +6,14 @@ progress, and the ``[mirrors]`` table of ``<home>/config.toml`` (or ``HUBCORE_CO
     "https://example.org/weights/" = "s3://weights-mirror/"
 
 Rewrites from ``HUBCORE_MIRRORS`` take precedence over the file; how prefixes match is
-:func:`hubcore.store.http.rewrite_url`'s. The environment variables themselves are read by
-:mod:`hubcore.settings`.
+:func:`hubcore.store.http.rewrite_url`'s. The environment variables and the file are read by
+:mod:`hubcore.settings` (the one reader); this module answers from its snapshot.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import sys
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -34,12 +32,7 @@ def get_dir() -> Path:
     Precedence: :func:`set_dir` (or ``--home``), then ``HUBCORE_HOME``, then the platform's
     user cache directory (``~/.cache/hubcore`` on Linux).
     """
-    home = settings.current().home
-    if home is not None:
-        return home
-    import platformdirs  # imported when used: every command reads the configuration
-
-    return Path(platformdirs.user_cache_dir("hubcore", appauthor=False))
+    return settings.current().hub_home()
 
 
 def set_dir(path: str | os.PathLike[str] | None) -> None:
@@ -61,40 +54,33 @@ def progress_enabled(progress: bool | None = None) -> bool:
 
 def config_path() -> Path:
     """The configuration file: ``HUBCORE_CONFIG`` or ``<home>/config.toml``."""
-    return settings.current().config_file or get_dir() / "config.toml"
+    return settings.current().config_path()
 
 
 def load_config() -> dict[str, Any]:
-    """The parsed configuration file (empty when there is none)."""
-    return _load_config_file(str(config_path()))
-
-
-@lru_cache(maxsize=8)
-def _load_config_file(path: str) -> dict[str, Any]:
-    if sys.version_info >= (3, 11):
-        import tomllib
-    else:  # pragma: no cover - exercised on Python 3.10
-        import tomli as tomllib
-    try:
-        with open(path, "rb") as fh:
-            return dict(tomllib.load(fh))
-    except FileNotFoundError:
-        return {}
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"cannot read the configuration file {path}: {exc}") from exc
+    """The parsed configuration file (empty when there is none), as it is now."""
+    return settings.current().user_config().data
 
 
 def mirrors() -> dict[str, str]:
-    """URL prefix rewrites, from ``HUBCORE_MIRRORS`` and the ``[mirrors]`` table.
+    """URL prefix rewrites, from ``HUBCORE_MIRRORS`` and the ``[mirrors]`` table (parsed once
+    per settings snapshot: :meth:`hubcore.settings.Settings.mirror_table`).
 
     A prefix or replacement that urllib cannot parse (an unclosed IPv6 ``[``, a port that is
     not a number) is a :class:`ConfigError` naming where it was written.
     """
-    table = load_config().get("mirrors", {})
+    return dict(settings.current().mirror_table())
+
+
+def parse_mirrors(user: settings.TomlFile, variable: str) -> dict[str, str]:
+    """The rewrites of the ``[mirrors]`` table of *user* (the configuration file) and of
+    *variable* (``HUBCORE_MIRRORS``: ``FROM=TO`` separated by ``;``), checked; the variable's
+    win. The settings snapshot calls this; others ask :func:`mirrors`."""
+    table = user.data.get("mirrors", {})
     if not isinstance(table, dict):
-        raise ConfigError(f"[mirrors] in {config_path()} must be a table of prefix = replacement")
-    found = [(str(k), str(v), f"[mirrors] in {config_path()}") for k, v in table.items()]
-    for pair in filter(None, (p.strip() for p in settings.current().mirrors.split(";"))):
+        raise ConfigError(f"[mirrors] in {user.path} must be a table of prefix = replacement")
+    found = [(str(k), str(v), f"[mirrors] in {user.path}") for k, v in table.items()]
+    for pair in filter(None, (p.strip() for p in variable.split(";"))):
         prefix, sep, replacement = pair.partition("=")
         if not sep or not prefix.strip():
             raise ConfigError(

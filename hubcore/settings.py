@@ -1,10 +1,20 @@
-"""Settings: every ``HUBCORE_*`` environment variable, read in one place into a frozen object.
+"""Settings: every ``HUBCORE_*`` environment variable, read in one place into a frozen object,
+and the one reader of hubcore's configuration files.
 
 :func:`current` returns the :class:`Settings` in force. It is built from the environment (and
 from the overrides the API and the command line apply with :func:`overridden`); a malformed
 value is a :class:`~hubcore.errors.ConfigError` naming the variable. The object is rebuilt
 only when a ``HUBCORE_*`` variable changed, so reading settings costs a dictionary scan, and
 tests that set variables see them at once.
+
+The files are read here too, by :func:`read_toml` alone: the user's configuration file
+(:meth:`Settings.user_config`: ``HUBCORE_CONFIG`` or ``<home>/config.toml``) and the project's
+``./hubcore.toml`` (:func:`project_config`, whose tables belong to the features: ``[site]``,
+``[registry]``, ``repos``). A file is parsed again only when its modification time, size or
+inode changed, so an edited file is seen by the next read in a long-running process, and a
+file that is not TOML is one :class:`~hubcore.errors.ConfigError` everywhere, naming the file
+and the line. The parsed mirrors (:meth:`Settings.mirror_table`) belong to the snapshot: they
+are parsed once for each value of ``HUBCORE_MIRRORS`` and state of the file.
 
 The fields of :class:`Settings` are the table of variables; the user guide shows the same table
 (:func:`table` renders it, and a test checks the guide against it). Nothing else in hubcore
@@ -16,17 +26,30 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import copy
 import os
+import re
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import attrs
 
 from hubcore.errors import ConfigError
 
-__all__ = ["Settings", "current", "overridden", "override_process", "table"]
+__all__ = [
+    "PROJECT_FILE",
+    "Settings",
+    "TomlFile",
+    "current",
+    "overridden",
+    "override_process",
+    "project_config",
+    "read_toml",
+    "table",
+]
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"", "0", "false", "no", "off"}
@@ -232,6 +255,40 @@ class Settings:
         "which changes to send: kinds=a,b;models=A,B;aliases=x,y (default: all)",
     )
 
+    def hub_home(self) -> Path:
+        """The hub home: ``HUBCORE_HOME`` (or ``--home``), else the user cache directory."""
+        if self.home is not None:
+            return self.home
+        import platformdirs  # imported when used: most commands name the home
+
+        return Path(platformdirs.user_cache_dir("hubcore", appauthor=False))
+
+    def config_path(self) -> Path:
+        """The user's configuration file: ``HUBCORE_CONFIG`` or ``<home>/config.toml``."""
+        return self.config_file or self.hub_home() / "config.toml"
+
+    def user_config(self) -> TomlFile:
+        """What the configuration file says now (empty when there is none)."""
+        return read_toml(self.config_path(), missing_ok=True)
+
+    def mirror_table(self) -> Mapping[str, str]:
+        """The URL prefix rewrites (read-only): the ``[mirrors]`` table of the configuration
+        file, then ``HUBCORE_MIRRORS`` (which wins). Parsed once for each value of the
+        variable and state of the file; see :func:`hubcore.config.mirrors`."""
+        path = self.config_path().absolute()
+        key = (self.mirrors, path, _stamp(path))
+        with _files_lock:
+            found = _mirror_tables.get(key)
+        if found is not None:
+            return found
+        from hubcore import config  # the parser shows a bad URL through the one redactor
+
+        user = self.user_config()
+        parsed = MappingProxyType(config.parse_mirrors(user, self.mirrors))
+        with _files_lock:
+            _remember(_mirror_tables, (self.mirrors, path, user.stamp), parsed)
+        return parsed
+
 
 _override: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
     "hubcore_settings_override", default=None
@@ -368,6 +425,145 @@ def process_overrides_restored() -> Iterator[None]:
     finally:
         _process_override.clear()
         _process_override.update(saved)
+
+
+# -- the configuration files ---------------------------------------------------------------------
+
+#: The project's configuration file, in the working folder.
+PROJECT_FILE = "hubcore.toml"
+#: What tells an edited file from the one read before.
+_Stamp = tuple[int, int, int, int]
+_files_lock = threading.Lock()
+_documents: dict[Path, tuple[_Stamp, dict[str, Any]]] = {}
+_mirror_tables: dict[tuple[str, Path, _Stamp | None], Mapping[str, str]] = {}
+_REMEMBERED = 16
+_AT_LINE = r"^(?P<msg>.*) \(at line (?P<line>\d+), column (?P<column>\d+)\)$"
+
+
+class TomlFile:
+    """One configuration file as read: where it is (absolute), what it says (``data``, a
+    copy of its own: changing it changes nothing else), and whether it exists (``found``).
+    A plain class: creating an attrs class costs start-up time every command pays."""
+
+    __slots__ = ("data", "found", "path", "stamp")
+
+    def __init__(
+        self,
+        path: Path,
+        data: dict[str, Any] | None = None,
+        *,
+        found: bool = True,
+        stamp: _Stamp | None = None,
+    ) -> None:
+        self.path = path
+        self.data: dict[str, Any] = {} if data is None else data
+        self.found = found
+        self.stamp = stamp
+
+    def __repr__(self) -> str:
+        return f"TomlFile({str(self.path)!r}, found={self.found})"
+
+    def table(self, name: str) -> dict[str, Any]:
+        """The ``[name]`` table (empty when absent); a :class:`ConfigError` naming the file
+        when *name* is something else."""
+        value = self.data.get(name, {})
+        if not isinstance(value, dict):
+            raise ConfigError(f"[{name}] in {self.path} must be a table")
+        return value
+
+
+def _stamp_of(info: os.stat_result) -> _Stamp:
+    return (info.st_mtime_ns, info.st_size, info.st_ino, info.st_ctime_ns)
+
+
+def _stamp(path: Path) -> _Stamp | None:
+    try:
+        return _stamp_of(os.stat(path))
+    except OSError:
+        return None
+
+
+def _remember(memo: dict[Any, Any], key: Any, value: Any) -> None:
+    memo.pop(key, None)
+    memo[key] = value
+    while len(memo) > _REMEMBERED:  # a few files and settings at a time: keep the newest
+        del memo[next(iter(memo))]
+
+
+def read_toml(path: str | os.PathLike[str], *, missing_ok: bool = False) -> TomlFile:
+    """Read the TOML file at *path*: the one reader of hubcore's configuration files.
+
+    The parse is kept until the file's modification time, size or inode change. A file that
+    cannot be read, is not UTF-8 or is not TOML is a :class:`ConfigError` naming the file (as
+    an absolute path), the line where the parser stopped, and what to do; a missing file is
+    one too, unless *missing_ok* (then the result is empty, with ``found`` false).
+    """
+    where = Path(path).absolute()
+    try:
+        stamp = _stamp_of(os.stat(where))
+    except FileNotFoundError:
+        if missing_ok:
+            return TomlFile(where, found=False)
+        raise ConfigError(f"{where} does not exist: create it, or name a file that does") from None
+    except OSError as exc:
+        raise _unreadable(where, exc) from None
+    with _files_lock:
+        known = _documents.get(where)
+    if known is None or known[0] != stamp:
+        try:
+            with open(where, "rb") as handle:
+                stamp = _stamp_of(os.fstat(handle.fileno()))  # the file actually read
+                raw = handle.read()
+        except OSError as exc:
+            raise _unreadable(where, exc) from None
+        known = (stamp, _parse(where, raw))
+        with _files_lock:
+            _remember(_documents, where, known)
+    return TomlFile(where, copy.deepcopy(known[1]), stamp=known[0])
+
+
+def project_config(path: str | os.PathLike[str] | None = None) -> TomlFile:
+    """The project's configuration file: *path* (which must exist), else ``./hubcore.toml``
+    (``found`` false when there is none). Each feature reads its own table of it."""
+    if path is not None:
+        return read_toml(path)
+    return read_toml(Path.cwd() / PROJECT_FILE, missing_ok=True)
+
+
+def _unreadable(where: Path, exc: OSError) -> ConfigError:
+    reason = exc.strerror or type(exc).__name__
+    return ConfigError(f"cannot read {where}: {reason}; make it a readable file, or remove it")
+
+
+def _parse(where: Path, raw: bytes) -> dict[str, Any]:
+    import sys
+
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - exercised on Python 3.10
+        import tomli as tomllib
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        bad_line = raw.count(b"\n", 0, exc.start) + 1
+        raise ConfigError(_not_toml(where, "the text is not UTF-8", bad_line)) from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        message = str(exc)
+        line: int | None = getattr(exc, "lineno", None)
+        matched = re.match(_AT_LINE, message, re.S)
+        if matched:  # Python 3.11 to 3.13 give the position in the message only
+            message, line = matched["msg"], int(matched["line"])
+        raise ConfigError(_not_toml(where, str(getattr(exc, "msg", message)), line)) from None
+
+
+def _not_toml(where: Path, reason: str, line: int | None) -> str:
+    at = f" at line {line}" if line else ""
+    return (
+        f"{where} is not valid TOML{at}: {reason}; fix {'that line' if line else 'the file'} "
+        "(TOML syntax: https://toml.io)"
+    )
 
 
 def table() -> list[tuple[str, str, str]]:

@@ -44,6 +44,7 @@ from pathlib import Path
 
 import attrs
 
+from hubcore import settings
 from hubcore.errors import ConfigError
 from hubcore.policy import LOCK_NAME, find_lock
 from hubcore.store.files import atomic_write
@@ -146,12 +147,7 @@ def _sha(weight: Mapping[str, object]) -> str:
 
 def read_repo_list(path: Path) -> list[str]:
     """The references a project uses, from a TOML file: ``repos = ["acme/models:main"]``."""
-    try:
-        with path.open("rb") as fh:
-            data = tomllib.load(fh)
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"cannot read {path}: {exc}") from exc
-    repos = data.get("repos")
+    repos = settings.read_toml(path).data.get("repos")
     if not isinstance(repos, list) or not all(isinstance(r, str) for r in repos):
         raise ConfigError(f'{path} must contain repos = ["owner/repo:ref", ...]')
     return list(repos)

@@ -52,10 +52,8 @@ import contextlib
 import json
 import logging
 import re
-import sys
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit
 
@@ -63,11 +61,6 @@ import attrs
 
 from hubcore.errors import ConfigError
 from hubcore.registry.errors import RegistryError, VersionNotFoundError
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on Python 3.10
-    import tomli as tomllib
 
 if TYPE_CHECKING:
     from hubcore.registry.core import Registry
@@ -208,26 +201,16 @@ def _from_environment() -> Webhook | None:
         raise ConfigError(str(exc).replace("[registry.webhooks.env] in ", "")) from None
 
 
-def _project_file() -> Path:
-    return Path.cwd() / "hubcore.toml"
-
-
 def webhooks() -> list[Webhook]:
     """The webhooks configured now: ``[registry.webhooks.*]`` of the configuration file and
     of ``./hubcore.toml``, and ``HUBCORE_REGISTRY_WEBHOOK`` (named ``env``)."""
-    from hubcore import config
+    from hubcore import settings
 
     found: dict[str, Webhook] = {}
-    sources: list[tuple[Mapping[str, Any], str]] = [
-        (config.load_config(), str(config.config_path()))
+    sources = [
+        (file.data, str(file.path))
+        for file in (settings.current().user_config(), settings.project_config())
     ]
-    project = _project_file()
-    if project.is_file():
-        try:
-            with project.open("rb") as fh:
-                sources.append((tomllib.load(fh), str(project)))
-        except (OSError, tomllib.TOMLDecodeError) as exc:
-            raise ConfigError(f"cannot read {project}: {exc}") from None
     for document, where in sources:
         section = document.get("registry", {})
         tables = section.get("webhooks", {}) if isinstance(section, dict) else None

@@ -15,18 +15,13 @@ adds to (or overrides) what the file says.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import attrs
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on Python 3.10
-    import tomli as tomllib
-
+from hubcore import settings
 from hubcore.errors import ConfigError
 
 __all__ = ["DEFAULT_TAGS", "SiteConfig", "load_site_config"]
@@ -85,21 +80,13 @@ def load_site_config(path: Path | None = None) -> SiteConfig:
     """Read ``[site]`` from *path* (default ``./hubcore.toml`` when it exists).
 
     A missing default file gives the defaults; a named file that is missing, unreadable or
-    holds a malformed ``[site]`` table is a :class:`~hubcore.errors.ConfigError`.
+    holds a malformed ``[site]`` table is a :class:`~hubcore.errors.ConfigError` (the
+    file's reading and its errors are :func:`hubcore.settings.project_config`'s).
     """
-    if path is None:
-        path = Path("hubcore.toml")
-        if not path.is_file():
-            return SiteConfig()
-    try:
-        with path.open("rb") as fh:
-            document = tomllib.load(fh)
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"cannot read {path}: {exc}") from exc
-    table = document.get("site", {})
-    if not isinstance(table, dict):
-        raise ConfigError(f"[site] in {path} must be a table")
-    return _from_table(table, path.parent.absolute(), str(path))
+    document = settings.project_config(path)
+    if not document.found:
+        return SiteConfig()
+    return _from_table(document.table("site"), document.path.parent, str(document.path))
 
 
 def _from_table(table: Mapping[str, Any], root: Path, where: str) -> SiteConfig:
