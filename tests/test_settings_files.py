@@ -168,12 +168,20 @@ def test_a_missing_named_project_file_is_a_config_error(tmp_path: Path) -> None:
 
 
 def test_only_the_settings_module_parses_toml() -> None:
-    """One reader: no other module of the core opens a TOML document (the lock file, a
-    format of its own, excepted)."""
+    """One reader: no other module of the core opens a TOML document."""
     core = Path(settings.__file__).parent
     readers = sorted(
         str(p.relative_to(core))
         for p in core.rglob("*.py")
         if "tomllib.load" in p.read_text(encoding="utf-8")
     )
-    assert readers == ["policy/lock.py", "settings.py"], readers
+    assert readers == ["settings.py"], readers
+
+
+def test_a_broken_lock_file_is_the_same_error(tmp_path) -> None:
+    from hubcore.policy.lock import LockFile
+
+    lock = tmp_path / "hub.lock"
+    lock.write_text('[[repo]]\nref = "acme/models"\nsnapshot = \n')
+    with pytest.raises(ConfigError, match=rf"{lock} is not valid TOML at line 3.*fix that line"):
+        LockFile.read(lock)

@@ -38,7 +38,6 @@ Example::
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
@@ -48,11 +47,6 @@ from hubcore import settings
 from hubcore.errors import ConfigError
 from hubcore.policy import LOCK_NAME, find_lock
 from hubcore.store.files import atomic_write
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on Python 3.10
-    import tomli as tomllib
 
 __all__ = ["LOCK_NAME", "LockFile", "LockedRepo", "LockedWeight", "find_lock", "write_lock"]
 
@@ -96,13 +90,7 @@ class LockFile:
     @classmethod
     def read(cls, path: Path) -> LockFile:
         """Parse the lock file at *path*; :class:`ConfigError` if it is not one."""
-        try:
-            with path.open("rb") as fh:
-                data = tomllib.load(fh)
-        except OSError as exc:
-            raise ConfigError(f"cannot read the lock file {path}: {exc}") from exc
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"{path} is not valid TOML: {exc}") from exc
+        data = settings.read_toml(path).data  # the one reader: errors name the file and line
         repos = []
         try:
             for item in data.get("repo", []):
