@@ -15,6 +15,9 @@ hubcore / git (the targets: cold time within 1.5x, cold bytes within 1.05x) and 
 average, since on a shared machine the ratio moves with it. hubcore's modules are compiled to
 bytecode first, as in an installed package (``PYTHONDONTWRITEBYTECODE`` would otherwise make
 every run compile them from source).
+
+``HUBCORE_BENCH_CODE=<another checkout>`` measures that checkout's hubcore (and plugins) instead,
+for a before/after table in one sitting.
 """
 
 from __future__ import annotations
@@ -33,6 +36,9 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+#: The checkout whose hubcore is measured (another commit's, for a before/after table).
+CODE = Path(os.environ.get("HUBCORE_BENCH_CODE", ROOT)).resolve()
+CODE_PATH = [str(CODE), str(CODE / "plugins" / "torch"), str(CODE / "plugins" / "megengine")]
 sys.path.insert(0, str(ROOT))
 
 from tests.gitserver import BareRepo, git  # noqa: E402
@@ -98,7 +104,7 @@ def run(refs: int = 3176, commits: int = 20, files: int = 60, runs: int = 5) -> 
     """Build the repository, run every contender *runs* times (taking turns), and return the
     medians per contender (seconds, seconds in the call, requests, bytes)."""
     for folder in ("hubcore", "plugins", "docs/example-plugin"):
-        compileall.compile_dir(ROOT / folder, quiet=1)
+        compileall.compile_dir(CODE / folder, quiet=1)
     with tempfile.TemporaryDirectory() as tmp:
         base = Path(tmp)
         repos = base / "srv" / "repos"
@@ -107,7 +113,7 @@ def run(refs: int = 3176, commits: int = 20, files: int = 60, runs: int = 5) -> 
         server = GitServer(repos).start()
         try:
             url = f"{server.url}/lab/models.git"
-            env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), *sys.path])}
+            env = {**os.environ, "PYTHONPATH": os.pathsep.join([*CODE_PATH, *sys.path])}
             env["HUBCORE_TRUST"] = "*"
             env["HUBCORE_BLOCK_PLUGINS"] = "numpy-example"  # the docs' example: not a user's
             rows: dict[str, list[dict[str, float]]] = {"git": [], "cold": [], "warm": []}

@@ -14,6 +14,9 @@ Targets (issue 12): the listing at least 10x faster than torch.hub's and under 0
 load no slower than torch.hub's. hubcore's modules are byte-compiled first, as an installation
 does (torch's are). hubcore remembers its scan of the installed plugins in the hub home: the
 first run in a fresh home pays for that scan, and is reported on its own line.
+
+``HUBCORE_BENCH_CODE=<another checkout>`` measures that checkout's hubcore (and plugins) instead,
+for a before/after table in one sitting.
 """
 
 from __future__ import annotations
@@ -32,6 +35,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+#: The checkout whose hubcore is measured (another commit's, for a before/after table).
+CODE = Path(os.environ.get("HUBCORE_BENCH_CODE", ROOT)).resolve()
+CODE_PATH = [str(CODE), str(CODE / "plugins" / "torch"), str(CODE / "plugins" / "megengine")]
 
 HUBCONF = '''
 """A small UNet, as segmentation repositories publish it."""
@@ -104,7 +110,7 @@ def make_repo(folder: Path) -> Path:
 
 def byte_compile() -> None:
     """Write hubcore's .pyc files, as installing it would (an editable checkout has none)."""
-    for folder in (ROOT / "hubcore", ROOT / "plugins", ROOT / "docs" / "example-plugin"):
+    for folder in (CODE / "hubcore", CODE / "plugins", CODE / "docs" / "example-plugin"):
         compileall.compile_dir(folder, quiet=1)
 
 
@@ -130,7 +136,7 @@ def run(runs: int = 7) -> dict[str, float]:
         make_repo(base / "torch-home" / "hub" / TORCH_CACHED[1])
         env = {
             **os.environ,
-            "PYTHONPATH": os.pathsep.join([str(ROOT), *sys.path[1:]]),
+            "PYTHONPATH": os.pathsep.join([*CODE_PATH, *sys.path[1:]]),
             "HUBCORE_HOME": str(base / "home"),
             "HUBCORE_TRUST": "*",
             "HUBCORE_DISABLE_PROGRESS": "1",
