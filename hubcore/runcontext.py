@@ -11,9 +11,11 @@ redirected to hubcore) happens inside one :class:`RunContext`. It is the single 
 * the weights actually applied, reported by ``hubcore load`` and the loaded event.
 
 It also says whether fetches made now are for a repository you have not trusted
-(:func:`fetching_for`), which the HTTP client enforces on every hop. And it says what holds
-during every public call (:func:`public_call`: the cyclic garbage collector paused, the
-environment read once). This module
+(:func:`fetching_for`), which the HTTP client enforces on every hop, and whether repository
+code runs now at all (:func:`repository_code`, read by the framework redirects). All of this
+follows repository code into the threads it starts (:func:`carry_into_threads`). And it says
+what holds during every public call (:func:`public_call`: the cyclic garbage collector paused,
+the environment read once). This module
 imports only hubcore's errors and settings, so any layer may read the context.
 """
 
@@ -25,25 +27,32 @@ import functools
 import gc
 import os
 import threading
+import types
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import attrs
 
 from hubcore import settings
 from hubcore.errors import LockMismatchError
 
+if TYPE_CHECKING:
+    import concurrent.futures
+
 __all__ = [
     "AppliedWeights",
     "RunContext",
+    "carry_into_threads",
     "collector_resumed",
     "current",
     "entered",
     "expected_sha256",
     "fetching_for",
+    "in_repository_code",
     "public_addresses_only",
     "public_call",
+    "repository_code",
 ]
 
 
@@ -87,6 +96,7 @@ def current() -> RunContext | None:
 @contextlib.contextmanager
 def entered(context: RunContext) -> Iterator[RunContext]:
     """Make *context* current for the block (nesting restores the outer one)."""
+    carry_into_threads()
     token = _current.set(context)
     try:
         yield context
@@ -128,6 +138,7 @@ def fetching_for(trusted: bool) -> Iterator[None]:
     ``check --online/--verify`` read its weights without running it). For one you have not
     *trusted*, every HTTP hop, redirects included, must go to a public address
     (:func:`public_addresses_only`), unless ``HUBCORE_ALLOW_PRIVATE_URLS`` is set."""
+    carry_into_threads()
     token = _public_only.set(not trusted and not settings.current().allow_private_urls)
     try:
         yield
@@ -138,6 +149,94 @@ def fetching_for(trusted: bool) -> Iterator[None]:
 def public_addresses_only() -> bool:
     """Whether HTTP requests made now must avoid loopback, private and link-local hosts."""
     return _public_only.get()
+
+
+_in_repo_code: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "hubcore_in_repository_code", default=False
+)
+
+
+@contextlib.contextmanager
+def repository_code() -> Iterator[None]:
+    """Mark the block as running repository code (importing a ``hubconf.py``, running an
+    entrypoint): the framework redirects send its hub calls to hubcore."""
+    carry_into_threads()
+    token = _in_repo_code.set(True)
+    try:
+        yield
+    finally:
+        _in_repo_code.reset(token)
+
+
+def in_repository_code() -> bool:
+    """Whether repository code runs now under hubcore, in this thread or in one it started."""
+    return _in_repo_code.get()
+
+
+# -- threads started by repository code -------------------------------------------------------
+#
+# The facts above are context variables, and a new thread starts with an empty context, so a
+# repository that downloads from a worker thread would escape the lock, the public-address rule
+# and the redirects. While one of them is set, a thread started (``threading.Thread.start``) or
+# a callable submitted (``ThreadPoolExecutor.submit``) runs in a copy of the starter's context,
+# as Python 3.14 does with ``-X thread_inherit_context``. The copy is the starter's facts: two
+# loads in two threads each keep their own, a nested load's threads carry the nested context,
+# and a thread that outlives its load still carries them (its downloads stay checked against
+# the lock). Outside those blocks nothing changes: user threads start as Python starts them.
+
+_hooks_lock = threading.Lock()
+_hooks_installed = False
+
+
+def _carried() -> bool:
+    """Whether the caller's context holds anything a thread it starts must keep."""
+    return _current.get() is not None or _in_repo_code.get() or _public_only.get()
+
+
+def carry_into_threads() -> None:
+    """Install (once per process) the hooks that make threads started, and callables
+    submitted to thread pools, while repository code runs carry its run context."""
+    global _hooks_installed
+    if _hooks_installed:
+        return
+    import concurrent.futures.thread as pool_module  # not every command needs it loaded
+
+    with _hooks_lock:
+        if _hooks_installed:
+            return
+        _hook_thread_start(pool_module)
+        _hook_pool_submit(pool_module.ThreadPoolExecutor)
+        _hooks_installed = True
+
+
+def _hook_thread_start(pool_module: types.ModuleType) -> None:
+    original: Callable[[threading.Thread], None] = threading.Thread.start
+    pool_worker = getattr(pool_module, "_worker", None)
+
+    @functools.wraps(original)
+    def start(self: threading.Thread) -> None:
+        # A pool's worker serves whoever submits later: its calls carry their own context.
+        if _carried() and getattr(self, "_target", None) is not pool_worker:
+            run = self.run
+            context = contextvars.copy_context()
+            self.run = functools.partial(context.run, run)  # type: ignore[method-assign]
+        original(self)
+
+    threading.Thread.start = start  # type: ignore[method-assign]
+
+
+def _hook_pool_submit(executor: type[concurrent.futures.Executor]) -> None:
+    original: Callable[..., concurrent.futures.Future[Any]] = executor.submit
+
+    @functools.wraps(original)
+    def submit(
+        self: concurrent.futures.Executor, fn: Callable[..., Any], /, *args: Any, **kwargs: Any
+    ) -> concurrent.futures.Future[Any]:
+        if _carried():
+            fn = functools.partial(contextvars.copy_context().run, fn)
+        return original(self, fn, *args, **kwargs)
+
+    executor.submit = submit  # type: ignore[method-assign]
 
 
 _P = ParamSpec("_P")

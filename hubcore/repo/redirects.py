@@ -9,17 +9,17 @@ original is put back.
 
 The shim, not the replacement, is what gets patched in, because repository modules bind names
 at import time (``from torch.hub import load_state_dict_from_url``) and keep them. A shim calls
-the replacement only while repository code is running under hubcore (a context variable, so
-other threads and later calls are unaffected) and the original otherwise, so a name bound
-during a load stays harmless after it. A module that is not imported yet when repository code
-starts (torch is often first imported by the ``hubconf.py`` itself) is patched the moment its
-import finishes.
+the replacement only while repository code is running under hubcore
+(:func:`hubcore.runcontext.in_repository_code`: a context variable that follows repository code
+into the threads it starts, so the user's other threads and later calls are unaffected) and the
+original otherwise, so a name bound during a load stays harmless after it. A module that is
+not imported yet when repository code starts (torch is often first imported by the
+``hubconf.py`` itself) is patched the moment its import finishes.
 """
 
 from __future__ import annotations
 
 import contextlib
-import contextvars
 import functools
 import importlib.abc
 import importlib.machinery
@@ -30,6 +30,8 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import attrs
+
+from hubcore import runcontext
 
 __all__ = ["Redirect", "in_repository_code", "redirecting"]
 
@@ -47,31 +49,28 @@ class Redirect:
     replacement: Callable[..., Any]
 
 
-_in_repo_code: contextvars.ContextVar[bool] = contextvars.ContextVar(
-    "hubcore_in_repository_code", default=False
-)
-
-
 def in_repository_code() -> bool:
-    """Whether the current thread is running repository code under hubcore right now."""
-    return _in_repo_code.get()
+    """Whether repository code runs under hubcore right now (in this thread, or in a thread
+    that repository code started)."""
+    return runcontext.in_repository_code()
 
 
 @contextlib.contextmanager
 def redirecting(redirects: Sequence[Redirect]) -> Iterator[None]:
-    """Hold *redirects* in place (and mark this thread as running repository code)."""
-    token = _in_repo_code.set(True)
-    _PATCHES.acquire(redirects)
-    try:
-        yield
-    finally:
-        _PATCHES.release()
-        _in_repo_code.reset(token)
+    """Hold *redirects* in place (and mark the block as running repository code)."""
+    with runcontext.repository_code():
+        _PATCHES.acquire(redirects)
+        try:
+            yield
+        finally:
+            _PATCHES.release()
 
 
 def _make_shim(original: Any, replacement: Callable[..., Any]) -> Callable[..., Any]:
+    in_repo_code = runcontext.in_repository_code
+
     def shim(*args: Any, **kwargs: Any) -> Any:
-        target = replacement if _in_repo_code.get() else original
+        target = replacement if in_repo_code() else original
         return target(*args, **kwargs)
 
     try:

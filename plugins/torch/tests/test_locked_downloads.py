@@ -3,7 +3,8 @@
 Many torch.hub repositories fetch their weights inside the entrypoint with
 ``torch.hub.download_url_to_file`` or ``load_state_dict_from_url`` (or the old
 ``torch.utils.model_zoo.load_url``) instead of declaring them; hubcore redirects those calls, so
-the sha256 that ``hubcore lock`` recorded for a URL holds there too.
+the sha256 that ``hubcore lock`` recorded for a URL holds there too, also when the repository
+calls them from a thread pool or a thread it starts.
 """
 
 from __future__ import annotations
@@ -25,7 +26,9 @@ torch = pytest.importorskip("torch")
 
 def hubconf(url: str) -> str:
     return f'''
+import concurrent.futures
 import os
+import threading
 
 import torch
 import torch.hub
@@ -56,6 +59,31 @@ def state_dict():
 def model_zoo():
     """Loads them under the helper's old name."""
     return torch.utils.model_zoo.load_url(URL, progress=False)
+
+
+def pooled_to_file(dst):
+    """Fetches them from a worker of a thread pool."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        pool.submit(torch.hub.download_url_to_file, URL, dst, None, False).result()
+    return open(dst, "rb").read()
+
+
+def threaded_state_dict():
+    """Loads them in a thread it starts."""
+    out = {{}}
+
+    def run():
+        try:
+            out["value"] = torch.hub.load_state_dict_from_url(URL, progress=False)
+        except Exception as exc:
+            out["error"] = exc
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join()
+    if "error" in out:
+        raise out["error"]
+    return out["value"]
 '''
 
 
@@ -85,15 +113,15 @@ def locked(hub_home, tmp_path: Path, monkeypatch):
     files.stop()
 
 
-ENTRIES = ["to_file", "state_dict", "model_zoo"]
+ENTRIES = ["to_file", "state_dict", "model_zoo", "pooled_to_file", "threaded_state_dict"]
 
 
 @pytest.mark.parametrize("entry", ENTRIES)
 def test_the_locked_bytes_load(locked, tmp_path, entry) -> None:
     git, _ = locked
-    args = (str(tmp_path / "out.pth"),) if entry == "to_file" else ()
+    args = (str(tmp_path / "out.pth"),) if entry.endswith("to_file") else ()
     result = hubcore.load("acme/hub:main", entry, *args, host=git.url)
-    if entry == "to_file":
+    if entry.endswith("to_file"):
         assert result == state_bytes(1)
     else:
         assert torch.equal(result["weight"], torch.load(io.BytesIO(state_bytes(1)))["weight"])
@@ -105,7 +133,7 @@ def test_replaced_bytes_behind_a_locked_url_are_refused(locked, tmp_path, monkey
     files.add("linear.pth", state_bytes(2))  # replaced behind the same URL
     monkeypatch.setenv("HUBCORE_HOME", str(tmp_path / "another-machine"))
     out = tmp_path / "out.pth"
-    args = (str(out),) if entry == "to_file" else ()
+    args = (str(out),) if entry.endswith("to_file") else ()
     with pytest.raises(IntegrityError, match="recorded in the lock file"):
         hubcore.load("acme/hub:main", entry, *args, host=git.url)
     assert not out.exists()  # nothing written where the repository asked
