@@ -242,12 +242,15 @@ def import_hubconf(
     *,
     trust_repo: TrustMode = "check",
     skip_dependency_check: bool = False,
+    locked: RunLock | None = None,
 ) -> types.ModuleType:
     """Import *snapshot*'s ``hubconf.py`` in isolation and return the module.
 
     Checks trust (as :func:`hubcore.api.load` does) and the declared dependencies first. The
-    module is the repository's own; call its entrypoints inside :func:`running_repository_code`
-    so that weights and framework hub calls go through hubcore.
+    module body runs in the repository's run context (*locked*'s weight hashes apply to what it
+    downloads at import time) with the framework redirects in place. The module is the
+    repository's own; call its entrypoints inside :func:`running_repository_code` so that
+    weights and framework hub calls go through hubcore.
     """
     from hubcore.policy import trust
     from hubcore.repo.dependencies import check_dependencies
@@ -260,7 +263,7 @@ def import_hubconf(
         _dependencies_met.add(info.dependencies)
     importer = _importer_for(snapshot)
     try:
-        with _redirects_held():
+        with runcontext.entered(_run_context(snapshot, locked)), _redirects_held():
             return importer.import_hubconf(fresh=snapshot.snapshot_id is None)
     except HubError:
         raise
@@ -291,7 +294,7 @@ def call_entrypoint(
     # otherwise the imported hubconf decides, as under torch.hub.
     find_entrypoint(_discover_cached(snapshot), entry, label)
     module = import_hubconf(
-        snapshot, trust_repo=trust_repo, skip_dependency_check=skip_dependency_check
+        snapshot, trust_repo=trust_repo, skip_dependency_check=skip_dependency_check, locked=locked
     )
     fn = _entry_of(module, entry, label)
     if kwargs.get("pretrained") and not _accepts_pretrained(fn):
@@ -323,15 +326,19 @@ def running_repository_code(
     :class:`~hubcore.runcontext.RunContext` (its root for relative weight paths, the lock's
     recorded weight hashes, the weights applied), and the framework redirects
     (:mod:`hubcore.repo.redirects`) in place."""
-    context = runcontext.RunContext(
+    context = _run_context(snapshot, locked)
+    with runcontext.entered(context), _importer_for(snapshot).active(), _redirects_held():
+        yield context
+
+
+def _run_context(snapshot: Snapshot, locked: RunLock | None) -> runcontext.RunContext:
+    return runcontext.RunContext(
         root=snapshot.root,
         label=str(snapshot.ref),
         remote=snapshot.snapshot_id is not None,
         locked=locked.weight_hashes(snapshot.root) if locked is not None else {},
         lock_path=str(locked.path) if locked is not None else None,
     )
-    with runcontext.entered(context), _importer_for(snapshot).active(), _redirects_held():
-        yield context
 
 
 def _redirects_held() -> contextlib.AbstractContextManager[None]:

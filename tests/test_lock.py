@@ -273,3 +273,19 @@ def test_a_name_that_is_not_unicode_is_a_clear_error(tmp_path) -> None:
     with pytest.raises(ConfigError, match="not valid Unicode"):
         write_lock(tmp_path / "hub.lock", [LockedRepo("r", "b" * 40, (weight,), "github:r")])
     assert list(tmp_path.iterdir()) == []
+
+
+def test_downloads_at_import_time_are_checked_against_the_lock(setup, tmp_path, monkeypatch):
+    """A hubconf that fetches at import time (a config file, a label map) is repository code
+    too: its downloads are checked like the entrypoint's."""
+    git, files, repo, weights_url, _ = setup
+    text = hub_files(weights_url, "v5")["hubconf.py"].replace(
+        "dependencies = []",
+        f"dependencies = []\n\nimport hubcore\n\nFETCHED = hubcore.download({weights_url!r})",
+    )
+    repo.commit({"hubconf.py": text}, "downloads at import")
+    assert CliRunner().invoke(main, ["lock", "acme/hub:main", "--host", git.url]).exit_code == 0
+    files.add("linear.safetensors", weights_bytes(2))  # replaced behind the same URL
+    monkeypatch.setenv("HUBCORE_HOME", str(tmp_path / "other-machine"))
+    with pytest.raises(IntegrityError, match="recorded in the lock file"):
+        hubcore.load("acme/hub:main", "version", host=git.url)
