@@ -89,7 +89,10 @@ def make_repo(root: Path, refs: int, commits: int, files: int) -> BareRepo:
 def measure(server: GitServer, argv: list[str], env: dict[str, str]) -> dict[str, float]:
     server.sent.clear()
     start = time.perf_counter()
-    done = subprocess.run(argv, check=True, env=env, capture_output=True, text=True)
+    # in a neutral folder: ``python -c`` puts the working folder first on sys.path
+    done = subprocess.run(
+        argv, check=True, env=env, capture_output=True, text=True, cwd=tempfile.gettempdir()
+    )
     seconds = time.perf_counter() - start
     call = float(done.stdout.strip() or seconds)  # git: the whole process
     return {
@@ -127,7 +130,12 @@ def run(refs: int = 3176, commits: int = 20, files: int = 60, runs: int = 5) -> 
                 env["HUBCORE_HOME"] = str(home)
                 # a home that holds no repository, but has seen a command before (the
                 # plugin scan is remembered there, as after any earlier hubcore command)
-                subprocess.run([sys.executable, "-c", PLUGINS_SCANNED], check=True, env=env)
+                subprocess.run(
+                    [sys.executable, "-c", PLUGINS_SCANNED],
+                    check=True,
+                    env=env,
+                    cwd=tempfile.gettempdir(),
+                )
                 hub = [sys.executable, "-c", HUBCORE_OPEN, f"git+{url}@main"]
                 rows["cold"].append(measure(server, hub, env))
                 rows["warm"].append(measure(server, hub, env))
@@ -170,6 +178,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
+    print(f"hubcore measured: {CODE}")
     median = run(args.refs, args.commits, args.files, args.runs)
     print("\n".join(report(median, args.refs, args.runs)))
     if args.json:

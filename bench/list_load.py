@@ -120,7 +120,8 @@ def whole_process(argv: list[str], env: dict[str, str]) -> tuple[float, float]:
     the process costs, and close to its wall time on an idle machine."""
     used = resource.getrusage(resource.RUSAGE_CHILDREN)
     began = time.perf_counter()
-    subprocess.run(argv, env=env, check=True, stdout=subprocess.DEVNULL)
+    # in a neutral folder: ``python -c`` puts the working folder first on sys.path
+    subprocess.run(argv, env=env, check=True, stdout=subprocess.DEVNULL, cwd=tempfile.gettempdir())
     wall = time.perf_counter() - began
     now = resource.getrusage(resource.RUSAGE_CHILDREN)
     return wall, (now.ru_utime - used.ru_utime) + (now.ru_stime - used.ru_stime)
@@ -189,6 +190,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
+    print(f"hubcore measured: {CODE}")
     result = run(args.runs)
     print("\n".join(report(result, args.runs)))
     if args.json:
