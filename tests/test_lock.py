@@ -181,19 +181,27 @@ def test_declared_and_locked_hashes_must_both_hold(setup, tmp_path) -> None:
         hubcore.load("acme/hub:main", "linear", host=git.url, pretrained=True)
 
 
+@pytest.mark.parametrize("when", ["in_an_entrypoint", "at_import_time"])
 def test_repository_code_downloads_are_checked_against_the_lock(
-    setup, tmp_path, monkeypatch
+    setup, tmp_path, monkeypatch, when
 ) -> None:
+    """Repository code that fetches a locked URL itself, in an entrypoint or in the hubconf's
+    module body (a config file, a label map), gets the recorded bytes or an error."""
     git, files, repo, weights_url, _ = setup
-    text = hub_files(weights_url, "v4")["hubconf.py"] + (
-        f"\n\ndef fetch_it():\n    import hubcore\n    return hubcore.download({weights_url!r})\n"
-    )
+    text = hub_files(weights_url, "v4")["hubconf.py"]
+    if when == "at_import_time":
+        fetch = f"import hubcore\n\nFETCHED = hubcore.download({weights_url!r})"
+        text, entry = text.replace("dependencies = []", f"dependencies = []\n\n{fetch}"), "version"
+    else:
+        fetch = f"def fetch_it():\n    import hubcore\n    return hubcore.download({weights_url!r})"
+        text += f"\n\n{fetch}\n"
+        entry = "fetch_it"
     repo.commit({"hubconf.py": text}, "downloads")
     assert CliRunner().invoke(main, ["lock", "acme/hub:main", "--host", git.url]).exit_code == 0
     files.add("linear.safetensors", weights_bytes(2))  # replaced behind the same URL
     monkeypatch.setenv("HUBCORE_HOME", str(tmp_path / "other-machine"))
     with pytest.raises(IntegrityError, match="recorded in the lock file"):
-        hubcore.load("acme/hub:main", "fetch_it", host=git.url)
+        hubcore.load("acme/hub:main", entry, host=git.url)
     # outside any repository's code the lock does not apply
     assert hubcore.download(weights_url).is_file()
 
@@ -273,19 +281,3 @@ def test_a_name_that_is_not_unicode_is_a_clear_error(tmp_path) -> None:
     with pytest.raises(ConfigError, match="not valid Unicode"):
         write_lock(tmp_path / "hub.lock", [LockedRepo("r", "b" * 40, (weight,), "github:r")])
     assert list(tmp_path.iterdir()) == []
-
-
-def test_downloads_at_import_time_are_checked_against_the_lock(setup, tmp_path, monkeypatch):
-    """A hubconf that fetches at import time (a config file, a label map) is repository code
-    too: its downloads are checked like the entrypoint's."""
-    git, files, repo, weights_url, _ = setup
-    text = hub_files(weights_url, "v5")["hubconf.py"].replace(
-        "dependencies = []",
-        f"dependencies = []\n\nimport hubcore\n\nFETCHED = hubcore.download({weights_url!r})",
-    )
-    repo.commit({"hubconf.py": text}, "downloads at import")
-    assert CliRunner().invoke(main, ["lock", "acme/hub:main", "--host", git.url]).exit_code == 0
-    files.add("linear.safetensors", weights_bytes(2))  # replaced behind the same URL
-    monkeypatch.setenv("HUBCORE_HOME", str(tmp_path / "other-machine"))
-    with pytest.raises(IntegrityError, match="recorded in the lock file"):
-        hubcore.load("acme/hub:main", "version", host=git.url)

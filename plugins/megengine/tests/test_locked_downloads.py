@@ -12,13 +12,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
 import hubcore
-from hubcore.cli import main
 from hubcore.errors import IntegrityError
-from tests.fileserver import FileServer
-from tests.gitserver import BareRepo, GitHostServer
+from tests.lockedhub import locked_hub
 
 mge = pytest.importorskip("megengine")
 
@@ -57,18 +54,9 @@ def state_bytes(seed: int) -> bytes:
 
 @pytest.fixture
 def locked(hub_home, tmp_path: Path, monkeypatch):
-    git = GitHostServer(tmp_path / "srv" / "repos").start()
-    files = FileServer(tmp_path / "weights").start()
-    url = files.add("linear.pkl", state_bytes(1))
-    BareRepo(git.root, "acme/hub").commit({"hubconf.py": hubconf(url)}, "one")
     monkeypatch.chdir(tmp_path)
-    result = CliRunner().invoke(main, ["lock", "acme/hub:main", "--host", git.url])
-    assert result.exit_code == 0, result.output
-    sha = hubcore.file_sha256(tmp_path / "weights" / "linear.pkl")
-    assert sha in (tmp_path / "hub.lock").read_text()
-    yield git, files
-    git.stop()
-    files.stop()
+    with locked_hub(tmp_path, "linear.pkl", state_bytes(1), hubconf) as served:
+        yield served
 
 
 def test_the_locked_bytes_load(locked) -> None:

@@ -13,13 +13,10 @@ import io
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
 import hubcore
-from hubcore.cli import main
 from hubcore.errors import IntegrityError
-from tests.fileserver import FileServer
-from tests.gitserver import BareRepo, GitHostServer
+from tests.lockedhub import locked_hub
 
 torch = pytest.importorskip("torch")
 
@@ -96,21 +93,10 @@ def state_bytes(seed: int) -> bytes:
 
 @pytest.fixture
 def locked(hub_home, tmp_path: Path, monkeypatch):
-    git = GitHostServer(tmp_path / "srv" / "repos").start()
-    files = FileServer(tmp_path / "weights").start()
-    url = files.add("linear.pth", state_bytes(1))
-    BareRepo(git.root, "acme/hub").commit({"hubconf.py": hubconf(url)}, "one")
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))  # if a call escaped hubcore
     monkeypatch.chdir(tmp_path)
-    result = CliRunner().invoke(main, ["lock", "acme/hub:main", "--host", git.url])
-    assert result.exit_code == 0, result.output
-    assert (
-        hubcore.file_sha256(tmp_path / "weights" / "linear.pth")
-        in (tmp_path / "hub.lock").read_text()
-    )
-    yield git, files
-    git.stop()
-    files.stop()
+    with locked_hub(tmp_path, "linear.pth", state_bytes(1), hubconf) as served:
+        yield served
 
 
 ENTRIES = ["to_file", "state_dict", "model_zoo", "pooled_to_file", "threaded_state_dict"]
