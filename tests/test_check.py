@@ -229,3 +229,19 @@ def test_untrusted_remote_repository_cannot_reach_local_files_or_addresses(
         assert "repository you have not trusted" not in out
         assert "by_climbing[default]" in out
         assert out.strip().endswith("1 error(s), 1 warning(s)")  # the climb; no sha256
+
+
+def test_online_check_of_object_store_weights(hub_home, make_hub_repo, s3_bucket) -> None:
+    """Weights on an object store are checked through the one store opener: present is
+    fine, missing is a finding naming the file."""
+    import fsspec
+
+    fs = fsspec.filesystem("s3")
+    fs.pipe(f"{s3_bucket}/w/present.safetensors", b"weights")
+    present = weights_repo(make_hub_repo, f"s3://{s3_bucket}/w/present.safetensors")
+    assert run(str(present), "--online").exit_code == 0
+    missing = weights_repo(make_hub_repo, f"s3://{s3_bucket}/w/missing.safetensors")
+    found = run(str(missing), "--online")
+    assert found.exit_code == 1
+    assert "net[default]" in found.output
+    assert "unreachable" in found.output

@@ -184,10 +184,11 @@ def _unreachable(url: str) -> str | None:
                 if response.status_code >= 400:
                     return f"HTTP {response.status_code}"
             return None
-        import fsspec
+        from hubcore.store import stores
 
-        fs, path = fsspec.core.url_to_fs(target)
-        fs.info(path)
+        # the one opener of stores: OSS endpoints, time limits, typed errors
+        store = stores.open_store(target)
+        stores.call(store, "info", store.path, what="checking the weights")
     except HubError as exc:  # refused by hubcore's own rules (a downgrade, a bad host)
         return f"unreachable: {exc}"
     except Exception as exc:  # any failure to reach it is the finding
