@@ -61,6 +61,20 @@ def test_missing_archive_of_an_unknown_name_is_repo_not_found(hub_home, file_ser
         hubcore.load(f"{base}/nothing.zip", "one")
 
 
+def test_missing_archive_on_disk_or_store_is_repo_not_found(hub_home, tmp_path, s3_bucket):
+    """Not only HTTP: a repository archive missing from a folder or an object store is a
+    missing repository too; a missing weight file there stays a DownloadError."""
+    for url in (
+        (tmp_path / "nothing.zip").as_uri(),
+        f"s3://{s3_bucket}/hubs/nothing.zip",
+    ):
+        with pytest.raises(RepoNotFoundError, match=r"nothing\.zip does not exist\. Check"):
+            hubcore.list(url)
+        with pytest.raises(DownloadError) as info:
+            transfer.fetch(url.replace("nothing.zip", "missing.pth"))
+        assert not isinstance(info.value, RepoNotFoundError)
+
+
 def test_missing_weight_file_stays_a_download_error(hub_home, file_server) -> None:
     base = file_server.add("other.pth", b"x").rpartition("/")[0]
     with pytest.raises(DownloadError) as info:

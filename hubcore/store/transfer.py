@@ -34,9 +34,11 @@ from hubcore import config, runcontext
 from hubcore.errors import (
     CacheError,
     DownloadError,
+    HubError,
     IntegrityError,
     InvalidArgumentError,
     OfflineError,
+    RepoNotFoundError,
 )
 from hubcore.events import notify
 from hubcore.store import stores
@@ -241,11 +243,11 @@ def _transfer(
             if _is_http(path):
                 partial, digest, size, discard = _download_http(cache, url, bar, resource=resource)
             elif fs is None:
-                local_size = _local_size(path, url)
+                local_size = _local_size(path, url, resource)
                 pump = functools.partial(_file_pump, path)
                 partial, digest, size, discard = _copy(cache, pump, local_size, url, bar)
             else:
-                remote_size = _size(fs, url)
+                remote_size = _size(fs, url, resource)
                 pump = functools.partial(_store_pump, fs, remote_size, url)
                 partial, digest, size, discard = _copy(cache, pump, remote_size, url, bar)
     finally:
@@ -553,13 +555,25 @@ def _cached(cache: Cache, url: str, name: str, sha256: str, offline: bool) -> We
     return WeightsFile(path, name, sha256, size, url)
 
 
-def _size(store: stores.Store, url: str) -> int | None:
+def _missing(url: str, resource: Literal["repository", "file"]) -> HubError:
+    """A missing file; a missing repository when the file is a repository's archive (the
+    error the one status map gives for an HTTP 404 of either)."""
+    if resource == "repository":
+        return RepoNotFoundError(
+            f"{redact(url)} does not exist. Check the path or URL of the repository archive."
+        )
+    return DownloadError(f"{redact(url)} does not exist")
+
+
+def _size(
+    store: stores.Store, url: str, resource: Literal["repository", "file"] = "file"
+) -> int | None:
     try:
         info = stores.call(store, "info", store.path, what=f"reading {redact(url)}")
     except FileNotFoundError as exc:
-        raise DownloadError(f"{url} does not exist") from exc
+        raise _missing(url, resource) from exc
     if info.get("type") == "directory":
-        raise DownloadError(f"{url} is a folder, not a file")
+        raise DownloadError(f"{redact(url)} is a folder, not a file")
     size = info.get("size")
     return int(size) if isinstance(size, int) else None
 
@@ -575,15 +589,15 @@ def _local_path(url: str) -> str:
     return unquote(parts.path)
 
 
-def _local_size(path: str, url: str) -> int:
+def _local_size(path: str, url: str, resource: Literal["repository", "file"] = "file") -> int:
     try:
         st = os.stat(path)
     except FileNotFoundError:
-        raise DownloadError(f"{url} does not exist") from None
+        raise _missing(url, resource) from None
     except OSError as exc:
-        raise DownloadError(f"cannot read {url}: {exc}") from None
+        raise DownloadError(f"cannot read {redact(url)}: {exc}") from None
     if not os.path.isfile(path):
-        raise DownloadError(f"{url} is a folder, not a file")
+        raise DownloadError(f"{redact(url)} is a folder, not a file")
     return st.st_size
 
 
