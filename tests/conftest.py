@@ -42,3 +42,19 @@ def file_server(tmp_path: Path) -> Iterator[FileServer]:
     server = FileServer(tmp_path / "served-files").start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def cache_locks(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, ...]]:
+    """The keys of every cache lock taken while the test runs, in order."""
+    from hubcore.store.cache import Cache
+
+    taken: list[tuple[str, ...]] = []
+    original = Cache.lock
+
+    def spy(self: Cache, *key: str, timeout: float = -1) -> object:
+        taken.append(key)
+        return original(self, *key, timeout=timeout)
+
+    monkeypatch.setattr(Cache, "lock", spy)
+    return taken

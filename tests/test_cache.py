@@ -212,20 +212,13 @@ def test_reserved_names_in_keys_cannot_reach_another_repository(tmp_path: Path) 
     ]
 
 
-def test_cache_rm_takes_the_lock_loading_takes(hub_home, monkeypatch) -> None:
+def test_cache_rm_takes_the_lock_loading_takes(hub_home, cache_locks) -> None:
     from click.testing import CliRunner
 
     from hubcore.cli import main
 
     Cache(hub_home).publish_tree("git", ODD_KEY, "b" * 40, _fill("x"))
-    taken: list[tuple[str, ...]] = []
-    original = Cache.lock
-
-    def spy(self: Cache, *key: str, timeout: float = -1):
-        taken.append(key)
-        return original(self, *key, timeout=timeout)
-
-    monkeypatch.setattr(Cache, "lock", spy)
+    taken = cache_locks
     result = CliRunner().invoke(main, ["cache", "rm", f"git:{ODD_KEY}"])
     assert result.exit_code == 0, result.output
     assert ("snapshot", "git", ODD_KEY, "b" * 40) in taken

@@ -135,24 +135,16 @@ def test_credentials_in_urls_never_surface(hub_home, http_server, models) -> Non
 
 
 def test_loading_and_cache_rm_take_one_lock_for_an_odd_url(
-    hub_home, http_server, repos, monkeypatch
+    hub_home, http_server, repos, cache_locks
 ) -> None:
     """A URL the cache rewrites into a safe folder name (a port, ``~``): the load that
     publishes the snapshot and ``hubcore cache rm`` lock the same key, so they cannot race."""
     from click.testing import CliRunner
 
     from hubcore.cli import main
-    from hubcore.store.cache import Cache
 
     BareRepo(repos, "~alice/zoo").commit(files("odd"), "odd")
-    taken: list[tuple[str, ...]] = []
-    original = Cache.lock
-
-    def spy(self: Cache, *key: str, timeout: float = -1):
-        taken.append(key)
-        return original(self, *key, timeout=timeout)
-
-    monkeypatch.setattr(Cache, "lock", spy)
+    taken = cache_locks
     ref = f"git+{http_server.url}/~alice/zoo.git"
     assert hubcore.load(ref, "which") == "odd"
     loaded = {key for key in taken if key[0] == "snapshot"}
