@@ -40,6 +40,8 @@ from hubcore.errors import LockMismatchError
 if TYPE_CHECKING:
     import concurrent.futures
 
+_T = TypeVar("_T")
+
 __all__ = [
     "AppliedWeights",
     "RunContext",
@@ -96,12 +98,19 @@ def current() -> RunContext | None:
 @contextlib.contextmanager
 def entered(context: RunContext) -> Iterator[RunContext]:
     """Make *context* current for the block (nesting restores the outer one)."""
-    carry_into_threads()
-    token = _current.set(context)
-    try:
+    with _held(_current, context):
         yield context
+
+
+@contextlib.contextmanager
+def _held(variable: contextvars.ContextVar[_T], value: _T) -> Iterator[None]:
+    """Set *variable* for the block, restoring it after; threads the block starts keep it."""
+    carry_into_threads()
+    token = variable.set(value)
+    try:
+        yield
     finally:
-        _current.reset(token)
+        variable.reset(token)
 
 
 def expected_sha256(url: str, declared: str | None) -> tuple[str | None, str | None]:
@@ -138,12 +147,8 @@ def fetching_for(trusted: bool) -> Iterator[None]:
     ``check --online/--verify`` read its weights without running it). For one you have not
     *trusted*, every HTTP hop, redirects included, must go to a public address
     (:func:`public_addresses_only`), unless ``HUBCORE_ALLOW_PRIVATE_URLS`` is set."""
-    carry_into_threads()
-    token = _public_only.set(not trusted and not settings.current().allow_private_urls)
-    try:
+    with _held(_public_only, not trusted and not settings.current().allow_private_urls):
         yield
-    finally:
-        _public_only.reset(token)
 
 
 def public_addresses_only() -> bool:
@@ -160,12 +165,8 @@ _in_repo_code: contextvars.ContextVar[bool] = contextvars.ContextVar(
 def repository_code() -> Iterator[None]:
     """Mark the block as running repository code (importing a ``hubconf.py``, running an
     entrypoint): the framework redirects send its hub calls to hubcore."""
-    carry_into_threads()
-    token = _in_repo_code.set(True)
-    try:
+    with _held(_in_repo_code, True):
         yield
-    finally:
-        _in_repo_code.reset(token)
 
 
 def in_repository_code() -> bool:
