@@ -44,7 +44,8 @@ class Nested(Record):
 def test_fields_in_order_with_defaults_and_class_vars_left_out() -> None:
     assert [f.name for f in fields(Point)] == ["x", "y", "tags"]
     assert [f.name for f in fields(Point3(1))] == ["x", "y", "tags", "z"]
-    assert Point.UNIT == "px" and "UNIT" not in {f.name for f in fields(Point)}
+    assert Point.UNIT == "px"
+    assert "UNIT" not in {f.name for f in fields(Point)}
     assert fields(Normalised)[1].metadata == {"doc": "bytes"}
 
 
@@ -82,7 +83,8 @@ def test_frozen_records_refuse_assignment_and_are_hashable() -> None:
 def test_mutable_records_take_assignment_and_are_not_hashable() -> None:
     box = Box(items={"a": 1})
     box.label = "b"
-    assert box._items == {"a": 1} and box.label == "b"
+    assert box._items == {"a": 1}
+    assert box.label == "b"
     with pytest.raises(TypeError):
         hash(box)
 
@@ -120,7 +122,8 @@ def test_asdict_turns_nested_records_into_dictionaries() -> None:
 
 def test_copies_and_pickles_keep_the_record() -> None:
     p = Point3(1, 2, ["a"], 3)
-    assert copy.copy(p) == p and copy.deepcopy(p) == p
+    assert copy.copy(p) == p
+    assert copy.deepcopy(p) == p
     assert pickle.loads(pickle.dumps(p)) == p
     box = pickle.loads(pickle.dumps(Box(items={"a": 1})))
     box.label = "still mutable"
