@@ -13,13 +13,15 @@ program is needed; ``ssh`` transport runs the SSH client git would run (``GIT_SS
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import io
 import logging
 import stat
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
@@ -136,7 +138,8 @@ class GitSource(RemoteSource):
 
         if _is_http(ref.repo):
             client = gitproto.SmartHTTP(ref.repo, _shown(ref))
-            listing = self._guard(ref, lambda: client.ls_refs(prefixes))
+            with _importing_ahead(_AFTER_LISTING):
+                listing = self._guard(ref, lambda: client.ls_refs(prefixes))
         else:
             wanted = [p.encode() for p in prefixes]
             result = self._call(ref, lambda client, path: client.get_refs(path, ref_prefix=wanted))
@@ -189,7 +192,8 @@ class GitSource(RemoteSource):
             if client.v2:
                 pack = io.BytesIO()
                 try:
-                    self._guard(ref, lambda: client.fetch(wants, depth, pack))
+                    with _importing_ahead(_AFTER_FETCH):
+                        self._guard(ref, lambda: client.fetch(wants, depth, pack))
                 except gitproto.NotV2:
                     pass
                 else:
@@ -248,6 +252,38 @@ _TIPS = ("HEAD", "refs/heads/", "refs/tags/")
 _recent: dict[str, tuple[float, tuple[str, ...], Listing]] = {}
 _recent_lock = threading.Lock()
 _RECENT_SECONDS = 60.0
+
+
+#: What a command imports once the refs are listed (the cache's lock), and once the pack has
+#: arrived (the object store that unpacks it, the writer of the tree).
+_AFTER_LISTING = ("filelock",)
+_AFTER_FETCH = ("dulwich.object_store", "hubcore.store.archives")
+
+
+@contextlib.contextmanager
+def _importing_ahead(names: Sequence[str]) -> Iterator[None]:
+    """Import *names* on a thread while this one waits for the server (a cold fetch spends
+    tens of milliseconds on each: about as long as these imports take), and wait for them
+    before going on, so that the two threads never import the same modules at once."""
+    missing = [name for name in names if name not in sys.modules]
+    if not missing:
+        yield
+        return
+    worker = threading.Thread(target=_import_quietly, args=(missing,), daemon=True)
+    worker.start()
+    try:
+        yield
+    finally:
+        worker.join()
+
+
+def _import_quietly(names: Sequence[str]) -> None:
+    """Import *names*; a failure is left for the import that needs the module to report."""
+    for name in names:
+        try:
+            importlib.import_module(name)
+        except Exception:  # reported where the module is used
+            continue
 
 
 def _recent_listing(repo: str, prefixes: Sequence[str]) -> Listing | None:
