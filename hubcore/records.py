@@ -241,14 +241,15 @@ def replace(record: R, **changes: Any) -> R:
 
 def asdict(record: Record) -> dict[str, Any]:
     """The fields of *record* as a dictionary, records inside it (alone, in lists, tuples and
-    dictionary values) turned into dictionaries too; tuples become lists, as in JSON."""
+    dictionary values) turned into dictionaries too; tuples and sets become lists, as in JSON
+    (and as ``attrs.asdict`` gives them)."""
     return {spec.name: _plain(getattr(record, spec.name)) for spec in record.__record_fields__}
 
 
 def _plain(value: Any) -> Any:
     if isinstance(value, Record):
         return asdict(value)
-    if isinstance(value, (list, tuple)):
+    if isinstance(value, (list, tuple, set, frozenset)):
         return [_plain(item) for item in value]
     if isinstance(value, Mapping):
         return {key: _plain(item) for key, item in value.items()}

@@ -32,10 +32,9 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
-import attrs
-
 from hubcore import settings
 from hubcore.errors import LockMismatchError
+from hubcore.records import Record, field
 
 if TYPE_CHECKING:
     import concurrent.futures
@@ -58,8 +57,7 @@ __all__ = [
 ]
 
 
-@attrs.frozen
-class AppliedWeights:
+class AppliedWeights(Record):
     """One weight file applied to a model: where it came from and what it was."""
 
     url: str
@@ -67,8 +65,7 @@ class AppliedWeights:
     size: int
 
 
-@attrs.define
-class RunContext:
+class RunContext(Record, frozen=False):
     """The facts about the repository whose code is running (see the module docstring)."""
 
     #: The repository's folder (a cached snapshot or the user's own folder).
@@ -78,11 +75,11 @@ class RunContext:
     #: True for a fetched snapshot; False for a live local folder (the user's own files).
     remote: bool
     #: Weight URL (as fetched: absolute, credential-free) -> sha256 recorded in the lock file.
-    locked: Mapping[str, str] = attrs.field(factory=dict)
+    locked: Mapping[str, str] = field(factory=dict)
     #: The lock file those hashes come from, for messages.
     lock_path: str | None = None
     #: Weights applied so far, in order.
-    applied: list[AppliedWeights] = attrs.field(factory=list)
+    applied: list[AppliedWeights] = field(factory=list)
 
 
 _current: contextvars.ContextVar[RunContext | None] = contextvars.ContextVar(

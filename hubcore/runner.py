@@ -20,8 +20,6 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import attrs
-
 from hubcore import config, runcontext
 from hubcore.errors import (
     EntrypointError,
@@ -33,6 +31,7 @@ from hubcore.errors import (
 )
 from hubcore.events import notify
 from hubcore.plugins import get_plugins
+from hubcore.records import Record, replace
 from hubcore.repo.discovery import discover_hubconf
 from hubcore.sources import FetchContext, Snapshot, parse_reference
 from hubcore.store.cache import get_cache
@@ -135,7 +134,7 @@ def _open_intact(chosen: Source, ref: RepoRef, ctx: FetchContext) -> Snapshot:
         return snapshot
     return ctx.cache.intact(  # a damaged snapshot is fetched again, or named, never used
         snapshot,
-        lambda: chosen.open(ref, attrs.evolve(ctx, force_reload=True)),
+        lambda: chosen.open(ref, replace(ctx, force_reload=True)),
         offline=ctx.offline,
         label=str(ref),
     )
@@ -177,8 +176,7 @@ def open_locked(
     return snapshot, RunLock(lockfile.path, entry)
 
 
-@attrs.frozen
-class RunLock:
+class RunLock(Record):
     """The lock entry that applies to one load, and the file it comes from."""
 
     path: Path

@@ -35,9 +35,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-import attrs
-
 from hubcore.errors import ConfigError
+from hubcore.records import Record, field, fields, replace
 
 __all__ = [
     "PROJECT_FILE",
@@ -125,15 +124,14 @@ def _setting(
     alias: str = "",
     secret: bool = False,
 ) -> Any:
-    return attrs.field(
+    return field(
         default=default,
         metadata={"env": env, "parse": parse, "doc": doc, "alias": alias},
         repr=not secret,  # a secret never appears in a printed or logged Settings
     )
 
 
-@attrs.frozen
-class Settings:
+class Settings(Record):
     """The settings in force; each field documents its variable."""
 
     home: Path | None = _setting(
@@ -338,11 +336,11 @@ def _read_environment() -> Settings:
             return _cached[1]
     values: dict[str, Any] = {}
     environ = {_text_of(k): _text_of(v) for k, v in relevant}
-    for field in attrs.fields(Settings):
-        meta = field.metadata
+    for spec in fields(Settings):
+        meta = spec.metadata
         for name in (meta["env"], meta["alias"]):
             if name and environ.get(name, "").strip():
-                values[field.name] = meta["parse"](name, environ[name].strip())
+                values[spec.name] = meta["parse"](name, environ[name].strip())
                 break
     built = Settings(**values)
     with _cache_lock:
@@ -350,7 +348,7 @@ def _read_environment() -> Settings:
     return built
 
 
-_ALIASES = {f.metadata["alias"] for f in attrs.fields(Settings) if f.metadata["alias"]}
+_ALIASES = {f.metadata["alias"] for f in fields(Settings) if f.metadata["alias"]}
 _RAW_ALIASES = {os.fsencode(alias) for alias in _ALIASES}
 
 
@@ -381,7 +379,7 @@ def current() -> Settings:
     last = _evolved  # a load reads the settings many times; the overrides rarely change
     if last is not None and last[0] is base and last[1] == extra:
         return last[2]
-    built = attrs.evolve(base, **extra)
+    built = replace(base, **extra)
     _evolved = (base, extra, built)
     return built
 
@@ -393,7 +391,7 @@ _evolved: tuple[Settings, dict[str, Any], Settings] | None = None
 def overridden(**values: Any) -> Iterator[Settings]:
     """Apply *values* (field names of :class:`Settings`) on top of the environment for the
     block, in this context only (threads and other tasks keep theirs)."""
-    unknown = set(values) - {f.name for f in attrs.fields(Settings)}
+    unknown = set(values) - {f.name for f in fields(Settings)}
     if unknown:
         raise TypeError(f"unknown settings: {', '.join(sorted(unknown))}")
     token = _override.set({**(_override.get() or {}), **values})
@@ -406,7 +404,7 @@ def overridden(**values: Any) -> Iterator[Settings]:
 def override_process(**values: Any) -> None:
     """Apply *values* for the whole process, every thread included (the command line's
     options; ``None`` removes an override)."""
-    unknown = set(values) - {f.name for f in attrs.fields(Settings)}
+    unknown = set(values) - {f.name for f in fields(Settings)}
     if unknown:
         raise TypeError(f"unknown settings: {', '.join(sorted(unknown))}")
     for name, value in values.items():
@@ -569,13 +567,13 @@ def _not_toml(where: Path, reason: str, line: int | None) -> str:
 def table() -> list[tuple[str, str, str]]:
     """``(variable, default, meaning)`` for every setting, for the docs."""
     rows = []
-    for field in attrs.fields(Settings):
-        default = field.default
+    for spec in fields(Settings):
+        default = spec.default
         shown = "" if default in (None, "", ()) else str(default)
         if isinstance(default, bool):
             shown = "1" if default else "0"
-        env = field.metadata["env"]
-        if field.metadata["alias"]:
-            env += f" (or {field.metadata['alias']})"
-        rows.append((env, shown, field.metadata["doc"]))
+        env = spec.metadata["env"]
+        if spec.metadata["alias"]:
+            env += f" (or {spec.metadata['alias']})"
+        rows.append((env, shown, spec.metadata["doc"]))
     return rows

@@ -163,8 +163,7 @@ def test_a_server_resending_the_same_start_runs_out_of_budget(hub_home, server, 
     # No Range; every attempt gets the same first 64 KiB at once and then nothing. Bytes fetched
     # again give back only the time they took to come, so the stall between attempts adds up:
     # the budget ends it, not fifty short attempts (with a short backoff, ~0.2 s each).
-    import attrs
-
+    from hubcore.records import replace
     from hubcore.store.downloader import download_settings
 
     server.faults.stall_after = 1000
@@ -172,7 +171,7 @@ def test_a_server_resending_the_same_start_runs_out_of_budget(hub_home, server, 
     server.faults.times = 100
     server.faults.ignore_range = True
     url = server.add("w.bin", data)
-    quick = attrs.evolve(
+    quick = replace(
         download_settings(),
         read_timeout=0.2,
         attempts=50,

@@ -19,10 +19,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import attrs
 import pytest
 
 from hubcore.errors import DownloadError
+from hubcore.records import replace
 from hubcore.store import http
 from hubcore.store.downloader import DownloadSettings, HttpDownload, download_settings
 from tests.deadline import run_bounded
@@ -128,7 +128,7 @@ def quick_settings(**changes: Any) -> DownloadSettings:
         "chunk_size": SIZE,
     }
     values.update(changes)
-    return attrs.evolve(download_settings(), **values)
+    return replace(download_settings(), **values)
 
 
 def bounded(action: Callable[[], Any], seconds: float) -> tuple[BaseException | None, float]:

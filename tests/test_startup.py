@@ -26,8 +26,11 @@ EXAMPLE_HUB = ROOT / "examples" / "hub"
 
 #: What listing a local folder must never import: the network and storage libraries, the
 #: distribution-metadata scan (remembered after the first run), the file-lock library (a
-#: listing takes no lock), and the plugins' backend and framework-API modules.
+#: listing takes no lock), attrs (hubcore.records says why), and the plugins' backend and
+#: framework-API modules.
 NOT_FOR_LISTING = (
+    "attr",
+    "attrs",
     "requests",
     "urllib3",
     "dulwich",

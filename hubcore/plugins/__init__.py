@@ -30,13 +30,13 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-import attrs
 import pluggy
 
 from hubcore import settings
 from hubcore._version import VERSION
 from hubcore.errors import NoBackendError, PluginError
 from hubcore.plugins import hookspecs
+from hubcore.records import Record, field
 
 if TYPE_CHECKING:  # imported where used: loading the plugins needs neither
     from hubcore.plugins.backends import Backend
@@ -61,17 +61,16 @@ DEFAULT_PLUGINS: tuple[tuple[str, str], ...] = (
 )
 
 
-@attrs.define
-class PluginInfo:
+class PluginInfo(Record, frozen=False):
     """One plugin: where it came from and what it registered, or why it failed."""
 
     name: str
     distribution: str | None = None
     version: str | None = None
     builtin: bool = False
-    sources: list[str] = attrs.field(factory=list)
-    backends: list[str] = attrs.field(factory=list)
-    redirects: list[str] = attrs.field(factory=list)
+    sources: list[str] = field(factory=list)
+    backends: list[str] = field(factory=list)
+    redirects: list[str] = field(factory=list)
     error: str | None = None
     blocked: bool = False
 
@@ -80,8 +79,7 @@ class PluginInfo:
         return self.error is None and not self.blocked
 
 
-@attrs.define
-class Plugins:
+class Plugins(Record, frozen=False):
     """The loaded plugin manager and everything the plugins registered.
 
     Sources are collected when the plugins load (every reference needs them); backends and
@@ -90,12 +88,12 @@ class Plugins:
     """
 
     manager: pluggy.PluginManager
-    _infos: dict[str, PluginInfo] = attrs.field(factory=dict, alias="infos")
-    sources: dict[str, Source] = attrs.field(factory=dict)
-    _backends: dict[str, Backend] = attrs.field(factory=dict, alias="backends")
-    _redirects: list[Redirect] = attrs.field(factory=list, alias="redirects")
+    _infos: dict[str, PluginInfo] = field(factory=dict, alias="infos")
+    sources: dict[str, Source] = field(factory=dict)
+    _backends: dict[str, Backend] = field(factory=dict, alias="backends")
+    _redirects: list[Redirect] = field(factory=list, alias="redirects")
     #: registration hooks not collected yet
-    _pending: list[str] = attrs.field(factory=list, alias="pending")
+    _pending: list[str] = field(factory=list, alias="pending")
 
     @property
     def infos(self) -> dict[str, PluginInfo]:

@@ -23,9 +23,8 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
-import attrs
-
 from hubcore.errors import BackendError, HubError, WeightsFormatError, WeightsMismatchError
+from hubcore.records import Record, field
 
 if TYPE_CHECKING:
     from hubcore.store.transfer import WeightsFile
@@ -138,8 +137,7 @@ SAFETENSORS_DTYPES = {
 }  # fmt: skip
 
 
-@attrs.frozen
-class ExportedTensor:
+class ExportedTensor(Record):
     """One tensor of a model, as :meth:`WeightsExporter.export_weights` hands it out.
 
     ``dtype`` is a safetensors dtype code (``F32``, ``BF16``, ``I64``: the keys of
@@ -151,7 +149,7 @@ class ExportedTensor:
 
     dtype: str
     shape: tuple[int, ...]
-    read: Callable[[], Any] = attrs.field(eq=False)
+    read: Callable[[], Any] = field(eq=False)
 
     @property
     def nbytes(self) -> int:

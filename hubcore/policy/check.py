@@ -24,11 +24,10 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-import attrs
-
 from hubcore import config, runcontext
 from hubcore.errors import HubError, OfflineError
 from hubcore.policy import trust
+from hubcore.records import Record
 from hubcore.repo.discovery import HUBCONF, HubconfInfo, discover_hubconf
 from hubcore.repo.pretrained import resolve_repo_weight_url
 from hubcore.sources import Snapshot
@@ -39,8 +38,7 @@ __all__ = ["Finding", "check_snapshot"]
 README_NAMES = ("README.md", "README.rst", "README.txt", "README", "MODEL_CARD.md", "MODELCARD.md")
 
 
-@attrs.frozen
-class Finding:
+class Finding(Record):
     """One result of the check."""
 
     level: Literal["error", "warning"]

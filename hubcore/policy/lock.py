@@ -41,18 +41,16 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-import attrs
-
 from hubcore import settings
 from hubcore.errors import ConfigError
 from hubcore.policy import LOCK_NAME, find_lock
+from hubcore.records import Record, asdict
 from hubcore.store.files import atomic_write
 
 __all__ = ["LOCK_NAME", "LockFile", "LockedRepo", "LockedWeight", "find_lock", "write_lock"]
 
 
-@attrs.frozen
-class LockedWeight:
+class LockedWeight(Record):
     """One declared weight file of a locked repository and the sha256 it must have."""
 
     entrypoint: str
@@ -61,8 +59,7 @@ class LockedWeight:
     sha256: str
 
 
-@attrs.frozen
-class LockedRepo:
+class LockedRepo(Record):
     """One locked reference: the snapshot it resolved to and its weights' hashes.
 
     ``repo_id`` is the canonical repository identity and ``revision`` the branch, tag or
@@ -80,8 +77,7 @@ class LockedRepo:
     loaded_by: str | None = None
 
 
-@attrs.frozen
-class LockFile:
+class LockFile(Record):
     """A parsed lock file."""
 
     path: Path
@@ -153,7 +149,7 @@ def write_lock(path: Path, repos: Iterable[LockedRepo]) -> None:
                 **({"revision": repo.revision} if repo.revision is not None else {}),
                 **({"loaded_by": repo.loaded_by} if repo.loaded_by is not None else {}),
                 "snapshot": repo.snapshot,
-                "weights": [attrs.asdict(w) for w in repo.weights],
+                "weights": [asdict(w) for w in repo.weights],
             }
             for repo in repos
         ]

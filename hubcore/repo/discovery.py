@@ -74,10 +74,9 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, cast
 
-import attrs
-
 from hubcore import settings
 from hubcore.errors import HubconfError, HubconfNotFoundError, HubconfSyntaxError
+from hubcore.records import Record, field, replace
 
 if TYPE_CHECKING:  # imported where built: most repositories declare no weights
     from hubcore.repo.weights import Weights
@@ -161,8 +160,7 @@ def max_file_bytes() -> int:
     return settings.current().max_hubconf_bytes
 
 
-@attrs.frozen
-class WeightsInfo:
+class WeightsInfo(Record):
     """What ``@pretrained`` declares: variants by name, and which one ``pretrained=True`` uses.
 
     ``known`` is false when the decorator's arguments are not literals, so the URLs are only
@@ -177,8 +175,7 @@ class WeightsInfo:
 Kind = Literal["function", "class", "unresolved"]
 
 
-@attrs.frozen
-class Entrypoint:
+class Entrypoint(Record):
     """A statically discovered entrypoint."""
 
     name: str
@@ -194,8 +191,7 @@ class Entrypoint:
         return self.kind != "unresolved"
 
 
-@attrs.frozen
-class Gap:
+class Gap(Record):
     """A place where ``hubconf.py`` (or a module it star-imports) may bind names that static
     reading cannot see."""
 
@@ -206,8 +202,7 @@ class Gap:
         return f"{self.where} {self.reason}"
 
 
-@attrs.frozen
-class HubconfInfo:
+class HubconfInfo(Record):
     """Everything static discovery learned about a repository."""
 
     root: Path
@@ -216,7 +211,7 @@ class HubconfInfo:
     #: Where names may be bound that static reading cannot see; any makes the list incomplete.
     gaps: tuple[Gap, ...] = ()
     #: Public names ``hubconf.py`` binds that are not entrypoints, with the reason.
-    skipped: Mapping[str, str] = attrs.field(factory=dict)
+    skipped: Mapping[str, str] = field(factory=dict)
     #: Other findings (``dependencies`` not a literal list).
     notes: tuple[str, ...] = ()
     #: Whether ``hubconf.py`` assigns ``dependencies`` at its top level (literal or not).
@@ -841,7 +836,7 @@ class _Scanner:
             entry = self.resolve(binding.inner, name, depth + 1)
             if isinstance(entry, str):
                 return Entrypoint(name, "unresolved", note=entry, weights=binding.weights)
-            return attrs.evolve(entry, weights=binding.weights)
+            return replace(entry, weights=binding.weights)
         scan = self.scan(binding.file)
         target = scan.bindings.get(binding.name)
         if target is None:

@@ -30,9 +30,8 @@ import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
-import attrs
-
 from hubcore.errors import HubError
+from hubcore.records import Record, field
 from hubcore.repo.discovery import _Scanner
 
 __all__ = ["MAX_FILES", "Gap", "NestedLoad", "nested_loads"]
@@ -50,12 +49,11 @@ _REPO_KEYWORD = {"torch.hub": "repo_or_dir", "megengine.hub": "repo_info", "hubc
 _MENTIONS = (b"load", b"list", b"help", b"import_module", b"open_repo")
 
 
-@attrs.frozen
-class NestedLoad:
+class NestedLoad(Record):
     """A literal nested load: the reference and options hubcore parses it with."""
 
     text: str
-    options: Mapping[str, str] = attrs.field(factory=dict)
+    options: Mapping[str, str] = field(factory=dict)
     file: str = ""
     line: int = 0
 
@@ -63,8 +61,7 @@ class NestedLoad:
         return f"{self.text} ({self.file}:{self.line})"
 
 
-@attrs.frozen
-class Gap:
+class Gap(Record):
     """A hub call whose repository cannot be known without running the code."""
 
     file: str

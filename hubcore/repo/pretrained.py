@@ -27,8 +27,6 @@ from pathlib import Path
 from typing import Any, TypeVar, cast
 from urllib.parse import unquote, urlsplit
 
-import attrs
-
 from hubcore import runcontext, settings
 from hubcore.errors import (
     BackendError,
@@ -48,6 +46,7 @@ from hubcore.plugins.backends import (
     assigns_weights,
     call_backend,
 )
+from hubcore.records import Record
 from hubcore.repo.weights import Weights, declared_weights, default_variant
 from hubcore.store import http, transfer
 from hubcore.store.addresses import is_internal_host
@@ -68,8 +67,7 @@ logger = logging.getLogger(__name__)
 WEIGHT_OPTIONS = ("map_location", "progress", "weights_strict", "fast_load")
 
 
-@attrs.frozen
-class PretrainedSpec:
+class PretrainedSpec(Record):
     """The weights an entrypoint declares: variants by name and the default variant."""
 
     variants: Mapping[str, Weights]

@@ -29,15 +29,13 @@ import types
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-import attrs
-
 from hubcore import runcontext
+from hubcore.records import Record
 
 __all__ = ["Redirect", "in_repository_code", "redirecting"]
 
 
-@attrs.frozen
-class Redirect:
+class Redirect(Record):
     """Replace ``<module>.<attribute>`` by *replacement* while repository code runs.
 
     *replacement* must accept every call the original accepts (same signature) and return

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-import attrs
-
 from hubcore.errors import UsageError
+from hubcore.records import Record
 
 __all__ = ["PICKLE_SUFFIXES", "Weights", "declared_weights", "default_variant"]
 
@@ -24,13 +23,16 @@ def _lower(value: str | None) -> str | None:
     return value.lower() if value is not None else None
 
 
-@attrs.frozen
-class Weights:
+class Weights(Record):
     """One weight file: its URL, and optionally its sha256 and size in bytes."""
 
     url: str
-    sha256: str | None = attrs.field(default=None, converter=_lower)
+    sha256: str | None = None
     size: int | None = None
+
+    def __post_init__(self) -> None:
+        # what attrs ran as a converter: hex digests are kept (and compared) lower-cased
+        object.__setattr__(self, "sha256", _lower(self.sha256))
 
 
 def default_variant(variants: Mapping[str, Weights], declared: str) -> str:
@@ -102,7 +104,7 @@ def declared_weights(
 
 
 def _check(name: str, spec: Weights) -> None:
-    """Refuse a :class:`Weights` built with values of the wrong types (attrs does not check)."""
+    """Refuse a :class:`Weights` built with values of the wrong types (Weights does not check)."""
     if not isinstance(spec.url, str) or not spec.url:
         raise UsageError(f"variant {name!r}: the weight URL must be a non-empty string")
     if spec.sha256 is not None and not isinstance(spec.sha256, str):

@@ -26,9 +26,8 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 from urllib.parse import unquote, urlsplit
 
-import attrs
-
 from hubcore.errors import HubError, InvalidReferenceError, UnknownSourceError
+from hubcore.records import Record, field
 from hubcore.store.cache import Cache
 
 __all__ = [
@@ -49,8 +48,7 @@ logger = logging.getLogger(__name__)
 _PREFIX = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):(?!//)(.*)$", re.DOTALL)
 
 
-@attrs.frozen(repr=False)
-class RepoRef:
+class RepoRef(Record):
     """A parsed repository reference.
 
     ``source`` is the name of the source that claimed it, ``repo`` its source-specific
@@ -71,11 +69,14 @@ class RepoRef:
     revision: str | None = None
     text: str = ""
     # Never shown: options may hold a token, and reprs end up in logs and tracebacks.
-    options: Mapping[str, Any] = attrs.field(factory=dict, eq=False, hash=False)
-    identity: str = attrs.field(
-        default=attrs.Factory(lambda self: _default_identity(self), takes_self=True),
-        kw_only=True,
-    )
+    options: Mapping[str, Any] = field(factory=dict, eq=False)
+    #: Empty (the default) means :func:`_default_identity`, set by ``__post_init__``.
+    identity: str = ""
+
+    def __post_init__(self) -> None:
+        # replace() passes an identity already set through, as attrs.evolve did
+        if not self.identity:
+            object.__setattr__(self, "identity", _default_identity(self))
 
     @property
     def location(self) -> str:
@@ -97,8 +98,7 @@ class RepoRef:
         )
 
 
-@attrs.frozen
-class Snapshot:
+class Snapshot(Record):
     """A repository made available on local disk.
 
     ``root`` is the folder with ``hubconf.py``; ``snapshot_id`` identifies its content
@@ -117,8 +117,7 @@ class PinCheck(Protocol):
     def __call__(self, root: Path, pin: str, label: str) -> None: ...
 
 
-@attrs.frozen
-class FetchContext:
+class FetchContext(Record):
     """What a source needs to know to open a reference.
 
     *check_pin* is how a source that accepts a content pin verifies what it fetched before

@@ -30,9 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-import attrs
-
-from hubcore import config
+from hubcore import config, records
 from hubcore.errors import (
     DownloadError,
     HubconfNotFoundError,
@@ -167,7 +165,7 @@ def _filesystem(ref: RepoRef) -> stores.Store:
     from hubcore.store import stores
 
     store = stores.open_store(config.rewrite_url(ref.repo), ref.options.get("storage_options"))
-    return attrs.evolve(store, path=store.path.rstrip("/"))
+    return records.replace(store, path=store.path.rstrip("/"))
 
 
 def _listing(store: stores.Store, label: str) -> dict[str, tuple[int | None, str]]:

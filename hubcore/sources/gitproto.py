@@ -32,9 +32,8 @@ from collections.abc import Iterator, Sequence
 from typing import IO, TYPE_CHECKING, Any, ClassVar, NoReturn
 from urllib.parse import urlsplit
 
-import attrs
-
 from hubcore.errors import DownloadError
+from hubcore.records import Record
 from hubcore.store import http
 
 if TYPE_CHECKING:
@@ -61,8 +60,7 @@ _DELIM = b"0001"
 
 
 # -- limits --------------------------------------------------------------------------------
-@attrs.frozen
-class Limits:
+class Limits(Record):
     """Seconds a git transport may wait: to connect, for each read, without any progress."""
 
     connect: float
@@ -231,8 +229,7 @@ class _Malformed(Exception):
 
 
 # -- smart HTTP, protocol v2 ---------------------------------------------------------------
-@attrs.frozen
-class Listing:
+class Listing(Record):
     """Refs as listed by the server: ``{name: commit}`` (tags peeled) and HEAD's branch."""
 
     refs: dict[str, str]

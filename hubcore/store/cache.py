@@ -57,10 +57,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, ParamSpec, Protocol, TypeVar
 from urllib.parse import unquote
 
-import attrs
-
 from hubcore import config, settings
 from hubcore.errors import CacheError, HubError
+from hubcore.records import Record, asdict
 from hubcore.store.files import atomic_write_json
 
 # filelock, hashlib, shutil and tempfile are imported where they are used: every command
@@ -139,8 +138,7 @@ def file_sha256(path: str | os.PathLike[str]) -> str:
     return digest.hexdigest()
 
 
-@attrs.frozen
-class UrlRecord:
+class UrlRecord(Record):
     """What a weight URL resolved to the last time it was fetched."""
 
     url: str
@@ -150,8 +148,7 @@ class UrlRecord:
     validator: str | None = None  # e.g. "mtime:size" for local files, an ETag for HTTP
 
 
-@attrs.frozen
-class CachedSnapshot:
+class CachedSnapshot(Record):
     """One snapshot folder in the cache, for listing and cleaning.
 
     ``repo`` is the repository key as the source passed it (from ``repo.json``); for a folder
@@ -169,8 +166,7 @@ class CachedSnapshot:
     recorded: bool = True
 
 
-@attrs.frozen
-class CachedBlob:
+class CachedBlob(Record):
     """One weight blob, with the URLs last resolved to it."""
 
     sha256: str
@@ -190,8 +186,7 @@ _P = ParamSpec("_P")
 _R = TypeVar("_R")
 
 
-@attrs.frozen
-class Cache:
+class Cache(Record):
     """The cache rooted at *root*; see the module docstring for the layout."""
 
     root: Path
@@ -362,7 +357,7 @@ class Cache:
 
     def write_url_record(self, record: UrlRecord) -> None:
         """Record what a URL resolved to."""
-        self.atomic_write_json(self._url_record_path(record.url), attrs.asdict(record))
+        self.atomic_write_json(self._url_record_path(record.url), asdict(record))
 
     # -- snapshots ----------------------------------------------------------------------------
     def publish_tree(

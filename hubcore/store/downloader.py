@@ -49,12 +49,12 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import unquote, urlsplit, urlunsplit
 
-import attrs
 import requests
 from tenacity import RetryCallState, Retrying, retry_if_exception
 
 from hubcore import settings
 from hubcore.errors import DownloadError
+from hubcore.records import Record, asdict, field
 from hubcore.store.files import atomic_write_json
 from hubcore.store.hashing import OverlappedHash
 from hubcore.store.http import (
@@ -80,8 +80,7 @@ logger = logging.getLogger(__name__)
 READ_SIZE = 8 << 20
 
 
-@attrs.frozen
-class DownloadSettings:
+class DownloadSettings(Record):
     """Tunables, read from the environment by :func:`download_settings`."""
 
     connections: int = 8
@@ -130,16 +129,15 @@ class _Changed(Exception):
     """The file changed on the server, or it stopped honouring Range: start over."""
 
 
-@attrs.define
-class _Meta:
+class _Meta(Record, frozen=False):
     url: str
     size: int
     validator: str | None
     chunk_size: int
-    done: set[int] = attrs.field(factory=set)
+    done: set[int] = field(factory=set)
 
     def save(self, path: Path) -> None:
-        atomic_write_json(path, {**attrs.asdict(self), "done": sorted(self.done)}, compact=True)
+        atomic_write_json(path, {**asdict(self), "done": sorted(self.done)}, compact=True)
 
     @classmethod
     def load(cls, path: Path, url: str) -> _Meta | None:

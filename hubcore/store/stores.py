@@ -30,10 +30,9 @@ from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-import attrs
-
 from hubcore import settings
 from hubcore.errors import ConfigError, DownloadError
+from hubcore.records import Record
 from hubcore.store.http import redact
 
 __all__ = ["RANGE", "Store", "call", "copy", "endpoint", "open_store", "timed_options"]
@@ -44,8 +43,7 @@ RANGE = 4 << 20
 _S3 = frozenset({"s3", "s3a"})
 
 
-@attrs.frozen
-class Store:
+class Store(Record):
     """An opened filesystem, with what messages say about it."""
 
     fs: Any

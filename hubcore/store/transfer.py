@@ -28,8 +28,6 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import unquote, urlsplit
 
-import attrs
-
 from hubcore import config, runcontext
 from hubcore.errors import (
     CacheError,
@@ -41,6 +39,7 @@ from hubcore.errors import (
     RepoNotFoundError,
 )
 from hubcore.events import notify
+from hubcore.records import Record
 from hubcore.store import stores
 from hubcore.store.cache import Cache, UrlRecord, file_sha256, get_cache
 from hubcore.store.http import Credentials, redact, send, url_identity
@@ -58,8 +57,7 @@ logger = logging.getLogger(__name__)
 CHUNK = 1 << 20
 
 
-@attrs.frozen
-class WeightsFile:
+class WeightsFile(Record):
     """A verified weight file in the cache (or a model file, for :class:`ModelFileOpener`).
 
     ``path`` is the file to read, ``name`` the file name it had at its URL (for its suffix),
