@@ -415,7 +415,12 @@ class S3Store:
         try:
             with HashingWriter(local, on_bytes) as sink:
                 stores.copy(
-                    self.opened, self._path(key), None, sink.write, f"reading {self.url}/{key}"
+                    self.opened,
+                    self._path(key),
+                    None,
+                    sink.write,
+                    f"reading {self.url}/{key}",
+                    writelines=sink.writelines,
                 )
         except FileNotFoundError:
             raise DownloadError(f"{self.url}/{key} is missing from the registry") from None
@@ -454,12 +459,19 @@ class HashingWriter:
 
     def write(self, data: bytes) -> None:
         """Hash *data* (after the pieces before it) and write it."""
-        self._hash.update(data)
-        view = memoryview(data)
-        for start in range(0, len(view), WRITE):
-            self._file.write(view[start : start + WRITE])
+        self.writelines([data])
+
+    def writelines(self, parts: list[bytes]) -> None:
+        """Hash and write *parts* in order: one item for the hashing thread, no join."""
+        self._hash.update(parts)
+        count = 0
+        for data in parts:
+            view = memoryview(data)
+            for start in range(0, len(view), WRITE):
+                self._file.write(view[start : start + WRITE])
+            count += len(data)
         if self.on_bytes is not None:
-            self.on_bytes(len(data))
+            self.on_bytes(count)
 
     def __exit__(self, *exc: object) -> None:
         try:

@@ -35,10 +35,14 @@ from hubcore.errors import ConfigError, DownloadError
 from hubcore.records import Record
 from hubcore.store.http import redact
 
-__all__ = ["RANGE", "Store", "call", "copy", "endpoint", "open_store", "timed_options"]
+__all__ = ["RANGE", "READ", "Store", "call", "copy", "endpoint", "open_store", "timed_options"]
 
 #: Bytes read per request when copying from an asynchronous store: one unit of progress.
 RANGE = 4 << 20
+#: Bytes asked of a stream per read. aiohttp buffers up to twice what a read asks for and
+#: joins what it holds into one new object: 1 MiB keeps that buffer small and the objects
+#: below the sizes glibc hands out as fresh (page-faulting) mappings.
+READ = 1 << 20
 #: Protocols reached through s3fs (and so aiobotocore's timeouts).
 _S3 = frozenset({"s3", "s3a"})
 
@@ -161,14 +165,21 @@ def call(store: Store, method: str, *args: Any, what: str, **kwargs: Any) -> Any
 
 
 def copy(
-    store: Store, path: str, size: int | None, write: Callable[[bytes], object], what: str
+    store: Store,
+    path: str,
+    size: int | None,
+    write: Callable[[bytes], object],
+    what: str,
+    *,
+    writelines: Callable[[list[bytes]], object] | None = None,
 ) -> int:
     """Copy the file *path* of *store* to *write*, in pieces; returns the bytes copied.
 
     From an asynchronous store every :data:`RANGE` must arrive within the stall budget: one
     streamed request where the filesystem streams (:func:`_stream`), else (and for what a
     broken stream left) one bounded request per range (see :func:`call`). A synchronous
-    store is read as a file.
+    store is read as a file. With *writelines*, each streamed :data:`RANGE` is handed over as
+    the stream's own pieces (in order, not joined: one copy of every byte fewer).
     """
     from fsspec.asyn import AsyncFileSystem
 
@@ -179,7 +190,7 @@ def copy(
                 write(data)
                 done += len(data)
         return done
-    done, whole, known = _stream(store, path, write, what)
+    done, whole, known = _stream(store, path, writelines or _joined(write), what)
     size = known if size is None else size  # else a last range past the end: 416
     if size is None and not whole:  # the stream broke before it told the size
         found = call(store, "size", path, what=what)
@@ -195,8 +206,13 @@ def copy(
     return done
 
 
+def _joined(write: Callable[[bytes], object]) -> Callable[[list[bytes]], object]:
+    """*write* called once with the pieces joined (one call per :data:`RANGE`)."""
+    return lambda parts: write(parts[0] if len(parts) == 1 else b"".join(parts))
+
+
 def _stream(
-    store: Store, path: str, write: Callable[[bytes], object], what: str
+    store: Store, path: str, writelines: Callable[[list[bytes]], object], what: str
 ) -> tuple[int, bool, int | None]:
     """Copy *path* as one streamed request where the filesystem streams (s3fs, gcsfs), each
     :data:`RANGE` of it bounded by the stall budget: one request per file, not one per
@@ -210,12 +226,13 @@ def _stream(
     if type(fs).open_async is AsyncFileSystem.open_async:
         return 0, False, None
 
-    async def piece(stream: Any) -> bytes:
-        parts, got = [], 0
-        while got < RANGE and (data := await stream.read(RANGE - got)):
+    async def piece(stream: Any) -> list[bytes]:
+        parts: list[bytes] = []
+        got = 0
+        while got < RANGE and (data := await stream.read(min(READ, RANGE - got))):
             parts.append(data)
             got += len(data)
-        return b"".join(parts)
+        return parts
 
     def failed(exc: BaseException) -> DownloadError:
         return DownloadError(
@@ -228,7 +245,7 @@ def _stream(
         except (asyncio.TimeoutError, TimeoutError) as exc:
             raise failed(exc) from None
 
-    def ahead(stream: Any) -> concurrent.futures.Future[bytes]:
+    def ahead(stream: Any) -> concurrent.futures.Future[list[bytes]]:
         # the next piece is read on the loop while this thread writes the one before
         read = piece(stream) if not budget else asyncio.wait_for(piece(stream), budget)
         return asyncio.run_coroutine_threadsafe(read, fs.loop)
@@ -254,8 +271,8 @@ def _stream(
             if not data:
                 return done, True, _size(stream)
             pending = ahead(stream)
-            write(data)
-            done += len(data)
+            writelines(data)
+            done += sum(map(len, data))
     finally:
         pending.cancel()
         with contextlib.suppress(Exception):
