@@ -250,11 +250,24 @@ def import_hubconf(
     repository's own; call its entrypoints inside :func:`running_repository_code` so that
     weights and framework hub calls go through hubcore.
     """
+    return _import_hubconf(
+        snapshot, _discover_cached(snapshot), trust_repo, skip_dependency_check, locked
+    )
+
+
+def _import_hubconf(
+    snapshot: Snapshot,
+    info: HubconfInfo,
+    trust_repo: TrustMode,
+    skip_dependency_check: bool,
+    locked: RunLock | None,
+) -> types.ModuleType:
+    """:func:`import_hubconf` with the static discovery of *snapshot* already made (a live
+    folder is read again by every discovery)."""
     from hubcore.policy import trust
     from hubcore.repo.dependencies import check_dependencies
 
     label = str(snapshot.ref)  # the reference without credentials, for every message
-    info = _discover_cached(snapshot)
     trust.ensure_trusted(snapshot, trust_repo)
     if not skip_dependency_check and info.dependencies not in _dependencies_met:
         check_dependencies(info.dependencies, label)
@@ -290,10 +303,9 @@ def call_entrypoint(
     label = str(snapshot.ref)
     # A name static reading did not find is refused here only when the listing is complete;
     # otherwise the imported hubconf decides, as under torch.hub.
-    find_entrypoint(_discover_cached(snapshot), entry, label)
-    module = import_hubconf(
-        snapshot, trust_repo=trust_repo, skip_dependency_check=skip_dependency_check, locked=locked
-    )
+    info = _discover_cached(snapshot)
+    find_entrypoint(info, entry, label)
+    module = _import_hubconf(snapshot, info, trust_repo, skip_dependency_check, locked)
     fn = _entry_of(module, entry, label)
     if kwargs.get("pretrained") and not _accepts_pretrained(fn):
         raise NoWeightsError(

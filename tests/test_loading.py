@@ -338,3 +338,25 @@ def test_namespace_folder_does_not_shadow_an_installed_module(hub_home, make_hub
         }
     )
     assert hubcore.load(str(repo), "dump") == "[1]"
+
+
+def test_a_load_of_a_live_folder_reads_hubconf_once(
+    hub_home, make_hub_repo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A local folder is discovered afresh on every load (it may change), but one load reads
+    it once: finding the entrypoint and importing share that reading."""
+    from hubcore import runner
+
+    repo = make_hub_repo({"hubconf.py": "def m():\n    return 1\n"})
+    readings: list[Path] = []
+    discover = runner.discover_hubconf
+
+    def counted(root: Path) -> object:
+        readings.append(root)
+        return discover(root)
+
+    monkeypatch.setattr(runner, "discover_hubconf", counted)
+    assert hubcore.load(str(repo), "m", trust_repo=True) == 1
+    assert len(readings) == 1
+    assert hubcore.load(str(repo), "m", trust_repo=True) == 1
+    assert len(readings) == 2  # the next load reads the folder again
