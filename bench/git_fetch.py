@@ -14,7 +14,8 @@ and counts the requests and response bytes the server sent for each. Prints the 
 hubcore / git (the targets: cold time within 1.5x, cold bytes within 1.05x) and the load
 average, since on a shared machine the ratio moves with it. hubcore's modules are compiled to
 bytecode first, as in an installed package (``PYTHONDONTWRITEBYTECODE`` would otherwise make
-every run compile them from source).
+every run compile them from source), and it runs in an environment laid out as an installation
+(``bench/installed.py``: no editable-install finders).
 
 ``HUBCORE_BENCH_CODE=<another checkout>`` measures that checkout's hubcore (and plugins) instead,
 for a before/after table in one sitting.
@@ -40,6 +41,8 @@ ROOT = Path(__file__).resolve().parents[1]
 CODE = Path(os.environ.get("HUBCORE_BENCH_CODE", ROOT)).resolve()
 CODE_PATH = [str(CODE), str(CODE / "plugins" / "torch"), str(CODE / "plugins" / "megengine")]
 sys.path.insert(0, str(ROOT))
+
+from installed import installed_python  # noqa: E402
 
 from tests.gitserver import BareRepo, git  # noqa: E402
 from tests.test_git_transports import GitServer  # noqa: E402
@@ -116,7 +119,8 @@ def run(refs: int = 3176, commits: int = 20, files: int = 60, runs: int = 5) -> 
         server = GitServer(repos).start()
         try:
             url = f"{server.url}/lab/models.git"
-            env = {**os.environ, "PYTHONPATH": os.pathsep.join([*CODE_PATH, *sys.path])}
+            env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+            python = installed_python(base / "python", CODE_PATH)
             env["HUBCORE_TRUST"] = "*"
             env["HUBCORE_BLOCK_PLUGINS"] = "numpy-example"  # the docs' example: not a user's
             rows: dict[str, list[dict[str, float]]] = {"git": [], "cold": [], "warm": []}
@@ -131,12 +135,12 @@ def run(refs: int = 3176, commits: int = 20, files: int = 60, runs: int = 5) -> 
                 # a home that holds no repository, but has seen a command before (the
                 # plugin scan is remembered there, as after any earlier hubcore command)
                 subprocess.run(
-                    [sys.executable, "-c", PLUGINS_SCANNED],
+                    [python, "-c", PLUGINS_SCANNED],
                     check=True,
                     env=env,
                     cwd=tempfile.gettempdir(),
                 )
-                hub = [sys.executable, "-c", HUBCORE_OPEN, f"git+{url}@main"]
+                hub = [python, "-c", HUBCORE_OPEN, f"git+{url}@main"]
                 rows["cold"].append(measure(server, hub, env))
                 rows["warm"].append(measure(server, hub, env))
         finally:

@@ -12,8 +12,10 @@ process (start-up and imports included, as a user sees it), taking turns:
 
 Targets (issue 12): the listing at least 10x faster than torch.hub's and under 0.1 s; the cold
 load no slower than torch.hub's. hubcore's modules are byte-compiled first, as an installation
-does (torch's are). hubcore remembers its scan of the installed plugins in the hub home: the
-first run in a fresh home pays for that scan, and is reported on its own line.
+does (torch's are), and every contender runs in an environment laid out as an installation
+(``bench/installed.py``: no editable-install finders). hubcore remembers its scan of the
+installed plugins in the hub home: the first run in a fresh home pays for that scan, and is
+reported on its own line.
 
 ``HUBCORE_BENCH_CODE=<another checkout>`` measures that checkout's hubcore (and plugins) instead,
 for a before/after table in one sitting.
@@ -28,11 +30,12 @@ import os
 import resource
 import statistics
 import subprocess
-import sys
 import tempfile
 import textwrap
 import time
 from pathlib import Path
+
+from installed import installed_python
 
 ROOT = Path(__file__).resolve().parents[1]
 #: The checkout whose hubcore is measured (another commit's, for a before/after table).
@@ -137,14 +140,14 @@ def run(runs: int = 7) -> dict[str, float]:
         make_repo(base / "torch-home" / "hub" / TORCH_CACHED[1])
         env = {
             **os.environ,
-            "PYTHONPATH": os.pathsep.join([*CODE_PATH, *sys.path[1:]]),
             "HUBCORE_HOME": str(base / "home"),
             "HUBCORE_TRUST": "*",
             "HUBCORE_DISABLE_PROGRESS": "1",
             "HUBCORE_BLOCK_PLUGINS": "numpy-example",  # the docs' example: not a user's
             "TORCH_HOME": str(base / "torch-home"),
         }
-        py = sys.executable
+        env.pop("PYTHONPATH", None)
+        py = installed_python(base / "python", CODE_PATH)
         contenders = {
             "hubcore list": [py, "-c", HUBCORE_LIST, "list", repo],
             "torch.hub.list": [py, "-c", TORCH_LIST, TORCH_CACHED[0]],
