@@ -183,3 +183,33 @@ def test_a_resumed_transfer_leaves_a_callers_own_disable_alone(collector_on: Non
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def test_a_public_call_runs_beneath_a_frame_with_stack_room(tmp_path: Path, hub_home: Path) -> None:
+    """The work of a public call, a hubconf's import included, runs beneath the frame that
+    reserves stack room (CPython 3.11+ would otherwise map and unmap frame chunks as a deep
+    import crosses their edge: see runcontext._with_room)."""
+    import sys
+
+    from hubcore import runcontext
+
+    def rooms() -> list[int]:
+        frame, found = sys._getframe(), []
+        while frame is not None:
+            if frame.f_code.co_stacksize >= runcontext._ROOM:
+                found.append(frame.f_code.co_stacksize)
+            frame = frame.f_back
+        return found
+
+    assert rooms() == []
+    assert public_call(rooms)() == [runcontext._ROOM]
+    (tmp_path / "hubconf.py").write_text(
+        "import sys\n"
+        "def depth_room():\n"
+        "    frame, found = sys._getframe(), 0\n"
+        "    while frame is not None:\n"
+        "        found += frame.f_code.co_stacksize >= 1 << 14\n"
+        "        frame = frame.f_back\n"
+        "    return found\n"
+    )
+    assert hubcore.load(str(tmp_path), "depth_room", trust_repo=True) == 1
