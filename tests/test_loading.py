@@ -360,3 +360,33 @@ def test_a_load_of_a_live_folder_reads_hubconf_once(
     assert len(readings) == 1
     assert hubcore.load(str(repo), "m", trust_repo=True) == 1
     assert len(readings) == 2  # the next load reads the folder again
+
+
+def test_modules_of_a_repository_reached_through_links_stay_out_of_sys_modules(
+    hub_home, make_hub_repo, tmp_path: Path
+) -> None:
+    """A repository opened through a linked folder puts ``src/`` on ``sys.path`` and imports
+    from it by plain name, one module file being a link to a file elsewhere: both modules are
+    the repository's (where the import system found them), so neither is left in the user's
+    ``sys.modules`` under its plain name."""
+    repo = make_hub_repo(
+        {
+            "hubconf.py": (
+                "import os, sys\n"
+                "sys.path.insert(0, os.path.join(os.path.dirname(__file__), 'src'))\n"
+                "from linkedmod import v\n"
+                "from plainmod import w\n"
+            ),
+            "src/plainmod.py": "def w():\n    return 2\n",
+        }
+    )
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "linkedmod.py").write_text("def v():\n    return 1\n")
+    (repo / "src" / "linkedmod.py").symlink_to(elsewhere / "linkedmod.py")
+    linked = tmp_path / "linked-repo"
+    linked.symlink_to(repo, target_is_directory=True)
+    assert hubcore.load(str(linked), "v", trust_repo=True) == 1
+    assert hubcore.load(str(linked), "w", trust_repo=True) == 2
+    assert "plainmod" not in sys.modules
+    assert "linkedmod" not in sys.modules
