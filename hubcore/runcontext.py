@@ -207,6 +207,14 @@ def carry_into_threads() -> None:
         _hooks_installed = True
 
 
+def _carried_context() -> contextvars.Context:
+    """A copy of the caller's context for a thread or a pooled call, which may run after the
+    public call that made it has ended: the environment is read afresh there."""
+    context = contextvars.copy_context()
+    context.run(settings.release_environment)
+    return context
+
+
 def _hook_thread_start(pool_module: types.ModuleType) -> None:
     original: Callable[[threading.Thread], None] = threading.Thread.start
     pool_worker = getattr(pool_module, "_worker", None)
@@ -216,8 +224,7 @@ def _hook_thread_start(pool_module: types.ModuleType) -> None:
         # A pool's worker serves whoever submits later: its calls carry their own context.
         if _carried() and getattr(self, "_target", None) is not pool_worker:
             run = self.run
-            context = contextvars.copy_context()
-            self.run = functools.partial(context.run, run)  # type: ignore[method-assign]
+            self.run = functools.partial(_carried_context().run, run)  # type: ignore[method-assign]
         original(self)
 
     threading.Thread.start = start  # type: ignore[method-assign]
@@ -231,7 +238,7 @@ def _hook_pool_submit(executor: type[concurrent.futures.Executor]) -> None:
         self: concurrent.futures.Executor, fn: Callable[..., Any], /, *args: Any, **kwargs: Any
     ) -> concurrent.futures.Future[Any]:
         if _carried():
-            fn = functools.partial(contextvars.copy_context().run, fn)
+            fn = functools.partial(_carried_context().run, fn)
         return original(self, fn, *args, **kwargs)
 
     executor.submit = submit  # type: ignore[method-assign]

@@ -318,6 +318,12 @@ def environment_held() -> Iterator[None]:
         _held.reset(token)
 
 
+def release_environment() -> None:
+    """Stop holding the environment's reading in the current context: for a copy of a public
+    call's context given to a thread, which may run after the call has ended."""
+    _held.set(None)
+
+
 def _from_environment() -> Settings:
     held = _held.get()
     if held:

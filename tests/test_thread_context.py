@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextvars
+import multiprocessing.pool
 import shutil
 import threading
 
@@ -19,7 +20,7 @@ import pytest
 from click.testing import CliRunner
 
 import hubcore
-from hubcore import runcontext
+from hubcore import runcontext, settings
 from hubcore.cli import main
 from hubcore.errors import IntegrityError, UntrustedRepoError
 from hubcore.policy import trust
@@ -237,3 +238,86 @@ def test_repository_code_in_a_thread_cannot_grant_trust(hub_home, tmp_path, monk
         assert not [e for e in trust.entries() if "acme/inner" in e]  # nothing was stored
     finally:
         git.stop()
+
+
+def _context(tmp_path, name: str = "repo") -> runcontext.RunContext:
+    return runcontext.RunContext(root=tmp_path, label=name, remote=True)
+
+
+def test_a_thread_outliving_its_load_reads_the_environment_afresh(tmp_path, monkeypatch) -> None:
+    """The environment is read once per public call; a thread the repository started keeps its
+    run context after the load, but must not keep that call's reading of the environment."""
+    monkeypatch.setenv("HUBCORE_MAX_HUBCONF_BYTES", "1000")
+    go = threading.Event()
+    seen: list[int] = []
+
+    def later() -> None:
+        go.wait(timeout=30)
+        seen.append(settings.current().max_hubconf_bytes)
+        seen.append(runcontext.current() is not None)
+
+    with settings.environment_held(), runcontext.entered(_context(tmp_path)):
+        assert settings.current().max_hubconf_bytes == 1000  # the reading is held now
+        thread = threading.Thread(target=later)
+        thread.start()
+    monkeypatch.setenv("HUBCORE_MAX_HUBCONF_BYTES", "2000")
+    go.set()
+    thread.join(timeout=30)
+    assert seen == [2000, True]
+
+
+def test_the_hooks_chain_with_a_later_patch_and_a_thread_subclass(tmp_path) -> None:
+    """Another library patching ``Thread.start`` after hubcore, a ``Timer`` and a subclass
+    overriding ``run`` all keep the context; the user's own pool stays the user's."""
+    runcontext.carry_into_threads()
+    original = threading.Thread.start
+    calls: list[str] = []
+
+    def theirs(self: threading.Thread) -> None:
+        calls.append(self.name)
+        original(self)
+
+    seen: dict[str, object] = {}
+
+    class Sub(threading.Thread):
+        def run(self) -> None:
+            seen["sub"] = runcontext.current()
+
+    users_pool = concurrent.futures.ThreadPoolExecutor(1)
+    threading.Thread.start = theirs  # type: ignore[method-assign]
+    try:
+        with runcontext.entered(_context(tmp_path, "a")):
+            sub = Sub(name="sub")
+            sub.start()
+            timer = threading.Timer(0, lambda: seen.__setitem__("timer", runcontext.current()))
+            timer.start()
+            seen["pool"] = users_pool.submit(runcontext.current).result()
+        sub.join()
+        timer.join()
+        seen["after"] = users_pool.submit(runcontext.current).result()
+    finally:
+        threading.Thread.start = original  # type: ignore[method-assign]
+        users_pool.shutdown()
+    assert "sub" in calls
+    assert {k: getattr(v, "label", None) for k, v in seen.items()} == {
+        "sub": "a",
+        "timer": "a",
+        "pool": "a",
+        "after": None,
+    }
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="workers of a multiprocessing ThreadPool started during a load keep its context",
+)
+def test_a_library_pool_started_during_a_load_serves_the_user_as_the_user(tmp_path) -> None:
+    """A non-``concurrent.futures`` pool (``multiprocessing.pool.ThreadPool``) that a library
+    creates lazily during a load and keeps: its workers are started in the load's context, so
+    the user's later calls through it run as repository code (lock, redirects)."""
+    with runcontext.entered(_context(tmp_path)):
+        pool = multiprocessing.pool.ThreadPool(1)
+    try:
+        assert pool.apply(runcontext.current) is None
+    finally:
+        pool.terminate()

@@ -19,7 +19,10 @@ arguments then go through :func:`hubcore.repo.weights.declared_weights`, the gra
 decorator itself runs, so both read the same variants and default. Any other use of the
 decorator (computed arguments, a decorator made by a call, a repository function that uses it)
 is reported as weights declared but not known (``WeightsInfo(known=False)``), never as no
-weights, so ``hubcore lock`` refuses it rather than lock nothing.
+weights, so ``hubcore lock`` refuses it rather than lock nothing. So is a use of a name whose
+value there reading in order cannot be sure of: bound both in and out of a branch or loop that
+may not run, by a loop, ``with ... as``, ``match``, ``:=`` or ``global``, changed in place
+(``URLS['m'] = ...``, ``URLS.update(...)``), or after ``globals()`` writes or ``exec``.
 
 Limits, so that a hostile or broken repository gets a clear error instead of a hang, a
 crash or a look at files it does not own:
@@ -333,6 +336,19 @@ class _ModuleScan:
         #: Names bound to what ``pretrained(...)`` returns (``D = pretrained(url)``), or to
         #: anything else made with hubcore's decorator (then the weights are not known).
         self.decorators: dict[str, WeightsInfo] = {}
+        #: Names whose value where they are used may differ from what reading the statements
+        #: in order gives (:func:`_unsure_names`), and whether a statement read so far binds
+        #: names static reading cannot see (``globals()[...] =``, ``exec``): values read from
+        #: them are not literal.
+        self.unsure: set[str] = set()
+        self.unseen = False
+        #: Names bound, at some point read so far, to hubcore's decorator or something made
+        #: with it.
+        self.weighty: set[str] = set()
+
+    def doubtful(self, name: str) -> bool:
+        """Whether *name*'s value here may not be the one reading in order gives."""
+        return self.unseen or name in self.unsure
 
     def forget(self, name: str) -> None:
         """Drop what is known of *name*'s value."""
@@ -489,6 +505,7 @@ class _Scanner:
         try:
             tree = self.parse(real)
             scan = self._partial[real] = _ModuleScan()
+            scan.unsure = _unsure_names(tree.body)
             for stmt, protected, never in _top_level_statements(tree.body):
                 if never is not None:  # only recorded, for `list --verbose`
                     for name in _bound_names([stmt]):
@@ -497,22 +514,50 @@ class _Scanner:
                 if isinstance(stmt, ast.Assign | ast.AnnAssign | ast.AugAssign | ast.Expr):
                     self.check_nesting(real, stmt)
                 scan.protected = protected
+                self._doubt(stmt, scan)
                 self._bind(stmt, real, scan)
                 scan.protected = frozenset()
+                self._note_weighty(stmt, scan)
                 for line, reason in _dynamic_exports(stmt, scan.module_aliases):
                     scan.gaps.append(Gap(f"{self.rel(real)}:{line}", reason))
+                    scan.unseen = True
                 if len(scan.bindings) > MAX_NAMES:
                     raise HubconfError(
                         f"{self.rel(real)} binds more than {MAX_NAMES} top-level names, the most "
                         "static discovery reads from one module. Nothing from the repository "
                         "was run."
                     )
+            for name in scan.weighty:  # an entrypoint bound more than one way: which one runs?
+                binding = scan.bindings.get(name)
+                if scan.doubtful(name) and isinstance(binding, _Def | _Wrapped):
+                    binding.weights = WeightsInfo({}, None, known=False)
             self._scans[real] = scan
             self.current = previous
             return scan
         finally:
             self._in_progress.discard(real)
             self._partial.pop(real, None)
+
+    @staticmethod
+    def _doubt(stmt: ast.stmt, scan: _ModuleScan) -> None:
+        """A name assigned from a doubtful one (``E = D``, ``U = URL``) is doubtful too."""
+        if isinstance(stmt, ast.Assign | ast.AnnAssign) and stmt.value is not None:
+            used = {n.id for n in ast.walk(stmt.value) if isinstance(n, ast.Name)}
+            if any(scan.doubtful(n) for n in used):
+                scan.unsure.update(_bound_names([stmt]))
+
+    @staticmethod
+    def _note_weighty(stmt: ast.stmt, scan: _ModuleScan) -> None:
+        """Remember the names *stmt* bound to hubcore's decorator or something made with it."""
+        for name in _bound_names([stmt]):
+            binding = scan.bindings.get(name)
+            if (
+                name in scan.decorators
+                or _PRETRAINED.get(scan.externals.get(name, ("", ()))) is not None
+                or isinstance(binding, _Wrapped)
+                or (isinstance(binding, _Def) and binding.weights is not None)
+            ):
+                scan.weighty.add(name)
 
     def _bind(self, stmt: ast.stmt, file: Path, scan: _ModuleScan) -> None:
         if isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
@@ -929,14 +974,17 @@ class _Scanner:
 
     def _constant(self, file: Path, scan: _ModuleScan, name: str) -> object:
         for s, n in self._chain(file, scan, name):
+            if s.doubtful(n):
+                return _NOT_LITERAL
             if n in s.constants:
                 return s.constants[n]
         return _NOT_LITERAL
 
     def _decorator_value(self, file: Path, scan: _ModuleScan, name: str) -> WeightsInfo | None:
-        return next(
-            (s.decorators[n] for s, n in self._chain(file, scan, name) if n in s.decorators), None
-        )
+        for s, n in self._chain(file, scan, name):
+            if n in s.decorators or (n in s.weighty and s.doubtful(n)):
+                return s.decorators[n] if not s.doubtful(n) else WeightsInfo({}, None, known=False)
+        return None
 
     def _def_of(self, file: Path, scan: _ModuleScan, name: str) -> _Def | None:
         for s, n in self._chain(file, scan, name):
@@ -1027,6 +1075,9 @@ class _Scanner:
         for deco in decorators:
             if _deeper_than(deco, MAX_NESTING):
                 continue  # describing the entrypoint refuses it
+            names = {n.id for n in ast.walk(deco) if isinstance(n, ast.Name)}
+            if any(n in scan.weighty and scan.doubtful(n) for n in names):
+                return WeightsInfo({}, None, known=False)  # hubcore's decorator, or not?
             if isinstance(deco, ast.Call):
                 ref = self.ref(deco.func, file, scan)
                 kind = _PRETRAINED.get(ref) if ref is not None else None
@@ -1197,6 +1248,92 @@ def _never_runs(test: ast.expr) -> tuple[str | None, str | None]:
     ):
         return TYPE_CHECKING_ONLY, None
     return None, None
+
+
+#: Methods that change a container in place.
+_MUTATORS = frozenset(
+    {
+        "update", "setdefault", "pop", "popitem", "clear", "append", "extend", "insert",
+        "remove", "sort", "reverse", "add", "discard", "__setitem__", "__delitem__", "__ior__",
+        "__iadd__",
+    }
+)  # fmt: skip
+
+
+def _unsure_names(body: list[ast.stmt]) -> set[str]:
+    """Names of a module whose value where it is used may not be the one that reading its
+    top-level statements in order gives: bound in a branch or loop body that may or may not
+    run and bound elsewhere too, bound by a ``for`` target, ``with ... as``, ``except ... as``,
+    a ``match`` capture, ``:=`` or a function's ``global`` statement (a function may run at
+    import time), or changed in place (an item, an attribute, a mutating method)."""
+    unsure: set[str] = set()
+    counts: dict[str, int] = {}
+    branched: set[str] = set()
+    pending: list[tuple[list[ast.stmt], bool]] = [(body, False)]
+    while pending:  # no recursion: a long `elif` chain nests deeply
+        statements, conditional = pending.pop()
+        for stmt in statements:
+            if isinstance(stmt, ast.If):
+                skip_body, skip_else = _never_runs(stmt.test)
+                if skip_body is None:
+                    pending.append((stmt.body, True))
+                if skip_else is None:
+                    pending.append((stmt.orelse, True))
+            elif isinstance(stmt, ast.For | ast.AsyncFor | ast.While):
+                if not isinstance(stmt, ast.While):
+                    unsure.update(_stored(stmt.target))
+                pending.append((stmt.body + stmt.orelse, True))
+            elif isinstance(stmt, ast.Match):
+                for case in stmt.cases:
+                    unsure.update(_stored(case.pattern))
+                    pending.append((case.body, True))
+            elif isinstance(stmt, ast.Try | getattr(ast, "TryStar", ast.Try)):
+                unsure.update(h.name for h in stmt.handlers if h.name)
+                handlers = [s for handler in stmt.handlers for s in handler.body]
+                pending.append((stmt.body + handlers + stmt.orelse + stmt.finalbody, conditional))
+            elif isinstance(stmt, ast.With | ast.AsyncWith):
+                for item in stmt.items:
+                    if item.optional_vars is not None:
+                        unsure.update(_stored(item.optional_vars))
+                pending.append((stmt.body, conditional))
+            else:
+                for name in _bound_names([stmt]):
+                    counts[name] = counts.get(name, 0) + 1
+                    if conditional:
+                        branched.add(name)
+    unsure.update(name for name in branched if counts[name] > 1)
+    for node in ast.walk(ast.Module(body=body, type_ignores=[])):  # iterative
+        if isinstance(node, ast.Global):
+            unsure.update(node.names)
+        elif isinstance(node, ast.NamedExpr):
+            unsure.update(_stored(node.target))
+        elif isinstance(node, ast.Subscript | ast.Attribute) and isinstance(
+            node.ctx, ast.Store | ast.Del
+        ):
+            if isinstance(node.value, ast.Name):
+                unsure.add(node.value.id)
+        elif isinstance(node, ast.AugAssign) and not isinstance(node.op, ast.Add):
+            unsure.update(_stored(node.target))
+        elif (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and isinstance(node.func.value, ast.Name)
+            and node.func.attr in _MUTATORS
+        ):
+            unsure.add(node.func.value.id)
+    unsure.discard("__all__")  # read by its own rules (`_extend`, `_computed_all`)
+    return unsure
+
+
+def _stored(node: ast.AST) -> Iterator[str]:
+    """The names a target or a ``match`` pattern binds."""
+    for sub in ast.walk(node):
+        if isinstance(sub, ast.Name):
+            yield sub.id
+        elif isinstance(sub, ast.MatchAs | ast.MatchStar) and sub.name:
+            yield sub.name
+        elif isinstance(sub, ast.MatchMapping) and sub.rest:
+            yield sub.rest
 
 
 def _bound_names(body: list[ast.stmt]) -> Iterator[str]:
