@@ -319,6 +319,36 @@ def test_interrupted_push_is_incomplete_then_resumes(
     same(hubcore.load(dest, revision=pin), model)
 
 
+def test_a_push_the_server_failed_with_http_500_is_made_again(
+    hub_home, tiny, tmp_path, s3_bucket, monkeypatch
+) -> None:
+    """S3 asks clients to retry "InternalError" and s3fs retries only "SlowDown": each file's
+    upload fails once with HTTP 500 (s3fs's EREMOTEIO), and the push still completes."""
+    import errno
+
+    import fsspec
+
+    tiny_models, _ = tiny
+    model = trained(tiny_models)
+    folder = hubcore.save_pretrained(model, tmp_path / "pkg", config=tiny_models.TinyConfig())
+    cls = type(fsspec.filesystem("s3"))
+    real_put = cls._put_file
+    failed: list[str] = []
+
+    async def failing_once(self, lpath, rpath, *args, **kwargs):
+        if rpath not in failed:
+            failed.append(rpath)
+            raise OSError(errno.EREMOTEIO, "Internal Server Error")
+        return await real_put(self, lpath, rpath, *args, **kwargs)
+
+    monkeypatch.setattr(cls, "_put_file", failing_once)
+    cls.clear_instance_cache()
+    dest = f"s3://{s3_bucket}/models/retried"
+    pin = hubcore.push(folder, dest)
+    assert failed  # every file failed once
+    same(hubcore.load(dest, revision=pin), model)
+
+
 def test_pin_mismatch_is_refused(hub_home, tiny, tmp_path, s3_bucket) -> None:
     tiny_models, _ = tiny
     folder = hubcore.save_pretrained(

@@ -37,6 +37,7 @@ from hubcore.packages.manifest import (
     read_manifest,
     verify_files,
 )
+from hubcore.store import stores
 from hubcore.store.cache import get_cache
 from hubcore.store.http import redact
 
@@ -62,13 +63,11 @@ def push(
     The local package is verified against its manifest first. See the module docstring for
     the order, resuming and what a plain destination does not guarantee.
     """
-    from hubcore.store.stores import open_store
-
     root = Path(folder)
     label = str(root)
     manifest = read_manifest(root, label, remote=False)
     verify_files(root, manifest, label, get_cache(), extra=found_files(root), remote=False)
-    store = open_store(config.rewrite_url(destination), storage_options)
+    store = stores.open_store(config.rewrite_url(destination), storage_options)
     fs, base = store.fs, store.path.rstrip("/")
     where = redact(destination)
     try:
@@ -170,7 +169,7 @@ def _upload(
         target = f"{base}/{name}"
         if "/" in name:
             fs.makedirs(target.rpartition("/")[0], exist_ok=True)
-        fs.put_file(str(root / name), target, callback=_Progress(), **parts)
+        stores.put_file(fs, str(root / name), target, callback=_Progress(), **parts)
         # One journal write at a time: parallel writes could land out of order, and an
         # older journal would forget a file that is already up.
         with journal_lock:

@@ -402,21 +402,11 @@ class S3Store:
         return f"{self.bucket}/{self._key(key)}"
 
     def upload(self, local: Path, key: str) -> None:
-        """See :class:`Store`: s3fs's concurrent multipart upload. A blob's key is its
-        content, so an upload the server failed with HTTP 500 (S3's "InternalError", which it
-        asks clients to retry; s3fs retries only "SlowDown") is made again, up to
-        ``HUBCORE_RETRIES`` attempts."""
-        from hubcore import settings
+        """See :class:`Store`: s3fs's concurrent multipart upload, made again when the server
+        failed it with HTTP 500 (:func:`hubcore.store.stores.put_file`)."""
+        from hubcore.store import stores
 
-        attempts = max(1, settings.current().retries)
-        for attempt in range(1, attempts + 1):
-            try:
-                self.fs.put_file(str(local), self._path(key))
-                return
-            except OSError as exc:
-                if exc.errno != errno.EREMOTEIO or attempt == attempts:
-                    raise
-            time.sleep(min(0.05 * 2**attempt, 1.0))
+        stores.put_file(self.fs, str(local), self._path(key))
 
     def download(
         self, key: str, local: Path, on_bytes: Callable[[int], object] | None = None

@@ -6,7 +6,9 @@ through :func:`open_store`, :func:`call` and :func:`copy`, so that no store wait
 * **Timeouts.** S3 and S3-compatible stores (s3fs over aiobotocore, also OSS through its S3
   endpoint) get the HTTP client's connect and read timeouts (``HUBCORE_CONNECT_TIMEOUT``,
   ``HUBCORE_READ_TIMEOUT``) and ``HUBCORE_RETRIES`` attempts: s3fs retries, botocore does
-  not, so attempts are not multiplied. Timeouts given in the storage options win.
+  not, so attempts are not multiplied. Timeouts given in the storage options win. s3fs
+  retries only "SlowDown"; a whole-file upload that S3 fails with HTTP 500 ("InternalError",
+  which S3 asks clients to retry) is made again by :func:`put_file`, within the same count.
 * **Stall budget.** Every operation of an asynchronous filesystem (s3fs, gcsfs, adlfs, ...)
   must finish within ``HUBCORE_STALL_BUDGET`` seconds, whatever retries it makes inside;
   when the budget is spent the operation is cancelled. Files are copied as one streamed
@@ -35,7 +37,17 @@ from hubcore.errors import ConfigError, DownloadError
 from hubcore.records import Record
 from hubcore.store.http import redact
 
-__all__ = ["RANGE", "READ", "Store", "call", "copy", "endpoint", "open_store", "timed_options"]
+__all__ = [
+    "RANGE",
+    "READ",
+    "Store",
+    "call",
+    "copy",
+    "endpoint",
+    "open_store",
+    "put_file",
+    "timed_options",
+]
 
 #: Bytes read per request when copying from an asynchronous store: one unit of progress.
 RANGE = 4 << 20
@@ -162,6 +174,25 @@ def call(store: Store, method: str, *args: Any, what: str, **kwargs: Any) -> Any
         raise DownloadError(
             f"{what} failed: {_reason(exc)} (host {store.host}, transport {store.transport})"
         ) from None
+
+
+def put_file(fs: Any, local: str, remote: str, **options: Any) -> None:
+    """``fs.put_file(local, remote, **options)``, made again (up to ``HUBCORE_RETRIES``
+    attempts in all) when the server failed it with HTTP 500: uploading a whole file again is
+    safe, and S3 asks clients to retry "InternalError" (s3fs, which maps it to ``EREMOTEIO``,
+    retries only "SlowDown"). Any other failure is raised at once."""
+    import errno
+    import time
+
+    attempts = max(1, settings.current().retries)
+    for attempt in range(1, attempts + 1):
+        try:
+            fs.put_file(local, remote, **options)
+            return
+        except OSError as exc:
+            if exc.errno != errno.EREMOTEIO or attempt == attempts:
+                raise
+        time.sleep(min(0.05 * 2**attempt, 1.0))
 
 
 def copy(

@@ -1,6 +1,7 @@
-"""A registry blob whose upload the S3 server failed with HTTP 500 is uploaded again: its key is
-its content, so the retry is safe, and S3 asks clients to retry "InternalError" (s3fs itself
-retries only "SlowDown"). Other failures are not retried."""
+"""A whole-file upload the S3 server failed with HTTP 500 is made again
+(hubcore.store.stores.put_file): uploading a whole file again is safe, and S3 asks clients to
+retry "InternalError" (s3fs itself retries only "SlowDown"). Other failures are not retried.
+Registry blobs and model-package pushes both upload through it."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pytest
 
 from hubcore import settings
 from hubcore.registry.store import S3Store
-from hubcore.store.stores import Store
+from hubcore.store.stores import Store, put_file
 
 
 class FlakyFS:
@@ -21,7 +22,7 @@ class FlakyFS:
         self.failures = list(failures)
         self.calls: list[tuple[str, str]] = []
 
-    def put_file(self, local: str, remote: str) -> None:
+    def put_file(self, local: str, remote: str, **options: object) -> None:
         self.calls.append((local, remote))
         if self.failures:
             raise self.failures.pop(0)
@@ -44,15 +45,15 @@ def test_an_upload_the_server_failed_is_made_again(tmp_path: Path) -> None:
     assert fs.calls == [(str(blob), "bucket/reg/blobs/ab/cd")] * 3
 
 
-def test_a_server_that_keeps_failing_fails_after_the_configured_attempts(tmp_path: Path) -> None:
+def test_a_server_that_keeps_failing_fails_after_the_configured_attempts() -> None:
     fs = FlakyFS(*(server_error() for _ in range(10)))
     with settings.overridden(retries=3), pytest.raises(OSError, match="Internal Server Error"):
-        store(fs).upload(tmp_path / "blob", "blobs/ab/cd")
+        put_file(fs, "blob", "bucket/key")
     assert len(fs.calls) == 3
 
 
-def test_other_failures_are_not_retried(tmp_path: Path) -> None:
+def test_other_failures_are_not_retried() -> None:
     fs = FlakyFS(PermissionError(errno.EACCES, "Access Denied"))
     with pytest.raises(PermissionError):
-        store(fs).upload(tmp_path / "blob", "blobs/ab/cd")
+        put_file(fs, "blob", "bucket/key")
     assert len(fs.calls) == 1
