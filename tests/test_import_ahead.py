@@ -10,21 +10,36 @@ SCRIPT = textwrap.dedent(
     """
     import sys, threading
     from hubcore.sources.git import _importing_ahead
+    from hubcore.sources.gitproto import SmartHTTP
 
+    class Client:
+        # records when the HTTP session is made: before the thread starts
+        readied = 0
+        def ready(self):
+            assert threading.active_count() == 1, "the session comes before the thread"
+            self.readied += 1
+
+    client = Client()
     assert "wave" not in sys.modules
-    main = threading.get_ident()
-    with _importing_ahead(["wave", "no_such_module_for_hubcore_tests"]):
+    with _importing_ahead(["wave", "no_such_module_for_hubcore_tests"], client):
         pass  # the server's answer would be awaited here
+    assert client.readied == 1
     assert "wave" in sys.modules, "imported by the time the block ends"
     assert threading.active_count() == 1, "the importing thread is done"
-    with _importing_ahead(["wave"]):  # already imported: no thread
+    with _importing_ahead(["wave"], client):  # already imported: no thread
         assert threading.active_count() == 1
+    assert client.readied == 1
     try:
-        with _importing_ahead(["colorsys"]):
+        with _importing_ahead(["colorsys"], client):
             raise KeyError("the fetch failed")
     except KeyError:
         pass
     assert "colorsys" in sys.modules and threading.active_count() == 1
+
+    # a real client's session imports the HTTP library, not the first request
+    assert "requests" not in sys.modules
+    SmartHTTP("http://127.0.0.1:9/x.git", "x").ready()
+    assert "requests" in sys.modules
     print("ok")
     """
 )

@@ -43,6 +43,7 @@ from hubcore.sources.remote import RemoteSource, Resolution
 # dulwich, the transports (gitproto), the HTTP client and the archive writer are imported when a
 # git reference is fetched, not at start-up: every command registers this source.
 if TYPE_CHECKING:
+    from hubcore.sources import gitproto
     from hubcore.sources.gitproto import Listing
 
 __all__ = ["GitSource"]
@@ -138,7 +139,7 @@ class GitSource(RemoteSource):
 
         if _is_http(ref.repo):
             client = gitproto.SmartHTTP(ref.repo, _shown(ref))
-            with _importing_ahead(_AFTER_LISTING):
+            with _importing_ahead(_AFTER_LISTING, client):
                 listing = self._guard(ref, lambda: client.ls_refs(prefixes))
         else:
             wanted = [p.encode() for p in prefixes]
@@ -192,7 +193,7 @@ class GitSource(RemoteSource):
             if client.v2:
                 pack = io.BytesIO()
                 try:
-                    with _importing_ahead(_AFTER_FETCH):
+                    with _importing_ahead(_AFTER_FETCH, client):
                         self._guard(ref, lambda: client.fetch(wants, depth, pack))
                 except gitproto.NotV2:
                     pass
@@ -261,14 +262,18 @@ _AFTER_FETCH = ("dulwich.object_store", "hubcore.store.archives")
 
 
 @contextlib.contextmanager
-def _importing_ahead(names: Sequence[str]) -> Iterator[None]:
-    """Import *names* on a thread while this one waits for the server (a cold fetch spends
-    tens of milliseconds on each: about as long as these imports take), and wait for them
-    before going on, so that the two threads never import the same modules at once."""
+def _importing_ahead(names: Sequence[str], client: gitproto.SmartHTTP) -> Iterator[None]:
+    """Import *names* on a thread while this one waits for *client*'s server (a cold fetch
+    spends tens of milliseconds on each: about as long as these imports take), and wait for
+    them before going on, so that the two threads never import the same modules at once.
+
+    The client's HTTP session is made first: importing its library beside the thread's
+    modules would only share the processor, and the wait starts once the request is sent."""
     missing = [name for name in names if name not in sys.modules]
     if not missing:
         yield
         return
+    client.ready()
     worker = threading.Thread(target=_import_quietly, args=(missing,), daemon=True)
     worker.start()
     try:

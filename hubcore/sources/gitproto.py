@@ -265,6 +265,10 @@ class SmartHTTP:
             self.v2 = self.url not in self._v0_servers
 
     # -- requests ----------------------------------------------------------------------
+    def ready(self) -> None:
+        """Make the HTTP session now (importing the HTTP library), not at the first request."""
+        http.session()
+
     def _post(self, body: bytes) -> requests.Response:
         import requests
 
