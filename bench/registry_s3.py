@@ -1,13 +1,16 @@
 """Logging and downloading a large artifact to and from S3 on loopback: registry against s3fs.
 
-Run ``.venv/torch/bin/python bench/registry_s3.py [--mib 1024] [--repeat 3] [--server
-process|thread]`` (about 2 minutes per repeat for 1 GiB: moto is slow to take uploads). A moto
-S3 server runs on 127.0.0.1, by default in a child process (``--server process``): a real S3
-server's CPU is not the client's, and moto's Python in the same process would compete with
-the client for the GIL. ``--server thread`` runs it in this process, as the first versions of
-this bench did. Both contenders always talk to the same server. With the same random file,
-each registry step is paired with its plain s3fs copy in the same round, the two taking
-turns going first, dirty pages flushed before each:
+Run ``.venv/torch/bin/python bench/registry_s3.py [--mib 1024] [--repeat 3] [--pairs 3]
+[--server process|thread] [--dir DIR]`` (about 2 minutes per round for 1 GiB: moto is slow to
+take uploads). A moto S3 server runs on 127.0.0.1, by default in a child process (``--server
+process``): a real S3 server's CPU is not the client's, and moto's Python in the same process
+would compete with the client for the GIL. ``--server thread`` runs it in this process, as the
+first versions of this bench did. Both contenders always talk to the same server and write to
+the same folder: ``--dir``, else ``/dev/shm`` when it has room (in memory, so that neither
+depends on the disk's write-back, which moved single steps by seconds on a shared machine),
+else the temporary folder. With the same random file, each registry step is paired with its
+plain s3fs copy, the two taking turns going first, dirty pages flushed before each; a round
+logs once and downloads ``--pairs`` times:
 
 * ``registry.log`` of the file into a fresh registry (the file's hash not remembered: hashing
   included) against ``s3fs.put_file`` of it;
@@ -106,6 +109,19 @@ def _timed(
     return wall
 
 
+def _default_dir(mib: int) -> str | None:
+    """``/dev/shm`` when it can hold what the bench writes at once (the source, the copy,
+    the cache: 4 times the file, with a margin), else the system's temporary folder. In
+    memory, neither contender's time depends on the disk's write-back, which on a shared
+    machine moved one step by seconds."""
+    shm = "/dev/shm"
+    try:
+        free = shutil.disk_usage(shm).free
+    except OSError:
+        return None
+    return shm if os.access(shm, os.W_OK) and free > 4 * (mib << 20) else None
+
+
 def _load_avg() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
@@ -114,6 +130,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mib", type=int, default=1024, help="artifact size in MiB")
     parser.add_argument("--repeat", type=int, default=3, help="paired rounds (medians)")
+    parser.add_argument(
+        "--pairs", type=int, default=3, help="download/get pairs per round (medians over all)"
+    )
+    parser.add_argument(
+        "--dir",
+        type=Path,
+        help="where both contenders write (default: /dev/shm when it has room, else a "
+        "temporary folder)",
+    )
     parser.add_argument("--json", type=Path, help="write the raw figures here")
     parser.add_argument(
         "--server",
@@ -154,7 +179,8 @@ def main() -> None:
     import hubcore.registry as registry
     from hubcore.store.cache import Cache
 
-    with tempfile.TemporaryDirectory() as tmp:
+    where = args.dir or _default_dir(args.mib)
+    with tempfile.TemporaryDirectory(dir=where) as tmp:
         work = Path(tmp)
         source = work / "model.bin"
         with open(source, "wb") as fh:
@@ -203,19 +229,33 @@ def main() -> None:
                     )
                 )
             got = work / "got"
+            cached = work / "cached"  # an empty cache for each download
             steps = {
                 "get": lambda plain=plain, got=got: fs.get_file(plain, str(got)),
-                "download": lambda box=box, home=home: box[0].download(cache=Cache(home)),
+                "download": lambda box=box, cached=cached: box[0].download(cache=Cache(cached)),
             }
-            for step in ("get", "download") if i % 2 == 0 else ("download", "get"):
-                runs[step].append(
-                    _timed(
-                        steps[step], cpus[step], server_cpus[step], server_pid, system_cpus[step]
+            size = source.stat().st_size
+            for pair in range(args.pairs):
+                order = ("get", "download") if (i + pair) % 2 == 0 else ("download", "get")
+                for step in order:
+                    runs[step].append(
+                        _timed(
+                            steps[step],
+                            cpus[step],
+                            server_cpus[step],
+                            server_pid,
+                            system_cpus[step],
+                        )
                     )
-                )
-            folder = box[0].download(cache=Cache(home))
-            assert (folder / "model.bin").stat().st_size == got.stat().st_size
-            got.unlink()
+                    # each step's copy goes before the next step: both start with as much
+                    # free memory (the second of a pair otherwise paid for the first's pages)
+                    if step == "get":
+                        assert got.stat().st_size == size
+                        got.unlink()
+                    else:
+                        folder = box[0].download(cache=Cache(cached))  # cached: no request
+                        assert (folder / "model.bin").stat().st_size == size
+                        shutil.rmtree(cached)
             fs.rm_file(plain)  # moto keeps every object: one copy at a time
             if i < args.repeat - 1:
                 for info in reg.store.objects("blobs"):
@@ -251,7 +291,10 @@ def main() -> None:
     uploads = sum(
         n for r in (unchanged_requests, touched_requests) for m, n in r.items() if m in UPLOADS
     )
-    print(f"{args.mib} MiB, {args.repeat} paired rounds, medians; moto server in a {args.server}")
+    print(
+        f"{args.mib} MiB, {args.repeat} rounds ({args.pairs} download/get pairs each), medians; "
+        f"moto server in a {args.server}; files in {where or tempfile.gettempdir()}"
+    )
     print(f"load average (1/5/15 min) before each round: {'; '.join(loads)}; now {_load_avg()}")
     for label, mine, theirs, ratio in (
         ("log / s3fs put", "log", "put", log_ratio),
@@ -271,7 +314,7 @@ def main() -> None:
         f"{cpu_medians['download'] - cpu_medians['get']:.2f} s)"
     )
     print(
-        "process CPU s per round, get / download (system part): "
+        "process CPU s per step, get / download (system part): "
         + "; ".join(
             f"{g:.2f} ({gs:.2f}) / {d:.2f} ({ds:.2f})"
             for g, gs, d, ds in zip(
