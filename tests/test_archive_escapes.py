@@ -20,7 +20,7 @@ import pytest
 
 import hubcore
 from hubcore.errors import ArchiveError
-from hubcore.store.archives import extract_archive
+from hubcore.store.archives import TreeWriter, check_member_name, extract_archive
 from hubcore.testing.pytest_plugin import isolated_home
 
 from .gitserver import BareRepo, GitDaemon
@@ -391,3 +391,26 @@ def test_the_stdlib_data_filter_is_applied_to_links_too(tmp_path, dest, monkeypa
     assert seen == ["l", "bad"]
     extract_spec(tmp_path, dest, tar_of(spec[:2]), "tar")
     assert seen[2:] == ["l"]
+
+
+@pytest.mark.parametrize(
+    ("members", "refusal"),
+    [
+        ([("h.py", b"first"), ("./h.py", b"second")], "already a file"),  # which would win?
+        ([("a/b", b"first"), ("a\\b", b"second")], "already a file"),
+        ([("", b"x")], "needs a name"),
+        ([("a" * 300, b"x")], "cannot hold the name"),
+        ([("d/" + "b" * 300 + "/x", b"x")], "cannot hold the name"),
+    ],
+)
+def test_tree_members_that_cannot_be_written_as_they_are_refused(
+    tmp_path, members, refusal
+) -> None:
+    """A second file at one path (a hostile git tree can list one twice), a nameless file and
+    a name the filesystem cannot hold are ArchiveErrors, never a silent choice or an OSError."""
+    writer = TreeWriter(tmp_path)
+    *first, (name, data) = members
+    for earlier, content in first:
+        writer.add_bytes(earlier, check_member_name(earlier), content, False)
+    with pytest.raises(ArchiveError, match=refusal):
+        writer.add_bytes(name, check_member_name(name), data, False)

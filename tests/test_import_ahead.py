@@ -6,6 +6,8 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
 SCRIPT = textwrap.dedent(
     """
     import sys, threading
@@ -51,3 +53,24 @@ def test_modules_are_imported_on_a_thread_that_ends_with_the_block(tmp_path) -> 
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "ok"
+
+
+def test_a_session_that_cannot_be_made_fails_as_a_hub_error(monkeypatch) -> None:
+    """The session is made before the import-ahead thread starts, outside the source's error
+    mapping: a failure there is left for the first request, which maps it."""
+    import urllib3.exceptions
+
+    from hubcore.errors import DownloadError
+    from hubcore.sources import git
+    from hubcore.sources.git import GitSource
+    from hubcore.store import http
+
+    def broken() -> None:
+        raise urllib3.exceptions.NotOpenSSLWarning("urllib3 v2 only supports OpenSSL 1.1.1+")
+
+    monkeypatch.setattr(http, "session", broken)
+    monkeypatch.setattr(git, "_AFTER_LISTING", ("no_such_module_for_hubcore_tests",))
+    source = GitSource()
+    ref = source.parse("git+http://127.0.0.1:9/x.git@main", {})
+    with pytest.raises(DownloadError, match="OpenSSL"):
+        source._list(ref, ["refs/heads/main"])

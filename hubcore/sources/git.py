@@ -268,12 +268,14 @@ def _importing_ahead(names: Sequence[str], client: gitproto.SmartHTTP) -> Iterat
     them before going on, so that the two threads never import the same modules at once.
 
     The client's HTTP session is made first: importing its library beside the thread's
-    modules would only share the processor, and the wait starts once the request is sent."""
+    modules would only share the processor, and the wait starts once the request is sent.
+    A failure to make it is left for the first request, where it is mapped to a hub error."""
     missing = [name for name in names if name not in sys.modules]
     if not missing:
         yield
         return
-    client.ready()
+    with contextlib.suppress(Exception):
+        client.ready()
     worker = threading.Thread(target=_import_quietly, args=(missing,), daemon=True)
     worker.start()
     try:

@@ -13,6 +13,7 @@ decompressors report (a compressed tar is read to its end, where its checksum is
 
 from __future__ import annotations
 
+import errno
 import functools
 import io
 import os
@@ -284,7 +285,11 @@ class TreeWriter:
         parts = rel.split("/")
         target = self._folder(name, parts[:-1]) / parts[-1]
         flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | _NOFOLLOW | getattr(os, "O_BINARY", 0)
-        with open(os.open(target, flags, 0o666), "wb") as dst:
+        try:
+            handle = os.open(target, flags, 0o666)
+        except OSError as exc:
+            raise _unwritable(name, exc) from exc
+        with open(handle, "wb") as dst:
             written = _copy_limited(src, dst, size)
             if executable:
                 _chmod(dst, target, 0o755)
@@ -340,6 +345,8 @@ class TreeWriter:
     def _claim(self, name: str, rel: str, kind: str) -> str:
         """Record *rel* as a *kind*; refuse it under a link or a file, or as a second kind."""
         rel = rel.rstrip("/")
+        if not rel and kind != "folder":
+            raise ArchiveError(f"refusing {name!r}: a {kind} needs a name")
         parts = rel.split("/")
         for i in range(1, len(parts)):
             parent = "/".join(parts[:i])
@@ -351,7 +358,7 @@ class TreeWriter:
                 raise ArchiveError(f"refusing {name!r}: {parent!r} is a file, not a folder")
         kinds = {"file": self._files, "folder": self._dirs, "symbolic link": self._links}
         taken = next((k for k, where in kinds.items() if rel in where), None)
-        if taken is not None and (taken != kind or kind == "symbolic link"):
+        if taken is not None and (taken != kind or kind != "folder"):  # which one would win?
             raise ArchiveError(f"refusing {name!r}: {rel!r} is already a {taken} in the archive")
         self._dirs.update("/".join(parts[:i]) for i in range(1, len(parts)))
         if kind == "folder":
@@ -366,8 +373,13 @@ class TreeWriter:
             try:
                 mode = os.lstat(here).st_mode
             except FileNotFoundError:
-                os.mkdir(here)
+                try:
+                    os.mkdir(here)
+                except OSError as exc:
+                    raise _unwritable(name, exc) from exc
                 continue
+            except OSError as exc:
+                raise _unwritable(name, exc) from exc
             if not stat.S_ISDIR(mode):
                 raise ArchiveError(
                     f"refusing {name!r}: {here.relative_to(self.root).as_posix()!r} is not a "
@@ -421,6 +433,14 @@ class TreeWriter:
 
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _MAX_HOPS = 40  # as Linux's limit of links followed in one path lookup
+
+
+def _unwritable(name: str, exc: OSError) -> Exception:
+    """An :class:`ArchiveError` for a member name this filesystem cannot hold (too long, or
+    refused by it), else *exc* itself (a full disk, a permission: not the archive's fault)."""
+    if exc.errno in (errno.ENAMETOOLONG, errno.EINVAL, errno.EILSEQ):
+        return ArchiveError(f"refusing {name!r}: this filesystem cannot hold the name ({exc})")
+    return exc
 
 
 def _chmod(handle: IO[bytes], path: Path, mode: int) -> None:
