@@ -288,7 +288,8 @@ class TreeWriter:
         try:
             handle = os.open(target, flags, 0o666)
         except OSError as exc:
-            raise _unwritable(name, exc) from exc
+            _refuse_unwritable(name, exc)
+            raise
         with open(handle, "wb") as dst:
             written = _copy_limited(src, dst, size)
             if executable:
@@ -376,10 +377,12 @@ class TreeWriter:
                 try:
                     os.mkdir(here)
                 except OSError as exc:
-                    raise _unwritable(name, exc) from exc
+                    _refuse_unwritable(name, exc)
+                    raise
                 continue
             except OSError as exc:
-                raise _unwritable(name, exc) from exc
+                _refuse_unwritable(name, exc)
+                raise
             if not stat.S_ISDIR(mode):
                 raise ArchiveError(
                     f"refusing {name!r}: {here.relative_to(self.root).as_posix()!r} is not a "
@@ -435,12 +438,14 @@ _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _MAX_HOPS = 40  # as Linux's limit of links followed in one path lookup
 
 
-def _unwritable(name: str, exc: OSError) -> Exception:
-    """An :class:`ArchiveError` for a member name this filesystem cannot hold (too long, or
-    refused by it), else *exc* itself (a full disk, a permission: not the archive's fault)."""
+def _refuse_unwritable(name: str, exc: OSError) -> None:
+    """Raise an :class:`ArchiveError` if *exc* says this filesystem cannot hold the member's
+    name (too long, or refused by it); other failures (a full disk, a permission) are not the
+    archive's fault and are left to the caller to re-raise."""
     if exc.errno in (errno.ENAMETOOLONG, errno.EINVAL, errno.EILSEQ):
-        return ArchiveError(f"refusing {name!r}: this filesystem cannot hold the name ({exc})")
-    return exc
+        raise ArchiveError(
+            f"refusing {name!r}: this filesystem cannot hold the name ({exc.strerror})"
+        ) from exc
 
 
 def _chmod(handle: IO[bytes], path: Path, mode: int) -> None:
