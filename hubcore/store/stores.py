@@ -182,17 +182,18 @@ def put_file(fs: Any, local: str, remote: str, **options: Any) -> None:
     safe, and S3 asks clients to retry "InternalError" (s3fs, which maps it to ``EREMOTEIO``,
     retries only "SlowDown"). Any other failure is raised at once."""
     import errno
-    import time
 
-    attempts = max(1, settings.current().retries)
-    for attempt in range(1, attempts + 1):
-        try:
-            fs.put_file(local, remote, **options)
-            return
-        except OSError as exc:
-            if exc.errno != errno.EREMOTEIO or attempt == attempts:
-                raise
-        time.sleep(min(0.05 * 2**attempt, 1.0))
+    from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
+
+    retrying = Retrying(
+        stop=stop_after_attempt(max(1, settings.current().retries)),
+        wait=wait_exponential(multiplier=0.05, max=1.0),
+        retry=retry_if_exception(
+            lambda exc: isinstance(exc, OSError) and exc.errno == errno.EREMOTEIO
+        ),
+        reraise=True,
+    )
+    retrying(fs.put_file, local, remote, **options)
 
 
 def copy(
