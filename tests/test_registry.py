@@ -7,6 +7,8 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +19,7 @@ import hubcore
 import hubcore.registry as registry
 from hubcore.cli import main
 from hubcore.errors import IntegrityError, OfflineError
-from hubcore.registry.core import blob_key
+from hubcore.registry.core import blob_key, manifest_key
 from hubcore.registry.names import parse_spec
 
 
@@ -457,3 +459,45 @@ def test_load_in_a_fresh_process_with_a_fresh_cache(reg_url: str, tmp_path: Path
         check=True,
     ).stdout.split()
     assert again == ["xy", "xy", "0"]
+
+
+def test_gc_keeps_what_a_log_reuses_after_the_listing(
+    reg: registry.Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """gc lists old, unheld blobs; a log then reuses one of them (re-logging a deleted
+    version's content touches it) before gc's turn comes: gc must not delete it."""
+    src = make_files(tmp_path / "a", {"w": "weights-A"})
+    reg.log("clf", src)
+    (src / "w").write_text("weights-B")
+    reg.log("clf", src)
+    reg.delete("clf:v0", force=True)
+    listed = type(reg.store).objects
+    relogged: list[registry.Version] = []
+
+    def objects(store: Any, prefix: str, *args: Any, **kwargs: Any) -> Iterator[Any]:
+        found = list(listed(store, prefix, *args, **kwargs))
+        if prefix == "blobs" and not relogged:
+            time.sleep(1.1)  # S3 keeps whole seconds: the touch must be a second after gc began
+            (src / "w").write_text("weights-A")
+            relogged.append(reg.log("clf", src))  # touches the old blob of v0's content
+        return iter(found)
+
+    monkeypatch.setattr(type(reg.store), "objects", objects)
+    # a grace of 0 stands for one a day long with blobs days old: a log then touches them
+    monkeypatch.setattr(registry.core, "TOUCH_AGE", -1.0)
+    time.sleep(0.05)  # the blobs' times are before gc begins
+    reg.gc(grace=0)
+    monkeypatch.undo()
+    assert relogged
+    version = relogged[0]
+    assert reg.store.info(manifest_key(version.digest)) is not None
+    assert all(reg.store.info(blob_key(f.sha256)) is not None for f in version.files)
+    assert (reg.get("clf").download() / "w").read_text() == "weights-A"
+
+
+def test_a_lone_alias_string_is_one_alias(reg: registry.Registry, tmp_path: Path) -> None:
+    """``aliases="staging"`` names one alias, never the aliases s, t, a, g, i, n."""
+    version = reg.log("clf", make_files(tmp_path / "a", {"w": "1"}), aliases="staging")
+    assert sorted(reg.get("clf:staging").aliases) == ["latest", "staging"]
+    assert version.number == 0
+    assert sorted(reg.aliases("clf")) == ["latest", "staging"]

@@ -133,6 +133,14 @@ def _event_id() -> str:
     return f"{time.time_ns():020d}-{uuid.uuid4().hex[:12]}"
 
 
+def _alias_names(aliases: Sequence[str]) -> list[str]:
+    """*aliases* checked, a lone string taken as one alias (not as its letters)."""
+    names = [aliases] if isinstance(aliases, str) else list(aliases)
+    for alias in names:
+        check_alias(alias)
+    return names
+
+
 def _backoff(attempt: int) -> None:
     time.sleep(random.uniform(0, min(0.01 * 2**attempt, 0.5)))
 
@@ -482,8 +490,7 @@ class Registry:
         removed; :class:`DeletedConcurrentlyError` if that keeps happening.
         """
         check_name(name)
-        for alias in aliases:
-            check_alias(alias)
+        aliases = _alias_names(aliases)
         metadata = dict(metadata or {})
         json.dumps(metadata)  # fails early on what cannot be stored
         local = hash_files(collect_files(path_or_files)) if path_or_files is not None else []
@@ -1285,8 +1292,7 @@ class Registry:
         content again returns the existing model version; *aliases* then move to it by the
         same compare-and-swap as an artifact's aliases. Recorded in both histories."""
         check_name(model)
-        for alias in aliases:
-            check_alias(alias)
+        aliases = _alias_names(aliases)
         source = self.get(spec).source()
         self._mark()
         collection = self._ensure_collection(
@@ -1418,7 +1424,9 @@ class Registry:
 
         Safe while others log, as long as *grace* exceeds the longest log plus an hour: a log
         stores its files before its version, and touches any old file it reuses, so
-        whatever a running log relies on is younger than the grace period.
+        whatever a running log relies on is younger than the grace period. The listing may be
+        minutes old by the time an object's turn comes, so each object's time is read again
+        just before it is deleted: one a log touched meanwhile stays.
 
         Also drops expired notifications of webhooks no one configures (``"notifications"``
         in the report; the rule: :mod:`hubcore.registry.notify`).
@@ -1439,12 +1447,13 @@ class Registry:
             digest = info.key.rpartition("/")[2].removesuffix(".json")
             if digest in live:
                 held.update(e.sha256 for e in self._read_manifest(digest).files if e.url is None)
-            elif info.mtime < cutoff:
+            elif info.mtime < cutoff and self._still_old(info.key, cutoff):
                 report["manifests"] += 1
                 if not dry_run:
                     self.store.delete(info.key)
         for info in list(self.store.objects("blobs")):
-            if info.key.rpartition("/")[2] not in held and info.mtime < cutoff:
+            unheld = info.key.rpartition("/")[2] not in held
+            if unheld and info.mtime < cutoff and self._still_old(info.key, cutoff):
                 report["blobs"] += 1
                 report["bytes"] += info.size
                 if not dry_run:
@@ -1456,6 +1465,12 @@ class Registry:
                     self.store.delete(info.key)
         report["notifications"] = notify.expire(self, dry_run=dry_run)
         return report
+
+    def _still_old(self, key: str, cutoff: float) -> bool:
+        """Whether *key* is still there and untouched since *cutoff*, read now (not from a
+        listing a running log may have made stale by reusing the object)."""
+        fresh = self.store.info(key)
+        return fresh is not None and fresh.mtime < cutoff
 
     def diff(self, a: str, b: str) -> dict[str, Any]:
         """What changed from version *a* to *b*: files added, removed, changed; metadata
