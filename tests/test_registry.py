@@ -501,3 +501,15 @@ def test_a_lone_alias_string_is_one_alias(reg: registry.Registry, tmp_path: Path
     assert sorted(reg.get("clf:staging").aliases) == ["latest", "staging"]
     assert version.number == 0
     assert sorted(reg.aliases("clf")) == ["latest", "staging"]
+
+
+def test_a_cached_file_changed_in_place_is_fetched_again(
+    reg: registry.Registry, tmp_path: Path
+) -> None:
+    """A downloaded file damaged in the cache with its size kept passes a check of sizes;
+    the blob behind it is checked as any cached weight file is, and fetched again."""
+    version = reg.log("clf", make_files(tmp_path / "a", {"w": "good-weights"}))
+    folder = version.download()
+    with open(folder / "w", "r+b") as fh:  # in place: same inode, same size
+        fh.write(b"evil")
+    assert (reg.get("clf:v0").download() / "w").read_text() == "good-weights"
