@@ -513,3 +513,19 @@ def test_a_cached_file_changed_in_place_is_fetched_again(
     with open(folder / "w", "r+b") as fh:  # in place: same inode, same size
         fh.write(b"evil")
     assert (reg.get("clf:v0").download() / "w").read_text() == "good-weights"
+
+
+def test_bad_arguments_are_registry_errors(reg: registry.Registry, tmp_path: Path) -> None:
+    """What cannot be a reference, metadata JSON cannot hold, a negative grace period: each a
+    RegistryError that says what to give, never a bare Python error."""
+    src = make_files(tmp_path / "a", {"w": "1"})
+    for spec in (None, 3):
+        with pytest.raises(registry.RegistryError, match="reference"):
+            reg.get(spec)  # type: ignore[arg-type]
+    with pytest.raises(registry.RegistryError, match="must be JSON"):
+        reg.log("clf", src, metadata={"x": {1, 2}})
+    reg.log("clf", src)
+    with pytest.raises(registry.RegistryError, match="must be JSON"):
+        reg.update("clf:v0", metadata={"x": object()})
+    with pytest.raises(registry.RegistryError, match="grace"):
+        reg.gc(grace=-5)

@@ -133,6 +133,16 @@ def _event_id() -> str:
     return f"{time.time_ns():020d}-{uuid.uuid4().hex[:12]}"
 
 
+def _storable(value: Mapping[str, Any], what: str) -> None:
+    """A :class:`RegistryError` if *value* cannot be stored as JSON."""
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError) as exc:
+        raise RegistryError(
+            f"{what} must be JSON (strings, numbers, lists, objects): {exc}"
+        ) from None
+
+
 def _alias_names(aliases: Sequence[str]) -> list[str]:
     """*aliases* checked, a lone string taken as one alias (not as its letters)."""
     names = [aliases] if isinstance(aliases, str) else list(aliases)
@@ -492,7 +502,7 @@ class Registry:
         check_name(name)
         aliases = _alias_names(aliases)
         metadata = dict(metadata or {})
-        json.dumps(metadata)  # fails early on what cannot be stored
+        _storable(metadata, "metadata")  # fails early on what cannot be stored
         local = hash_files(collect_files(path_or_files)) if path_or_files is not None else []
         entries = [FileEntry(f.path, f.size, f.sha256) for f in local]
         entries += self._references(references or {}, progress)
@@ -958,7 +968,7 @@ class Registry:
     def get(self, spec: str | Spec) -> Version:
         """The version *spec* names: ``NAME``/``NAME:latest``, ``NAME:ALIAS``, ``NAME:v3`` or
         ``NAME@sha256:<hex>`` (a constant number of reads, however many versions exist)."""
-        spec = parse_spec(spec) if isinstance(spec, str) else spec
+        spec = spec if isinstance(spec, Spec) else parse_spec(spec)
         if spec.number is not None:
             return self._live(spec.name, spec.number, str(spec))
         if spec.digest is not None:
@@ -1182,7 +1192,7 @@ class Registry:
         if description is not None:
             changes["description"] = description
         if metadata is not None:
-            json.dumps(dict(metadata))
+            _storable(dict(metadata), "metadata")
             changes["metadata"] = dict(metadata)
         if tags is not None:
             changes["tags"] = list(tags)
@@ -1433,6 +1443,8 @@ class Registry:
         """
         from hubcore.registry import notify
 
+        if not grace >= 0:
+            raise RegistryError(f"the grace period must be 0 or more seconds, not {grace}")
         started = time.time()
         cutoff = started - grace
         live: set[str] = set()
@@ -1512,7 +1524,7 @@ class Registry:
         :mod:`hubcore.registry.runs`."""
         from hubcore.registry import runs
 
-        json.dumps(dict(config or {}))  # fails early on what cannot be stored
+        _storable(dict(config or {}), "a run's config")  # fails early on what cannot be stored
         beat = runs.HEARTBEAT if heartbeat is None else heartbeat
         return runs.running(self, job_type, config, name, beat)
 
