@@ -529,3 +529,66 @@ def test_bad_arguments_are_registry_errors(reg: registry.Registry, tmp_path: Pat
         reg.update("clf:v0", metadata={"x": object()})
     with pytest.raises(registry.RegistryError, match="grace"):
         reg.gc(grace=-5)
+
+
+def test_aliases_that_read_as_versions_or_differ_only_in_case_are_refused(
+    reg: registry.Registry, tmp_path: Path
+) -> None:
+    """``v01`` and ``V3`` read as version numbers; ``Prod`` next to ``prod`` (or ``LATEST``)
+    would be one file on a case-insensitive folder: each refused, saying why."""
+    reg.log("clf", make_files(tmp_path / "a", {"w": "1"}), aliases=["prod"])
+    for alias in ("v01", "V3", "SHA256abc", "LATEST", "Latest"):
+        with pytest.raises(registry.InvalidNameError, match=r"version or digest|latest"):
+            reg.alias("clf:v0", alias)
+    with pytest.raises(registry.InvalidNameError, match="only in case"):
+        reg.alias("clf:v0", "Prod")
+    with pytest.raises(registry.InvalidNameError, match="only in case"):
+        reg.log("clf", make_files(tmp_path / "b", {"w": "2"}), aliases=["PROD"])
+    with pytest.raises(registry.InvalidNameError):
+        reg.get("clf:LATEST")
+    assert sorted(reg.aliases("clf")) == ["latest", "prod"]
+    reg.alias("clf:v0", "staging")  # a new alias of another spelling is fine
+    assert reg.get("clf:prod").number == 0
+
+
+def test_removing_needs_a_version_not_a_bare_name(reg_url: str, tmp_path: Path) -> None:
+    """``rm clf`` reads like the whole artifact; it used to delete the newest version."""
+    reg = registry.open(reg_url)
+    reg.log("clf", make_files(tmp_path / "a", {"w": "1"}))
+    reg.log("clf", make_files(tmp_path / "b", {"w": "2"}))
+    with pytest.raises(registry.RegistryError, match="clf:v<N>"):
+        reg.delete("clf")
+    refused = CliRunner().invoke(main, ["registry", "rm", "clf", "--registry", reg_url])
+    assert refused.exit_code != 0
+    assert "clf:latest" in refused.output
+    assert reg.get("clf").number == 1
+    reg.delete("clf:latest")
+    assert reg.get("clf").number == 0
+
+
+@pytest.mark.parametrize(
+    ("folder", "record"),
+    [
+        ("versions", {"name": "clf", "number": "zero", "digest": "x"}),
+        ("versions", {"name": "clf", "digest": "x"}),
+        ("versions", {"name": "clf", "number": True, "digest": "x"}),
+        ("aliases", {"alias": "prod", "version": "v0"}),
+        ("aliases", {"alias": "prod", "version": 0, "seq": "1"}),
+    ],
+)
+def test_a_record_edited_into_another_shape_is_a_registry_error(
+    reg: registry.Registry, tmp_path: Path, folder: str, record: dict[str, Any]
+) -> None:
+    """Version records and alias pointers edited by hand into the wrong shape are named as
+    damaged, not a KeyError or ValueError from inside."""
+    from hubcore.registry.core import alias_key, version_key
+
+    reg.log("clf", make_files(tmp_path / "a", {"w": "1"}), aliases=["prod"])
+    key = version_key("clf", 0) if folder == "versions" else alias_key("clf", "prod")
+    reg.store.delete(key)
+    assert reg.store.create(key, json.dumps(record).encode())
+    spec = "clf:v0" if folder == "versions" else "clf:prod"
+    with pytest.raises(registry.RegistryError, match="damaged"):
+        reg.get(spec)
+    with pytest.raises(registry.RegistryError, match="damaged"):
+        reg.alias("clf:v0", "prod")

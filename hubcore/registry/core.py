@@ -151,6 +151,17 @@ def _alias_names(aliases: Sequence[str]) -> list[str]:
     return names
 
 
+def _one_version(spec: str | Spec, action: str) -> str | Spec:
+    """*spec*, if it names one version explicitly; a bare ``NAME`` given to a removal would
+    remove the newest version of an artifact its user may have meant as a whole."""
+    if isinstance(spec, str) and ":" not in spec and "@" not in spec:
+        raise RegistryError(
+            f"{action} removes one version: write {spec}:v<N>, {spec}:<alias> or "
+            f"{spec}:latest (a bare name does not say which)"
+        )
+    return spec
+
+
 def _backoff(attempt: int) -> None:
     time.sleep(random.uniform(0, min(0.01 * 2**attempt, 0.5)))
 
@@ -205,6 +216,20 @@ def link_key(name: str, number: int, model: str, model_number: int) -> str:
 def digest_key(name: str, digest: str) -> str:
     """The index entry from a digest to the version holding it."""
     return f"{collection_key(name)}/digests/{digest}.json"
+
+
+#: What the records of a collection's folders must hold, so that a record edited by hand into
+#: another shape is a clear error rather than a ``KeyError`` deep inside: field -> (types,
+#: required).
+_RECORD_SHAPES: dict[str, dict[str, tuple[tuple[type, ...], bool]]] = {
+    "versions": {"name": ((str,), True), "number": ((int,), True), "digest": ((str,), True)},
+    "aliases": {
+        "version": ((int, type(None)), False),
+        "digest": ((str, type(None)), False),
+        "seq": ((int,), False),
+        "fence": ((int,), False),
+    },
+}
 
 
 @attrs.define
@@ -370,6 +395,17 @@ class Registry:
             ) from None
         if not isinstance(parsed, dict):
             raise RegistryError(f"{self.store.url}/{key} is not a JSON object")
+        folder = key.rsplit("/", 2)[-2]
+        shape = _RECORD_SHAPES.get(folder) if key.startswith("collections/") else None
+        for field, (kinds, required) in (shape or {}).items():
+            value = parsed.get(field)
+            if (field in parsed or required) and (
+                not isinstance(value, kinds) or isinstance(value, bool)
+            ):
+                raise RegistryError(
+                    f"{self.store.url}/{key} is damaged (written outside hubcore): its "
+                    f"{field!r} is {value!r}; restore it from a backup or remove it"
+                )
         return parsed, tag
 
     def _read_manifest(self, digest: str) -> Manifest:
@@ -1047,6 +1083,7 @@ class Registry:
         for attempt in range(_ATTEMPTS):
             found = self._read_json(key)
             current, tag = found if found is not None else ({}, None)
+            self._one_case(name, alias, current.get("alias") if found else None)
             if current.get("event"):
                 self._repair(name, current["event"])  # its writer may have died
             before = current.get("version")
@@ -1082,6 +1119,21 @@ class Registry:
                 return True
             _backoff(attempt)
         raise ConflictError(f"the alias {name}:{alias} kept moving under other writers")
+
+    def _one_case(self, name: str, alias: str, stored: Any) -> None:
+        """Refuse *alias* if another alias of *name* differs from it only in case: the pointer
+        read for it holds another spelling (*stored*: the storage ignores case), or, for an
+        alias not set before, the artifact's aliases hold one (one listing, first time only)."""
+        if stored is None:
+            folder = f"{collection_key(name)}/aliases"
+            keys = [info.key for info in self.store.objects(folder)]
+            spellings = [key.rpartition("/")[2].removesuffix(".json") for key in keys]
+            stored = next((n for n in spellings if n.lower() == alias.lower() and n != alias), None)
+        if isinstance(stored, str) and stored != alias:
+            raise InvalidNameError(
+                f"{name} has the alias {stored!r}, which differs from {alias!r} only in case; "
+                "use that spelling (a case-insensitive folder would hold both in one file)"
+            )
 
     def _pin(self, version: Version, alias: str, seq: int) -> None:
         """Record in *version*'s record that *alias* is about to move onto it with move number
@@ -1222,8 +1274,10 @@ class Registry:
     def delete(self, spec: str, *, force: bool = False) -> Version:
         """Delete a version: refused while a user alias points at it, unless *force* (then
         those aliases are removed). Its number is never reused (a tombstone stays); its
-        files go at the next :meth:`gc` if no other version holds them."""
-        return self._remove(self.get(spec), force, "delete")
+        files go at the next :meth:`gc` if no other version holds them. *spec* names the
+        version (``NAME:v3``, ``NAME:ALIAS``, ``NAME@sha256:...``, or ``NAME:latest`` written
+        out): a bare name is refused, as it reads like the whole artifact."""
+        return self._remove(self.get(_one_version(spec, "delete")), force, "delete")
 
     def _remove(self, version: Version, force: bool, kind: str) -> Version:
         """Tombstone *version* (a deletion, or the unlinking of a registered model's version)."""
@@ -1347,7 +1401,7 @@ class Registry:
         """Remove a registered model's version (``"Image Classifier:v1"``); the artifact
         version it linked to stays. Refused while a user alias points at it, unless
         *force*."""
-        version = self.get(spec)
+        version = self.get(_one_version(spec, "unlink"))
         if version.link is None:
             raise RegistryError(
                 f"{version} is an artifact's version, not a registered model's: use delete()"

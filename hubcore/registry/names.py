@@ -7,7 +7,10 @@ One place validates what users type and turns it into storage keys:
   it is stored as one key component with ``/`` written ``%2F`` (no ``%`` is allowed, so the
   encoding is reversible and never reaches into another artifact's folder);
 * an alias is 1 to 64 of ``A-Z a-z 0-9 . _ -``, starting with a letter or digit; ``v<digits>``
-  (a version number) and ``sha256`` forms are reserved; ``latest`` is automatic;
+  (a version number, in either case, leading zeros included) and ``sha256`` forms are
+  reserved; ``latest`` is automatic (and ``LATEST`` refused); two aliases of one artifact may
+  not differ only in case (checked when an alias is first set), since a case-insensitive
+  folder holds them in one file;
 * a spec is ``NAME``, ``NAME:ALIAS``, ``NAME:v<N>`` or ``NAME@sha256:<64 hex>``;
 * a file path inside a version is relative, ``/``-separated, without empty, ``.`` or ``..``
   parts, NUL or backslash.
@@ -38,6 +41,8 @@ MAX_PATH = 1024
 _NAME_PART = re.compile(r"^[A-Za-z0-9_+\-][A-Za-z0-9 ._+\-]*$")
 _ALIAS = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _VERSION = re.compile(r"^v(0|[1-9][0-9]{0,9})$")
+#: ``v01``, ``V3``: read as version numbers by people, so no alias may look like one.
+_VERSION_LIKE = re.compile(r"^v[0-9]+$")
 _DIGEST = re.compile(r"^sha256:([0-9a-f]{64})$")
 
 
@@ -92,10 +97,14 @@ def check_alias(alias: str, *, user: bool = True) -> str:
             f"the alias {alias!r} is not valid: use 1 to 64 letters, digits, '.', '_' or '-', "
             "starting with a letter or digit"
         )
-    if _VERSION.match(alias) or alias.startswith("sha256"):
+    folded = alias.lower()
+    if _VERSION_LIKE.match(folded) or folded.startswith("sha256"):
         raise InvalidNameError(f"the alias {alias!r} looks like a version or digest; pick another")
-    if user and alias == LATEST:
-        raise InvalidNameError("'latest' follows the newest version by itself; it cannot be set")
+    if folded == LATEST and (user or alias != LATEST):
+        raise InvalidNameError(
+            f"{alias!r}: 'latest' follows the newest version by itself; it cannot be set, and "
+            "is written in lower case"
+        )
     return alias
 
 
