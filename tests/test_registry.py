@@ -587,6 +587,8 @@ def test_a_record_edited_into_another_shape_is_a_registry_error(
     key = version_key("clf", 0) if folder == "versions" else alias_key("clf", "prod")
     reg.store.delete(key)
     assert reg.store.create(key, json.dumps(record).encode())
+    named_like_a_folder = reg.log(folder, make_files(tmp_path / "b", {"w": "2"}))
+    assert reg.get(folder).number == named_like_a_folder.number == 0
     spec = "clf:v0" if folder == "versions" else "clf:prod"
     with pytest.raises(registry.RegistryError, match="damaged"):
         reg.get(spec)

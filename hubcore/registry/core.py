@@ -395,8 +395,10 @@ class Registry:
             ) from None
         if not isinstance(parsed, dict):
             raise RegistryError(f"{self.store.url}/{key} is not a JSON object")
-        folder = key.rsplit("/", 2)[-2]
-        shape = _RECORD_SHAPES.get(folder) if key.startswith("collections/") else None
+        parts = key.split("/")  # collections/<name>/<folder>/<record>.json
+        shape = (
+            _RECORD_SHAPES.get(parts[2]) if len(parts) == 4 and parts[0] == "collections" else None
+        )
         for field, (kinds, required) in (shape or {}).items():
             value = parsed.get(field)
             if (field in parsed or required) and (
