@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -396,7 +397,11 @@ def entry(scale=1):
 
 
 def test_load_through_the_registry_source(
-    reg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, counted: list[str]
+    reg_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    counted: list[str],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     monkeypatch.setenv("HUBCORE_REGISTRY", reg_url)
     src = make_files(tmp_path / "repo", {"hubconf.py": HUBCONF, "w.txt": "ab"})
@@ -414,8 +419,11 @@ def test_load_through_the_registry_source(
     # offline: the alias as last resolved, with a warning; never fetched before: an error
     monkeypatch.setenv("HUBCORE_OFFLINE", "1")
     counted.clear()
-    assert hubcore.load("registry:hub:production", "entry") == "ab"
+    with caplog.at_level(logging.WARNING, logger="hubcore"):
+        assert hubcore.load("registry:hub:production", "entry") == "ab"
     assert counted == []
+    assert "offline: registry:hub:production is taken as sha256:" in caplog.text
+    assert "when last online" in caplog.text
     with pytest.raises(OfflineError):
         hubcore.load("registry:hub:staging", "entry")
 
@@ -594,3 +602,39 @@ def test_a_record_edited_into_another_shape_is_a_registry_error(
         reg.get(spec)
     with pytest.raises(registry.RegistryError, match="damaged"):
         reg.alias("clf:v0", "prod")
+
+
+def test_a_description_edit_is_kept_and_recorded(reg: registry.Registry, tmp_path: Path) -> None:
+    """The description of a version is editable (its content is not) and the edit is in the
+    history with the text before and after; an edit that changes nothing records nothing."""
+    reg.log("clf", make_files(tmp_path / "a", {"w": "1"}), description="first draft")
+    edited = reg.update("clf:v0", description="Tells cats from dogs.")
+    assert edited.description == reg.get("clf:v0").description == "Tells cats from dogs."
+    reg.update("clf:v0", description="Tells cats from dogs.")
+    updates = [e for e in reg.history("clf") if e["kind"] == "update"]
+    assert len(updates) == 1
+    assert updates[0]["before"] == {"description": "first draft"}
+    assert updates[0]["after"] == {"description": "Tells cats from dogs."}
+    shown = CliRunner().invoke(main, ["registry", "show", "clf:v0", "--registry", reg.store.url])
+    assert "Tells cats from dogs." in shown.output
+
+
+def test_an_s3_reference_is_recorded_and_verified(
+    s3_bucket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file left at an ``s3://`` URL: its sha256 is taken when logged and checked when
+    downloaded, so an object replaced after the log is an integrity error, never served."""
+    import s3fs
+
+    fs = s3fs.S3FileSystem()
+    url = f"s3://{s3_bucket}/outside/w.bin"
+    fs.pipe(url, b"weights kept in their own bucket")
+    reg = registry.open(f"s3://{s3_bucket}/registry")
+    version = reg.log("clf", make_files(tmp_path / "a", {"cfg": "1"}), references={"w.bin": url})
+    entry = next(f for f in version.files if f.path == "w.bin")
+    assert (entry.url, entry.size) == (url, len(b"weights kept in their own bucket"))
+    assert (version.download() / "w.bin").read_bytes() == b"weights kept in their own bucket"
+    fs.pipe(url, b"weights replaced afterwards!!!!!")  # same size, other bytes
+    monkeypatch.setenv("HUBCORE_HOME", str(tmp_path / "fresh-home"))
+    with pytest.raises(IntegrityError):
+        reg.get("clf:v0").download()
