@@ -557,6 +557,16 @@ def test_aliases_that_read_as_versions_or_differ_only_in_case_are_refused(
     assert sorted(reg.aliases("clf")) == ["latest", "prod"]
     reg.alias("clf:v0", "staging")  # a new alias of another spelling is fine
     assert reg.get("clf:prod").number == 0
+    # one an older hubcore let be set can still be removed
+    from hubcore.registry.core import alias_key
+
+    legacy = {"alias": "V2", "version": 0, "digest": reg.get("clf:v0").digest, "seq": 0}
+    assert reg.store.create(alias_key("clf", "V2"), json.dumps(legacy).encode())
+    assert reg.aliases("clf")["V2"] == 0
+    reg.unalias("clf", "V2")
+    assert "V2" not in reg.aliases("clf")
+    with pytest.raises(registry.InvalidNameError, match="latest"):
+        reg.unalias("clf", "latest")
 
 
 def test_removing_needs_a_version_not_a_bare_name(reg_url: str, tmp_path: Path) -> None:

@@ -1067,7 +1067,7 @@ class Registry:
     def unalias(self, name: str, alias: str) -> None:
         """Remove *alias* from artifact *name* (recorded in the history)."""
         check_name(name)
-        check_alias(alias)
+        check_alias(alias, existing=True)
         if not self._move_alias(name, alias, None):
             self._missing(name, f"the alias {name}:{alias}")
 

@@ -90,14 +90,19 @@ def check_name(name: str) -> str:
     return name
 
 
-def check_alias(alias: str, *, user: bool = True) -> str:
-    """*alias* if valid (*user*: one a user may set, so not ``latest``)."""
+def check_alias(alias: str, *, user: bool = True, existing: bool = False) -> str:
+    """*alias* if valid (*user*: one a user may set, so not ``latest``; *existing*: one to
+    remove, which an older hubcore may have set before the version-like forms were refused)."""
     if not isinstance(alias, str) or not _ALIAS.match(alias):
         raise InvalidNameError(
             f"the alias {alias!r} is not valid: use 1 to 64 letters, digits, '.', '_' or '-', "
             "starting with a letter or digit"
         )
     folded = alias.lower()
+    if existing:
+        if user and folded == LATEST:
+            raise InvalidNameError("'latest' follows the newest version by itself")
+        return alias
     if _VERSION_LIKE.match(folded) or folded.startswith("sha256"):
         raise InvalidNameError(f"the alias {alias!r} looks like a version or digest; pick another")
     if folded == LATEST and (user or alias != LATEST):
