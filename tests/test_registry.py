@@ -552,8 +552,8 @@ def test_aliases_that_read_as_versions_or_differ_only_in_case_are_refused(
         reg.alias("clf:v0", "Prod")
     with pytest.raises(registry.InvalidNameError, match="only in case"):
         reg.log("clf", make_files(tmp_path / "b", {"w": "2"}), aliases=["PROD"])
-    with pytest.raises(registry.InvalidNameError):
-        reg.get("clf:LATEST")
+    with pytest.raises(registry.VersionNotFoundError, match="in lower case"):
+        reg.get("clf:LATEST")  # not set: read as a misspelt latest
     assert sorted(reg.aliases("clf")) == ["latest", "prod"]
     reg.alias("clf:v0", "staging")  # a new alias of another spelling is fine
     assert reg.get("clf:prod").number == 0
@@ -648,3 +648,88 @@ def test_an_s3_reference_is_recorded_and_verified(
     monkeypatch.setenv("HUBCORE_HOME", str(tmp_path / "fresh-home"))
     with pytest.raises(IntegrityError):
         reg.get("clf:v0").download()
+
+
+def _plant_pointer(reg: registry.Registry, name: str, alias: str, pointer: dict[str, Any]) -> None:
+    """Write an alias pointer as an older hubcore (or a hand edit) left it."""
+    from hubcore.registry.core import alias_key
+
+    key = alias_key(name, alias)
+    reg.store.delete(key)
+    assert reg.store.create(key, json.dumps(pointer).encode())
+
+
+def test_aliases_an_older_hubcore_set_are_still_read_and_removed(
+    reg: registry.Registry, tmp_path: Path
+) -> None:
+    """Only setting a version-like alias is refused: one that exists is read and removed, and
+    one that does not exist is missing with a hint at how versions are written."""
+    version = reg.log("clf", make_files(tmp_path / "a", {"w": "1"}))
+    for legacy in ("V2", "v01", "LATEST"):
+        _plant_pointer(
+            reg, "clf", legacy, {"alias": legacy, "version": 0, "digest": version.digest, "seq": 0}
+        )
+        assert reg.get(f"clf:{legacy}").number == 0
+        reg.unalias("clf", legacy)
+        assert legacy not in reg.aliases("clf")
+    with pytest.raises(registry.VersionNotFoundError, match="lower case and without leading"):
+        reg.get("clf:V7")
+    with pytest.raises(registry.VersionNotFoundError, match="'latest', in lower case"):
+        reg.get("clf:Latest")
+
+
+def test_removing_an_alias_is_never_refused_for_its_case(
+    reg: registry.Registry, tmp_path: Path
+) -> None:
+    """A pointer holding another spelling of the same alias (a case-insensitive folder where an
+    older hubcore set prod, then Prod) is removed, by unalias and by a forced delete alike; a
+    removed alias still holds its spelling, and says so when another case is set."""
+    version = reg.log("clf", make_files(tmp_path / "a", {"w": "1"}), aliases=["prod"])
+    pointer = {"alias": "Prod", "version": 0, "digest": version.digest, "seq": 0}
+    _plant_pointer(reg, "clf", "prod", pointer)
+    reg.delete("clf:v0", force=True)
+    assert "prod" not in reg.aliases("clf")
+    reg.log("clf", make_files(tmp_path / "b", {"w": "2"}), aliases=["stage"])
+    reg.unalias("clf", "stage")
+    with pytest.raises(registry.InvalidNameError, match="or had"):
+        reg.alias("clf:v1", "Stage")
+
+
+@pytest.mark.parametrize(
+    ("folder", "edit"),
+    [
+        ("aliases", {"version": 0}),  # a version without its digest
+        ("aliases", {"version": 0, "digest": None}),
+        ("aliases", {"event": "boom"}),
+        ("versions", {"pins": {"prod": "x"}}),
+        ("versions", {"pins": ["prod"]}),
+        ("versions", {"link": "other:v1"}),
+        ("versions", {"metadata": [1, 2]}),
+        ("versions", {"tags": 5}),
+    ],
+)
+def test_nested_fields_edited_into_another_shape_are_named(
+    reg: registry.Registry, tmp_path: Path, folder: str, edit: dict[str, Any]
+) -> None:
+    from hubcore.registry.core import alias_key, version_key
+
+    reg.log("clf", make_files(tmp_path / "a", {"w": "1"}), aliases=["prod"])
+    key = version_key("clf", 0) if folder == "versions" else alias_key("clf", "prod")
+    record = {**json.loads(reg.store.read(key)[0]), **edit}
+    if edit == {"version": 0}:
+        del record["digest"]
+    reg.store.delete(key)
+    assert reg.store.create(key, json.dumps(record).encode())
+    with pytest.raises(registry.RegistryError, match="damaged"):
+        reg.get("clf:prod")
+
+
+def test_a_pointer_naming_another_alias_is_damaged_not_a_case_clash(
+    reg: registry.Registry, tmp_path: Path
+) -> None:
+    version = reg.log("clf", make_files(tmp_path / "a", {"w": "1"}), aliases=["prod"])
+    _plant_pointer(
+        reg, "clf", "prod", {"alias": "staging", "version": 0, "digest": version.digest, "seq": 0}
+    )
+    with pytest.raises(registry.RegistryError, match="damaged"):
+        reg.alias("clf:v0", "prod")

@@ -104,8 +104,8 @@ class Server:
                 threading.Thread(target=self._drip, args=(conn,), daemon=True).start()
 
     def _drip(self, conn: socket.socket) -> None:
-        conn.settimeout(1)
-        try:
+        try:  # stop() may close the connection before this thread starts
+            conn.settimeout(1)
             if self.tls is not None:
                 conn = self.tls.wrap_socket(conn, server_side=True)
                 self.held.append(conn)

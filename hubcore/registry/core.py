@@ -10,6 +10,7 @@ import json
 import logging
 import os
 import random
+import re
 import shutil
 import socket
 import threading
@@ -17,7 +18,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import attrs
 
@@ -49,6 +50,7 @@ from hubcore.registry.names import (
     check_path,
     decode_name,
     encode_name,
+    misread_alias,
     parse_spec,
 )
 from hubcore.registry.store import Store, open_store
@@ -155,9 +157,11 @@ def _one_version(spec: str | Spec, action: str) -> str | Spec:
     """*spec*, if it names one version explicitly; a bare ``NAME`` given to a removal would
     remove the newest version of an artifact its user may have meant as a whole."""
     if isinstance(spec, str) and ":" not in spec and "@" not in spec:
+        quote = "'" if " " in spec else ""  # as it is typed in a shell
         raise RegistryError(
-            f"{action} removes one version: write {spec}:v<N>, {spec}:<alias> or "
-            f"{spec}:latest (a bare name does not say which)"
+            f"{action} removes one version: write {quote}{spec}:v<N>{quote}, "
+            f"{quote}{spec}:<alias>{quote} or {quote}{spec}:latest{quote} (a bare name does not "
+            "say which)"
         )
     return spec
 
@@ -222,14 +226,50 @@ def digest_key(name: str, digest: str) -> str:
 #: another shape is a clear error rather than a ``KeyError`` deep inside: field -> (types,
 #: required).
 _RECORD_SHAPES: dict[str, dict[str, tuple[tuple[type, ...], bool]]] = {
-    "versions": {"name": ((str,), True), "number": ((int,), True), "digest": ((str,), True)},
+    "versions": {
+        "name": ((str,), True),
+        "number": ((int,), True),
+        "digest": ((str,), True),
+        "pins": ((dict,), False),
+        "link": ((dict, type(None)), False),
+        "metadata": ((dict, type(None)), False),
+        "tags": ((list, type(None)), False),
+    },
     "aliases": {
         "version": ((int, type(None)), False),
         "digest": ((str, type(None)), False),
         "seq": ((int,), False),
         "fence": ((int,), False),
+        "event": ((dict,), False),
     },
 }
+
+
+_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+
+
+def _shape_fault(folder: str, stem: str, record: Mapping[str, Any]) -> str | None:
+    """What is wrong with *record* (``<folder>/<stem>.json``) beyond :data:`_RECORD_SHAPES`
+    (its nested fields, and fields that must agree), or ``None``. ``latest`` pointers of older
+    builds hold no digest, and none is read from them."""
+
+    def number(value: Any) -> bool:
+        return isinstance(value, int) and not isinstance(value, bool)
+
+    if folder == "versions":
+        pins = record.get("pins") or {}
+        if not all(isinstance(k, str) and number(v) for k, v in pins.items()):
+            return "its 'pins' are not alias -> move number"
+        link = record.get("link")
+        if link is not None and not (
+            isinstance(link.get("name"), str) and number(link.get("version"))
+        ):
+            return "its 'link' is not a name and a version number"
+    elif folder == "aliases" and stem != LATEST and record.get("version") is not None:
+        digest = record.get("digest")
+        if not (isinstance(digest, str) and _HEX64.match(digest)):
+            return "it names a version without that version's sha256 digest"
+    return None
 
 
 @attrs.define
@@ -404,11 +444,18 @@ class Registry:
             if (field in parsed or required) and (
                 not isinstance(value, kinds) or isinstance(value, bool)
             ):
-                raise RegistryError(
-                    f"{self.store.url}/{key} is damaged (written outside hubcore): its "
-                    f"{field!r} is {value!r}; restore it from a backup or remove it"
-                )
+                self._damaged(key, f"its {field!r} is {value!r}")
+        if shape is not None and (
+            fault := _shape_fault(parts[2], parts[3].removesuffix(".json"), parsed)
+        ):
+            self._damaged(key, fault)
         return parsed, tag
+
+    def _damaged(self, key: str, what: str) -> NoReturn:
+        raise RegistryError(
+            f"{self.store.url}/{key} is damaged (written outside hubcore): {what}; restore it "
+            "from a backup or remove it"
+        )
 
     def _read_manifest(self, digest: str) -> Manifest:
         try:
@@ -891,10 +938,10 @@ class Registry:
             raise VersionNotFoundError(f"{what} (v{number}) was deleted")
         return version
 
-    def _missing(self, name: str, what: str) -> None:
+    def _missing(self, name: str, what: str, hint: str = "") -> None:
         if self.store.info(f"{collection_key(name)}/collection.json") is None:
             raise ArtifactNotFoundError(f"no artifact named {name!r} in {self.store.url}")
-        raise VersionNotFoundError(f"{what} does not exist in {self.store.url}")
+        raise VersionNotFoundError(f"{what} does not exist in {self.store.url}{hint}")
 
     def _latest(self, name: str) -> Version | None:
         """The newest live version: the ``latest`` pointer (its version checked live), then a
@@ -963,9 +1010,14 @@ class Registry:
         if spec.alias == LATEST:
             latest = self._newest(spec.name)
             return latest.number, latest.digest
-        pointer = self._read_json(alias_key(spec.name, str(spec.alias)))
-        if pointer is None or pointer[0].get("version") is None:
-            self._missing(spec.name, f"the alias {spec}")
+        alias = str(spec.alias)
+        pointer = self._read_json(alias_key(spec.name, alias))
+        if (
+            pointer is None
+            or pointer[0].get("version") is None
+            or pointer[0].get("alias", alias) != alias  # another spelling: the storage ignores case
+        ):
+            self._missing(spec.name, f"the alias {spec}", misread_alias(alias))
         assert pointer is not None
         return int(pointer[0]["version"]), str(pointer[0]["digest"])
 
@@ -1085,7 +1137,13 @@ class Registry:
         for attempt in range(_ATTEMPTS):
             found = self._read_json(key)
             current, tag = found if found is not None else ({}, None)
-            self._one_case(name, alias, current.get("alias") if found else None)
+            if version is not None:  # a removal makes no second spelling
+                self._one_case(name, alias, current.get("alias") if found else None, key)
+            elif current.get("alias") == LATEST and alias != LATEST:
+                raise InvalidNameError(
+                    f"{name}:{alias} is stored as {name}:latest here (the storage ignores case); "
+                    "'latest' follows the newest version and is never removed"
+                )
             if current.get("event"):
                 self._repair(name, current["event"])  # its writer may have died
             before = current.get("version")
@@ -1122,20 +1180,28 @@ class Registry:
             _backoff(attempt)
         raise ConflictError(f"the alias {name}:{alias} kept moving under other writers")
 
-    def _one_case(self, name: str, alias: str, stored: Any) -> None:
+    def _one_case(self, name: str, alias: str, stored: Any, key: str) -> None:
         """Refuse *alias* if another alias of *name* differs from it only in case: the pointer
-        read for it holds another spelling (*stored*: the storage ignores case), or, for an
-        alias not set before, the artifact's aliases hold one (one listing, first time only)."""
+        read for it at *key* holds another spelling (*stored*: the storage ignores case), or,
+        for an alias not set before, the artifact's aliases hold one (one listing, first time
+        only). A removed alias keeps its pointer, so it holds its spelling too."""
         if stored is None:
             folder = f"{collection_key(name)}/aliases"
             keys = [info.key for info in self.store.objects(folder)]
             spellings = [key.rpartition("/")[2].removesuffix(".json") for key in keys]
             stored = next((n for n in spellings if n.lower() == alias.lower() and n != alias), None)
-        if isinstance(stored, str) and stored != alias:
-            raise InvalidNameError(
-                f"{name} has the alias {stored!r}, which differs from {alias!r} only in case; "
-                "use that spelling (a case-insensitive folder would hold both in one file)"
+        if stored is None or stored == alias:
+            return
+        if not isinstance(stored, str) or stored.lower() != alias.lower():
+            raise RegistryError(
+                f"{self.store.url}/{key} is damaged (written outside hubcore): it names the "
+                f"alias {stored!r}; restore it from a backup or remove it"
             )
+        raise InvalidNameError(
+            f"{name} has (or had: a removed alias keeps its spelling) the alias {stored!r}, "
+            f"which differs from {alias!r} only in case; use that spelling (a case-insensitive "
+            "folder would hold both in one file)"
+        )
 
     def _pin(self, version: Version, alias: str, seq: int) -> None:
         """Record in *version*'s record that *alias* is about to move onto it with move number

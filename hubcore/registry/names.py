@@ -32,6 +32,7 @@ __all__ = [
     "check_path",
     "decode_name",
     "encode_name",
+    "misread_alias",
     "parse_spec",
 ]
 
@@ -91,8 +92,9 @@ def check_name(name: str) -> str:
 
 
 def check_alias(alias: str, *, user: bool = True, existing: bool = False) -> str:
-    """*alias* if valid (*user*: one a user may set, so not ``latest``; *existing*: one to
-    remove, which an older hubcore may have set before the version-like forms were refused)."""
+    """*alias* if valid (*user*: one a user may set, so not ``latest``; *existing*: one to read
+    or remove, which an older hubcore may have set before the version-like forms and other
+    spellings of ``latest`` were refused)."""
     if not isinstance(alias, str) or not _ALIAS.match(alias):
         raise InvalidNameError(
             f"the alias {alias!r} is not valid: use 1 to 64 letters, digits, '.', '_' or '-', "
@@ -100,7 +102,7 @@ def check_alias(alias: str, *, user: bool = True, existing: bool = False) -> str
         )
     folded = alias.lower()
     if existing:
-        if user and folded == LATEST:
+        if user and alias == LATEST:
             raise InvalidNameError("'latest' follows the newest version by itself")
         return alias
     if _VERSION_LIKE.match(folded) or folded.startswith("sha256"):
@@ -149,4 +151,14 @@ def parse_spec(text: str) -> Spec:
         return Spec(check_name(text), alias=LATEST)
     if version := _VERSION.match(tag):
         return Spec(check_name(name), number=int(version.group(1)))
-    return Spec(check_name(name), alias=check_alias(tag, user=False))
+    return Spec(check_name(name), alias=check_alias(tag, user=False, existing=True))
+
+
+def misread_alias(alias: str) -> str:
+    """A hint for an alias that is not set but reads like a version or like ``latest``."""
+    folded = alias.lower()
+    if _VERSION_LIKE.match(folded):
+        return "; versions are written v<N>, in lower case and without leading zeros"
+    if folded == LATEST:
+        return "; the newest version is 'latest', in lower case"
+    return ""
