@@ -236,6 +236,7 @@ _RECORD_SHAPES: dict[str, dict[str, tuple[tuple[type, ...], bool]]] = {
         "tags": ((list, type(None)), False),
     },
     "aliases": {
+        "alias": ((str,), False),
         "version": ((int, type(None)), False),
         "digest": ((str, type(None)), False),
         "seq": ((int,), False),
@@ -1180,7 +1181,7 @@ class Registry:
             _backoff(attempt)
         raise ConflictError(f"the alias {name}:{alias} kept moving under other writers")
 
-    def _one_case(self, name: str, alias: str, stored: Any, key: str) -> None:
+    def _one_case(self, name: str, alias: str, stored: str | None, key: str) -> None:
         """Refuse *alias* if another alias of *name* differs from it only in case: the pointer
         read for it at *key* holds another spelling (*stored*: the storage ignores case), or,
         for an alias not set before, the artifact's aliases hold one (one listing, first time
@@ -1192,11 +1193,8 @@ class Registry:
             stored = next((n for n in spellings if n.lower() == alias.lower() and n != alias), None)
         if stored is None or stored == alias:
             return
-        if not isinstance(stored, str) or stored.lower() != alias.lower():
-            raise RegistryError(
-                f"{self.store.url}/{key} is damaged (written outside hubcore): it names the "
-                f"alias {stored!r}; restore it from a backup or remove it"
-            )
+        if stored.lower() != alias.lower():
+            self._damaged(key, f"it names the alias {stored!r}")
         raise InvalidNameError(
             f"{name} has (or had: a removed alias keeps its spelling) the alias {stored!r}, "
             f"which differs from {alias!r} only in case; use that spelling (a case-insensitive "
