@@ -317,10 +317,11 @@ def public_call(fn: Callable[_P, _R]) -> Callable[_P, _R]:
       Reference counting still frees everything that is not in a cycle; cycles made during
       the call are collected after it. Much of what the pause saves is only deferred: the
       first collections after the call walk everything it made at once (measured in
-      docs/benchmarks.md, "The collector pause only moves its cost"). The collector is process-wide: calls nest and may run
-      in several threads, and it is turned back on when the last of them ends, and only if
-      it was on when the first began (a caller's own ``gc.disable()`` is left alone); a
-      process forked meanwhile starts with it as it was.
+      docs/benchmarks.md, "The collector pause only moves its cost"). The collector is
+      process-wide: calls nest and may run in several threads, and it is turned back on
+      when the last of them ends, and only if it was on when the first began (a caller's
+      own ``gc.disable()`` is left alone); a process forked meanwhile starts with it as it
+      was.
     * The environment is read once (:func:`hubcore.settings.environment_held`).
     * It runs with room on the interpreter's frame stack (:func:`_with_room`).
     """
