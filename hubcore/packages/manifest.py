@@ -27,7 +27,7 @@ from typing import Any
 
 from hubcore.packages.errors import IncompletePackageError, PackageError, PackageIntegrityError
 from hubcore.packages.files import MAX_JSON_BYTES, checked_stat, parse_json
-from hubcore.store.cache import Cache, file_sha256
+from hubcore.store.cache import Cache, file_sha256, is_sha256
 from hubcore.store.files import atomic_write, atomic_write_json
 
 __all__ = [
@@ -49,7 +49,6 @@ __all__ = [
 
 MANIFEST = "hubcore-manifest.json"
 FORMAT = 1
-_HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _verified: dict[tuple[str, str], tuple[object, ...]] = {}  # (root, file) -> stamp, this process
 _verified_lock = threading.Lock()
 
@@ -133,7 +132,7 @@ def read_manifest_digest(
         files = {}
         for name, entry in data["files"].items():
             sha, size = entry["sha256"], entry["size"]
-            if not _HEX64.match(str(sha)) or type(size) is not int or size < 0:
+            if not is_sha256(sha) or type(size) is not int or size < 0:
                 raise ValueError(f"bad entry for {name!r}")
             if not is_member_name(name):
                 raise ValueError(f"{name!r} is not the name of a file inside the package")

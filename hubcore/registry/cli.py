@@ -249,7 +249,8 @@ def diff_command(a: str, b: str, url: str | None, as_json: bool) -> None:
 @click.option("--force", is_flag=True, help="Also remove the aliases pointing at it.")
 @_common
 def rm_command(spec: str, force: bool, url: str | None, as_json: bool) -> None:
-    """Delete a version (refused while aliased, unless --force)."""
+    """Delete the version SPEC: NAME:vN, NAME:ALIAS, NAME@sha256:... or NAME:latest (a bare
+    NAME is refused). Refused while aliased, unless --force."""
     parse_spec(spec)
     version = _open(url).delete(spec, force=force)
     _emit(as_json, {"deleted": str(version)}, [f"deleted {version}"])

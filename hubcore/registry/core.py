@@ -10,7 +10,6 @@ import json
 import logging
 import os
 import random
-import re
 import shutil
 import socket
 import threading
@@ -54,7 +53,7 @@ from hubcore.registry.names import (
     parse_spec,
 )
 from hubcore.registry.store import Store, open_store
-from hubcore.store.cache import Cache, get_cache
+from hubcore.store.cache import Cache, get_cache, is_sha256
 from hubcore.store.files import atomic_copy
 
 if TYPE_CHECKING:
@@ -246,9 +245,6 @@ _RECORD_SHAPES: dict[str, dict[str, tuple[tuple[type, ...], bool]]] = {
 }
 
 
-_HEX64 = re.compile(r"^[0-9a-f]{64}$")
-
-
 def _shape_fault(folder: str, stem: str, record: Mapping[str, Any]) -> str | None:
     """What is wrong with *record* (``<folder>/<stem>.json``) beyond :data:`_RECORD_SHAPES`
     (its nested fields, and fields that must agree), or ``None``. ``latest`` pointers of older
@@ -266,10 +262,13 @@ def _shape_fault(folder: str, stem: str, record: Mapping[str, Any]) -> str | Non
             isinstance(link.get("name"), str) and number(link.get("version"))
         ):
             return "its 'link' is not a name and a version number"
-    elif folder == "aliases" and stem != LATEST and record.get("version") is not None:
-        digest = record.get("digest")
-        if not (isinstance(digest, str) and _HEX64.match(digest)):
-            return "it names a version without that version's sha256 digest"
+    elif (
+        folder == "aliases"
+        and stem != LATEST
+        and record.get("version") is not None
+        and not is_sha256(record.get("digest"))
+    ):
+        return "it names a version without that version's sha256 digest"
     return None
 
 

@@ -13,6 +13,7 @@ decompressors report (a compressed tar is read to its end, where its checksum is
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import functools
 import io
@@ -285,11 +286,8 @@ class TreeWriter:
         parts = rel.split("/")
         target = self._folder(name, parts[:-1]) / parts[-1]
         flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | _NOFOLLOW | getattr(os, "O_BINARY", 0)
-        try:
+        with _unwritable_refused(name):
             handle = os.open(target, flags, 0o666)
-        except OSError as exc:
-            _refuse_unwritable(name, exc)
-            raise
         with open(handle, "wb") as dst:
             written = _copy_limited(src, dst, size)
             if executable:
@@ -371,18 +369,12 @@ class TreeWriter:
         here = self.root
         for part in parts:
             here = here / part
-            try:
-                mode = os.lstat(here).st_mode
-            except FileNotFoundError:
+            with _unwritable_refused(name):
                 try:
+                    mode = os.lstat(here).st_mode
+                except FileNotFoundError:
                     os.mkdir(here)
-                except OSError as exc:
-                    _refuse_unwritable(name, exc)
-                    raise
-                continue
-            except OSError as exc:
-                _refuse_unwritable(name, exc)
-                raise
+                    continue
             if not stat.S_ISDIR(mode):
                 raise ArchiveError(
                     f"refusing {name!r}: {here.relative_to(self.root).as_posix()!r} is not a "
@@ -438,14 +430,19 @@ _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _MAX_HOPS = 40  # as Linux's limit of links followed in one path lookup
 
 
-def _refuse_unwritable(name: str, exc: OSError) -> None:
-    """Raise an :class:`ArchiveError` if *exc* says this filesystem cannot hold the member's
-    name (too long, or refused by it); other failures (a full disk, a permission) are not the
-    archive's fault and are left to the caller to re-raise."""
-    if exc.errno in (errno.ENAMETOOLONG, errno.EINVAL, errno.EILSEQ):
-        raise ArchiveError(
-            f"refusing {name!r}: this filesystem cannot hold the name ({exc.strerror})"
-        ) from exc
+@contextlib.contextmanager
+def _unwritable_refused(name: str) -> Iterator[None]:
+    """An :class:`ArchiveError` where this filesystem cannot hold member *name*'s path (too
+    long, or a name it refuses); other failures (a full disk, a permission) are not the
+    archive's fault and pass as they are."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno in (errno.ENAMETOOLONG, errno.EINVAL, errno.EILSEQ):
+            raise ArchiveError(
+                f"refusing {name!r}: this filesystem cannot hold the name ({exc.strerror})"
+            ) from exc
+        raise
 
 
 def _chmod(handle: IO[bytes], path: Path, mode: int) -> None:

@@ -75,6 +75,7 @@ __all__ = [
     "file_sha256",
     "folder_name",
     "get_cache",
+    "is_sha256",
     "retried_after_removal",
 ]
 
@@ -89,6 +90,11 @@ _MAX_COMPONENT = 120
 # Names with a meaning inside a repository folder; a key component never takes one of them.
 _RESERVED = frozenset({"repo.json", "refs.json", "snapshots", "manifests"})
 _ATTEMPTS = 8  # of an operation that keeps failing while cache entries are being removed
+
+
+def is_sha256(text: object) -> bool:
+    """Whether *text* is a sha256 hex digest as hubcore writes them (64 lower-case hex)."""
+    return isinstance(text, str) and _HEX64.match(text) is not None
 
 
 def safe_component(text: str) -> str:
