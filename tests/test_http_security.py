@@ -14,8 +14,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
 import hubcore
+from hubcore.cli import main
 from hubcore.errors import DownloadError, HubError
 from hubcore.store import http
 
@@ -359,3 +361,21 @@ def test_errors_quote_the_first_line_of_the_servers_body(hub_home, quick) -> Non
     finally:
         thread.join(5)
         listener.close()
+
+
+def test_an_untrusted_certificate_is_a_clear_error(hub_home, tmp_path, monkeypatch) -> None:
+    """A server whose certificate the client does not trust: an ``ssl.SSLError`` keeps a text
+    in its ``reason``, which the search for a wrapped hub error once took for an error
+    (``internal error (AttributeError ...)``). A hub error names the certificate."""
+    cert, key = _make_certificate(tmp_path)
+    monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    server = FileServer(tmp_path / "untrusted", tls=(cert, key)).start()
+    try:
+        url = server.add("hub.zip", b"not reached")
+        result = CliRunner().invoke(main, ["list", url])
+    finally:
+        server.stop()
+    assert result.exit_code != 0
+    assert "internal error" not in result.output
+    assert "certificate" in result.output.lower()

@@ -785,7 +785,9 @@ def _cause(exc: BaseException, kind: type[HubError]) -> HubError | None:
         if isinstance(seen, kind):
             return seen
         inner = seen.args[0] if seen.args else None
-        seen = seen.__cause__ or seen.__context__ or getattr(seen, "reason", None)
+        reason = getattr(seen, "reason", None)  # urllib3's wrapped error; a text on ssl errors
+        seen = seen.__cause__ or seen.__context__
+        seen = seen or (reason if isinstance(reason, BaseException) else None)
         seen = seen or (inner if isinstance(inner, BaseException) else None)
     return None
 
