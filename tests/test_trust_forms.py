@@ -83,6 +83,8 @@ FORMS = [
     ("git+{http}/lab/models.git", False),
     ("git+{http}/lab/models.git@main", False),
     ("{http}/lab/models.git@main", False),
+    ("ssh://git@fake.invalid{repos}/lab/models.git", False),
+    ("git+ssh://git@fake.invalid{repos}/lab/models.git@main", False),
     ("{http}/files/hub.zip", False),
     ("url:{http}/files/hub.zip", False),
     ("{http}/files/hub.zip#sha256={zip_sha}", False),
@@ -95,13 +97,28 @@ def spell(form: str, servers, memory: str) -> str:
     http_server, daemon, files = servers
     zip_sha = hashlib.sha256((files / "hub.zip").read_bytes()).hexdigest()
     return form.format(
-        http=http_server.url, git=daemon.url, files=files, zip_sha=zip_sha, memory=memory
+        http=http_server.url,
+        git=daemon.url,
+        files=files,
+        zip_sha=zip_sha,
+        memory=memory,
+        repos=files.parent / "repos",
     )
+
+
+@pytest.fixture
+def local_ssh(tmp_path, monkeypatch) -> None:
+    """An ssh command that serves `ssh://<any host>/<absolute path>` from this machine's
+    folders, as sshd runs the remote command (git's way of testing SSH without a server)."""
+    script = tmp_path / "local-ssh"
+    script.write_text('#!/bin/sh\nfor last; do :; done\nexec sh -c "$last"\n')
+    script.chmod(0o755)
+    monkeypatch.setenv("GIT_SSH_COMMAND", str(script))
 
 
 @pytest.mark.parametrize(("form", "with_host"), FORMS)
 def test_every_form_can_be_trusted(
-    untrusting, servers, memory_hub, marker, monkeypatch, form, with_host
+    untrusting, servers, memory_hub, local_ssh, marker, monkeypatch, form, with_host
 ) -> None:
     ref = spell(form, servers, memory_hub)
     host = ["--host", servers[0].url] if with_host else []
@@ -115,8 +132,8 @@ def test_every_form_can_be_trusted(
     added = runner.invoke(main, ["trust", "add", ref, *host])
     if "main" in form:  # a branch moves: trust cannot pin it, and says what to write instead
         assert added.exit_code == 1
-        assert "trust pins one commit by its full id, not 'main'" in added.output
-        identity = added.output.split("; trust ", 1)[1].split(" for every commit")[0]
+        assert "trust pins one snapshot by its immutable id, not 'main'" in added.output
+        identity = added.output.split("; trust ", 1)[1].split(" for every snapshot")[0]
         ref = form.replace(":main", "").replace("@main", "")
         ref = spell(ref, servers, memory_hub)
         assert runner.invoke(main, ["trust", "add", ref, *host]).output == f"trusted {identity}\n"
@@ -175,9 +192,13 @@ def test_credentials_are_never_stored(untrusting, servers, marker) -> None:
 @pytest.mark.parametrize(
     ("entry", "problem"),
     [
-        ("acme/hub@main", "full id"),
-        ("acme/hub:v1", "full id"),
-        ("acme/hub@abc1234", "full id"),
+        ("acme/hub@main", "immutable id"),
+        ("acme/hub:v1", "immutable id"),
+        ("acme/hub@abc1234", "immutable id"),
+        ("https://h.example/hub.zip@" + "c" * 40, "pin one as <archive URL>#sha256="),
+        ("s3://bucket/hub@" + "c" * 40, "pin one as <folder URL>@sha256:"),
+        ("acme/hub@" + "c" * 40 + "@" + "d" * 40, "immutable id"),
+        ("registry:det:prod", "immutable id, not 'prod'"),
         ("./somewhere", "always trusted"),
         ("nosuchproto://x/y", "no installed source handles nosuchproto://"),
         ("gitlab:", "not a valid gitlab reference"),
@@ -217,3 +238,47 @@ def test_stored_entries_are_identities(untrusting, servers) -> None:
             f"git:{daemon.url}/x.git",
         ],
     }
+
+
+def test_registry_versions_in_every_spelling(untrusting, marker, tmp_path, monkeypatch) -> None:
+    """A hubconf repository logged to the registry is trusted by name (every version), by
+    digest (one version), or in the spelling the refusal suggests; an alias moves, so it
+    cannot be trusted, and the error says what to write instead."""
+    from hubcore import registry
+
+    where = tmp_path / "reg"
+    monkeypatch.setenv("HUBCORE_REGISTRY", str(where))
+    folder = tmp_path / "hub"
+    folder.mkdir()
+    (folder / "hubconf.py").write_text(hubconf(marker))
+    digest = registry.open(str(where)).log("team/det", folder, aliases=["prod"]).digest
+    runner = CliRunner()
+    load = ["load", "registry:team/det:prod", "version"]
+
+    refused = runner.invoke(main, load)
+    assert refused.exit_code == 1, refused.output
+    suggested = refused.output.split("hubcore trust add ", 1)[1].split("`")[0]
+    assert suggested == f"registry:{where.as_uri()}/team%2Fdet"
+    for entry, pin in (
+        (suggested, ""),
+        ("registry:team/det", ""),
+        (f"registry:team/det@sha256:{digest}", f"@{digest}"),
+        (f"{suggested}@{digest}", f"@{digest}"),
+    ):
+        added = runner.invoke(main, ["trust", "add", entry])
+        assert added.output == f"trusted {suggested}{pin}\n", (entry, added.output)
+        loaded = runner.invoke(main, load)
+        assert loaded.exit_code == 0, (entry, loaded.output)
+        assert marker.exists()
+        marker.unlink()
+        assert runner.invoke(main, ["trust", "rm", entry]).output.startswith("removed ")
+        assert runner.invoke(main, load).exit_code == 1
+        monkeypatch.setenv("HUBCORE_TRUST", entry)
+        assert runner.invoke(main, load).exit_code == 0, entry
+        monkeypatch.delenv("HUBCORE_TRUST")
+        marker.unlink()
+
+    moving = runner.invoke(main, ["trust", "add", "registry:team/det:prod"])
+    assert moving.exit_code == 1
+    assert f"trust {suggested} for every snapshot" in moving.output
+    assert "@sha256:<64 hex digits>" in moving.output

@@ -14,13 +14,15 @@ accepts, and are parsed by the same sources into the repository's identity
   trusts every repository of that owner or group on that host;
 * ``acme/models``, ``gitlab:group/sub/repo``, ``git://host/x.git``, ``https://host/a.zip``
   trusts the repository at any commit (on github.com unless a host is named);
-* ``acme/models@<sha>`` (or ``...#sha256=<hex>`` for an archive) trusts that commit only: a
-  later commit of the branch asks again, and the prompt shows the old and the new commit.
+* ``acme/models@<sha>`` (``...#sha256=<hex>`` for an archive, ``registry:NAME@sha256:<hex>``
+  for a registry version) trusts that snapshot only: a later commit of the branch asks again,
+  and the prompt shows the old and the new commit. A pin must be written as its source's
+  snapshot ids are (``RemoteSource.is_snapshot_id``), so that it can match.
 
 Entries are stored as identities (``github:https://github.com/acme/models``), so they never
-hold credentials. Trust files written before identities named hosts (``github:acme/models``)
-are read as meaning github.com / gitlab.com. Unlike torch.hub, a repository being in the cache
-does not make it trusted.
+hold credentials; an identity is itself a valid entry. Trust files written before identities
+named hosts (``github:acme/models``) are read as meaning github.com / gitlab.com. Unlike
+torch.hub, a repository being in the cache does not make it trusted.
 
 ``trust_repo`` follows torch.hub: ``"check"`` (default) trusts allowlisted repositories and
 otherwise asks on a terminal, remembering a yes; ``True`` trusts and remembers without asking;
@@ -40,7 +42,7 @@ from typing import Any, Literal
 
 from hubcore import runcontext, settings
 from hubcore.errors import HubError, InvalidReferenceError, UntrustedRepoError
-from hubcore.sources import Snapshot, Source, parse_reference, redact_url
+from hubcore.sources import RepoRef, Snapshot, Source, parse_reference, redact_url
 from hubcore.store.cache import Cache, get_cache
 
 __all__ = [
@@ -59,8 +61,14 @@ TrustMode = bool | Literal["check"]
 TRUST_FILE = "trusted.json"
 #: Version 2: entries are identities that name their host.
 TRUST_FORMAT = 2
-_PIN = re.compile(r"^(?P<repo>.+)@(?P<pin>[0-9a-f]{40,})$")
-_FULL_ID = re.compile(r"^[0-9a-f]{40,}$")
+#: An entry pinned as stored: ``<identity>@<snapshot id>`` (hex, or a source's own prefix).
+_PIN = re.compile(r"^(?P<repo>.+)@(?P<pin>(?:[a-z0-9]+[:-])?[0-9a-f]{32,})$")
+#: How each built-in source's references pin one snapshot (what `trust add` takes).
+_PIN_FORMS = {
+    "url": "<archive URL>#sha256=<64 hex digits>",
+    "fsspec": "<folder URL>@sha256:<package digest>",
+    "registry": "registry:NAME, then @sha256:<64 hex digits>",
+}
 _FORMS = (
     "write an owner (acme), a repository in any form `load` accepts (acme/models, "
     "gitlab:group/repo, git://host/repo.git, https://host/hub.zip), or one commit of it "
@@ -83,12 +91,14 @@ def normalize_entry(text: str, *, host: str | None = None) -> str:
         raise InvalidReferenceError(
             "'*' would trust every repository for good; set HUBCORE_TRUST=* for one run instead"
         )
-    pinned = _PIN.match(text)
-    if pinned and "#" not in text:
-        return f"{normalize_entry(pinned['repo'], host=host)}@{pinned['pin']}"
     sources = _sources()
     options: dict[str, Any] = {"host": host, "git_host": host} if host else {}
-    try:
+    pinned = _PIN.match(text)
+    if pinned and "#" not in text:  # `<reference or identity>@<snapshot id>`, as stored
+        found = _pinned_entry(pinned["repo"], pinned["pin"], sources, options)
+        if found is not None:
+            return found
+    try:  # a source's own pin syntax (`#sha256=`, `registry:NAME@sha256:`) or none
         ref = parse_reference(text, sources, options=options)
     except InvalidReferenceError as exc:
         prefix = _owner_prefix(text, sources, options)
@@ -100,18 +110,71 @@ def normalize_entry(text: str, *, host: str | None = None) -> str:
         if prefix is not None:
             return prefix
         raise InvalidReferenceError(
-            f"{text!r} is a local folder: your own folders are always trusted, so there is "
-            "nothing to add"
+            f"{redact_url(text)!r} is a local folder: your own folders are always trusted, so "
+            "there is nothing to add"
         )
-    if ref.revision is None:
+    source = sources[ref.source]
+    named = _pin_of(source, ref)
+    if named:
+        return f"{ref.identity}@{named}"
+    if _names_default(source, ref):
         return ref.identity
-    if not _FULL_ID.match(ref.revision.lower()):
+    raise InvalidReferenceError(
+        f"{redact_url(text)!r}: trust pins one snapshot by its immutable id, not "
+        f"{ref.revision!r} (a branch, tag, alias or short sha moves or is ambiguous); trust "
+        f"{ref.identity} for every snapshot, or pin one as {_pin_form(ref.source)}"
+    )
+
+
+def _pinned_entry(
+    base: str, pin: str, sources: Mapping[str, Source], options: Mapping[str, Any]
+) -> str | None:
+    """``<identity>@<pin>`` when *base* names a repository without a revision and *pin* is
+    written as its source's snapshot ids are; ``None`` to read the whole text as a reference."""
+    try:
+        ref = parse_reference(base, sources, options=options)
+    except InvalidReferenceError:
+        return None
+    source = sources.get(ref.source)
+    is_snapshot_id = getattr(source, "is_snapshot_id", None)
+    if ref.source == "local" or not _names_default(source, ref):
+        return None
+    if not (callable(is_snapshot_id) and is_snapshot_id(pin)):
+        if _own_pin(sources, f"{base}@{pin}", options):
+            return None  # the source's own syntax: `registry:NAME@sha256:<hex>`
         raise InvalidReferenceError(
-            f"{redact_url(text)!r}: trust pins one commit by its full id, not {ref.revision!r} "
-            f"(a branch, tag or short sha moves or is ambiguous); trust {ref.identity} for "
-            "every commit, or give the full commit sha"
+            f"{redact_url(base)}@{pin}: {pin!r} is not how {ref.source} names a snapshot, so "
+            f"the entry could never match; trust {ref.identity} for every snapshot, or pin "
+            f"one as {_pin_form(ref.source)}"
         )
-    return f"{ref.identity}@{ref.revision.lower()}"
+    return f"{ref.identity}@{pin}"
+
+
+def _pin_of(source: Source | None, ref: RepoRef) -> str | None:
+    """The snapshot id *ref* itself names (a full commit, a content hash), if any."""
+    pinned = getattr(source, "pinned", None)
+    named = pinned(ref) if callable(pinned) else None
+    return str(named).lower() if named else None
+
+
+def _own_pin(sources: Mapping[str, Source], text: str, options: Mapping[str, Any]) -> bool:
+    """Whether *text*, read whole, is a reference that pins a snapshot in its source's syntax."""
+    try:
+        ref = parse_reference(text, sources, options=options)
+    except InvalidReferenceError:
+        return False
+    return _pin_of(sources.get(ref.source), ref) is not None
+
+
+def _names_default(source: Source | None, ref: RepoRef) -> bool:
+    """Whether *ref* chooses no revision (a source may imply one, as the registry's latest)."""
+    names_default = getattr(source, "names_default", None)
+    return bool(names_default(ref)) if callable(names_default) else ref.revision is None
+
+
+def _pin_form(source: str) -> str:
+    """How a reference of *source* pins one snapshot, for messages."""
+    return _PIN_FORMS.get(source, "<reference>@<full commit sha>")
 
 
 def identity(snapshot: Snapshot) -> tuple[str, str] | None:

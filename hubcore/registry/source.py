@@ -40,13 +40,21 @@ class RegistrySource(RemoteSource):
         return Claim.SPECIFIC if text.startswith(_PREFIX) else Claim.NONE
 
     def parse(self, text: str, options: Mapping[str, Any]) -> RepoRef | None:
-        """A :class:`RepoRef` for ``registry:NAME[...]``; the revision is what follows NAME."""
+        """A :class:`RepoRef` for ``registry:NAME[...]`` (in the registry of *options*, else
+        the default one), or for the identity spelling ``registry:<registry URL>/<NAME>[...]``
+        that trust entries and messages use (a name holds no ``://``, so it is unambiguous)."""
         if not text.startswith(_PREFIX):
             return None
-        from hubcore.registry.names import parse_spec  # only once a reference is claimed
+        from hubcore.registry.names import decode_name, parse_spec  # once a reference is claimed
 
-        spec = parse_spec(text[len(_PREFIX) :])
-        registry = _registry(options)
+        body = text[len(_PREFIX) :]
+        if "://" in body:
+            where, _, named = body.rpartition("/")
+            spec = parse_spec(decode_name(named))
+            registry = _registry({**options, "registry": where})
+        else:
+            spec = parse_spec(body)
+            registry = _registry(options)
         revision = str(spec)[len(spec.name) + 1 :]
         return RepoRef(
             source=self.name,
@@ -56,6 +64,16 @@ class RegistrySource(RemoteSource):
             options={"registry": registry, "spec": spec},
             identity=f"{self.name}:{registry.cache_key(spec.name)}",
         )
+
+    def names_default(self, ref: RepoRef) -> bool:
+        """A bare ``registry:NAME`` names every version (its ``latest`` is implied)."""
+        return ":" not in ref.text[len(_PREFIX) :].rpartition("/")[2] and "@" not in ref.text
+
+    def is_snapshot_id(self, text: str) -> bool:
+        """A version's digest (the 64 hex digits, as snapshot ids are written)."""
+        from hubcore.store.cache import is_sha256
+
+        return is_sha256(text)
 
     def pinned(self, ref: RepoRef) -> str | None:
         """A digest names its content."""

@@ -76,6 +76,12 @@ class ArchiveSource(RemoteSource):
         """The ``#sha256=`` pin: a cached pinned archive costs no request."""
         return ref.revision
 
+    def is_snapshot_id(self, text: str) -> bool:
+        """An archive's snapshot id is the sha256 of its bytes."""
+        from hubcore.store.cache import is_sha256
+
+        return is_sha256(text)
+
     def record_name(self, ref: RepoRef) -> str:
         """An archive URL has one moving name: what it served last."""
         return "latest"

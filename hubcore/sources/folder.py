@@ -49,6 +49,8 @@ if TYPE_CHECKING:
 
 #: A model package's digest, the only revision a folder on a store has.
 _PIN = re.compile(r"^sha256:[0-9a-f]{64}$")
+#: The snapshot id of an unpinned folder: a hash of its listing.
+_LISTING_ID = re.compile(r"^listing-[0-9a-f]{32}$")
 #: Files of a folder copied at once (object stores answer each request slowly, not narrowly).
 COPIES = 8
 #: HTTP has no folder listing, so an http(s) URL is never a folder of files.
@@ -106,6 +108,10 @@ class FolderSource(RemoteSource):
         """A model package pinned by its digest (``sha256:<hex>``) is its own snapshot id."""
         return ref.revision if ref.revision and _PIN.match(ref.revision) else None
 
+    def is_snapshot_id(self, text: str) -> bool:
+        """A package digest (``sha256:<hex>``) or the hash of a listing (``listing-<hex>``)."""
+        return bool(_PIN.match(text) or _LISTING_ID.match(text))
+
     def resolve(self, ref: RepoRef, ctx: FetchContext) -> Resolution:
         """List the folder once: the hash of the listing (names, sizes, tags) is the id, or
         the pin, which the copied package must then match (``ctx.check_pin``, supplied by the
@@ -118,10 +124,8 @@ class FolderSource(RemoteSource):
         check = _pin_check(ref, pin, ctx)
         store = _filesystem(ref)
         listing = _listing(store, ref.repo)
-        snapshot_id = pin or (
-            "listing-"
-            + hashlib.sha256(json.dumps(sorted(listing.items())).encode()).hexdigest()[:32]
-        )
+        listed = hashlib.sha256(json.dumps(sorted(listing.items())).encode()).hexdigest()
+        snapshot_id = pin or f"listing-{listed[:32]}"  # a _LISTING_ID
 
         def copy(tree: Path, rel: str, size: int | None) -> None:
             target = tree / rel

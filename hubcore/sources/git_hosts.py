@@ -45,7 +45,7 @@ from hubcore.sources import (
     canonical_url,
     redact_url,
 )
-from hubcore.sources.remote import RemoteSource, Resolution
+from hubcore.sources.remote import FULL_SHA, RemoteSource, Resolution
 from hubcore.store.cache import Cache
 
 # The HTTP client and the archive reader are imported when a repository is fetched, not at
@@ -65,7 +65,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-FULL_SHA = re.compile(r"^[0-9a-f]{40}$")
 SHORT_SHA = re.compile(r"^[0-9a-f]{7,39}$")
 # GitHub owners are letters, digits and hyphens (no dots), so ``host/owner/repo`` is unambiguous.
 _OWNER_REPO = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*/[A-Za-z0-9_.][A-Za-z0-9_.-]*$")

@@ -18,6 +18,7 @@ A new source implements ``name``, ``forms``, ``parse`` and ``resolve`` (see the 
 from __future__ import annotations
 
 import abc
+import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,10 @@ from typing import Any
 from hubcore.errors import OfflineError
 from hubcore.sources import FetchContext, RepoRef, Snapshot
 
-__all__ = ["RemoteSource", "Resolution"]
+__all__ = ["FULL_SHA", "RemoteSource", "Resolution"]
+
+#: A full git commit id: what git sources pin, and the default form of a snapshot id.
+FULL_SHA = re.compile(r"^[0-9a-f]{40}$")
 
 #: What :meth:`RemoteSource.resolve` returns: the snapshot id, and how to fill a folder with it.
 Resolution = tuple[str, Callable[[Path], None]]
@@ -50,6 +54,16 @@ class RemoteSource(abc.ABC):
     def pinned(self, ref: RepoRef) -> str | None:
         """The immutable id the reference itself names (a full commit, a content hash)."""
         return None
+
+    def is_snapshot_id(self, text: str) -> bool:
+        """Whether *text* is written as this source's snapshot ids are (a full commit by
+        default): what a trust entry may pin, since only a snapshot id can ever match."""
+        return bool(FULL_SHA.match(text))
+
+    def names_default(self, ref: RepoRef) -> bool:
+        """Whether *ref* names the repository without choosing a revision: trusting it
+        trusts every snapshot (a branch, tag or alias would be a moving name instead)."""
+        return ref.revision is None
 
     def record_name(self, ref: RepoRef) -> str:
         """The name under which a resolution is recorded for offline runs."""
