@@ -249,6 +249,46 @@ def test_ssh_command_of_git_is_used(hub_home, short_limits, tmp_path, monkeypatc
         assert called.startswith("-o Quoted=a b ")  # run by the shell, as git does
 
 
+def test_hostile_ssh_stderr_is_shown_bounded_and_inert(
+    hub_home, short_limits, tmp_path, monkeypatch
+) -> None:
+    """What the far side writes to stderr reaches the error line without terminal escapes or
+    control characters, bounded, after the label of the repository it concerns."""
+    script = _script(
+        tmp_path,
+        "printf '\\033[2J\\033]0;owned\\007\\033[31mPermission denied\\r\\n' >&2\n"
+        "head -c 200000 /dev/zero | tr '\\0' 'A' >&2\nexit 255\n",
+    )
+    monkeypatch.setenv("GIT_SSH_COMMAND", str(script))
+    outcome = bounded(lambda: hubcore.list("git+ssh://git@example.invalid/lab/x.git@main"))
+    assert isinstance(outcome, DownloadError), repr(outcome)
+    message = str(outcome)
+    assert message.startswith("fetching ssh://example.invalid/lab/x.git@main failed: ")
+    assert "Permission denied" in message
+    assert "owned" not in message  # a window title is not text
+    assert not any(not c.isprintable() for c in message), repr(message[:200])
+    assert len(message) < 2300
+    assert "more characters)" in message
+
+
+@pytest.mark.parametrize(
+    ("said", "shown"),
+    [
+        (b"\x1b[31mrepository \x1b[1mgone\x1b[0m\n", "repository gone"),
+        (b"a\x00b\x07c\r\nnext line", "abc; next line"),
+        (b"\x1b]8;;http://evil.example/\x1b\\link\x1b]8;;\x1b\\", "link"),
+        (b"token=abc123 denied", "token=<hidden> denied"),
+        (b"\xff\xfe bad utf-8", "\ufffd\ufffd bad utf-8"),
+    ],
+)
+def test_remote_text_is_made_safe_to_show(said: bytes, shown: str) -> None:
+    from hubcore.store.http import remote_text
+
+    assert remote_text(said) == shown
+    flood = remote_text(b"x" * 5000, limit=100)
+    assert flood == "x" * 100 + "... (4900 more characters)"
+
+
 # -- item 3: one ref listing, and a small one --------------------------------------------------
 @pytest.fixture
 def many_refs(models: BareRepo) -> tuple[BareRepo, str]:
@@ -292,6 +332,39 @@ def test_cold_fetch_lists_refs_once_and_small(hub_home, server, many_refs, tmp_p
     hubcore.open_repo(f"git+{url}@main")  # warm: one small listing
     assert len(server.sent) == 1
     assert server.sent[0] < 2000
+
+
+def test_v0_server_lists_refs_once(hub_home, server, many_refs, tmp_path) -> None:
+    """A server without protocol v2 is listed once (its advertisement is handed to the fetch,
+    as git clone does), and the fetch asks only for what that advertisement offered."""
+    from hubcore.sources.gitproto import SmartHTTP
+
+    _, main = many_refs
+    server.v0_only = True
+    url = f"{server.url}/lab/models.git"
+    clone_requests, clone_bytes = _clone_bytes(server, url, tmp_path / "clone")
+    server.sent.clear()
+    server.bodies.clear()
+    try:
+        snapshot = hubcore.open_repo(f"git+{url}@main")
+        assert snapshot.snapshot_id == main
+        # a v2 ls-refs (answered in v0), the advertisement, one v0 fetch
+        assert len(server.sent) == 3, server.bodies
+        assert b"command=ls-refs" in server.bodies[0]
+        fetch = server.bodies[2]
+        first = fetch[4:].split(b"\n", 1)[0].split(b" ")
+        assert first[:2] == [b"want", main.encode()]
+        assert b"side-band-64k" in first
+        assert b"shallow" in first
+        assert b"deepen 1" in fetch
+        assert sum(server.sent) <= 1.05 * clone_bytes
+        server.sent.clear()
+        server.bodies.clear()
+        assert hubcore.open_repo(f"git+{url}@main", force_reload=True).snapshot_id == main
+        # known to be v0 now: no v2 attempt; the listing and the fetch, as git clone
+        assert len(server.sent) == 2 <= clone_requests
+    finally:
+        SmartHTTP._v0_servers.pop(url, None)
 
 
 def test_short_sha_never_asks_for_pull_requests(hub_home, server, many_refs) -> None:

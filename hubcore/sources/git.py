@@ -183,22 +183,18 @@ class GitSource(RemoteSource):
         return store, commits[0]
 
     def _fetch_pack(self, ref: RepoRef, wants: list[str], depth: int | None) -> Objects:
-        """Fetch *wants* into memory: protocol v2 over smart HTTP without listing refs again
-        (into a memory object store: dulwich's client and repository modules are slow to
-        import), dulwich for every other transport (and for servers that only speak v0)."""
+        """Fetch *wants* into memory: over smart HTTP with hubcore's own requests, without
+        listing refs again (v2, or v0 with the capabilities the listing offered; into a memory
+        object store: dulwich's client and repository modules are slow to import), with
+        dulwich for every other transport."""
         from hubcore.sources import gitproto
 
         if _is_http(ref.repo):
             client = gitproto.SmartHTTP(ref.repo, _shown(ref))
-            if client.v2:
-                pack = io.BytesIO()
-                try:
-                    with _importing_ahead(_AFTER_FETCH, client):
-                        self._guard(ref, lambda: client.fetch(wants, depth, pack))
-                except gitproto.NotV2:
-                    pass
-                else:
-                    return _unpack(pack.getbuffer())
+            pack = io.BytesIO()
+            with _importing_ahead(_AFTER_FETCH, client):
+                self._guard(ref, lambda: client.fetch(wants, depth, pack))
+            return _unpack(pack.getbuffer())
         from dulwich.repo import MemoryRepo
 
         repo = MemoryRepo()
@@ -375,12 +371,12 @@ def _root_cause(exc: BaseException) -> BaseException:
 
 
 def _words(exc: BaseException) -> str:
-    """*exc*'s own message on one line, credentials hidden; its type if it has none."""
+    """*exc*'s own message on one line (what a remote wrote, such as an SSH client's stderr,
+    made safe to show: :func:`hubcore.store.http.remote_text`); its type if it has none."""
     text = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-    text = "; ".join(line.strip() for line in text.splitlines() if line.strip())
     from hubcore.store import http
 
-    return http.redact(text) or type(exc).__name__
+    return http.remote_text(text) or type(exc).__name__
 
 
 def _shown(ref: RepoRef, limit: int = 160) -> str:

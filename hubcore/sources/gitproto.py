@@ -10,9 +10,9 @@ new bytes arrived (:class:`hubcore.store.http.StallClock`, one per listing or fe
 server that drips a byte now and then is cut off too. A transport that runs out of time raises
 :class:`TransportTimeout`, which names the transport, the host and the limit that fired.
 
-* smart HTTP: :class:`SmartHTTP` speaks protocol v2 itself (one ``ls-refs`` filtered by
-  ``ref-prefix``, one ``fetch``) with ``requests``; servers that do not speak v2 are left to
-  dulwich, given a pool manager with the same timeouts (:func:`dulwich_client`);
+* smart HTTP: :class:`SmartHTTP` speaks git's protocol itself with ``requests``: v2 (one
+  ``ls-refs`` filtered by ``ref-prefix``, one ``fetch``), or for servers without v2 one ref
+  advertisement and one v0 ``upload-pack`` request asking for what it offered;
 * ``git://``: dulwich's client over a socket with those timeouts;
 * SSH: dulwich's client over the SSH program git would run (``GIT_SSH_COMMAND``, then
   ``core.sshCommand``, then ``GIT_SSH``, then ``ssh``), with ``ConnectTimeout`` and
@@ -205,6 +205,15 @@ class _Packets:
         del self._buffer[:size]
         return data
 
+    def rest(self) -> Iterator[bytes]:
+        """The bytes after the last packet read, to the end of the stream (a raw pack)."""
+        if self._buffer:
+            yield bytes(self._buffer)
+            self._buffer.clear()
+        for chunk in self._chunks:
+            self.received += len(chunk)
+            yield chunk
+
     def next(self) -> tuple[bytes | None, bytes]:
         """The next packet's payload (``None`` for a special packet) and its 4-byte head."""
         head = self._exact(4)
@@ -216,7 +225,7 @@ class _Packets:
             return None, head
         payload = self._exact(size - 4)
         if payload.startswith(b"ERR "):
-            raise RemoteError("the server said: " + payload[4:].decode("utf-8", "replace").strip())
+            raise RemoteError(f"the server said: {http.remote_text(payload[4:])}")
         return payload, head
 
 
@@ -242,12 +251,14 @@ class SmartHTTP:
     A server that speaks v2 answers a POST without a prior ``info/refs`` request, so a ref
     listing costs one request and a fetch one more. Where the server does not answer in v2,
     :meth:`ls_refs` asks ``info/refs`` (with ``Git-Protocol: version=2``) which version it
-    speaks; a v0 server's advertisement is returned as the listing and :attr:`v2` is False,
-    so the caller hands the fetch to dulwich.
+    speaks; a v0 server's advertisement is returned as the listing, :attr:`v2` is False, and
+    :meth:`fetch` posts a v0 request with the capabilities that advertisement offered: the
+    refs are listed once, as by ``git clone`` against the same server.
     """
 
-    # URLs whose server answered in v0, for this process (a failed v2 POST costs a request)
-    _v0_servers: ClassVar[set[str]] = set()
+    # URLs whose server answered in v0, with the capabilities it advertised, for this process
+    # (a failed v2 POST costs a request; the capabilities are what the v0 fetch may ask for)
+    _v0_servers: ClassVar[dict[str, frozenset[bytes]]] = {}
     _lock: ClassVar[threading.Lock] = threading.Lock()
 
     def __init__(self, url: str, label: str):
@@ -269,7 +280,7 @@ class SmartHTTP:
         """Make the HTTP session now (importing the HTTP library), not at the first request."""
         http.session()
 
-    def _post(self, body: bytes) -> requests.Response:
+    def _post(self, body: bytes, *, v2: bool = True) -> requests.Response:
         import requests
 
         timeout = (self.progress.connect_wait(), self.progress.read_wait())
@@ -277,7 +288,7 @@ class SmartHTTP:
         headers = {
             "Content-Type": "application/x-git-upload-pack-request",
             "Accept": "application/x-git-upload-pack-result",
-            "Git-Protocol": "version=2",
+            **({"Git-Protocol": "version=2"} if v2 else {}),
         }
         try:
             with http.headers_charged_to(self.progress.clock):  # the fetch's budget, not a new one
@@ -401,22 +412,32 @@ class SmartHTTP:
             if not self.v2:  # it speaks v2 after all
                 self.v2 = True
                 with self._lock:
-                    self._v0_servers.discard(self.url)
+                    self._v0_servers.pop(self.url, None)
                 return self._ls_refs_v2(prefixes)
             raise DownloadError(f"{self.label} announces git protocol v2 but does not speak it")
-        with self._lock:
-            self._v0_servers.add(self.url)
-        self.v2 = False
-        refs, head = parse_ref_advertisement(data)
         if not data.startswith(b"001e# service=git-upload-pack"):
             raise DownloadError(
                 f"{self.label} is not a smart-HTTP git server (a dumb server or a web page)"
             )
+        refs, head = parse_ref_advertisement(data)
+        with self._lock:
+            self._v0_servers[self.url] = _capabilities(data)
+        self.v2 = False
         return Listing(refs, head)
 
     # -- fetch -------------------------------------------------------------------------
     def fetch(self, wants: Sequence[str], depth: int | None, sink: IO[bytes]) -> None:
-        """Fetch the pack of *wants* (*depth* commits deep, or all history) into *sink*."""
+        """Fetch the pack of *wants* (*depth* commits deep, or all history) into *sink*: in
+        v2, else (a server found to speak only v0) in v0."""
+        if self.v2:
+            try:
+                self._fetch_v2(wants, depth, sink)
+                return
+            except NotV2:
+                pass
+        self._fetch_v0(wants, depth, sink)
+
+    def _fetch_v2(self, wants: Sequence[str], depth: int | None, sink: IO[bytes]) -> None:
         args = [b"ofs-delta\n", b"no-progress\n"]
         args += [f"want {sha}\n".encode() for sha in wants]
         if depth:
@@ -435,7 +456,8 @@ class SmartHTTP:
                 _read_fetch_reply(packets, sink)
             except NotV2:
                 with self._lock:
-                    self._v0_servers.add(self.url)
+                    self._v0_servers.setdefault(self.url, frozenset())
+                self.v2 = False
                 raise
             except _Truncated:
                 raise DownloadError(f"{self.label} closed the connection mid-fetch") from None
@@ -443,6 +465,85 @@ class SmartHTTP:
                 raise DownloadError(f"{self.label} sent a broken fetch reply: {exc}") from None
             finally:
                 self.received += packets.received
+
+    def _fetch_v0(self, wants: Sequence[str], depth: int | None, sink: IO[bytes]) -> None:
+        """One v0 ``upload-pack`` POST (stateless, as git's own over HTTP), asking only for
+        capabilities the server advertised when its refs were listed."""
+        with self._lock:
+            offered = self._v0_servers.get(self.url)
+        if not offered:  # listed by another process, or found to be v0 only by the fetch
+            self._discover(["HEAD"])
+            with self._lock:
+                offered = self._v0_servers.get(self.url, frozenset())
+        band = next((b for b in (b"side-band-64k", b"side-band") if b in offered), None)
+        asked: list[bytes] = [band] if band else []
+        asked += [c for c in (b"ofs-delta", b"no-progress") if c in offered]
+        if depth and b"shallow" in offered:
+            asked.append(b"shallow")
+        else:
+            depth = None  # a server that cannot cut history sends all of it
+        first = f"want {wants[0]} ".encode() + b" ".join([*asked, AGENT]) + b"\n"
+        lines = [first] + [f"want {sha}\n".encode() for sha in wants[1:]]
+        if depth:
+            lines.append(f"deepen {depth}\n".encode())
+        body = b"".join(pkt(line) for line in lines) + _FLUSH + pkt(b"done\n")
+        with self._post(body, v2=False) as response:
+            _status_error(response, f"the git-upload-pack service of {self.label}")
+            kind = response.headers.get("Content-Type", "")
+            if kind != "application/x-git-upload-pack-result":
+                raise DownloadError(
+                    f"{self.label} answered a fetch with {kind or 'no content type'}, not a pack"
+                )
+            packets = _Packets(self._chunks(response))
+            try:
+                _read_v0_reply(packets, sink, sideband=band is not None)
+            except _Truncated:
+                raise DownloadError(f"{self.label} closed the connection mid-fetch") from None
+            except _Malformed as exc:
+                raise DownloadError(f"{self.label} sent a broken fetch reply: {exc}") from None
+            finally:
+                self.received += packets.received
+
+
+def _capabilities(advertisement: bytes) -> frozenset[bytes]:
+    """The capabilities a v0 ref advertisement offers (after the NUL of its first ref line)."""
+    nul = advertisement.find(b"\0")
+    if nul < 0:
+        return frozenset()
+    end = advertisement.find(b"\n", nul)
+    return frozenset(advertisement[nul + 1 : end if end > 0 else None].split())
+
+
+def _read_v0_reply(packets: _Packets, sink: IO[bytes], *, sideband: bool) -> None:
+    """Skip the shallow lines and the ``NAK``, then copy the pack into *sink*: side band 1
+    (band 3 is the server's error), or the raw bytes to the end without a side band."""
+    while True:
+        line, _ = packets.next()
+        if line is None or line.startswith((b"shallow ", b"unshallow ")):
+            continue
+        if line.startswith((b"NAK", b"ACK ")):
+            break
+        raise _Malformed(f"expected NAK, not {line[:40]!r}")
+    if not sideband:
+        for chunk in packets.rest():
+            sink.write(chunk)
+        return
+    while True:
+        line, head = packets.next()
+        if line is None:
+            if head == _FLUSH:
+                return
+            continue
+        _sideband(line, sink)
+
+
+def _sideband(line: bytes, sink: IO[bytes]) -> None:
+    """One side-band packet: band 1 is the pack, band 2 progress (dropped), band 3 an error."""
+    band, data = line[0], line[1:]
+    if band == 1:
+        sink.write(data)
+    elif band == 3:
+        raise RemoteError(f"the server said: {http.remote_text(data)}")
 
 
 def _ls_refs_line(line: bytes) -> tuple[str, str | None, str | None]:
@@ -485,11 +586,7 @@ def _read_fetch_reply(packets: _Packets, sink: IO[bytes]) -> None:
             if head == _FLUSH:
                 return
             continue
-        band, data = line[0], line[1:]
-        if band == 1:
-            sink.write(data)
-        elif band == 3:
-            raise RemoteError("the server said: " + data.decode("utf-8", "replace").strip())
+        _sideband(line, sink)
 
 
 _FETCH_SECTIONS = {
@@ -529,30 +626,13 @@ def _has_read_timeout(exc: BaseException) -> bool:
 
 # -- dulwich transports --------------------------------------------------------------------
 def dulwich_client(url: str) -> tuple[Any, str]:
-    """A dulwich client and path for *url*, with this module's limits on every transport."""
-    from dulwich.client import (
-        SSHGitClient,
-        TCPGitClient,
-        Urllib3HttpGitClient,
-        default_urllib3_manager,
-        get_transport_and_path,
-    )
+    """A dulwich client and path for *url* (``git://`` or SSH), with this module's limits.
+    Smart HTTP never goes through dulwich: :class:`SmartHTTP` speaks both protocol versions."""
+    from dulwich.client import SSHGitClient, TCPGitClient, get_transport_and_path
 
+    if urlsplit(url).scheme.lower() in ("http", "https"):
+        raise ValueError(f"{http.redact(url)} is smart HTTP: use SmartHTTP, not dulwich")
     lim = limits()
-    scheme = urlsplit(url).scheme.lower()
-    if scheme in ("http", "https"):
-        import urllib3
-
-        wait, _ = lim.read_wait()
-        manager = default_urllib3_manager(
-            None,
-            base_url=url,
-            timeout=urllib3.Timeout(connect=lim.connect, read=wait),  # type: ignore[arg-type]
-        )
-        http.bound_headers(manager)  # its response headers within the stall budget too
-        client, path = get_transport_and_path(url, pool_manager=manager)  # type: ignore[arg-type]
-        assert isinstance(client, Urllib3HttpGitClient)
-        return _timed_http_client(client, lim, url), path
     client, path = get_transport_and_path(url)
     if isinstance(client, TCPGitClient):
         return _timed_tcp_client(client, lim), path
@@ -611,55 +691,6 @@ def _timed_tcp_client(client: Any, lim: Limits) -> Any:
             return proto, lambda: reader.can_read(), None
 
     timed = TimedTCPGitClient.__new__(TimedTCPGitClient)
-    timed.__dict__.update(client.__dict__)
-    return timed
-
-
-def _timed_http_client(client: Any, lim: Limits, url: str) -> Any:
-    """*client* (a dulwich ``Urllib3HttpGitClient``, for servers without protocol v2) with
-    every request's timeouts cut to the stall budget left, and its bodies read piece by piece
-    within the budget (a dripping server is cut off)."""
-    import urllib3
-    from dulwich.client import Urllib3HttpGitClient
-
-    host = urlsplit(url).netloc.rpartition("@")[2]
-    progress = _Progress("smart HTTP", host, lim)
-
-    class TimedHttpGitClient(Urllib3HttpGitClient):
-        """Smart HTTP (v0) whose waits never outlast the stall budget."""
-
-        def _http_request(  # type: ignore[override]
-            self, url: str, headers: Any = None, data: Any = None, **kwargs: Any
-        ) -> Any:
-            self._timeout = urllib3.Timeout(  # type: ignore[assignment]
-                connect=progress.connect_wait(), read=progress.read_wait()
-            )
-            try:
-                with http.headers_charged_to(progress.clock):  # urllib3's retries share it
-                    response, _ = super()._http_request(url, headers, data, **kwargs)
-            except Exception as exc:  # dulwich's own error for a timeout: say which limit
-                if progress.clock.spent():
-                    raise _stalled("smart HTTP", host, progress.clock) from exc
-                raise
-
-            def read(size: int = -1) -> bytes:
-                if size is None or size < 0:
-                    size = 1 << 62
-                try:
-                    return http.read_piece(
-                        response,
-                        size,
-                        progress.arrived,
-                        wait=progress.read_wait,
-                    )
-                except urllib3.exceptions.HTTPError as exc:
-                    if _has_read_timeout(exc):
-                        raise _read_limit("smart HTTP", host, lim, progress.clock) from exc
-                    raise
-
-            return response, read
-
-    timed = TimedHttpGitClient.__new__(TimedHttpGitClient)
     timed.__dict__.update(client.__dict__)
     return timed
 

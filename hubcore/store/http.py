@@ -67,6 +67,7 @@ __all__ = [
     "origin",
     "read_pieces",
     "redact",
+    "remote_text",
     "rewrite_url",
     "send",
     "session",
@@ -728,11 +729,33 @@ def _first_body_line(response: requests.Response) -> str:
         head = response.raw.read(512, decode_content=True) or response.content[:512] or b""
     except Exception:  # the body is a courtesy; the status already says enough
         return ""
-    for line in re.sub(rb"<[^>]*>", b" ", head).decode("utf-8", "replace").splitlines():
-        text = _printable(" ".join(line.split()))
+    for line in re.sub(rb"<[^>]*>", b" ", head).splitlines():
+        text = remote_text(line, limit=200)
         if text:
-            return redact(text)[:200]
+            return text
     return ""
+
+
+#: Terminal escape sequences (CSI, OSC, two-byte ESC) a remote may send to a user's terminal.
+_ESCAPES = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[@-_]?)")
+#: What a remote's text is cut to: enough for any real message (an SSH host-key warning is
+#: about 1,000 characters), never a screenful a hostile server chose.
+REMOTE_TEXT_LIMIT = 2000
+
+
+def remote_text(data: bytes | str, limit: int = REMOTE_TEXT_LIMIT) -> str:
+    """What a remote wrote (a server's error body or ``ERR`` line, an SSH client's stderr),
+    fit for one ``error:`` line: decoded, terminal escapes and control characters removed,
+    lines joined with ``; ``, redacted (:func:`redact`), and cut at *limit* characters with
+    the number left out said, so that a hostile server cannot paint or flood the terminal."""
+    text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
+    text = _ESCAPES.sub("", text)
+    lines = ("".join(c for c in line if c.isprintable()) for line in text.splitlines())
+    joined = "; ".join(" ".join(line.split()) for line in lines if line.strip())
+    shown = redact(joined)
+    if len(shown) <= limit:
+        return shown
+    return f"{shown[:limit]}... ({len(shown) - limit} more characters)"
 
 
 def status_text(status: int, reason: str | None) -> str:
