@@ -7,7 +7,7 @@ existing code keeps working. Messages say what was wrong and what to do about it
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 __all__ = [
     "ArchiveError",
@@ -40,7 +40,34 @@ __all__ = [
     "VariantNotFoundError",
     "WeightsFormatError",
     "WeightsMismatchError",
+    "causes",
 ]
+
+
+def causes(exc: BaseException, limit: int = 32) -> Iterator[BaseException]:
+    """*exc* and the errors behind it, outermost first: the one walker of error chains.
+
+    Libraries wrap errors each their own way, so each step takes the first of: the explicit
+    cause (``raise ... from``), urllib3's ``reason`` when it is an error (on ssl errors it is
+    a text), an error given as the first argument (requests wraps urllib3's so), and the
+    context of an error raised while handling another (unless suppressed with ``from None``).
+    A chain that loops or runs past *limit* ends there."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen and len(seen) < limit:
+        seen.add(id(current))
+        yield current
+        reason = getattr(current, "reason", None)
+        first = current.args[0] if current.args else None
+        context = None if current.__suppress_context__ else current.__context__
+        current = next(
+            (
+                e
+                for e in (current.__cause__, reason, first, context)
+                if isinstance(e, BaseException)
+            ),
+            None,
+        )
 
 
 class HubError(Exception):

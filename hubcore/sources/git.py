@@ -34,6 +34,7 @@ from hubcore.errors import (
     InvalidReferenceError,
     RefNotFoundError,
     RepoNotFoundError,
+    causes,
 )
 from hubcore.plugins.hookspecs import hookimpl
 from hubcore.sources import Claim, FetchContext, RepoRef, Source, canonical_url
@@ -347,26 +348,15 @@ def _failure(ref: RepoRef, exc: BaseException) -> HubError:
 
 
 def _root_cause(exc: BaseException) -> BaseException:
-    """The innermost error behind *exc* (``__cause__``, urllib3's ``reason``, wrapped args).
-    On the way, a :class:`~hubcore.sources.gitproto.TransportTimeout` (it names the limit
-    that fired) or a hang-up carrying the remote side's stderr wins."""
+    """The innermost error behind *exc* (:func:`hubcore.errors.causes`). On the way, a
+    :class:`~hubcore.sources.gitproto.TransportTimeout` (it names the limit that fired) or a
+    hang-up carrying the remote side's stderr wins."""
     from hubcore.sources import gitproto
 
-    seen: set[int] = set()
     current = exc
-    while id(current) not in seen:
-        seen.add(id(current))
+    for current in causes(exc):
         if isinstance(current, gitproto.TransportTimeout) or getattr(current, "stderr_lines", None):
             return current  # the limit that fired / what the remote side wrote to stderr
-        inner = current.__cause__ or getattr(current, "reason", None)
-        if not isinstance(inner, BaseException) and current.args:
-            inner = current.args[0] if isinstance(current.args[0], BaseException) else None
-        if not isinstance(inner, BaseException):
-            if current.__context__ is not None and not current.__suppress_context__:
-                inner = current.__context__
-            else:
-                break
-        current = inner
     return current
 
 
@@ -379,13 +369,11 @@ def _words(exc: BaseException) -> str:
     return http.remote_text(text) or type(exc).__name__
 
 
-def _shown(ref: RepoRef, limit: int = 160) -> str:
-    """:func:`_label`, with a very long URL cut in its middle (the ends say which it is)."""
-    label = _label(ref)
-    if len(label) <= limit:
-        return label
-    keep = (limit - 3) // 2
-    return f"{label[:keep]}...{label[-keep:]}"
+def _shown(ref: RepoRef) -> str:
+    """:func:`_label`, a very long URL cut in its middle (:func:`hubcore.store.http.shown_url`)."""
+    from hubcore.store import http
+
+    return http.shown_url(_label(ref))
 
 
 def _peeled_last(item: tuple[str, str]) -> tuple[bool, str]:

@@ -32,7 +32,7 @@ from collections.abc import Iterator, Sequence
 from typing import IO, TYPE_CHECKING, Any, ClassVar, NoReturn
 from urllib.parse import urlsplit
 
-from hubcore.errors import DownloadError
+from hubcore.errors import DownloadError, causes
 from hubcore.records import Record
 from hubcore.store import http
 
@@ -613,15 +613,9 @@ def _status_error(response: Any, label: str) -> None:
 
 
 def _has_read_timeout(exc: BaseException) -> bool:
-    seen: BaseException | None = exc
-    for _ in range(10):
-        if seen is None:
-            return False
-        if type(seen).__name__ in ("ReadTimeoutError", "TimeoutError", "timeout"):
-            return True
-        inner = seen.args[0] if seen.args else None
-        seen = seen.__cause__ or (inner if isinstance(inner, BaseException) else None)
-    return False
+    return any(
+        type(e).__name__ in ("ReadTimeoutError", "TimeoutError", "timeout") for e in causes(exc)
+    )
 
 
 # -- dulwich transports --------------------------------------------------------------------

@@ -63,11 +63,12 @@ from hubcore.store.http import (
     StallClock,
     describe_failure,
     error_for,
+    failure_kind,
     is_transient,
     read_pieces,
-    redact,
     rewrite_url,
     send,
+    shown_url,
     status_text,
 )
 
@@ -160,9 +161,10 @@ class HttpDownload:
     ``(sha256, size)``. *on_bytes* is called with every number of bytes that arrive.
 
     *credentials* (else the URL's user info) authenticate to their own origin only; *label*
-    names the download in messages (default: the redacted URL); *resource* and *token_hint*
-    go to :func:`hubcore.store.http.error_for` (a repository archive that is missing is a
-    missing repository)."""
+    names the download in messages (default: the URL as
+    :func:`~hubcore.store.http.shown_url` shows it); *resource* and *token_hint* go to
+    :func:`hubcore.store.http.error_for` (a repository archive that is missing is a missing
+    repository)."""
 
     def __init__(
         self,
@@ -181,7 +183,7 @@ class HttpDownload:
         self.url, from_url = _split_credentials(url)
         # a caller's credentials (a git host's token) are bound to their origins like these
         self.credentials = credentials or from_url
-        self.label = label or redact(url)
+        self.label = label or shown_url(url)
         self.resource, self.token_hint = resource, token_hint
         self.partial = partial
         self.meta_path = meta_path
@@ -524,7 +526,9 @@ class HttpDownload:
             )
         except requests.RequestException as exc:
             why = describe_failure(exc, read_timeout)
-            if why == "host name not found" or (why == "connection refused" and not self._reached):
+            kind = failure_kind(exc)
+            unreached = kind == "connection refused" and not self._reached
+            if kind == "host name not found" or unreached:
                 # nothing to wait for: no network, a wrong name, or no server at all
                 host = urlsplit(url).netloc.rpartition("@")[2]
                 raise DownloadError(

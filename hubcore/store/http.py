@@ -47,6 +47,7 @@ from hubcore.errors import (
     DownloadError,
     HubError,
     RepoNotFoundError,
+    causes,
 )
 from hubcore.store.addresses import is_internal_host
 
@@ -60,6 +61,7 @@ __all__ = [
     "bound_headers",
     "describe_failure",
     "error_for",
+    "failure_kind",
     "get",
     "headers_charged_to",
     "is_transient",
@@ -71,6 +73,7 @@ __all__ = [
     "rewrite_url",
     "send",
     "session",
+    "shown_url",
     "status_error",
     "status_text",
     "url_identity",
@@ -763,9 +766,31 @@ def status_text(status: int, reason: str | None) -> str:
     return f"HTTP {status} {_printable(reason)}".rstrip()
 
 
+#: What a connection failure means, by words its chain's messages contain.
+_FAILURE_KINDS = (
+    ("refused", "connection refused"),
+    ("reset", "connection reset by the server"),
+    ("name or service not known", "host name not found"),
+    ("nodename nor servname", "host name not found"),
+    ("name resolution", "host name not found"),
+    ("no address associated", "host name not found"),
+    ("incompleteread", "connection closed before the body ended"),
+    ("connection broken", "connection broken"),
+    ("aborted", "connection aborted"),
+)
+
+
+def failure_kind(exc: BaseException) -> str | None:
+    """What a connection failure is (``"host name not found"``, ``"connection refused"``,
+    ...: the first words of :func:`describe_failure`), if it is one of the known kinds."""
+    lowered = str(exc).lower()
+    return next((kind for needle, kind in _FAILURE_KINDS if needle in lowered), None)
+
+
 def describe_failure(exc: BaseException, read_timeout: float | None = None) -> str:
     """A short reason for a connection failure (timeout, refused, reset, TLS ...) without
-    URLs, user info or query strings."""
+    URLs, user info or query strings, followed by the innermost error's own words where they
+    say more (``host name not found: Name or service not known``)."""
     import requests
     from urllib3.exceptions import ConnectTimeoutError
     from urllib3.exceptions import TimeoutError as Urllib3Timeout
@@ -773,8 +798,7 @@ def describe_failure(exc: BaseException, read_timeout: float | None = None) -> s
     slow_headers = _cause(exc, HeadersTooSlow)
     if slow_headers is not None:
         return str(slow_headers)
-    full = str(exc)
-    text = _scrub(full)
+    text = remote_text(_scrub(str(exc)))
     if isinstance(exc, requests.ConnectTimeout | ConnectTimeoutError):
         return "timed out connecting"
     if isinstance(exc, requests.Timeout | Urllib3Timeout | socket.timeout | TimeoutError):
@@ -782,37 +806,23 @@ def describe_failure(exc: BaseException, read_timeout: float | None = None) -> s
         return f"timed out waiting for data{quiet}"
     if isinstance(exc, requests.exceptions.SSLError):
         return f"TLS failure: {text}"
-    lowered = full.lower()
-    for needle, meaning in (
-        ("refused", "connection refused"),
-        ("reset", "connection reset by the server"),
-        ("name or service not known", "host name not found"),
-        ("nodename nor servname", "host name not found"),
-        ("name resolution", "host name not found"),
-        ("incompleteread", "connection closed before the body ended"),
-        ("connection broken", "connection broken"),
-        ("aborted", "connection aborted"),
-    ):
-        if needle in lowered:
-            return meaning
+    kind = failure_kind(exc)
+    if kind is not None:
+        words = _root_words(exc)
+        return f"{kind}: {words}" if words and words.lower() != kind else kind
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
+def _root_words(exc: BaseException) -> str:
+    """The innermost error's own words (an OS error's text without its number)."""
+    *_, root = causes(exc)
+    said = root.strerror if isinstance(root, OSError) and root.strerror else str(root)
+    return remote_text(_scrub(said), limit=300)
+
+
 def _cause(exc: BaseException, kind: type[HubError]) -> HubError | None:
-    """The error of *kind* that *exc* wraps (as its cause, context or first argument: requests
-    and urllib3 wrap errors each their own way), if any."""
-    seen: BaseException | None = exc
-    for _ in range(10):
-        if seen is None:
-            return None
-        if isinstance(seen, kind):
-            return seen
-        inner = seen.args[0] if seen.args else None
-        reason = getattr(seen, "reason", None)  # urllib3's wrapped error; a text on ssl errors
-        seen = seen.__cause__ or seen.__context__
-        seen = seen or (reason if isinstance(reason, BaseException) else None)
-        seen = seen or (inner if isinstance(inner, BaseException) else None)
-    return None
+    """The error of *kind* in *exc*'s chain (:func:`hubcore.errors.causes`), if any."""
+    return next((e for e in causes(exc) if isinstance(e, kind)), None)
 
 
 _URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"()<>]+")
@@ -821,9 +831,23 @@ _SECRET = re.compile(r"(?i)(token|authorization|password|signature)[=:]\s*\S+")
 
 def _scrub(text: str) -> str:
     text = re.sub(r"with url: \S+", "", text)
-    text = _URL.sub(lambda m: redact(m.group()), text)
+    text = _URL.sub(lambda m: shown_url(redact(m.group())), text)
     text = re.sub(r"\?[^\s'\"()]*", "", text)  # query strings of bare paths
-    return _SECRET.sub(r"\1=<hidden>", text)[:200]
+    return _SECRET.sub(r"\1=<hidden>", text)
+
+
+#: How long a URL may be in a message before its middle is cut.
+SHOWN_URL = 160
+
+
+def shown_url(url: str, limit: int = SHOWN_URL) -> str:
+    """*url* redacted (:func:`redact`) and, when longer than *limit*, cut in its middle: the
+    start names the host, the end the file, and the words after it (the cause) stay whole."""
+    shown = redact(url)
+    if len(shown) <= limit:
+        return shown
+    keep = (limit - 3) // 2
+    return f"{shown[:keep]}...{shown[-keep:]}"
 
 
 def _printable(text: str | None) -> str:
