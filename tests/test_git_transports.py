@@ -227,7 +227,7 @@ def test_ssh_client_that_stays_silent_is_killed(
 
 
 # -- item 5: GIT_SSH_COMMAND and core.sshCommand -----------------------------------------------
-@pytest.mark.parametrize("where", ["GIT_SSH_COMMAND", "core.sshCommand"])
+@pytest.mark.parametrize("where", ["GIT_SSH_COMMAND", "core.sshCommand", "GIT_CONFIG_COUNT"])
 def test_ssh_command_of_git_is_used(hub_home, short_limits, tmp_path, monkeypatch, where) -> None:
     record = tmp_path / "called"
     script = _script(
@@ -237,6 +237,13 @@ def test_ssh_command_of_git_is_used(hub_home, short_limits, tmp_path, monkeypatc
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
     if where == "GIT_SSH_COMMAND":
         monkeypatch.setenv("GIT_SSH_COMMAND", f"{script} -o Quoted='a b'")
+    elif where == "GIT_CONFIG_COUNT":  # `git -c`-style settings in the environment win
+        (tmp_path / ".gitconfig").write_text("[core]\n\tsshCommand = /nonexistent/ssh\n")
+        monkeypatch.setenv("GIT_CONFIG_COUNT", "2")
+        monkeypatch.setenv("GIT_CONFIG_KEY_0", "user.name")
+        monkeypatch.setenv("GIT_CONFIG_VALUE_0", "someone")
+        monkeypatch.setenv("GIT_CONFIG_KEY_1", "core.sshCommand")
+        monkeypatch.setenv("GIT_CONFIG_VALUE_1", str(script))
     else:
         (tmp_path / ".gitconfig").write_text(f"[core]\n\tsshCommand = {script}\n")
     outcome = bounded(lambda: hubcore.list("git+ssh://git@example.invalid/lab/x.git@main"))

@@ -282,3 +282,17 @@ def test_registry_versions_in_every_spelling(untrusting, marker, tmp_path, monke
     assert moving.exit_code == 1
     assert f"trust {suggested} for every snapshot" in moving.output
     assert "@sha256:<64 hex digits>" in moving.output
+
+
+@pytest.mark.parametrize(
+    "entry", ["git://h.example/x.git", "https://h.example/x.git", "https://h.example/hub.zip"]
+)
+def test_host_is_refused_where_the_entry_names_its_own(untrusting, entry) -> None:
+    """--host names the server of GitHub/GitLab references; an entry that names its own host
+    would silently ignore it, so the command is refused and nothing is stored."""
+    result = CliRunner().invoke(main, ["trust", "add", "--host", "ghe.example", entry])
+    assert result.exit_code == 1
+    assert "--host ghe.example has no effect" in result.output
+    assert not (untrusting / "trusted.json").exists()
+    used = CliRunner().invoke(main, ["trust", "add", "--host", "ghe.example", "acme/models"])
+    assert used.output == "trusted github:https://ghe.example/acme/models\n"

@@ -91,6 +91,20 @@ def normalize_entry(text: str, *, host: str | None = None) -> str:
         raise InvalidReferenceError(
             "'*' would trust every repository for good; set HUBCORE_TRUST=* for one run instead"
         )
+    entry = _normalized(text, host)
+    if host and _normalized(text, _PROBE_HOST) == entry:
+        raise InvalidReferenceError(
+            f"--host {host} has no effect on {redact_url(text)!r}, which names its own host; "
+            "--host names the server of GitHub/GitLab references such as acme/models"
+        )
+    return entry
+
+
+#: A host no reference names: an entry that reads the same with it ignores --host.
+_PROBE_HOST = "host-probe.invalid"
+
+
+def _normalized(text: str, host: str | None) -> str:
     sources = _sources()
     options: dict[str, Any] = {"host": host, "git_host": host} if host else {}
     pinned = _PIN.match(text)

@@ -769,25 +769,35 @@ def ssh_client() -> tuple[list[str], str, str]:
 
 
 def _git_config() -> dict[str, str]:
-    """``core.sshCommand`` and ``ssh.variant`` from git's user and system configuration."""
+    """``core.sshCommand`` and ``ssh.variant`` as git reads them: its user and system
+    configuration, then ``GIT_CONFIG_COUNT``/``GIT_CONFIG_KEY_<n>``/``GIT_CONFIG_VALUE_<n>``
+    from the environment, which win (git 2.31 and later)."""
+    found: dict[str, str] = {}
     try:
         from dulwich.config import StackedConfig
 
         stacked = StackedConfig.default()
     except Exception:  # an unreadable config file: git's defaults
-        return {}
-    found: dict[str, str] = {}
+        stacked = None
     for key, section, name in (
         ("core.sshcommand", (b"core",), b"sshCommand"),
         ("ssh.variant", (b"ssh",), b"variant"),
     ):
         try:
-            value = stacked.get(section, name)
+            value = stacked.get(section, name) if stacked is not None else None
         except KeyError:
             continue
         if value:
             found[key] = value.decode("utf-8", "surrogateescape")
-    return found
+    try:
+        count = int(os.environ.get("GIT_CONFIG_COUNT", "0"))
+    except ValueError:
+        count = 0
+    for n in range(max(0, count)):
+        key = os.environ.get(f"GIT_CONFIG_KEY_{n}", "").lower()
+        if key in ("core.sshcommand", "ssh.variant"):
+            found[key] = os.environ.get(f"GIT_CONFIG_VALUE_{n}", "")
+    return {key: value for key, value in found.items() if value}
 
 
 class TimedSSHVendor:
