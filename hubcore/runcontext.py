@@ -262,6 +262,20 @@ def _apply_pause() -> None:
         gc.enable()
 
 
+def _age_survivors() -> None:
+    """Hand every object the paused calls made to the oldest generation, where the young
+    collections would have moved them after walking them all (``gc.freeze()``, then
+    ``gc.unfreeze()``: two list splices). Left to the young collections, the first ones after
+    the call walk those few hundred thousand objects at once (docs/benchmarks.md). What a
+    call makes lives on (modules, the model); its cyclic garbage, if any, waits for the next
+    full collection (none after a cold load of the benchmark's repository, 41 objects after a
+    warm one). A program that freezes objects itself (``gc.get_freeze_count()``) keeps its
+    permanent generation as it set it: then nothing is handed over."""
+    if gc.get_freeze_count() == 0:
+        gc.freeze()
+        gc.unfreeze()
+
+
 def _after_fork_in_child() -> None:
     """A child forked during a call (a data-loader worker, a pool the entrypoint starts)
     never returns through that call here: it starts with the collector as it was before."""
@@ -314,10 +328,12 @@ def public_call(fn: Callable[_P, _R]) -> Callable[_P, _R]:
       holds a few hundred thousand objects, and a full collection walks all of them: the
       allocations of one cold ``hubcore.load`` (imports, parsing ``hubconf.py``) triggered
       collections costing more than the load itself (90 ms of 180 ms for a small model).
-      Reference counting still frees everything that is not in a cycle; cycles made during
-      the call are collected after it. Much of what the pause saves is only deferred: the
-      first collections after the call walk everything it made at once (measured in
-      docs/benchmarks.md, "The collector pause only moves its cost"). The collector is
+      Reference counting still frees everything that is not in a cycle. At the end of the
+      last paused call, what the calls made is handed to the oldest generation
+      (:func:`_age_survivors`), else the first collections after the call would walk it all
+      at once and the pause would only defer its cost (docs/benchmarks.md, "The collector
+      pause only moves its cost"); cycles made during the call are collected by the next
+      full collection. The collector is
       process-wide: calls nest and may run in several threads, and it is turned back on
       when the last of them ends, and only if it was on when the first began (a caller's
       own ``gc.disable()`` is left alone); a process forked meanwhile starts with it as it
@@ -344,6 +360,8 @@ def public_call(fn: Callable[_P, _R]) -> Callable[_P, _R]:
             if counted and os.getpid() == pid:  # a forked child was reset at the fork
                 with _pause_lock:
                     _pauses -= 1
+                    if _pauses == 0 and _owned:
+                        _age_survivors()
                     _apply_pause()
                     if _pauses == 0:
                         _owned = False

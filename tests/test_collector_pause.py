@@ -34,6 +34,37 @@ def test_paused_during_the_call_and_on_again_after(collector_on: None) -> None:
     assert gc.isenabled()
 
 
+def test_what_a_call_made_is_handed_to_the_oldest_generation(collector_on: None) -> None:
+    """The young collections after a call do not walk everything it made: its survivors are
+    in the oldest generation, nothing is left frozen, and its cyclic garbage is still found
+    by a full collection."""
+
+    @public_call
+    def make() -> list[list[object]]:
+        kept = [[n] for n in range(50_000)]
+        cycle: list[object] = []
+        cycle.append(cycle)  # garbage in a cycle, once the call returns
+        return kept
+
+    gc.collect()
+    kept = make()
+    assert gc.get_count()[0] < 1_000  # young: only what was made after the call
+    assert gc.get_freeze_count() == 0
+    assert any(gc.is_tracked(k) for k in kept[:1])
+    assert gc.collect() >= 1  # the cycle
+
+
+def test_a_programs_own_frozen_objects_stay_frozen(collector_on: None) -> None:
+    gc.freeze()
+    try:
+        frozen = gc.get_freeze_count()
+        _state()
+        # not unfrozen by the hand-over (a few frozen objects may be freed meanwhile)
+        assert gc.get_freeze_count() > frozen - 100
+    finally:
+        gc.unfreeze()
+
+
 def test_nested_calls_turn_it_on_only_at_the_outermost_end(collector_on: None) -> None:
     @public_call
     def outer() -> tuple[bool, bool]:
