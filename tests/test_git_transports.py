@@ -226,6 +226,21 @@ def test_ssh_client_that_stays_silent_is_killed(
     assert not pid.exists() or b") Z" in pid.read_bytes()  # killed (maybe not yet reaped)
 
 
+def test_ssh_client_that_takes_no_input_is_killed(hub_home, short_limits) -> None:
+    """A request larger than the pipe (thousands of tips to search for a short sha) to an SSH
+    client that stopped reading is cut off by the read limits, and the client killed."""
+    from hubcore.sources.gitproto import TransportTimeout, _TimedProcess, limits
+
+    proc = subprocess.Popen(
+        ["sleep", "60"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    timed = _TimedProcess(proc, "127.0.0.1:22", limits())
+    outcome = bounded(lambda: timed.write(b"0032want " + b"1" * 40 + b"\n" * 100_000))
+    assert isinstance(outcome, TransportTimeout), repr(outcome)
+    assert "took no input within 1 s" in str(outcome)
+    assert proc.poll() is not None  # killed
+
+
 # -- item 5: GIT_SSH_COMMAND and core.sshCommand -----------------------------------------------
 @pytest.mark.parametrize("where", ["GIT_SSH_COMMAND", "core.sshCommand", "GIT_CONFIG_COUNT"])
 def test_ssh_command_of_git_is_used(hub_home, short_limits, tmp_path, monkeypatch, where) -> None:

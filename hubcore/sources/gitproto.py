@@ -939,11 +939,22 @@ class _TimedProcess:
         return b"".join(parts)
 
     def write(self, data: bytes) -> int:
+        """Write all of *data*, each wait for room in the pipe within the read limits: an
+        SSH client that stops reading (a stalled connection, a full pipe) is killed, never
+        waited for."""
         assert self.proc.stdin is not None
-        try:
-            self.proc.stdin.write(data)
-        except BrokenPipeError:
-            pass  # the client exited; the next read reports why
+        fd = self.proc.stdin.fileno()
+        view = memoryview(data)
+        while view:
+            wait, limit = self._limits.read_wait()
+            _, writable, _ = select.select([], [fd], [], wait)
+            if not writable:
+                self.kill()
+                raise TransportTimeout("SSH", self._host, "took no input", wait, limit)
+            try:
+                view = view[os.write(fd, view[: select.PIPE_BUF]) :]  # never blocks
+            except BrokenPipeError:
+                break  # the client exited; the next read reports why
         return len(data)
 
     def can_read(self) -> bool:
