@@ -152,6 +152,20 @@ def test_identities_hold_no_credentials_query_or_revision(hub_home) -> None:
     assert ref.options["token"] == "s3cret"  # used as the token, not part of the identity
 
 
+def test_an_archive_query_that_names_the_file_is_part_of_its_identity(hub_home) -> None:
+    """`hub.zip?version=1` and `?version=2` are two archives: trusting one must not trust the
+    other. Parameters that carry credentials (signatures, tokens) are still dropped, so the
+    presigned URLs of one object share one identity."""
+    from hubcore.sources import identify
+
+    one = identify("https://host/hub.zip?version=1&X-Amz-Signature=abc&X-Amz-Credential=k")[0]
+    assert one == "url:https://host/hub.zip?version=1"
+    assert (
+        identify("https://host/hub.zip?version=2&sig=zz")[0] == "url:https://host/hub.zip?version=2"
+    )
+    assert identify("https://host/hub.zip?token=s3cret")[0] == "url:https://host/hub.zip"
+
+
 def test_hosts_and_endpoints_are_part_of_identities(hub_home) -> None:
     from hubcore.sources import identify
 

@@ -303,7 +303,9 @@ _DEFAULT_PORTS = {"http": 80, "https": 443, "git": 9418, "ssh": 22, "ftp": 21}
 
 def canonical_url(url: str, *, keep_query: bool = False) -> str:
     """*url* as an identity: scheme and host lowercased, default port, user info (credentials),
-    fragment and (unless *keep_query*) query dropped, no trailing slash.
+    fragment and query dropped, no trailing slash. With *keep_query* the query's parameters
+    that do not carry credentials stay (:func:`hubcore.store.http.public_query`): they often
+    name the file (``download?file=a.zip``), so URLs differing in them are different.
 
     Raises :class:`InvalidReferenceError` for a URL whose port is not a number, or that urllib
     cannot parse (an unclosed IPv6 ``[``).
@@ -325,7 +327,12 @@ def canonical_url(url: str, *, keep_query: bool = False) -> str:
         raise InvalidReferenceError(
             f"{redact_url(url)!r} has '.' or '..' in its path; write the path it leads to"
         )
-    query = f"?{parts.query}" if keep_query and parts.query else ""
+    if keep_query and parts.query:
+        from hubcore.store.http import public_query
+
+        query = f"?{public_query(parts.query)}".rstrip("?")
+    else:
+        query = ""
     return f"{scheme}://{host}{path}{query}"
 
 

@@ -33,7 +33,8 @@ class ArchiveSource(RemoteSource):
     """A zip or tar archive at any fsspec URL, optionally pinned by ``#sha256=``."""
 
     name = "url"
-    forms: tuple[str, ...] = ("https://host/path/name.zip|.tar.gz[#sha256=HEX]",)
+    # the pin is spelled apart from the URL: the redactor drops a fragment that is no real pin
+    forms: tuple[str, ...] = ("https://host/path/name.zip|.tar.gz, pinned by #sha256=<hex>",)
 
     def claim(self, text: str, options: Mapping[str, Any]) -> int:
         """A fetchable URL with an archive suffix: a scheme plus a rule, so most specific."""
@@ -69,7 +70,7 @@ class ArchiveSource(RemoteSource):
             revision=pin,
             text=text,
             options=opts,
-            identity=f"{self.name}:{canonical_url(url)}",
+            identity=f"{self.name}:{canonical_url(url, keep_query=True)}",
         )
 
     def pinned(self, ref: RepoRef) -> str | None:

@@ -67,6 +67,7 @@ __all__ = [
     "is_transient",
     "limit_wait",
     "origin",
+    "public_query",
     "read_pieces",
     "redact",
     "remote_text",
@@ -920,13 +921,24 @@ def url_identity(url: str) -> str:
     if "://" not in url:
         return url
     parts = urlsplit(url)
-    query = "&".join(
-        pair
-        for pair in parts.query.split("&")
-        if pair and not _SECRET_PARAM.match(unquote(pair.partition("=")[0]))
-    )
     return urlunsplit(
-        (parts.scheme, _without_userinfo(parts.netloc), parts.path, query, parts.fragment)
+        (
+            parts.scheme,
+            _without_userinfo(parts.netloc),
+            parts.path,
+            public_query(parts.query),
+            parts.fragment,
+        )
+    )
+
+
+def public_query(query: str) -> str:
+    """*query* without the parameters that carry credentials (``token``, ``X-Amz-Signature``,
+    SAS ``sig``, ...), in its order: what an identity of a URL keeps."""
+    return "&".join(
+        pair
+        for pair in query.split("&")
+        if pair and not _SECRET_PARAM.match(unquote(pair.partition("=")[0]))
     )
 
 
