@@ -14,8 +14,8 @@ It also says whether fetches made now are for a repository you have not trusted
 (:func:`fetching_for`), which the HTTP client enforces on every hop, and whether repository
 code runs now at all (:func:`repository_code`, read by the framework redirects). All of this
 follows repository code into the threads it starts (:func:`carry_into_threads`). And it says
-what holds during every public call (:func:`public_call`: the cyclic garbage collector paused,
-the environment read once). This module
+what holds during every public call (:func:`public_call`: the collector's full collections
+held off, the environment read once). This module
 imports only hubcore's errors and settings, so any layer may read the context.
 """
 
@@ -252,25 +252,35 @@ _pause_lock = threading.Lock()
 _pauses = 0
 _resumes = 0
 _owned = False
+#: The collector's thresholds when the pause began (restored when it ends), while it holds.
+_thresholds: tuple[int, int, int] | None = None
+#: Young collections between two full ones while paused: never, in practice.
+_NO_FULL = 1 << 30
 
 
 def _apply_pause() -> None:
-    """Set the collector from the counts (under the lock)."""
+    """Hold off or allow the full collections, from the counts (under the lock)."""
+    global _thresholds
+    if not _owned:
+        return  # the caller's own gc.disable(): left alone
     if _pauses and not _resumes:
-        gc.disable()
-    elif _owned:
-        gc.enable()
+        if _thresholds is None:
+            _thresholds = gc.get_threshold()
+            gc.set_threshold(_thresholds[0], _thresholds[1], _NO_FULL)
+    elif _thresholds is not None:
+        gc.set_threshold(*_thresholds)
+        _thresholds = None
 
 
 def _age_survivors() -> None:
-    """Hand every object the paused calls made to the oldest generation, where the young
-    collections would have moved them after walking them all (``gc.freeze()``, then
-    ``gc.unfreeze()``: two list splices). Left to the young collections, the first ones after
-    the call walk those few hundred thousand objects at once (docs/benchmarks.md). What a
-    call makes lives on (modules, the model); its cyclic garbage, if any, waits for the next
-    full collection (none after a cold load of the benchmark's repository, 41 objects after a
-    warm one). A program that freezes objects itself (``gc.get_freeze_count()``) keeps its
-    permanent generation as it set it: then nothing is handed over."""
+    """Hand every object the paused calls left in the young generations to the oldest one
+    (``gc.freeze()``, then ``gc.unfreeze()``: list splices), where the next full collection
+    finds them as it would have: else the first collections after the call walk them all at
+    once (docs/benchmarks.md). What a call makes lives on (modules, the model); cyclic garbage
+    the young collections did not catch waits for the next full collection (none after a
+    cold load of the benchmark's repository, 41 objects after a warm one). A program that
+    freezes objects itself (``gc.get_freeze_count()``) keeps its permanent generation as it
+    set it: then nothing is handed over."""
     if gc.get_freeze_count() == 0:
         gc.freeze()
         gc.unfreeze()
@@ -279,12 +289,13 @@ def _age_survivors() -> None:
 def _after_fork_in_child() -> None:
     """A child forked during a call (a data-loader worker, a pool the entrypoint starts)
     never returns through that call here: it starts with the collector as it was before."""
-    global _pause_lock, _pauses, _resumes, _owned
+    global _pause_lock, _pauses, _resumes, _owned, _thresholds
     _pause_lock = threading.Lock()  # another thread may have held it at the fork
-    if _pauses and _owned:
-        gc.enable()
+    if _thresholds is not None:
+        gc.set_threshold(*_thresholds)
     _pauses = _resumes = 0
     _owned = False
+    _thresholds = None
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)
@@ -323,21 +334,21 @@ _roomy_call: Callable[[Callable[[], Any]], Any] = types.FunctionType(
 def public_call(fn: Callable[_P, _R]) -> Callable[_P, _R]:
     """Decorate a public call (a load, a listing): what holds for all of its work.
 
-    * Python's cyclic garbage collector does not run during it, except while a transfer
-      waits on the network (:func:`collector_resumed`). After ``import torch`` a process
-      holds a few hundred thousand objects, and a full collection walks all of them: the
-      allocations of one cold ``hubcore.load`` (imports, parsing ``hubconf.py``) triggered
-      collections costing more than the load itself (90 ms of 180 ms for a small model).
-      Reference counting still frees everything that is not in a cycle. At the end of the
-      last paused call, what the calls made is handed to the oldest generation
-      (:func:`_age_survivors`), else the first collections after the call would walk it all
-      at once and the pause would only defer its cost (docs/benchmarks.md, "The collector
-      pause only moves its cost"); cycles made during the call are collected by the next
-      full collection. The collector is
-      process-wide: calls nest and may run in several threads, and it is turned back on
-      when the last of them ends, and only if it was on when the first began (a caller's
-      own ``gc.disable()`` is left alone); a process forked meanwhile starts with it as it
-      was.
+    * Python's cyclic garbage collector makes no full collection during it, except while a
+      transfer waits on the network (:func:`collector_resumed`); its young collections go
+      on (they are cheap, collect young cycles, and stop tracking the tuples and dicts that
+      can hold no cycle while they are still in the processor's caches). After ``import
+      torch`` a process holds a few hundred thousand objects, and a full collection walks all
+      of them: the allocations of one cold ``hubcore.load`` (imports, parsing ``hubconf.py``)
+      triggered full collections costing more than the load itself (90 ms of 180 ms for a
+      small model). At the end of the last paused call, what the calls left in the young
+      generations is handed to the oldest one (:func:`_age_survivors`), else the first
+      collections after the call would walk it all at once and the pause would only defer
+      its cost (docs/benchmarks.md, "The collector pause only moves its cost"). The pause
+      raises the oldest generation's threshold and then restores the thresholds as they
+      were. It is process-wide: calls nest and may run in several threads, and it ends when
+      the last of them ends. A collector the caller turned off (``gc.disable()``) is left
+      alone; a process forked meanwhile starts with the collector as it was.
     * The environment is read once (:func:`hubcore.settings.environment_held`).
     * It runs with room on the interpreter's frame stack (:func:`_with_room`).
     """
@@ -371,7 +382,8 @@ def public_call(fn: Callable[_P, _R]) -> Callable[_P, _R]:
 
 @contextlib.contextmanager
 def collector_resumed() -> Iterator[None]:
-    """Let the collector run in this block although a public call paused it: a download or
+    """Let the collector make full collections in this block although a public call holds
+    them off: a download or
     fetch that waits on the network for seconds allocates little of its own, and other
     threads of the process (a server, a training loop) keep collecting their cycles."""
     global _resumes

@@ -1,5 +1,5 @@
-"""What holds during hubcore's public calls: the cyclic garbage collector paused (and given back
-as found), the environment read once."""
+"""What holds during hubcore's public calls: the cyclic garbage collector's full collections held
+off (the collector given back as found), the environment read once."""
 
 from __future__ import annotations
 
@@ -24,14 +24,52 @@ def collector_on() -> Iterator[None]:
         gc.disable()
 
 
+def _full_runs() -> bool:
+    """Whether the collector makes full collections now (on, and its oldest generation's
+    threshold not raised by a pause)."""
+    return gc.isenabled() and gc.get_threshold()[2] < 1 << 30
+
+
 @public_call
 def _state() -> bool:
-    return gc.isenabled()
+    return _full_runs()
 
 
 def test_paused_during_the_call_and_on_again_after(collector_on: None) -> None:
     assert _state() is False
-    assert gc.isenabled()
+    assert _full_runs()
+
+
+def test_young_collections_go_on_and_thresholds_come_back_as_they_were(
+    collector_on: None,
+) -> None:
+    was = gc.get_threshold()
+    gc.set_threshold(500, 7, 9)
+    collected: list[int] = []
+
+    def seen(phase: str, info: dict[str, int]) -> None:
+        if phase == "stop":
+            collected.append(info["generation"])
+
+    @public_call
+    def allocate() -> tuple[int, int, int]:
+        gc.callbacks.append(seen)
+        try:
+            kept = [[n] for n in range(20_000)]  # 40 young collections' worth
+            del kept
+        finally:
+            gc.callbacks.remove(seen)
+        return gc.get_threshold()
+
+    try:
+        inside = allocate()
+        assert inside[:2] == (500, 7)
+        assert inside[2] >= 1 << 30
+        assert gc.get_threshold() == (500, 7, 9)
+        assert 0 in collected  # young collections ran
+        assert 2 not in collected  # no full one
+    finally:
+        gc.set_threshold(*was)
 
 
 def test_what_a_call_made_is_handed_to_the_oldest_generation(collector_on: None) -> None:
@@ -69,10 +107,10 @@ def test_nested_calls_turn_it_on_only_at_the_outermost_end(collector_on: None) -
     @public_call
     def outer() -> tuple[bool, bool]:
         inner = _state()
-        return inner, gc.isenabled()
+        return inner, _full_runs()
 
     assert outer() == (False, False)
-    assert gc.isenabled()
+    assert _full_runs()
 
 
 def test_on_again_after_a_failing_call(collector_on: None) -> None:
@@ -82,13 +120,19 @@ def test_on_again_after_a_failing_call(collector_on: None) -> None:
 
     with pytest.raises(ValueError):
         fails()
-    assert gc.isenabled()
+    assert _full_runs()
 
 
 def test_a_callers_own_disable_is_left_alone(collector_on: None) -> None:
     gc.disable()
+    thresholds = gc.get_threshold()
     try:
-        assert _state() is False
+
+        @public_call
+        def inside() -> tuple[bool, tuple[int, int, int]]:
+            return gc.isenabled(), gc.get_threshold()
+
+        assert inside() == (False, thresholds)
         assert not gc.isenabled()
     finally:
         gc.enable()
@@ -106,28 +150,28 @@ def test_overlapping_calls_in_threads_turn_it_on_when_the_last_ends(collector_on
 
     @public_call
     def quick() -> None:
-        seen.append(gc.isenabled())
+        seen.append(_full_runs())
 
     worker = threading.Thread(target=slow)
     worker.start()
     assert first_inside.wait(10)
     quick()
     assert seen == [False]
-    assert not gc.isenabled()  # the slow call still runs
+    assert not _full_runs()  # the slow call still runs
     release_first.set()
     worker.join(10)
-    assert gc.isenabled()
+    assert _full_runs()
 
 
 def test_load_runs_with_the_public_call(collector_on: None, tmp_path: Path, hub_home: Path) -> None:
     repo = tmp_path / "repo"
     repo.mkdir()
     (repo / "hubconf.py").write_text(
-        "import gc\ndependencies = []\n\ndef probe():\n    return gc.isenabled()\n"
+        "import gc\ndependencies = []\n\ndef probe():\n    return gc.get_threshold()[2]\n"
     )
-    assert hubcore.load(str(repo), "probe") is False
+    assert hubcore.load(str(repo), "probe") >= 1 << 30
     assert hubcore.list(str(repo)) == ["probe"]
-    assert gc.isenabled()
+    assert _full_runs()
 
 
 def test_the_environment_is_read_once_per_public_call(
@@ -170,7 +214,7 @@ def test_a_process_forked_during_a_call_starts_with_the_collector_as_it_was(
                 pass
 
             inner()  # its own calls keep working
-            os.write(write, b"1" if gc.isenabled() else b"0")
+            os.write(write, b"1" if _full_runs() else b"0")
             os._exit(0)
         os.close(write)
         seen = os.read(read, 1)
@@ -179,7 +223,7 @@ def test_a_process_forked_during_a_call_starts_with_the_collector_as_it_was(
         return int(seen)
 
     assert fork_and_report() == 1
-    assert gc.isenabled()
+    assert _full_runs()
 
 
 def test_the_collector_runs_while_a_transfer_waits(collector_on: None) -> None:
@@ -187,16 +231,16 @@ def test_the_collector_runs_while_a_transfer_waits(collector_on: None) -> None:
 
     @public_call
     def download() -> tuple[bool, bool, bool]:
-        before = gc.isenabled()
+        before = _full_runs()
         with collector_resumed():
-            during = gc.isenabled()
-        return before, during, gc.isenabled()
+            during = _full_runs()
+        return before, during, _full_runs()
 
     assert download() == (False, True, False)
-    assert gc.isenabled()
+    assert _full_runs()
     with collector_resumed():  # outside any call: nothing to resume, nothing changed
-        assert gc.isenabled()
-    assert gc.isenabled()
+        assert _full_runs()
+    assert _full_runs()
 
 
 def test_a_resumed_transfer_leaves_a_callers_own_disable_alone(collector_on: None) -> None:
