@@ -46,7 +46,8 @@ def test_no_other_module_reads_hubcore_variables() -> None:
         if path.name == "settings.py" or "testing" in path.parts:
             continue
         for key in _environment_reads(ast.parse(path.read_text())):
-            if not str(key).startswith("AWS_"):  # boto's own variables, read where they apply
+            # boto's and git's own variables (AWS_*, GIT_CONFIG_*), read where they apply
+            if not str(key).lstrip("f'\"").startswith(("AWS_", "GIT_")):  # f"GIT_..._{n}" too
                 offenders.append(f"{path.relative_to(ROOT)}: {key}")
     assert offenders == [], "read HUBCORE_* through hubcore.settings"
 
