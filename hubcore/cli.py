@@ -481,9 +481,10 @@ def trust_add(entries: tuple[str, ...], host: str | None) -> None:
     from hubcore.policy import trust
 
     with _hub_errors():
-        normalized = [trust.normalize_entry(entry, host=host) for entry in entries]
-        for entry in normalized:
-            click.echo(f"trusted {trust.add(entry)}")
+        for entry in entries:  # every entry checked before any is stored
+            trust.normalize_entry(entry, host=host)
+        for entry in entries:  # normalized once each: an identity is not re-read
+            click.echo(f"trusted {trust.add(entry, host=host)}")
 
 
 @trust_group.command("rm")
@@ -497,7 +498,7 @@ def trust_rm(entries: tuple[str, ...], host: str | None) -> None:
     with _hub_errors():
         for entry in entries:
             normalized = trust.normalize_entry(entry, host=host)
-            removed = trust.remove(normalized)
+            removed = trust.remove(entry, host=host)
             state = "removed" if removed else "not on the list:"
             click.echo(f"{state} {normalized}")
 

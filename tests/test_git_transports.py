@@ -99,6 +99,7 @@ class GitServer(GitHostServer):
         self.sent: list[int] = []
         self.stall = False
         self.v0_only = False
+        self.fetch_reply: bytes | None = None  # a canned answer to every fetch
         self.release = threading.Event()
 
     def _git_backend(self, h: BaseHTTPRequestHandler, path: str, query: str) -> None:
@@ -110,6 +111,13 @@ class GitServer(GitHostServer):
         if self.stall and (b"command=fetch" in body or b"want " in body):
             self.release.wait(DEADLINE)  # answer nothing until the test is over
             h.close_connection = True
+            return
+        if self.fetch_reply is not None and b"want " in body:
+            h.send_response(200)
+            h.send_header("Content-Type", "application/x-git-upload-pack-result")
+            h.send_header("Content-Length", str(len(self.fetch_reply)))
+            h.end_headers()
+            h.wfile.write(self.fetch_reply)
             return
         rfile, wfile = h.rfile, h.wfile
         counter = _Counter(wfile)
@@ -387,6 +395,30 @@ def test_v0_server_lists_refs_once(hub_home, server, many_refs, tmp_path) -> Non
         assert len(server.sent) == 2 <= clone_requests
     finally:
         SmartHTTP._v0_servers.pop(url, None)
+
+
+def _pkt(data: bytes) -> bytes:
+    return b"%04x" % (len(data) + 4) + data
+
+
+@pytest.mark.parametrize(
+    ("reply", "said"),
+    [
+        (_pkt(b"NAK\n") + b"0004" + b"0000", "was not found"),  # an empty packet, no pack
+        (_pkt(b"NAK\n") + _pkt(b"\x01PACKgarbage") + b"0000", "a pack that cannot be read"),
+        (_pkt(b"NAK\n") + _pkt(b"\x03\x1b[2Jgo away\x1b]0;t\x07") + b"0000", "said: go away"),
+    ],
+    ids=["empty-packet", "junk-pack", "band-3"],
+)
+def test_hostile_v0_fetch_replies_are_hub_errors(
+    hub_home, short_limits, server, models, reply, said
+) -> None:
+    server.v0_only = True
+    server.fetch_reply = reply
+    outcome = bounded(lambda: hubcore.list(f"git+{server.url}/lab/models.git@main"))
+    assert isinstance(outcome, HubError), repr(outcome)
+    assert said in str(outcome)
+    assert "\x1b" not in str(outcome)
 
 
 def test_short_sha_never_asks_for_pull_requests(hub_home, server, many_refs) -> None:

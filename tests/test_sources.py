@@ -164,6 +164,11 @@ def test_an_archive_query_that_names_the_file_is_part_of_its_identity(hub_home) 
         identify("https://host/hub.zip?version=2&sig=zz")[0] == "url:https://host/hub.zip?version=2"
     )
     assert identify("https://host/hub.zip?token=s3cret")[0] == "url:https://host/hub.zip"
+    assert identify("https://host/hub.zip?v=1;token=s3cret;jwt=x")[0] == (
+        "url:https://host/hub.zip?v=1"
+    )
+    old_style = "https://host/hub.zip?AWSAccessKeyId=K&Expires=1700000000&Signature=S"
+    assert identify(old_style)[0] == "url:https://host/hub.zip"
 
 
 def test_hosts_and_endpoints_are_part_of_identities(hub_home) -> None:

@@ -296,3 +296,38 @@ def test_host_is_refused_where_the_entry_names_its_own(untrusting, entry) -> Non
     assert not (untrusting / "trusted.json").exists()
     used = CliRunner().invoke(main, ["trust", "add", "--host", "ghe.example", "acme/models"])
     assert used.output == "trusted github:https://ghe.example/acme/models\n"
+
+
+def test_a_pinned_entry_never_reads_as_another_urls_identity(untrusting, servers, marker) -> None:
+    """`<identity>@<pin>` is how a pin is stored; an identity never holds a raw '@', so the
+    pin of `hub.zip?v=1` cannot trust the URL `hub.zip?v=1@<that pin>`."""
+    http_server, _, files = servers
+    zip_sha = hashlib.sha256((files / "hub.zip").read_bytes()).hexdigest()
+    base = f"{http_server.url}/files/hub.zip?v=1"
+    stored = CliRunner().invoke(main, ["trust", "add", f"{base}#sha256={zip_sha}"]).output
+    assert stored == f"trusted url:{base}@{zip_sha}\n"
+    other = f"url:{base}@{zip_sha}"
+    with pytest.raises(UntrustedRepoError, match="%40"):
+        hubcore.load(other, "version")
+    assert not marker.exists()
+
+
+def test_the_cli_stores_what_the_entry_names(untrusting, marker, tmp_path, monkeypatch) -> None:
+    """Each entry is normalized once: a registry in a folder whose name needs escaping in a
+    URI, or a GitLab group under a path, is stored as `load` checks it."""
+    from hubcore import registry
+
+    where = tmp_path / "my reg@x"
+    monkeypatch.setenv("HUBCORE_REGISTRY", str(where))
+    folder = tmp_path / "hub"
+    folder.mkdir()
+    (folder / "hubconf.py").write_text(hubconf(marker))
+    registry.open(str(where)).log("model", folder)
+    runner = CliRunner()
+    added = runner.invoke(main, ["trust", "add", "registry:model"])
+    assert added.output == f"trusted registry:{where.as_uri()}/model\n"
+    assert runner.invoke(main, ["load", "registry:model", "version"]).exit_code == 0
+    again = runner.invoke(main, ["trust", "add", added.output.split()[-1]])
+    assert again.output == added.output  # an identity reads back as itself
+    group = ["trust", "add", "--host", "https://ex.example/gitlab", "gitlab:grp"]
+    assert runner.invoke(main, group).output == "trusted gitlab:https://ex.example/gitlab/grp/\n"

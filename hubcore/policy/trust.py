@@ -304,14 +304,21 @@ def _owner_prefix(
 ) -> str | None:
     """The identity prefix of an owner or group entry, read by the one source with owners
     (``parse_prefix``) that understands it; ``None`` when none (or several) do."""
-    found: list[str] = []
-    for source in sources.values():
+    found: list[tuple[str, str]] = []
+    for name, source in sources.items():
         parse_prefix = getattr(source, "parse_prefix", None)
         if callable(parse_prefix):
             prefix = parse_prefix(text, options)
             if prefix:
-                found.append(str(prefix))
-    return found[0].rstrip("/") + "/" if len(found) == 1 else None
+                found.append((name, str(prefix)))
+    if len(found) != 1:
+        return None
+    name, prefix = found[0]
+    try:  # `github.com/acme/models` names a repository: written with its prefix, it is one
+        ref = parse_reference(f"{name}:{text.removeprefix(f'{name}:')}", sources, options=options)
+    except InvalidReferenceError:
+        return prefix.rstrip("/") + "/"
+    return ref.identity if ref.revision is None else prefix.rstrip("/") + "/"
 
 
 def _sources() -> Mapping[str, Source]:

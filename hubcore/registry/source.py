@@ -50,6 +50,11 @@ class RegistrySource(RemoteSource):
         body = text[len(_PREFIX) :]
         if "://" in body:
             where, _, named = body.rpartition("/")
+            if where.startswith("file://"):  # a folder's URI: %-escapes name its characters
+                from urllib.parse import urlsplit
+                from urllib.request import url2pathname
+
+                where = url2pathname(urlsplit(where).path)
             spec = parse_spec(decode_name(named))
             registry = _registry({**options, "registry": where})
         else:

@@ -303,9 +303,10 @@ _DEFAULT_PORTS = {"http": 80, "https": 443, "git": 9418, "ssh": 22, "ftp": 21}
 
 def canonical_url(url: str, *, keep_query: bool = False) -> str:
     """*url* as an identity: scheme and host lowercased, default port, user info (credentials),
-    fragment and query dropped, no trailing slash. With *keep_query* the query's parameters
-    that do not carry credentials stay (:func:`hubcore.store.http.public_query`): they often
-    name the file (``download?file=a.zip``), so URLs differing in them are different.
+    fragment and query dropped, no trailing slash, ``@`` written ``%40``. With *keep_query*
+    the query's parameters that do not carry credentials stay
+    (:func:`hubcore.store.http.public_query`): they often name the file
+    (``download?file=a.zip``), so URLs differing in them are different.
 
     Raises :class:`InvalidReferenceError` for a URL whose port is not a number, or that urllib
     cannot parse (an unclosed IPv6 ``[``).
@@ -333,7 +334,9 @@ def canonical_url(url: str, *, keep_query: bool = False) -> str:
         query = f"?{public_query(parts.query)}".rstrip("?")
     else:
         query = ""
-    return f"{scheme}://{host}{path}{query}"
+    # no '@' after the host: a trust entry pins a snapshot as `<identity>@<id>`, which an
+    # identity of its own must never spell (`hub.zip?v=1@<hex>` is another URL)
+    return f"{scheme}://{host}{path}{query}".replace("@", "%40")
 
 
 def _default_identity(ref: RepoRef) -> str:

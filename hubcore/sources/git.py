@@ -195,7 +195,13 @@ class GitSource(RemoteSource):
             pack = io.BytesIO()
             with _importing_ahead(_AFTER_FETCH, client):
                 self._guard(ref, lambda: client.fetch(wants, depth, pack))
-            return _unpack(pack.getbuffer())
+            try:
+                return _unpack(pack.getbuffer())
+            except Exception as exc:  # dulwich's checks of a pack raise assertions too
+                raise DownloadError(
+                    f"fetching {_shown(ref)} failed: the server sent a pack that cannot be "
+                    f"read ({type(exc).__name__}: {_words(exc)})"
+                ) from None
         from dulwich.repo import MemoryRepo
 
         repo = MemoryRepo()

@@ -539,6 +539,8 @@ def _read_v0_reply(packets: _Packets, sink: IO[bytes], *, sideband: bool) -> Non
 
 def _sideband(line: bytes, sink: IO[bytes]) -> None:
     """One side-band packet: band 1 is the pack, band 2 progress (dropped), band 3 an error."""
+    if not line:
+        return  # an empty packet carries nothing
     band, data = line[0], line[1:]
     if band == 1:
         sink.write(data)

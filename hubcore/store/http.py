@@ -860,7 +860,9 @@ _PIN_FRAGMENT = re.compile(r"^sha256=[0-9a-fA-F]{8,64}$")
 #: Query parameters that carry credentials (tokens, presigned-URL signatures, SAS keys).
 _SECRET_PARAM = re.compile(
     r"(?i)^(.*token.*|.*secret.*|.*password.*|.*credential.*|.*signature.*|sig|se|sp|sv|skoid|"
-    r"sktid|api[-_]?key|key|auth.*|code|policy|key-pair-id|x-amz-.*|x-goog-.*|x-oss-.*)$"
+    r"sktid|api[-_]?key|key|auth.*|code|policy|key-pair-id|x-amz-.*|x-goog-.*|x-oss-.*|jwt|"
+    # presigned URLs of the older forms (S3, GCS, OSS): a new one for every signing
+    r".*accesskeyid|googleaccessid|expires)$"
 )
 _SECRET_TEXT = re.compile(
     r"(?i)(?<!/)\b(token|private-token|authorization|password|passwd|secret)([=:]\s*)"
@@ -937,7 +939,7 @@ def public_query(query: str) -> str:
     SAS ``sig``, ...), in its order: what an identity of a URL keeps."""
     return "&".join(
         pair
-        for pair in query.split("&")
+        for pair in re.split("[&;]", query)  # ';' separates parameters for some servers
         if pair and not _SECRET_PARAM.match(unquote(pair.partition("=")[0]))
     )
 
