@@ -424,3 +424,28 @@ def test_git_smart_http_v0_fetch_dripped_headers(serve, v0_server) -> None:
     message = within_budget(lambda: hubcore.list(f"git+{url}@{'1' * 40}"))
     assert f"127.0.0.1:{server.port}" in message, message
     assert "smart HTTP" in message, message
+
+
+@pytest.mark.parametrize("status", [b"200 OK", b"404 Not Found"])
+def test_git_host_ref_listing_with_a_dripped_body(serve, monkeypatch, status: bytes) -> None:
+    """A GitHub/GitLab ref listing is read within the budget, whatever its status: the HTTP
+    client reads every body (not only downloads) as a download is read."""
+    monkeypatch.setenv("HUBCORE_ALLOW_HTTP", "127.0.0.1")
+    server = serve("drip", b"HTTP/1.1 " + status + b"\r\nContent-Length: 100000\r\n\r\n")
+    within_budget(lambda: hubcore.list(f"github:http://127.0.0.1:{server.port}/acme/models@main"))
+
+
+def test_an_error_body_cannot_outlast_the_budget(serve) -> None:
+    """The first line of a server's error body is a courtesy, read within the budget too:
+    the refusal comes within it, without the line it never finished sending."""
+    from hubcore.errors import HubError
+
+    server = serve("drip", b"HTTP/1.1 404 Not Found\r\nContent-Length: 100000\r\n\r\n")
+    finished = run_bounded(
+        lambda: hubcore.list(f"git+http://127.0.0.1:{server.port}/x.git@main"),
+        BUDGET + SLACK + 30,
+        "the stall budget did not end it",
+    )
+    assert finished.seconds < BUDGET + SLACK, finished.seconds
+    assert isinstance(finished.error, HubError), repr(finished.error)
+    assert "404" in str(finished.error)

@@ -183,7 +183,46 @@ def send(
         timeout = (settings.current().connect_timeout, settings.current().read_timeout)
     clock = clock or getattr(_local, "clock", None) or StallClock()  # hops share one budget
     with headers_charged_to(clock):
-        return _send(url, credentials, headers, stream, timeout, mirror, method, data)
+        response = _send(url, credentials, headers, True, timeout, mirror, method, data)
+    if not stream:  # requests would read it with the read timeout alone: a drip never ends
+        _read_whole(response, clock, timeout[1])
+    return response
+
+
+def _read_whole(response: requests.Response, clock: StallClock, read_timeout: float) -> None:
+    """Read the body of *response* into it (``.content``) within the stall budget of *clock*
+    (:func:`read_piece` with :meth:`StallClock.cap`): a server dripping its body is cut off
+    like a download. A spent budget is a ``requests.ReadTimeout`` naming it."""
+    import requests
+
+    pieces: list[bytes] = []
+
+    def arrived(count: int) -> None:
+        clock.arrived(count)
+        if clock.spent():
+            raise _BudgetSpent()
+
+    try:
+        while piece := read_piece(
+            response, 1 << 20, arrived, decode=True, wait=lambda: clock.cap(read_timeout)
+        ):
+            pieces.append(piece)
+    except Exception as exc:
+        response.close()
+        if isinstance(exc, _BudgetSpent) or clock.spent():
+            raise requests.ReadTimeout(
+                f"the body came slower than {MIN_PROGRESS >> 10} KiB within the stall budget "
+                f"(HUBCORE_STALL_BUDGET={clock.budget:g} s)"
+            ) from None
+        if isinstance(exc, requests.RequestException):
+            raise
+        raise requests.ConnectionError(str(exc)) from exc
+    response._content = b"".join(pieces)
+    response._content_consumed = True  # type: ignore[attr-defined]
+
+
+class _BudgetSpent(Exception):
+    """The stall budget ran out while a body was read."""
 
 
 @contextlib.contextmanager
@@ -729,8 +768,19 @@ def error_for(
 
 def _first_body_line(response: requests.Response) -> str:
     try:
-        # a streamed body is still unread; an unstreamed one was read into .content
-        head = response.raw.read(512, decode_content=True) or response.content[:512] or b""
+        # read into .content already (within the budget)?
+        if response._content_consumed:  # type: ignore[attr-defined]
+            head = (response.content or b"")[:512]
+        else:  # a streamed body, still unread: read as a download reads, within the budget
+            clock = getattr(_local, "clock", None) or StallClock()
+
+            def arrived(count: int) -> None:
+                clock.arrived(count)
+                if clock.spent():
+                    raise _BudgetSpent()
+
+            wait = settings.current().read_timeout
+            head = read_piece(response, 512, arrived, decode=True, wait=lambda: clock.cap(wait))
     except Exception:  # the body is a courtesy; the status already says enough
         return ""
     for line in re.sub(rb"<[^>]*>", b" ", head).splitlines():
@@ -803,6 +853,8 @@ def describe_failure(exc: BaseException, read_timeout: float | None = None) -> s
     if isinstance(exc, requests.ConnectTimeout | ConnectTimeoutError):
         return "timed out connecting"
     if isinstance(exc, requests.Timeout | Urllib3Timeout | socket.timeout | TimeoutError):
+        if "HUBCORE_STALL_BUDGET" in text:  # a body read within the budget (_read_whole)
+            return text
         quiet = f" (no data for {read_timeout:.3g} s)" if read_timeout else ""
         return f"timed out waiting for data{quiet}"
     if isinstance(exc, requests.exceptions.SSLError):
