@@ -23,7 +23,7 @@ import pytest
 import hubcore
 import hubcore.repo.dependencies
 from hubcore.compat import megengine_hub, torch_hub
-from hubcore.errors import DependencyError
+from hubcore.errors import DependencyError, InvalidReferenceError
 
 from .fileserver import FileServer
 from .gitserver import BareRepo, GitHostServer
@@ -369,3 +369,28 @@ def test_same_module_names_in_two_repositories_and_the_program(
     peer = torch_peer(prepared["torch_clash_a"], monkeypatch, tmp_path)
     with peer as hub, pytest.raises(ImportError, match="make"):
         hub.load(a, "model", source="local")
+
+
+def test_a_local_folder_handed_to_megengine_hub(hub_home, monkeypatch) -> None:
+    """A local clone's path as megengine.hub's ``repo_info``: the peer refuses it as invalid,
+    and so does the compatibility layer, before any source is asked (it once read the path
+    as the GitHub repository ``tmp/x``) and naming how to load a folder."""
+
+    def no_source(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a local path must never reach a source")
+
+    monkeypatch.setattr(hubcore.api, "open_locked", no_source)
+    folder = str(WILD / "mge_local_folder")
+    for call in (
+        lambda: megengine_hub.list(folder),
+        lambda: megengine_hub.load(folder, "tiny"),
+        lambda: megengine_hub.help(folder, "tiny"),
+    ):
+        with pytest.raises(InvalidReferenceError, match=r"hubcore\.load"):
+            call()
+    try:
+        from megengine import hub as peer
+    except ImportError:
+        return
+    with pytest.raises(Exception, match="is invalid"):
+        peer.list(folder)
