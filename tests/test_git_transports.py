@@ -319,6 +319,30 @@ def test_remote_text_is_made_safe_to_show(said: bytes, shown: str) -> None:
     assert flood == "x" * 100 + "... (4900 more characters)"
 
 
+@pytest.mark.parametrize("version", ["v2", "v0"])
+def test_ssh_lists_and_fetches_on_one_connection(
+    hub_home, short_limits, models, tmp_path, monkeypatch, version
+) -> None:
+    """Over SSH (and git://, the same client) a branch is picked from the refs the
+    connection lists and fetched on that connection: a v0 server sends its whole ref
+    advertisement on every connection, so a second one for the fetch would send it again. A
+    cached commit needs no pack at all."""
+    calls = tmp_path / "calls"
+    protocol = "" if version == "v2" else "unset GIT_PROTOCOL\n"
+    script = _script(
+        tmp_path, f'echo x >> "{calls}"\n{protocol}for last; do :; done\nexec sh -c "$last"\n'
+    )
+    monkeypatch.setenv("GIT_SSH_COMMAND", str(script))
+    ref = f"ssh://git@fake.invalid{models.bare}@main"
+    assert hubcore.load(ref, "which") == "one"
+    assert calls.read_text().count("x") == 1  # cold: one connection
+    models.commit({"hubconf.py": HUBCONF.replace("'one'", "'two'")}, "two")
+    assert hubcore.load(ref, "which") == "two"
+    assert calls.read_text().count("x") == 2  # a new commit: one connection again
+    assert hubcore.load(ref, "which") == "two"
+    assert calls.read_text().count("x") == 3  # cached: the listing only
+
+
 # -- item 3: one ref listing, and a small one --------------------------------------------------
 @pytest.fixture
 def many_refs(models: BareRepo) -> tuple[BareRepo, str]:

@@ -109,6 +109,10 @@ class GitSource(RemoteSource):
         """The commit *ref* names (one ref listing; a short sha is expanded by fetching), and
         how to write its tree: one fetch, under the cache's snapshot lock."""
         label = _label(ref)
+        revision = ref.revision
+        named = revision is None or not SHORT_SHA.match(revision.lower())
+        if not _is_http(ref.repo) and named and self.pinned(ref) is None:
+            return self._resolve_on_one_connection(ref, ctx)
         commit = self.pinned(ref) or self._resolve(ref)
         if commit is None:  # a short sha: only the fetched history can expand it
             store, found = self._fetch(ref, str(ref.revision))
@@ -120,6 +124,60 @@ class GitSource(RemoteSource):
             _write_tree(fetched, pinned, tree, label)
 
         return pinned, fill
+
+    def _resolve_on_one_connection(self, ref: RepoRef, ctx: FetchContext) -> Resolution:
+        """``git://`` and SSH: the branch or tag picked from the refs the connection lists,
+        and its commit fetched on that same connection unless the cache holds it (a v0 server
+        sends its whole ref advertisement on every connection: a second one for the fetch
+        would send it again)."""
+        from dulwich.repo import MemoryRepo
+
+        label = _label(ref)
+        picked: list[str] = []
+        repo = MemoryRepo()
+
+        def wants(refs: Mapping[bytes, bytes | None], depth: int | None = None) -> list[bytes]:
+            items = {k.decode(): v.decode() for k, v in refs.items() if v is not None}
+            listed = {k.removesuffix("^{}"): v for k, v in sorted(items.items(), key=_peeled_last)}
+            commit = pick_commit(listed, None, ref.revision, label)
+            assert commit is not None  # a name, not a short sha: found or RefNotFoundError
+            if _names_a_tag(listed, ref.revision):  # maybe annotated, its commit not listed
+                return []  # resolved the usual way below
+            picked.append(commit)
+            cached = ctx.cache.snapshot_dir(self.name, ref.location, commit).is_dir()
+            return [] if cached and not ctx.force_reload else [commit.encode()]
+
+        prefixes = [p.encode() for p in _prefixes(ref.revision)]
+        try:
+            self._call(
+                ref,
+                lambda client, path: client.fetch(
+                    path, repo, determine_wants=wants, depth=1, ref_prefix=prefixes
+                ),
+            )
+        except RefNotFoundError:
+            self._resolve(ref)  # lists the branches too, for the message
+            raise
+        if not picked:  # a tag: the listing that peels it, then the fetch
+            tagged = self._resolve(ref)
+            assert tagged is not None
+
+            def fill_tag(tree: Path) -> None:
+                fetched, _ = self._fetch(ref, tagged)
+                _write_tree(fetched, tagged, tree, label)
+
+            return tagged, fill_tag
+        commit = picked[0]
+
+        def fill(tree: Path) -> None:
+            store: Any = repo.object_store
+            try:
+                store[commit.encode()]
+            except KeyError:  # cached when listed, gone since: fetch it now
+                store, _ = self._fetch(ref, commit)
+            _write_tree(store, commit, tree, label)
+
+        return commit, fill
 
     # -- resolution ----------------------------------------------------------------------
     def _resolve(self, ref: RepoRef) -> str | None:
@@ -320,6 +378,15 @@ def _prefixes(revision: str | None) -> list[str]:
     if SHORT_SHA.match(revision.lower()):  # maybe a name, maybe the start of a tip's sha
         return [revision, *_TIPS]
     return [revision, f"refs/tags/{revision}", f"refs/heads/{revision}"]
+
+
+def _names_a_tag(refs: Mapping[str, str], revision: str | None) -> bool:
+    """Whether *revision* picks a tag in *refs*, as :func:`pick_commit` picks (tags first)."""
+    if revision is None:
+        return False
+    if revision in refs:
+        return revision.startswith("refs/tags/")
+    return f"refs/tags/{revision}" in refs
 
 
 def _named(refs: Mapping[str, str], revision: str) -> bool:
