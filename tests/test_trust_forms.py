@@ -16,7 +16,7 @@ from click.testing import CliRunner
 
 import hubcore
 from hubcore.cli import main
-from hubcore.errors import UntrustedRepoError
+from hubcore.errors import InvalidReferenceError, UntrustedRepoError
 
 from .gitserver import BareRepo, GitDaemon, GitHostServer
 
@@ -331,3 +331,15 @@ def test_the_cli_stores_what_the_entry_names(untrusting, marker, tmp_path, monke
     assert again.output == added.output  # an identity reads back as itself
     group = ["trust", "add", "--host", "https://ex.example/gitlab", "gitlab:grp"]
     assert runner.invoke(main, group).output == "trusted gitlab:https://ex.example/gitlab/grp/\n"
+
+
+def test_a_registry_url_with_credentials_names_every_version(untrusting) -> None:
+    """The registry's URL may carry credentials (`s3://KEY:SECRET@bucket/...`): the name
+    alone still means every version, and nothing secret is stored."""
+    from hubcore.policy import trust
+
+    assert trust.normalize_entry("registry:s3://KEY:S3CRET@bkt/reg/model") == (
+        "registry:s3://bkt/reg/model"
+    )
+    with pytest.raises(InvalidReferenceError, match="not 'prod'"):
+        trust.normalize_entry("registry:s3://KEY:S3CRET@bkt/reg/model:prod")

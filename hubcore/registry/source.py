@@ -72,7 +72,8 @@ class RegistrySource(RemoteSource):
 
     def names_default(self, ref: RepoRef) -> bool:
         """A bare ``registry:NAME`` names every version (its ``latest`` is implied)."""
-        return ":" not in ref.text[len(_PREFIX) :].rpartition("/")[2] and "@" not in ref.text
+        named = ref.text[len(_PREFIX) :].rpartition("/")[2]  # a registry URL may hold '@'
+        return ":" not in named and "@" not in named
 
     def is_snapshot_id(self, text: str) -> bool:
         """A version's digest (the 64 hex digits, as snapshot ids are written)."""
