@@ -9,6 +9,7 @@ Every call that could hang runs in a thread with a deadline, so a hang fails the
 
 from __future__ import annotations
 
+import contextlib
 import io
 import shutil
 import socket
@@ -341,6 +342,50 @@ def test_ssh_lists_and_fetches_on_one_connection(
     assert calls.read_text().count("x") == 2  # a new commit: one connection again
     assert hubcore.load(ref, "which") == "two"
     assert calls.read_text().count("x") == 3  # cached: the listing only
+    models.tag("ann")  # annotated: its commit is listed peeled (v0) or peeled after the fetch
+    models.tag("light", annotated=False)
+    for n, tag in enumerate(("ann", "light", "ann"), start=4):
+        assert hubcore.load(ref.replace("@main", f"@{tag}"), "which") == "two"
+        assert calls.read_text().count("x") == n, tag  # one connection each
+    with pytest.raises(RefNotFoundError, match="no branch or tag 'nosuch'"):
+        hubcore.list(ref.replace("@main", "@nosuch"))
+
+
+@pytest.mark.parametrize(
+    "pack", [b"PACKgarbage", b"PACK\x00\x00\x00\x02\x00\x00\x00\x01\x95\x0anotzlib"]
+)
+def test_an_unreadable_pack_over_git_protocol_is_a_hub_error(hub_home, short_limits, pack) -> None:
+    """A git:// server (dulwich's client) sending a pack that cannot be read: a hub error
+    naming it, not an internal one."""
+    sha = b"a" * 40
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(4)
+
+    def serve() -> None:
+        with contextlib.suppress(OSError):
+            conn, _ = listener.accept()
+            with conn:
+                conn.recv(65536)
+                caps = b"side-band-64k shallow ofs-delta symref=HEAD:refs/heads/main"
+                conn.sendall(
+                    _pkt(sha + b" HEAD\0" + caps + b"\n")
+                    + _pkt(sha + b" refs/heads/main\n")
+                    + b"0000"
+                )
+                conn.recv(65536)
+                reply = _pkt(b"shallow " + sha + b"\n") + b"0000" + _pkt(b"NAK\n")
+                conn.sendall(reply + _pkt(b"\x01" + pack) + b"0000")
+                time.sleep(0.5)
+
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        port = listener.getsockname()[1]
+        outcome = bounded(lambda: hubcore.list(f"git://127.0.0.1:{port}/x.git"))
+    finally:
+        listener.close()
+    assert isinstance(outcome, DownloadError), repr(outcome)
+    assert "a pack that cannot be read" in str(outcome)
 
 
 # -- item 3: one ref listing, and a small one --------------------------------------------------

@@ -21,6 +21,7 @@ import stat
 import sys
 import threading
 import time
+import zlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -134,15 +135,17 @@ class GitSource(RemoteSource):
 
         label = _label(ref)
         picked: list[str] = []
+        listed: dict[str, str] = {}
         repo = MemoryRepo()
 
         def wants(refs: Mapping[bytes, bytes | None], depth: int | None = None) -> list[bytes]:
             items = {k.decode(): v.decode() for k, v in refs.items() if v is not None}
-            listed = {k.removesuffix("^{}"): v for k, v in sorted(items.items(), key=_peeled_last)}
+            # a tag's peeled commit (``^{}``) wins where the server lists it
+            listed.update(
+                {k.removesuffix("^{}"): v for k, v in sorted(items.items(), key=_peeled_last)}
+            )
             commit = pick_commit(listed, None, ref.revision, label)
             assert commit is not None  # a name, not a short sha: found or RefNotFoundError
-            if _names_a_tag(listed, ref.revision):  # maybe annotated, its commit not listed
-                return []  # resolved the usual way below
             picked.append(commit)
             cached = ctx.cache.snapshot_dir(self.name, ref.location, commit).is_dir()
             return [] if cached and not ctx.force_reload else [commit.encode()]
@@ -156,26 +159,19 @@ class GitSource(RemoteSource):
                 ),
             )
         except RefNotFoundError:
-            self._resolve(ref)  # lists the branches too, for the message
+            if not any(name.startswith("refs/heads/") for name in listed):
+                self._resolve(ref)  # lists the branches too, for the message
             raise
-        if not picked:  # a tag: the listing that peels it, then the fetch
-            tagged = self._resolve(ref)
-            assert tagged is not None
-
-            def fill_tag(tree: Path) -> None:
-                fetched, _ = self._fetch(ref, tagged)
-                _write_tree(fetched, tagged, tree, label)
-
-            return tagged, fill_tag
-        commit = picked[0]
+        store: Any = repo.object_store
+        commit = _peeled(store, picked[0])  # an annotated tag listed without its commit
 
         def fill(tree: Path) -> None:
-            store: Any = repo.object_store
+            fetched = store
             try:
-                store[commit.encode()]
+                fetched[commit.encode()]
             except KeyError:  # cached when listed, gone since: fetch it now
-                store, _ = self._fetch(ref, commit)
-            _write_tree(store, commit, tree, label)
+                fetched, _ = self._fetch(ref, commit)
+            _write_tree(fetched, commit, tree, label)
 
         return commit, fill
 
@@ -302,6 +298,11 @@ class GitSource(RemoteSource):
                 raise RepoNotFoundError(f"{_shown(ref)} is not a git repository") from None
             if isinstance(exc, GitProtocolError | OSError | ValueError):
                 raise _failure(ref, exc) from None
+            if isinstance(exc, AssertionError | zlib.error):  # dulwich's checks of a pack
+                raise DownloadError(
+                    f"fetching {_shown(ref)} failed: the server sent a pack that cannot be "
+                    f"read ({type(exc).__name__}: {_words(exc)})"
+                ) from None
             if type(exc).__module__.split(".")[0] in ("requests", "urllib3"):
                 raise _failure(ref, exc) from None
             raise
@@ -380,13 +381,18 @@ def _prefixes(revision: str | None) -> list[str]:
     return [revision, f"refs/tags/{revision}", f"refs/heads/{revision}"]
 
 
-def _names_a_tag(refs: Mapping[str, str], revision: str | None) -> bool:
-    """Whether *revision* picks a tag in *refs*, as :func:`pick_commit` picks (tags first)."""
-    if revision is None:
-        return False
-    if revision in refs:
-        return revision.startswith("refs/tags/")
-    return f"refs/tags/{revision}" in refs
+def _peeled(store: Objects, sha: str) -> str:
+    """The commit *sha* names in *store*: itself, or what the tags it names point to (a sha
+    the store does not hold is taken as it is: a commit the cache holds)."""
+    for _ in range(16):  # a tag of a tag ...
+        try:
+            found = store[sha.encode()]
+        except KeyError:
+            return sha
+        if found.type_name != b"tag":
+            return sha
+        sha = found.object[1].decode()
+    return sha
 
 
 def _named(refs: Mapping[str, str], revision: str) -> bool:
