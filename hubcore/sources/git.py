@@ -252,10 +252,7 @@ class GitSource(RemoteSource):
             try:
                 return _unpack(pack.getbuffer())
             except Exception as exc:  # dulwich's checks of a pack raise assertions too
-                raise DownloadError(
-                    f"fetching {_shown(ref)} failed: the server sent a pack that cannot be "
-                    f"read ({type(exc).__name__}: {_words(exc)})"
-                ) from None
+                raise _unreadable_pack(ref, exc) from None
         from dulwich.repo import MemoryRepo
 
         repo = MemoryRepo()
@@ -299,10 +296,7 @@ class GitSource(RemoteSource):
             if isinstance(exc, GitProtocolError | OSError | ValueError):
                 raise _failure(ref, exc) from None
             if isinstance(exc, AssertionError | zlib.error):  # dulwich's checks of a pack
-                raise DownloadError(
-                    f"fetching {_shown(ref)} failed: the server sent a pack that cannot be "
-                    f"read ({type(exc).__name__}: {_words(exc)})"
-                ) from None
+                raise _unreadable_pack(ref, exc) from None
             if type(exc).__module__.split(".")[0] in ("requests", "urllib3"):
                 raise _failure(ref, exc) from None
             raise
@@ -437,6 +431,14 @@ def _root_cause(exc: BaseException) -> BaseException:
         if isinstance(current, gitproto.TransportTimeout) or getattr(current, "stderr_lines", None):
             return current  # the limit that fired / what the remote side wrote to stderr
     return current
+
+
+def _unreadable_pack(ref: RepoRef, exc: BaseException) -> DownloadError:
+    """The error for a pack the server sent that cannot be read (either transport)."""
+    return DownloadError(
+        f"fetching {_shown(ref)} failed: the server sent a pack that cannot be read "
+        f"({type(exc).__name__}: {_words(exc)})"
+    )
 
 
 def _words(exc: BaseException) -> str:

@@ -528,6 +528,11 @@ def _read_v0_reply(packets: _Packets, sink: IO[bytes], *, sideband: bool) -> Non
         for chunk in packets.rest():
             sink.write(chunk)
         return
+    _copy_sideband(packets, sink)
+
+
+def _copy_sideband(packets: _Packets, sink: IO[bytes]) -> None:
+    """Copy the side-band packets of a pack into *sink*, to the flush that ends them."""
     while True:
         line, head = packets.next()
         if line is None:
@@ -582,13 +587,7 @@ def _read_fetch_reply(packets: _Packets, sink: IO[bytes]) -> None:
         first = False
         if line is not None and line.rstrip(b"\n") == b"packfile":
             break
-    while True:
-        line, head = packets.next()
-        if line is None:
-            if head == _FLUSH:
-                return
-            continue
-        _sideband(line, sink)
+    _copy_sideband(packets, sink)
 
 
 _FETCH_SECTIONS = {
