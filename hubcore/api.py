@@ -344,7 +344,7 @@ def lock_references(
     from hubcore.repo.nested import nested_loads
     from hubcore.repo.pretrained import resolve_repo_weight_url
     from hubcore.store import transfer
-    from hubcore.store.http import redact, url_identity
+    from hubcore.store.redaction import redact, url_identity
 
     locked = []
     wanted: builtins.list[tuple[str, Mapping[str, Any], str | None]] = [

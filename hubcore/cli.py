@@ -68,7 +68,7 @@ def _hub_errors() -> Iterator[None]:
 
 
 def _fail(message: str) -> NoReturn:
-    from hubcore.store.http import redact
+    from hubcore.store.redaction import redact
 
     click.echo(f"error: {redact(' '.join(message.split()))}", err=True)
     sys.exit(1)
@@ -104,7 +104,7 @@ class _RedactingFilter(logging.Filter):
     lines, say) may name URLs with tokens in them."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        from hubcore.store.http import redact
+        from hubcore.store.redaction import redact
 
         message = record.getMessage()
         shown = redact(message)
@@ -409,7 +409,7 @@ def check_command(
     Runs no repository code; exits 1 when there are errors."""
     from hubcore import api
     from hubcore.policy.check import check_snapshot
-    from hubcore.store.http import redact
+    from hubcore.store.redaction import redact
 
     with _hub_errors():
         snapshot = api.open_repo(repo, source=source, host=host, commit=commit)
@@ -522,7 +522,7 @@ def cache_group() -> None:
 def cache_ls() -> None:
     """List cached repository snapshots and weight files with their sizes."""
     from hubcore.store.cache import get_cache
-    from hubcore.store.http import redact
+    from hubcore.store.redaction import redact
 
     cache = get_cache()
     snapshots, blobs = cache.snapshots(), cache.blobs()
@@ -632,7 +632,7 @@ def _entry_line(entry: Entrypoint) -> str:
 
 
 def _weights_lines(weights: WeightsInfo) -> list[str]:
-    from hubcore.store.http import redact
+    from hubcore.store.redaction import redact
 
     if not weights.known:
         return ["weights: declared, but not literal (known only when run)"]
@@ -703,7 +703,7 @@ def _watch_weights(applied: list[str]) -> Iterator[None]:
     repository archive), described by the download events."""
     from hubcore.plugins import get_plugins
     from hubcore.plugins.hookspecs import hookimpl
-    from hubcore.store.http import redact
+    from hubcore.store.redaction import redact
 
     fetched: dict[str, str] = {}
 

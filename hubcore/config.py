@@ -93,7 +93,7 @@ def parse_mirrors(user: settings.TomlFile, variable: str) -> dict[str, str]:
             try:
                 _ = urlsplit(url).port  # what rewriting and fetching would raise later
             except ValueError as exc:
-                from hubcore.store.http import redact  # http imports this module
+                from hubcore.store.redaction import redact
 
                 raise ConfigError(
                     f"{origin}: the mirror {role} {redact(url)!r} is not a valid URL: {exc}"

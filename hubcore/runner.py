@@ -185,7 +185,7 @@ class RunLock(Record):
     def weight_hashes(self, root: Path) -> dict[str, str]:
         """Weight URL (absolute, as fetched, credential-free) -> the recorded sha256."""
         from hubcore.store import transfer
-        from hubcore.store.http import url_identity
+        from hubcore.store.redaction import url_identity
 
         return {
             url_identity(transfer.normalize_url(w.url, root)): w.sha256 for w in self.entry.weights

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from hubcore.store.http import redact, url_identity
+from hubcore.store.redaction import redact, url_identity
 
 pytest.importorskip("hubcore_numpy_example")
 

@@ -33,7 +33,10 @@ FORBIDDEN = {
 #: The lazy imports an owner makes by design: events reach the plugin manager only when one is
 #: sent (the storage layer announces through events without importing it), and a bad mirror
 #: in the configuration is shown through the one redactor.
-OWNERS_LAZY = {"events": {"hubcore.plugins"}, "config": {"hubcore.store.http"}}
+OWNERS_LAZY = {
+    "events": {"hubcore.plugins"},
+    "config": {"hubcore.store.http", "hubcore.store.redaction"},
+}
 FORBIDDEN_FOR_OWNERS = (
     *OPERATIONS,
     "plugins",

@@ -177,3 +177,80 @@ def test_invalid_redirect_registration_is_reported(hub_home) -> None:
     loaded = plugins.load_plugins(extra=[("broken", Broken())])
     assert "not a hubcore.repo.redirects.Redirect" in (loaded.infos["broken"].error or "")
     assert all(isinstance(r, Redirect) for r in loaded.redirects)
+
+
+NAMED_REPLACEMENT = """
+CALLS = []
+
+def fetch(url):
+    CALLS.append(url)
+    return ("named", url)
+"""
+
+
+@pytest.fixture
+def named(hub_home, tmp_path, monkeypatch):
+    """fakehub.fetch redirected to ``fakehub_replacement:fetch``, named, not imported."""
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "fakehub.py").write_text(FAKEHUB)
+    (site / "fakehub_replacement.py").write_text(NAMED_REPLACEMENT)
+    monkeypatch.syspath_prepend(str(site))
+    for module in ("fakehub", "fakehub_replacement"):
+        monkeypatch.delitem(sys.modules, module, raising=False)
+
+    class Named:
+        @hookimpl
+        def hubcore_register_redirects(self, register):
+            register(Redirect("fakehub", "fetch", "fakehub_replacement:fetch"))
+
+    loaded = plugins.load_plugins(extra=[("named", Named())])
+    monkeypatch.setattr(plugins, "_plugins", loaded)
+    yield loaded
+    for module in ("fakehub", "fakehub_replacement"):
+        sys.modules.pop(module, None)
+
+
+def test_a_named_replacement_is_imported_by_its_first_call(named, make_hub_repo) -> None:
+    quiet = make_hub_repo({"hubconf.py": "import fakehub\n\ndef net():\n    return 1\n"})
+    assert hubcore.load(str(quiet), "net") == 1
+    assert named.infos["named"].ok
+    assert "fakehub_replacement" not in sys.modules  # patched in, never called: not imported
+    repo = make_hub_repo({"hubconf.py": HUBCONF_LOOKS_UP_AT_CALL}, name="calls")
+    assert hubcore.load(str(repo), "weights", url="a") == ("named", "a")
+    import fakehub
+    import fakehub_replacement
+
+    assert fakehub_replacement.CALLS == ["a"]
+    assert fakehub.fetch("b") == ("framework", "b")  # outside repository code: the original
+
+
+@pytest.mark.parametrize(
+    "replacement",
+    ["no_such_module_anywhere:fetch", "fakehub", "fakehub:", ":fetch", "fake hub:fetch", 42],
+)
+def test_a_replacement_that_names_nothing_is_refused_at_registration(
+    hub_home, tmp_path, monkeypatch, replacement
+) -> None:
+    (tmp_path / "fakehub.py").write_text(FAKEHUB)
+    monkeypatch.syspath_prepend(str(tmp_path))
+
+    class Misspelled:
+        @hookimpl
+        def hubcore_register_redirects(self, register):
+            register(Redirect("fakehub", "fetch", replacement))
+
+    loaded = plugins.load_plugins(extra=[("misspelled", Misspelled())])
+    error = loaded.infos["misspelled"].error or ""
+    assert "the redirect of fakehub.fetch names" in error
+    assert "package.module:function" in error
+    assert not [r for r in loaded.redirects if r.module == "fakehub"]
+
+
+def test_a_named_replacement_gone_after_registration_is_a_plugin_error(
+    named, make_hub_repo, tmp_path
+) -> None:
+    (tmp_path / "site" / "fakehub_replacement.py").write_text("def other():\n    pass\n")
+    repo = make_hub_repo({"hubconf.py": HUBCONF_LOOKS_UP_AT_CALL})
+    with pytest.raises(hubcore.errors.PluginError, match="fakehub_replacement:fetch"):
+        hubcore.load(str(repo), "weights", url="a")

@@ -42,6 +42,7 @@ NOT_FOR_LISTING = (
     "hubcore_megengine.hub",
     "hubcore_megengine.backend",
     "hubcore.compat.common",
+    "hubcore.store.http",
     "hubcore.policy.trust",
     "hubcore.repo.isolation",
     # loaded on the branch that needs them: a registry reference, a redirect, a lock file
@@ -162,6 +163,20 @@ def test_a_load_without_a_lock_file_does_not_read_lock_files(tmp_path: Path) -> 
     assert "hubcore.registry.names" not in modules
     assert "hubcore.policy.lock" not in modules
     assert "tomllib" not in modules
+    # a load that makes no request and calls no framework hub function imports neither the
+    # HTTP client nor the plugins' hub APIs (their redirects name them, hubcore.repo.redirects)
+    for module in NOT_FOR_A_PLAIN_LOAD:
+        assert module not in modules, f"a plain load imported {module}"
+
+
+NOT_FOR_A_PLAIN_LOAD = (
+    "requests",
+    "hubcore.store.http",
+    "hubcore.store.transfer",
+    "hubcore.compat.common",
+    "hubcore_torch.hub",
+    "hubcore_megengine.hub",
+)
 
 
 def test_find_lock_reads_a_lock_only_when_one_applies(

@@ -16,7 +16,7 @@ from hubcore.errors import (
 )
 from hubcore.sources import canonical_url, identify
 from hubcore.store import transfer
-from hubcore.store.http import redact
+from hubcore.store.redaction import redact
 
 
 def test_the_redactor_survives_what_urllib_cannot_parse() -> None:

@@ -36,7 +36,7 @@ from hubcore.policy.trust import TrustMode
 from hubcore.sources import Snapshot
 from hubcore.store import transfer
 from hubcore.store.files import atomic_copy
-from hubcore.store.http import url_identity
+from hubcore.store.redaction import url_identity
 
 __all__ = [
     "docstring",

@@ -15,7 +15,7 @@ def push_command(folder: str, destination: str) -> None:
     files first, the manifest last; a rerun resumes. Prints the pin (sha256:...)."""
     from hubcore.cli import _hub_errors
     from hubcore.packages.push import push
-    from hubcore.store.http import redact
+    from hubcore.store.redaction import redact
 
     with _hub_errors():
         pin = push(folder, destination)

@@ -39,7 +39,7 @@ from hubcore.packages.manifest import (
 )
 from hubcore.store import stores
 from hubcore.store.cache import get_cache
-from hubcore.store.http import redact
+from hubcore.store.redaction import redact
 
 __all__ = ["JOURNAL", "push"]
 

@@ -439,8 +439,9 @@ def _add_backend(plugins: Plugins, info: PluginInfo, backend: object) -> None:
 def _add_redirect(plugins: Plugins, info: PluginInfo, redirect: object) -> None:
     from hubcore.repo.redirects import Redirect
 
-    if not isinstance(redirect, Redirect) or not callable(redirect.replacement):
+    if not isinstance(redirect, Redirect):
         raise PluginError(f"{redirect!r} is not a hubcore.repo.redirects.Redirect")
+    redirect.check()
     plugins._redirects.append(redirect)
     info.redirects.append(f"{redirect.module}.{redirect.attribute}")
 

@@ -282,7 +282,7 @@ def call_backend(backend: Backend, doing: str, call: Callable[[], T]) -> T:
     except HubError:
         raise
     except Exception as exc:
-        from hubcore.store.http import redact
+        from hubcore.store.redaction import redact
 
         raise BackendError(f"{backend.name} could not {redact(doing)}: {redact(str(exc))}") from exc
 

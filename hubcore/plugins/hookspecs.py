@@ -87,10 +87,11 @@ def hubcore_register_redirects(register: Callable[[Redirect], None]) -> None:
     Call ``register(Redirect(module, attribute, replacement))`` for each, for example
     ``Redirect("torch.hub", "load_state_dict_from_url", ...)``. While hubcore imports a
     ``hubconf.py`` or runs an entrypoint, ``module.attribute`` is swapped for a shim that calls
-    *replacement* (which must keep the original's signature and return value) from repository
-    code and the original from anywhere else; the original is restored afterwards. The module
-    is not imported by hubcore: if it is not imported yet, it is patched when the repository
-    imports it. See :mod:`hubcore.repo.redirects`.
+    *replacement* (which must keep the original's signature and return value; a function, or
+    ``"package.module:function"`` naming one, imported by the first redirected call) from
+    repository code and the original from anywhere else; the original is restored afterwards.
+    The module is not imported by hubcore: if it is not imported yet, it is patched when the
+    repository imports it. See :mod:`hubcore.repo.redirects`.
     """
 
 

@@ -55,7 +55,7 @@ class LockedWeight(Record):
 
     entrypoint: str
     variant: str
-    url: str  # as declared, without credentials (hubcore.store.http.url_identity)
+    url: str  # as declared, without credentials (hubcore.store.redaction.url_identity)
     sha256: str
 
 

@@ -15,7 +15,7 @@ from hubcore.registry.core import Registry, Version
 from hubcore.registry.core import open as open_registry
 from hubcore.registry.history import change_text
 from hubcore.registry.names import parse_spec
-from hubcore.store.http import redact
+from hubcore.store.redaction import redact
 
 __all__ = ["registry"]
 

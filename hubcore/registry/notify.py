@@ -127,7 +127,7 @@ class Webhook:
 
     def scrub(self, text: str) -> str:
         """*text* with this webhook's URL, and any part of its path, replaced by its name."""
-        from hubcore.store.http import redact
+        from hubcore.store.redaction import redact
 
         parts = urlsplit(self.url)
         for secret in (self.url, parts.path, parts.query):
@@ -367,7 +367,7 @@ def pending(registry: Registry) -> list[dict[str, Any]]:
 def _safe(text: str) -> str:
     for hook in _configured_quietly():
         text = hook.scrub(text)
-    from hubcore.store.http import redact
+    from hubcore.store.redaction import redact
 
     return redact(text)
 

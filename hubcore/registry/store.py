@@ -137,7 +137,7 @@ def open_store(url: str, storage_options: Mapping[str, Any] | None = None) -> St
     if "file" in protocols or "local" in protocols:
         return LocalStore(Path(root))
     if "s3" in protocols and hasattr(fs, "call_s3"):
-        from hubcore.store.http import redact
+        from hubcore.store.redaction import redact
 
         return S3Store(opened, root, url=redact(ref.repo), identity=ref.location)
     raise UnsupportedStorageError(

@@ -21,15 +21,18 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import importlib
 import importlib.abc
 import importlib.machinery
+import importlib.util
 import sys
 import threading
 import types
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import Any, cast
 
 from hubcore import runcontext
+from hubcore.errors import PluginError
 from hubcore.records import Record
 
 __all__ = ["Redirect", "in_repository_code", "redirecting"]
@@ -39,12 +42,75 @@ class Redirect(Record):
     """Replace ``<module>.<attribute>`` by *replacement* while repository code runs.
 
     *replacement* must accept every call the original accepts (same signature) and return
-    what the original would.
+    what the original would. It is the function itself, or where to find it,
+    ``"package.module:function"``: then its module is imported on the first redirected call,
+    so a plugin whose replacements live in a heavy module (a framework's whole hub API) keeps
+    every load that never calls them from importing it.
     """
 
     module: str
     attribute: str
-    replacement: Callable[..., Any]
+    replacement: Callable[..., Any] | str
+
+    def check(self) -> None:
+        """Refuse a replacement that is neither callable nor ``"module:function"`` naming a
+        module that exists (found, not imported), with a :class:`PluginError`."""
+        target = self.replacement
+        if callable(target):
+            return
+        module, _, function = target.partition(":") if isinstance(target, str) else ("", "", "")
+        try:
+            found = _dotted(module) and _dotted(function)
+            found = found and importlib.util.find_spec(module) is not None
+        except (ImportError, ValueError):
+            found = False
+        if not found:
+            raise PluginError(
+                f"the redirect of {self.module}.{self.attribute} names {target!r}: give the "
+                "replacement function, or 'package.module:function' naming an installed module"
+            )
+
+    def resolve(self) -> Callable[..., Any]:
+        """The replacement function, imported if it is named; a :class:`PluginError` when
+        what it names cannot be imported."""
+        target = self.replacement
+        if callable(target):
+            return target
+        module, _, function = target.partition(":")
+        try:
+            named: Any = importlib.import_module(module)
+            for part in function.split("."):
+                named = getattr(named, part)
+        except (ImportError, AttributeError) as exc:
+            raise PluginError(
+                f"the replacement of {self.module}.{self.attribute}, {target!r}, cannot be "
+                f"imported ({type(exc).__name__}: {exc}); reinstall the plugin that registers "
+                "it, or block it (HUBCORE_BLOCK_PLUGINS)"
+            ) from exc
+        if not callable(named):
+            raise PluginError(
+                f"the replacement of {self.module}.{self.attribute}, {target!r}, is not "
+                "callable; reinstall the plugin that registers it, or block it"
+            )
+        return cast(Callable[..., Any], named)
+
+
+def _dotted(text: str) -> bool:
+    return all(part.isidentifier() for part in text.split("."))
+
+
+def _resolved(redirect: Redirect) -> Callable[..., Any]:
+    """The replacement of *redirect*: a named one is imported when first called."""
+    if callable(redirect.replacement):
+        return redirect.replacement
+    found: list[Callable[..., Any]] = []
+
+    def deferred(*args: Any, **kwargs: Any) -> Any:
+        if not found:
+            found.append(redirect.resolve())
+        return found[0](*args, **kwargs)
+
+    return deferred
 
 
 def in_repository_code() -> bool:
@@ -135,7 +201,7 @@ class _Patches:
         key = (redirect.module, redirect.attribute, id(original))
         shim = self._shims.get(key)
         if shim is None:
-            shim = self._shims[key] = _make_shim(original, redirect.replacement)
+            shim = self._shims[key] = _make_shim(original, _resolved(redirect))
         self._applied.append((module, redirect.attribute, original))
         setattr(module, redirect.attribute, shim)
 

@@ -183,8 +183,8 @@ class Source(Protocol):
 
 
 def redact_url(text: str) -> str:
-    """*text* without credentials: :func:`hubcore.store.http.redact`, the one redactor."""
-    from hubcore.store.http import redact
+    """*text* without credentials: :func:`hubcore.store.redaction.redact`, the one redactor."""
+    from hubcore.store.redaction import redact
 
     return redact(text)
 
@@ -305,7 +305,7 @@ def canonical_url(url: str, *, keep_query: bool = False) -> str:
     """*url* as an identity: scheme and host lowercased, default port, user info (credentials),
     fragment and query dropped, no trailing slash, ``@`` written ``%40``. With *keep_query*
     the query's parameters that do not carry credentials stay
-    (:func:`hubcore.store.http.public_query`): they often name the file
+    (:func:`hubcore.store.redaction.public_query`): they often name the file
     (``download?file=a.zip``), so URLs differing in them are different.
 
     Raises :class:`InvalidReferenceError` for a URL whose port is not a number, or that urllib
@@ -329,7 +329,7 @@ def canonical_url(url: str, *, keep_query: bool = False) -> str:
             f"{redact_url(url)!r} has '.' or '..' in its path; write the path it leads to"
         )
     if keep_query and parts.query:
-        from hubcore.store.http import public_query
+        from hubcore.store.redaction import public_query
 
         query = f"?{public_query(parts.query)}".rstrip("?")
     else:

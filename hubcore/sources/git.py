@@ -451,10 +451,11 @@ def _words(exc: BaseException) -> str:
 
 
 def _shown(ref: RepoRef) -> str:
-    """:func:`_label`, a very long URL cut in its middle (:func:`hubcore.store.http.shown_url`)."""
-    from hubcore.store import http
+    """:func:`_label`, a very long URL cut in its middle
+    (:func:`hubcore.store.redaction.shown_url`)."""
+    from hubcore.store.redaction import shown_url
 
-    return http.shown_url(_label(ref))
+    return shown_url(_label(ref))
 
 
 def _peeled_last(item: tuple[str, str]) -> tuple[bool, str]:
@@ -473,9 +474,9 @@ def _plain_git_url(text: str) -> bool:
 
 
 def _label(ref: RepoRef) -> str:
-    from hubcore.store import http
+    from hubcore.store.redaction import redact
 
-    return http.redact(ref.repo) + (f"@{ref.revision}" if ref.revision else "")
+    return redact(ref.repo) + (f"@{ref.revision}" if ref.revision else "")
 
 
 def _unpack(pack: memoryview) -> Objects:

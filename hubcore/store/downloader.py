@@ -162,7 +162,7 @@ class HttpDownload:
 
     *credentials* (else the URL's user info) authenticate to their own origin only; *label*
     names the download in messages (default: the URL as
-    :func:`~hubcore.store.http.shown_url` shows it); *resource* and *token_hint* go to
+    :func:`~hubcore.store.redaction.shown_url` shows it); *resource* and *token_hint* go to
     :func:`hubcore.store.http.error_for` (a repository archive that is missing is a missing
     repository)."""
 

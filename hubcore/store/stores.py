@@ -48,7 +48,7 @@ from urllib.parse import urlsplit
 from hubcore import settings
 from hubcore.errors import ConfigError, DownloadError, causes
 from hubcore.records import Record
-from hubcore.store.http import redact
+from hubcore.store.redaction import redact
 
 __all__ = [
     "RANGE",

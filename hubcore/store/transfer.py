@@ -107,7 +107,7 @@ def fetch(
     the cache is consulted. *revalidate* asks the server (one metadata request) whether a
     cached URL changed, by ETag or Last-Modified; without it a cached URL is trusted, as
     torch.hub does. Mirrors apply to the request, never to the cache key, and the cache
-    records URLs without credentials (:func:`hubcore.store.http.url_identity`). *sha256_prefix*
+    records URLs without credentials (:func:`hubcore.store.redaction.url_identity`). *sha256_prefix*
     (torch.hub's ``check_hash`` and ``hash_prefix``) must start the sha256 of transferred
     bytes; like a wrong *sha256*, a mismatch caches nothing. A URL already cached is
     returned as it is: check its prefix. *resource* ``"repository"`` (a repository's archive)

@@ -30,15 +30,8 @@ def hubcore_register_redirects(register: Callable[[Redirect], None]) -> None:
     of other repositories through hubcore (both the package and the module
     that defines them, as repositories import either)."""
     from hubcore.repo.redirects import Redirect
-    from hubcore_megengine import hub as megengine_hub
 
+    names = ("pretrained", "load_serialized_obj_from_url", "load", "list", "help", "import_module")
     for module in ("megengine.hub", "megengine.hub.hub"):
-        register(Redirect(module, "pretrained", megengine_hub.pretrained))
-        register(
-            Redirect(
-                module, "load_serialized_obj_from_url", megengine_hub.load_serialized_obj_from_url
-            )
-        )
-        # nested hub loads: another repository, through hubcore's sources, cache and trust
-        for name in ("load", "list", "help", "import_module"):
-            register(Redirect(module, name, getattr(megengine_hub, name)))
+        for name in names:  # named, not imported: see hubcore_torch's plugin
+            register(Redirect(module, name, f"hubcore_megengine.hub:{name}"))

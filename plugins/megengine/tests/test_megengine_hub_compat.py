@@ -219,7 +219,7 @@ def test_megengine_hub_api_lives_in_this_plugin(hub_home) -> None:
 
     assert public.__all__ == megengine_hub.__all__
     assert all(getattr(public, name) is getattr(megengine_hub, name) for name in public.__all__)
-    targets = {(r.module, r.attribute): r.replacement for r in get_plugins().redirects}
+    targets = {(r.module, r.attribute): r.resolve() for r in get_plugins().redirects}
     assert targets[("megengine.hub", "pretrained")] is megengine_hub.pretrained
     assert (
         targets[("megengine.hub.hub", "load_serialized_obj_from_url")]

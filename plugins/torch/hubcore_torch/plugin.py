@@ -32,11 +32,11 @@ def hubcore_register_redirects(register: Callable[[Redirect], None]) -> None:
     old name, which older repositories still call.
     """
     from hubcore.repo.redirects import Redirect
-    from hubcore_torch import hub as torch_hub
 
-    register(Redirect("torch.hub", "load_state_dict_from_url", torch_hub.load_state_dict_from_url))
-    # nested hub loads: another repository, through hubcore's sources, cache, trust and lock
-    for name in ("load", "list", "help"):
-        register(Redirect("torch.hub", name, getattr(torch_hub, name)))
-    register(Redirect("torch.hub", "download_url_to_file", torch_hub.download_url_to_file))
-    register(Redirect("torch.utils.model_zoo", "load_url", torch_hub.load_state_dict_from_url))
+    # named, not imported: hubcore_torch.hub (and the download engine beneath it) is imported
+    # by the first redirected call, so a load that makes none never pays for it
+    for name in ("load_state_dict_from_url", "download_url_to_file", "load", "list", "help"):
+        register(Redirect("torch.hub", name, f"hubcore_torch.hub:{name}"))
+    register(
+        Redirect("torch.utils.model_zoo", "load_url", "hubcore_torch.hub:load_state_dict_from_url")
+    )

@@ -217,7 +217,7 @@ def test_torch_hub_api_lives_in_this_plugin(hub_home) -> None:
 
     assert torch_hub.__all__ == hub.__all__
     assert all(getattr(torch_hub, name) is getattr(hub, name) for name in hub.__all__)
-    targets = {(r.module, r.attribute): r.replacement for r in get_plugins().redirects}
+    targets = {(r.module, r.attribute): r.resolve() for r in get_plugins().redirects}
     assert targets[("torch.hub", "load_state_dict_from_url")] is hub.load_state_dict_from_url
     assert targets[("torch.hub", "download_url_to_file")] is hub.download_url_to_file
     assert targets[("torch.utils.model_zoo", "load_url")] is hub.load_state_dict_from_url
