@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import re
 import threading
 import types
 from collections.abc import Iterator, Mapping, Sequence
@@ -30,6 +29,7 @@ from hubcore.errors import (
     OfflineError,
 )
 from hubcore.events import notify
+from hubcore.patterns import later
 from hubcore.plugins import get_plugins
 from hubcore.records import Record, replace
 from hubcore.repo.discovery import discover_hubconf
@@ -63,7 +63,7 @@ _importers_lock = threading.Lock()
 # An immutable snapshot always reads the same; a met requirement stays met in this process.
 _discovered: dict[tuple[Path, str], HubconfInfo] = {}
 _dependencies_met: set[tuple[str, ...]] = set()
-_COMMITISH = re.compile(r"^[0-9a-fA-F]{7,64}$")
+_COMMITISH = later(r"^[0-9a-fA-F]{7,64}$")
 
 
 def parse_repo(
@@ -197,7 +197,7 @@ def _lock_entry(lockfile: LockFile, ref: RepoRef) -> LockedRepo | None:
     explicit commit) the entry that recorded that commit."""
     identity = ref.identity
     same_repo = [(e, revision) for e, (i, revision) in _keyed(lockfile) if i == identity]
-    pinned = ref.revision.lower() if ref.revision and _COMMITISH.match(ref.revision) else None
+    pinned = ref.revision.lower() if ref.revision and _COMMITISH().match(ref.revision) else None
     for entry, revision in same_repo:
         if revision == ref.revision:
             if pinned and not entry.snapshot.startswith(pinned):
@@ -207,7 +207,7 @@ def _lock_entry(lockfile: LockFile, ref: RepoRef) -> LockedRepo | None:
                     "regenerate the lock"
                 )
             return entry
-    if ref.revision and _COMMITISH.match(ref.revision):
+    if ref.revision and _COMMITISH().match(ref.revision):
         for entry, _ in same_repo:
             if entry.snapshot.startswith(ref.revision.lower()):
                 return entry

@@ -15,7 +15,7 @@ import pytest
 
 CORE = Path(__file__).resolve().parents[1] / "hubcore"
 #: Owners of one concern each, used by every layer; they import no layer above the store.
-OWNERS = ("errors", "records", "settings", "config", "runcontext", "events")
+OWNERS = ("errors", "records", "settings", "config", "runcontext", "events", "patterns")
 #: The top layer, the operations: the public API, the runner that applies trust, lock and
 #: isolation when repository code runs, and the command line.
 OPERATIONS = ("api", "runner", "cli")
@@ -124,6 +124,7 @@ def test_the_tree_shows_the_layers() -> None:
         "config",
         "runcontext",
         "events",
+        "patterns",
     }, top
 
 

@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import sys
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -42,6 +41,7 @@ from typing import Any, Literal
 
 from hubcore import runcontext, settings
 from hubcore.errors import HubError, InvalidReferenceError, UntrustedRepoError
+from hubcore.patterns import later
 from hubcore.sources import RepoRef, Snapshot, Source, parse_reference, redact_url
 from hubcore.store.cache import Cache, get_cache
 
@@ -62,7 +62,7 @@ TRUST_FILE = "trusted.json"
 #: Version 2: entries are identities that name their host.
 TRUST_FORMAT = 2
 #: An entry pinned as stored: ``<identity>@<snapshot id>`` (hex, or a source's own prefix).
-_PIN = re.compile(r"^(?P<repo>.+)@(?P<pin>(?:[a-z0-9]+[:-])?[0-9a-f]{32,})$")
+_PIN = later(r"^(?P<repo>.+)@(?P<pin>(?:[a-z0-9]+[:-])?[0-9a-f]{32,})$")
 #: How each built-in source's references pin one snapshot (what `trust add` takes).
 _PIN_FORMS = {
     "url": "<archive URL>#sha256=<64 hex digits>",
@@ -107,7 +107,7 @@ _PROBE_HOST = "host-probe.invalid"
 def _normalized(text: str, host: str | None) -> str:
     sources = _sources()
     options: dict[str, Any] = {"host": host, "git_host": host} if host else {}
-    pinned = _PIN.match(text)
+    pinned = _PIN().match(text)
     if pinned and "#" not in text:  # `<reference or identity>@<snapshot id>`, as stored
         found = _pinned_entry(pinned["repo"], pinned["pin"], sources, options)
         if found is not None:

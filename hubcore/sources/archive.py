@@ -13,12 +13,12 @@ not a folder). The identity is the URL without credentials, query or fragment.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urldefrag, urlsplit
 
 from hubcore.errors import InvalidReferenceError
+from hubcore.patterns import later
 from hubcore.plugins.hookspecs import hookimpl
 from hubcore.sources import Claim, FetchContext, RepoRef, Source, canonical_url
 from hubcore.sources.remote import RemoteSource, Resolution
@@ -26,7 +26,7 @@ from hubcore.sources.remote import RemoteSource, Resolution
 __all__ = ["ArchiveSource"]
 
 ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz")
-_PIN = re.compile(r"^sha256=([0-9a-fA-F]{64})$")
+_PIN = later(r"^sha256=([0-9a-fA-F]{64})$")
 
 
 class ArchiveSource(RemoteSource):
@@ -55,7 +55,7 @@ class ArchiveSource(RemoteSource):
             return None
         pin = None
         if fragment:
-            match = _PIN.match(fragment)
+            match = _PIN().match(fragment)
             if not match:
                 raise InvalidReferenceError(
                     f"{text!r}: the only fragment understood is #sha256=<64 hex digits>"

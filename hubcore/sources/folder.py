@@ -24,7 +24,6 @@ also accepts as a reference).
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -38,6 +37,7 @@ from hubcore.errors import (
     LockMismatchError,
     RepoNotFoundError,
 )
+from hubcore.patterns import later
 from hubcore.plugins.hookspecs import hookimpl
 from hubcore.sources import Claim, FetchContext, RepoRef, Source, canonical_url
 from hubcore.sources.remote import RemoteSource, Resolution
@@ -48,9 +48,9 @@ if TYPE_CHECKING:
     from hubcore.store import stores
 
 #: A model package's digest, the only revision a folder on a store has.
-_PIN = re.compile(r"^sha256:[0-9a-f]{64}$")
+_PIN = later(r"^sha256:[0-9a-f]{64}$")
 #: The snapshot id of an unpinned folder: a hash of its listing.
-_LISTING_ID = re.compile(r"^listing-[0-9a-f]{32}$")
+_LISTING_ID = later(r"^listing-[0-9a-f]{32}$")
 #: Files of a folder copied at once (object stores answer each request slowly, not narrowly).
 COPIES = 8
 #: HTTP has no folder listing, so an http(s) URL is never a folder of files.
@@ -86,7 +86,7 @@ class FolderSource(RemoteSource):
             return None
         repo = body.rstrip("/")
         revision = options.get("commit")
-        if revision is not None and not _PIN.match(str(revision)):
+        if revision is not None and not _PIN().match(str(revision)):
             raise InvalidReferenceError(
                 f"{text!r} is a folder on a store, which has no commits: pin a model package "
                 "with revision='sha256:<package digest>' (what `hubcore push` prints)"
@@ -106,11 +106,11 @@ class FolderSource(RemoteSource):
 
     def pinned(self, ref: RepoRef) -> str | None:
         """A model package pinned by its digest (``sha256:<hex>``) is its own snapshot id."""
-        return ref.revision if ref.revision and _PIN.match(ref.revision) else None
+        return ref.revision if ref.revision and _PIN().match(ref.revision) else None
 
     def is_snapshot_id(self, text: str) -> bool:
         """A package digest (``sha256:<hex>``) or the hash of a listing (``listing-<hex>``)."""
-        return bool(_PIN.match(text) or _LISTING_ID.match(text))
+        return bool(_PIN().match(text) or _LISTING_ID().match(text))
 
     def resolve(self, ref: RepoRef, ctx: FetchContext) -> Resolution:
         """List the folder once: the hash of the listing (names, sizes, tags) is the id, or

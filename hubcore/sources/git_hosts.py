@@ -35,6 +35,7 @@ from hubcore.errors import (
     OfflineError,
     RefNotFoundError,
 )
+from hubcore.patterns import later
 from hubcore.plugins.hookspecs import hookimpl
 from hubcore.sources import (
     Claim,
@@ -67,10 +68,10 @@ logger = logging.getLogger(__name__)
 
 SHORT_SHA = re.compile(r"^[0-9a-f]{7,39}$")
 # GitHub owners are letters, digits and hyphens (no dots), so ``host/owner/repo`` is unambiguous.
-_OWNER_REPO = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*/[A-Za-z0-9_.][A-Za-z0-9_.-]*$")
-_OWNER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
-_HOST = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?(?::[0-9]{1,5})?$")
-_GROUP_PATH = re.compile(r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$")
+_OWNER_REPO = later(r"^[A-Za-z0-9][A-Za-z0-9_-]*/[A-Za-z0-9_.][A-Za-z0-9_.-]*$")
+_OWNER = later(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
+_HOST = later(r"^[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?(?::[0-9]{1,5})?$")
+_GROUP_PATH = later(r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$")
 
 
 def _never_called(tree: Path) -> None:
@@ -229,7 +230,7 @@ class GitHostSource(RemoteSource):
         return repo, revision or None
 
     def _valid_path(self, repo: str) -> bool:
-        return bool(_OWNER_REPO.match(repo))
+        return bool(_OWNER_REPO().match(repo))
 
     def _ref(
         self, repo: str, revision: str | None, text: str, options: Mapping[str, Any]
@@ -279,7 +280,7 @@ class GitHostSource(RemoteSource):
     bare_owners = False
 
     def _valid_prefix(self, path: str) -> bool:
-        return bool(_GROUP_PATH.match(path)) and ".." not in path.split("/")
+        return bool(_GROUP_PATH().match(path)) and ".." not in path.split("/")
 
     # -- hosts, URLs, credentials ------------------------------------------------------------------
     def base_url(self, ref: RepoRef) -> str:
@@ -456,7 +457,7 @@ class GitHubSource(GitHostSource):
         return path.strip("/").lower()  # GitHub owner and repository names ignore case
 
     def _valid_prefix(self, path: str) -> bool:
-        return bool(_OWNER.match(path) or _OWNER_REPO.match(path))
+        return bool(_OWNER().match(path) or _OWNER_REPO().match(path))
 
     def _is_public_github(self, ref: RepoRef) -> bool:
         return urlsplit(self.base_url(ref)).netloc == "github.com"
@@ -513,7 +514,7 @@ class GitLabSource(GitHostSource):
 
 def _is_host(segment: str) -> bool:
     """Whether a path segment names a host (``ghe.example``, ``localhost:8080``)."""
-    match = _HOST.match(segment)
+    match = _HOST().match(segment)
     return bool(match) and ("." in segment or ":" in segment or segment == "localhost")
 
 
@@ -527,7 +528,7 @@ def _bare_github(text: str) -> bool:
     if "://" in text or text.startswith("/"):  # an absolute path is a folder, never owner/repo
         return False
     repo = re.split(r"[@:]", text, maxsplit=1)[0]
-    return bool(_OWNER_REPO.match(repo.strip("/").removesuffix(".git")))
+    return bool(_OWNER_REPO().match(repo.strip("/").removesuffix(".git")))
 
 
 def _keep_copy(source: Path, target: Path) -> None:

@@ -49,7 +49,6 @@ import functools
 import json
 import logging
 import os
-import re
 import stat
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -59,6 +58,7 @@ from urllib.parse import unquote
 
 from hubcore import config, settings
 from hubcore.errors import CacheError, HubError
+from hubcore.patterns import later
 from hubcore.records import Record, asdict
 from hubcore.store.files import atomic_write_json
 
@@ -82,9 +82,9 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 CHUNK = 1 << 20
-_SAFE_COMPONENT = re.compile(r"[^A-Za-z0-9._-]+")
-_HEX64 = re.compile(r"^[0-9a-f]{64}$")
-_PLAIN = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]*$")
+_SAFE_COMPONENT = later(r"[^A-Za-z0-9._-]+")
+_HEX64 = later(r"^[0-9a-f]{64}$")
+_PLAIN = later(r"^[A-Za-z0-9_-][A-Za-z0-9._-]*$")
 _PLAIN_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-")
 _MAX_COMPONENT = 120
 # Names with a meaning inside a repository folder; a key component never takes one of them.
@@ -94,7 +94,7 @@ _ATTEMPTS = 8  # of an operation that keeps failing while cache entries are bein
 
 def is_sha256(text: object) -> bool:
     """Whether *text* is a sha256 hex digest as hubcore writes them (64 lower-case hex)."""
-    return isinstance(text, str) and _HEX64.match(text) is not None
+    return isinstance(text, str) and _HEX64().match(text) is not None
 
 
 def safe_component(text: str) -> str:
@@ -103,7 +103,7 @@ def safe_component(text: str) -> str:
     Lossy (``~alice`` and ``alice`` give the same name); the cache itself names folders with
     the injective :func:`folder_name`.
     """
-    cleaned = _SAFE_COMPONENT.sub("_", text).strip("._") or "_"
+    cleaned = _SAFE_COMPONENT().sub("_", text).strip("._") or "_"
     return cleaned[:120]
 
 
@@ -116,7 +116,7 @@ def folder_name(text: str) -> str:
     """
     import hashlib
 
-    if _PLAIN.match(text) and text not in _RESERVED and len(text) <= _MAX_COMPONENT:
+    if _PLAIN().match(text) and text not in _RESERVED and len(text) <= _MAX_COMPONENT:
         return text
     if not text:
         return "%"
@@ -205,7 +205,7 @@ class Cache(Record):
 
     def blob_path(self, sha256: str) -> Path:
         """Where the blob with this sha256 lives (it may not exist)."""
-        if not _HEX64.match(sha256):
+        if not _HEX64().match(sha256):
             raise ValueError(f"not a sha256 hex digest: {sha256!r}")
         return self.root / "blobs" / "sha256" / sha256[:2] / sha256
 
@@ -570,7 +570,7 @@ class Cache(Record):
             for entry in _entries(Path(shard.path)):
                 name = entry.name
                 try:
-                    if not (_HEX64.match(name) and entry.is_file(follow_symlinks=False)):
+                    if not (_HEX64().match(name) and entry.is_file(follow_symlinks=False)):
                         logger.warning("skipping %s: not a weight file", entry.path)
                         continue
                     st = entry.stat(follow_symlinks=False)
@@ -633,7 +633,7 @@ class Cache(Record):
                 continue
             freed, count = freed + size, count + 1
         for record in (self.root / "verified" / "sha256").glob("*/*.json"):
-            if _HEX64.match(record.stem) and not self.blob_path(record.stem).exists():
+            if _HEX64().match(record.stem) and not self.blob_path(record.stem).exists():
                 record.unlink(missing_ok=True)
         for litter in _entries(self.root / "tmp"):
             try:

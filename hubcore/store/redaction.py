@@ -11,6 +11,8 @@ import functools
 import re
 from urllib.parse import unquote, urlsplit, urlunsplit
 
+from hubcore.patterns import later
+
 __all__ = ["SHOWN_URL", "public_query", "redact", "shown_url", "url_identity"]
 
 #: How long a URL may be in a message before its middle is cut.
@@ -27,23 +29,23 @@ def shown_url(url: str, limit: int = SHOWN_URL) -> str:
     return f"{shown[:keep]}...{shown[-keep:]}"
 
 
-_URL_IN_TEXT = re.compile(r"\b[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>]*[^\s'\"<>.,;:)]")
-_PIN_FRAGMENT = re.compile(r"^sha256=[0-9a-fA-F]{8,64}$")
+_URL_IN_TEXT = later(r"\b[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>]*[^\s'\"<>.,;:)]")
+_PIN_FRAGMENT = later(r"^sha256=[0-9a-fA-F]{8,64}$")
 #: Query parameters that carry credentials (tokens, presigned-URL signatures, SAS keys).
-_SECRET_PARAM = re.compile(
+_SECRET_PARAM = later(
     r"(?i)^(.*token.*|.*secret.*|.*password.*|.*credential.*|.*signature.*|sig|se|sp|sv|skoid|"
     r"sktid|api[-_]?key|key|auth.*|code|policy|key-pair-id|x-amz-.*|x-goog-.*|x-oss-.*|jwt|"
     # presigned URLs of the older forms (S3, GCS, OSS): a new one for every signing
     r".*accesskeyid|googleaccessid|expires)$"
 )
-_SECRET_TEXT = re.compile(
+_SECRET_TEXT = later(
     r"(?i)(?<!/)\b(token|private-token|authorization|password|passwd|secret)([=:]\s*)"
     r"(?:(?:basic|bearer|token)\s+)?[^\s,;&]+"
 )
 
 
-_USERINFO_IN_TEXT = re.compile(r"(?<![\w.%+-])[\w.%+-]+:[^\s/@:'\"]+@(?=[\w\[])")
-_QUERY_IN_TEXT = re.compile(r"(/[^\s?\"'<>]*)\?[^\s\"'<>]+")
+_USERINFO_IN_TEXT = later(r"(?<![\w.%+-])[\w.%+-]+:[^\s/@:'\"]+@(?=[\w\[])")
+_QUERY_IN_TEXT = later(r"(/[^\s?\"'<>]*)\?[^\s\"'<>]+")
 
 
 def redact(text: str) -> str:
@@ -66,12 +68,12 @@ def _redact_short(text: str) -> str:
 
 def _redact(text: str) -> str:
     if "://" in text:
-        text = _URL_IN_TEXT.sub(_shown_url, text)
+        text = _URL_IN_TEXT().sub(_shown_url, text)
     if "?" in text:  # a request line or path with a query (``GET /w.pth?X-Amz-...``)
-        text = _QUERY_IN_TEXT.sub(r"\1", text)
+        text = _QUERY_IN_TEXT().sub(r"\1", text)
     if "@" in text:  # user info a library quoted without its scheme (``"KEY:SECRET@bucket"``)
-        text = _USERINFO_IN_TEXT.sub("", text)
-    return _SECRET_TEXT.sub(r"\1\2<hidden>", text)
+        text = _USERINFO_IN_TEXT().sub("", text)
+    return _SECRET_TEXT().sub(r"\1\2<hidden>", text)
 
 
 def _shown_url(match: re.Match[str]) -> str:
@@ -81,7 +83,7 @@ def _shown_url(match: re.Match[str]) -> str:
         scheme, _, rest = re.split(r"[?#]", match.group(0), maxsplit=1)[0].partition("://")
         netloc, slash, path = rest.partition("/")
         return f"{scheme}://{_without_userinfo(netloc)}{slash}{path}"
-    fragment = parts.fragment if _PIN_FRAGMENT.match(parts.fragment) else ""
+    fragment = parts.fragment if _PIN_FRAGMENT().match(parts.fragment) else ""
     return urlunsplit((parts.scheme, _without_userinfo(parts.netloc), parts.path, "", fragment))
 
 
@@ -112,7 +114,7 @@ def public_query(query: str) -> str:
     return "&".join(
         pair
         for pair in re.split("[&;]", query)  # ';' separates parameters for some servers
-        if pair and not _SECRET_PARAM.match(unquote(pair.partition("=")[0]))
+        if pair and not _SECRET_PARAM().match(unquote(pair.partition("=")[0]))
     )
 
 
