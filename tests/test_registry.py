@@ -298,6 +298,20 @@ def test_unsupported_filesystem_is_named() -> None:
         registry.open("memory://somewhere/registry")
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "memory://user:secretpw@somewhere/registry?token=secretq",
+        "nosuchfs://user:secretpw@somewhere/registry?token=secretq",
+    ],
+)
+def test_a_refused_registry_url_is_named_without_its_credentials(url: str) -> None:
+    with pytest.raises(registry.RegistryError) as caught:
+        registry.open(url)
+    assert "somewhere/registry" in str(caught.value)
+    assert "secret" not in str(caught.value)
+
+
 def test_hash_reuse_when_size_and_mtime_unchanged(
     hub_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

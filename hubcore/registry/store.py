@@ -121,15 +121,17 @@ def open_store(url: str, storage_options: Mapping[str, Any] | None = None) -> St
     from hubcore import config
     from hubcore.errors import HubError
     from hubcore.sources.folder import FolderSource
+    from hubcore.store.redaction import redact
     from hubcore.store.stores import open_store as open_filesystem
 
+    shown = redact(url)  # messages never carry the URL's user info or query
     try:
         ref = FolderSource().parse(url, {"storage_options": dict(storage_options or {})})
     except HubError as exc:
-        raise RegistryError(f"cannot open the registry at {url}: {exc}") from None
+        raise RegistryError(f"cannot open the registry at {shown}: {exc}") from None
     if ref is None:
         raise UnsupportedStorageError(
-            f"cannot open the registry at {url}: fsspec knows no filesystem for it"
+            f"cannot open the registry at {shown}: fsspec knows no filesystem for it"
         )
     opened = open_filesystem(config.rewrite_url(ref.repo), ref.options.get("storage_options"))
     fs, root = opened.fs, opened.path.rstrip("/")
@@ -137,11 +139,9 @@ def open_store(url: str, storage_options: Mapping[str, Any] | None = None) -> St
     if "file" in protocols or "local" in protocols:
         return LocalStore(Path(root))
     if "s3" in protocols and hasattr(fs, "call_s3"):
-        from hubcore.store.redaction import redact
-
         return S3Store(opened, root, url=redact(ref.repo), identity=ref.location)
     raise UnsupportedStorageError(
-        f"the registry cannot be kept on {type(fs).__name__} ({url}): it offers no create-only "
+        f"the registry cannot be kept on {type(fs).__name__} ({shown}): it offers no create-only "
         "write or compare-and-swap that hubcore knows. Use a local or network folder, or S3 "
         "(or a store with an S3-compatible endpoint that honours If-None-Match and If-Match)."
     )
