@@ -109,6 +109,16 @@ def test_no_command_shows_or_stores_url_credentials(tmp_path, file_server) -> No
             "https://drive.example/uc",
             "https://drive.example/uc?id=A",
         ),
+        (
+            "https://edge.example/w.pth?hdnts=exp=1~hmac=ab&hmac=cd&session_id=s&file=w",
+            "https://edge.example/w.pth",
+            "https://edge.example/w.pth?file=w",
+        ),
+        (  # an Azure SAS: every field but the object's own parameters changes per signing
+            "https://a.blob.example/c/w.pth?sv=1&ss=b&srt=o&sp=r&se=2&st=1&spr=https&sr=b&sig=S",
+            "https://a.blob.example/c/w.pth",
+            "https://a.blob.example/c/w.pth",
+        ),
         ("git+ssh://git@host/r.git", "git+ssh://host/r.git", "git+ssh://host/r.git"),
         ("acme/models:main", "acme/models:main", "acme/models:main"),
     ],

@@ -36,7 +36,9 @@ _SECRET_PARAM = later(
     r"(?i)^(.*token.*|.*secret.*|.*password.*|.*credential.*|.*signature.*|sig|se|sp|sv|skoid|"
     r"sktid|api[-_]?key|key|auth.*|code|policy|key-pair-id|x-amz-.*|x-goog-.*|x-oss-.*|jwt|"
     # presigned URLs of the older forms (S3, GCS, OSS): a new one for every signing
-    r".*accesskeyid|googleaccessid|expires)$"
+    r".*accesskeyid|googleaccessid|expires|"
+    # HMAC and edge tokens (Akamai), sessions, and the rest of an Azure SAS (new every signing)
+    r"hmac|hdnts|session|session[-_]?id|st|spr|srt|ss|sr|sdd)$"
 )
 _SECRET_TEXT = later(
     r"(?i)(?<!/)\b(token|private-token|authorization|password|passwd|secret)([=:]\s*)"
