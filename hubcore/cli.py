@@ -475,9 +475,11 @@ _TRUST_HOST = click.option(
 def trust_add(entries: tuple[str, ...], host: str | None) -> None:
     """Trust ENTRIES, written in any form `hubcore load` accepts: an owner (acme,
     github:ghe.example/acme), a repository (acme/models, gitlab:group/sub/repo,
-    git+https://host/x.git, git://host/x.git, https://host/hub.zip, s3://bucket/hub) or one
-    commit of it (acme/models@<full sha>). Each is stored as the repository's identity,
-    which names its host and never holds credentials."""
+    git+https://host/x.git, git://host/x.git, https://host/hub.zip, s3://bucket/hub,
+    registry:NAME) or one snapshot of it, pinned as its source writes snapshots:
+    acme/models@<full commit sha>, https://host/hub.zip@<sha256 of the archive>,
+    s3://bucket/hub@sha256:<digest>, registry:NAME@sha256:<digest>. Each is stored as the
+    repository's identity, which names its host and never holds credentials."""
     from hubcore.policy import trust
 
     with _hub_errors():
