@@ -487,6 +487,25 @@ DYNAMIC = {
         "globals()[",
     ),
     "star": ("from torchvision.models import *\n", 1, "torchvision.models"),
+    # in a block's header: the expression runs although no statement of the body does
+    "if_test": ("import zoo\nif globals().update(zoo.registry):\n    pass\n", 2, "globals()"),
+    "elif_test": (
+        "import zoo\nif zoo.old:\n    pass\nelif vars().update(zoo.registry):\n    pass\n",
+        4,
+        "vars().update",
+    ),
+    "with_item": (
+        "import contextlib, zoo\nwith contextlib.nullcontext(globals().update(zoo.r)):\n"
+        "    pass\n",
+        2,
+        "globals().update",
+    ),
+    "except_type": (
+        "import sys\ntry:\n    pass\n"
+        "except (setattr(sys.modules[__name__], 'net', print) or Exception):\n    pass\n",
+        4,
+        "setattr(sys.modules[__name__]",
+    ),
 }
 
 

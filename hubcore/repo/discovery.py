@@ -1207,7 +1207,9 @@ def _top_level_statements(body: list[ast.stmt]) -> Iterator[_Statement]:
     """Statements at module level, descending into if/try/with blocks (without recursion: a
     long ``elif`` chain nests deeply), each with the names it must not rebind (an ``except``
     handler's, which its ``try`` body binds) and, for a statement that never runs on import
-    (under ``if __name__ == "__main__":`` or ``if TYPE_CHECKING:``), the reason."""
+    (under ``if __name__ == "__main__":`` or ``if TYPE_CHECKING:``), the reason. The
+    expressions a block's header runs (an ``if`` test, a ``with`` item, an ``except`` type)
+    come as expression statements where they run, so every rule reads them too."""
     pending: list[tuple[Iterator[ast.stmt], frozenset[str], str | None]] = [
         (iter(body), frozenset(), None)
     ]
@@ -1218,20 +1220,32 @@ def _top_level_statements(body: list[ast.stmt]) -> Iterator[_Statement]:
             pending.pop()
         elif isinstance(stmt, ast.If):
             skip_body, skip_else = _never_runs(stmt.test)
-            # pushed in reverse: the body is read first
+            # pushed in reverse: the test runs first, then the body is read
             pending.append((iter(stmt.orelse), protected, never or skip_else))
             pending.append((iter(stmt.body), protected, never or skip_body))
+            pending.append((iter([_header(stmt.test)]), protected, never))
         elif isinstance(stmt, ast.Try | getattr(ast, "TryStar", ast.Try)):
-            handlers = [s for handler in stmt.handlers for s in handler.body]
+            handlers = [
+                s
+                for handler in stmt.handlers
+                for s in ([_header(handler.type)] if handler.type else []) + handler.body
+            ]
             in_body = protected | frozenset(_bound_names(stmt.body))
             pending.append((iter(stmt.finalbody), protected, never))
             pending.append((iter(stmt.orelse), protected, never))
             pending.append((iter(handlers), in_body, never))
             pending.append((iter(stmt.body), protected, never))
-        elif isinstance(stmt, _BLOCKS):
+        elif isinstance(stmt, _BLOCKS):  # with, async with
             pending.append((iter(stmt.body), protected, never))
+            items = [_header(item.context_expr) for item in stmt.items]
+            pending.append((iter(items), protected, never))
         else:
             yield stmt, protected, never
+
+
+def _header(expr: ast.expr) -> ast.stmt:
+    """A block header's expression as the statement it amounts to (where it runs)."""
+    return ast.copy_location(ast.Expr(value=expr), expr)
 
 
 def _never_runs(test: ast.expr) -> tuple[str | None, str | None]:
