@@ -495,8 +495,7 @@ DYNAMIC = {
         "vars().update",
     ),
     "with_item": (
-        "import contextlib, zoo\nwith contextlib.nullcontext(globals().update(zoo.r)):\n"
-        "    pass\n",
+        "import contextlib, zoo\nwith contextlib.nullcontext(globals().update(zoo.r)):\n    pass\n",
         2,
         "globals().update",
     ),
