@@ -254,3 +254,45 @@ def test_a_named_replacement_gone_after_registration_is_a_plugin_error(
     repo = make_hub_repo({"hubconf.py": HUBCONF_LOOKS_UP_AT_CALL})
     with pytest.raises(hubcore.errors.PluginError, match="fakehub_replacement:fetch"):
         hubcore.load(str(repo), "weights", url="a")
+
+
+def test_a_broken_replacement_module_is_the_plugins_error_and_runs_once(
+    hub_home, tmp_path, monkeypatch, make_hub_repo
+) -> None:
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "fakehub.py").write_text(FAKEHUB)
+    (site / "broken_replacement.py").write_text(
+        "import builtins\nbuiltins.BROKEN_RUNS = getattr(builtins, 'BROKEN_RUNS', 0) + 1\n"
+        "raise RuntimeError('the plugin module is broken')\n"
+    )
+    monkeypatch.syspath_prepend(str(site))
+    for module in ("fakehub", "broken_replacement"):
+        monkeypatch.delitem(sys.modules, module, raising=False)
+
+    class Broken:
+        @hookimpl
+        def hubcore_register_redirects(self, register):
+            register(Redirect("fakehub", "fetch", "broken_replacement:fetch"))
+
+    loaded = plugins.load_plugins(extra=[("broken-replacement", Broken())])
+    monkeypatch.setattr(plugins, "_plugins", loaded)
+    repo = make_hub_repo({"hubconf.py": HUBCONF_LOOKS_UP_AT_CALL})
+    import builtins
+
+    for _ in range(2):
+        with pytest.raises(hubcore.errors.PluginError, match="RuntimeError: the plugin module"):
+            hubcore.load(str(repo), "weights", url="a")
+    assert builtins.BROKEN_RUNS == 1
+    del builtins.BROKEN_RUNS
+    sys.modules.pop("fakehub", None)
+
+
+def test_checking_a_named_replacement_imports_nothing(hub_home, tmp_path, monkeypatch) -> None:
+    package = tmp_path / "heavy_framework_for_test"
+    package.mkdir()
+    (package / "__init__.py").write_text("raise RuntimeError('imported at registration')\n")
+    (package / "hub.py").write_text("def fetch(url):\n    return url\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    Redirect("fakehub", "fetch", "heavy_framework_for_test.hub:fetch").check()
+    assert "heavy_framework_for_test" not in sys.modules

@@ -1197,9 +1197,6 @@ def discover_hubconf(root: Path) -> HubconfInfo:
 
 # -- helpers ------------------------------------------------------------------------------------
 
-_BLOCKS = (ast.If, ast.Try, getattr(ast, "TryStar", ast.Try), ast.With, ast.AsyncWith)
-
-
 _Statement = tuple[ast.stmt, frozenset[str], str | None]
 
 
@@ -1235,7 +1232,7 @@ def _top_level_statements(body: list[ast.stmt]) -> Iterator[_Statement]:
             pending.append((iter(stmt.orelse), protected, never))
             pending.append((iter(handlers), in_body, never))
             pending.append((iter(stmt.body), protected, never))
-        elif isinstance(stmt, _BLOCKS):  # with, async with
+        elif isinstance(stmt, ast.With | ast.AsyncWith):
             pending.append((iter(stmt.body), protected, never))
             items = [_header(item.context_expr) for item in stmt.items]
             pending.append((iter(items), protected, never))

@@ -32,7 +32,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any, cast
 
 from hubcore import runcontext
-from hubcore.errors import PluginError
+from hubcore.errors import HubError, PluginError
 from hubcore.records import Record
 
 __all__ = ["Redirect", "in_repository_code", "redirecting"]
@@ -53,15 +53,17 @@ class Redirect(Record):
     replacement: Callable[..., Any] | str
 
     def check(self) -> None:
-        """Refuse a replacement that is neither callable nor ``"module:function"`` naming a
-        module that exists (found, not imported), with a :class:`PluginError`."""
+        """Refuse a replacement that is neither callable nor ``"module:function"`` whose
+        top-level package is installed, with a :class:`PluginError`. Nothing is imported: the
+        rest of the name is checked by :meth:`resolve`, on the first redirected call."""
         target = self.replacement
         if callable(target):
             return
         module, _, function = target.partition(":") if isinstance(target, str) else ("", "", "")
         try:
             found = _dotted(module) and _dotted(function)
-            found = found and importlib.util.find_spec(module) is not None
+            # the top level only: finding a submodule would import its packages
+            found = found and importlib.util.find_spec(module.partition(".")[0]) is not None
         except (ImportError, ValueError):
             found = False
         if not found:
@@ -72,25 +74,26 @@ class Redirect(Record):
 
     def resolve(self) -> Callable[..., Any]:
         """The replacement function, imported if it is named; a :class:`PluginError` when
-        what it names cannot be imported."""
+        what it names cannot be imported (whatever its module raises) or is not callable."""
         target = self.replacement
         if callable(target):
             return target
         module, _, function = target.partition(":")
+        problem = "is not callable"
         try:
             named: Any = importlib.import_module(module)
             for part in function.split("."):
                 named = getattr(named, part)
-        except (ImportError, AttributeError) as exc:
-            raise PluginError(
-                f"the replacement of {self.module}.{self.attribute}, {target!r}, cannot be "
-                f"imported ({type(exc).__name__}: {exc}); reinstall the plugin that registers "
-                "it, or block it (HUBCORE_BLOCK_PLUGINS)"
-            ) from exc
+        except HubError:
+            raise
+        except Exception as exc:  # the plugin's module is broken, not the repository
+            problem = f"cannot be imported ({type(exc).__name__}: {exc})"
+            named = None
         if not callable(named):
             raise PluginError(
-                f"the replacement of {self.module}.{self.attribute}, {target!r}, is not "
-                "callable; reinstall the plugin that registers it, or block it"
+                f"the replacement of {self.module}.{self.attribute}, {target!r}, {problem}; "
+                "reinstall the plugin that registers it, or block it (HUBCORE_BLOCK_PLUGINS; "
+                "`hubcore plugins` lists each plugin's redirects)"
             )
         return cast(Callable[..., Any], named)
 
@@ -104,10 +107,17 @@ def _resolved(redirect: Redirect) -> Callable[..., Any]:
     if callable(redirect.replacement):
         return redirect.replacement
     found: list[Callable[..., Any]] = []
+    failed: list[PluginError] = []
 
     def deferred(*args: Any, **kwargs: Any) -> Any:
+        if failed:  # a broken module is not run again on every call
+            raise failed[0]
         if not found:
-            found.append(redirect.resolve())
+            try:
+                found.append(redirect.resolve())
+            except PluginError as exc:
+                failed.append(exc)
+                raise
         return found[0](*args, **kwargs)
 
     return deferred
