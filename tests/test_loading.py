@@ -85,6 +85,31 @@ def test_sys_path_manipulating_hubconf_is_contained(hub_home, make_hub_repo) -> 
     assert "srcmod" not in sys.modules
 
 
+def test_packages_of_a_virtual_environment_inside_the_project_stay_imported(
+    hub_home, make_hub_repo, monkeypatch
+) -> None:
+    """A project loading itself with its own ``.venv`` inside the folder (uv's default): what
+    the repository imports from the user's site-packages is the user's, not a stray module."""
+    repo = make_hub_repo(
+        {
+            "hubconf.py": """
+                import venvpkg_for_test
+
+                def get():
+                    import venvpkg_for_test as again
+                    return venvpkg_for_test.VALUE, again is venvpkg_for_test
+            """,
+            ".venv/lib/site-packages/venvpkg_for_test.py": "VALUE = 7\n",
+        }
+    )
+    monkeypatch.syspath_prepend(str(repo / ".venv" / "lib" / "site-packages"))
+    monkeypatch.delitem(sys.modules, "venvpkg_for_test", raising=False)
+    assert hubcore.load(str(repo), "get") == (7, True)
+    installed = sys.modules["venvpkg_for_test"]
+    assert hubcore.load(str(repo), "get") == (7, True)
+    assert sys.modules["venvpkg_for_test"] is installed
+
+
 def test_local_repo_edits_are_picked_up(hub_home, make_hub_repo) -> None:
     repo = make_hub_repo(
         {"hubconf.py": "from helper import v\n", "helper.py": "def v():\n    return 1\n"}

@@ -114,7 +114,7 @@ class RepoImporter:
             finally:
                 _FINDER.running.pop()
                 self._remember_paths(sys.path, saved_path)
-                self._collect_stray(_added_since(before))
+                self._collect_stray(_added_since(before), saved_path)
                 for name in self._stray:
                     previous = shadowed.get(name)
                     if previous is None:
@@ -224,14 +224,39 @@ class RepoImporter:
             if entry not in saved and entry not in self._extra_paths and self.contains(entry):
                 self._extra_paths.append(entry)
 
-    def _collect_stray(self, new_names: set[str]) -> None:
+    def _collect_stray(self, new_names: set[str], users_path: list[str]) -> None:
+        """Move aside the modules the repository's code imported by their plain names from
+        inside the repository folder. A module found on the user's own ``sys.path`` entries
+        inside the folder (a virtual environment in the project, ``.venv``) is the user's:
+        it stays, as any installed package does."""
+        users_roots: list[str] | None = None
         for name in new_names:
             if name == self.package or name.startswith(PRIVATE_PREFIX):
                 continue
             module = sys.modules.get(name)
             file = getattr(module, "__file__", None)
-            if module is not None and file and self.contains(file):
+            if module is None or not file or not self.contains(file):
+                continue
+            if users_roots is None:
+                users_roots = self._users_roots(users_path)
+            where = _located(file)
+            if not any(where.startswith(root) for root in users_roots):
                 self._stray[name] = module
+
+    def _users_roots(self, users_path: list[str]) -> list[str]:
+        """The user's ``sys.path`` entries inside the repository folder but its root (and
+        the entries the repository's code added), each ending with a separator."""
+        root = str(self.root)
+        roots = []
+        for entry in users_path:
+            if not isinstance(entry, str) or entry in self._extra_paths:
+                continue
+            if not self.contains(entry):
+                continue
+            real = _located(os.path.abspath(entry or os.curdir))
+            if real != root:
+                roots.append(real.rstrip(os.sep) + os.sep)
+        return roots
 
     def contains(self, path: str) -> bool:
         """Whether *path* lies inside the repository folder (remembered per path)."""
