@@ -135,3 +135,23 @@ def test_redactor_covers_free_text_and_request_lines() -> None:
         assert secret not in shown
     assert "https://h/x" in shown
     assert "GET /w.pth HTTP/1.1" in shown
+
+
+@pytest.mark.parametrize(
+    "said",
+    [
+        "signature=s3cr3tvalue rejected",
+        "secret=s3cr3tvalue rejected",
+        "passwd: s3cr3tvalue rejected",
+        "Authorization: Bearer s3cr3tvalue rejected",
+        "token=s3cr3tvalue rejected",
+    ],
+)
+def test_library_errors_and_messages_hide_the_same_secrets(said: str) -> None:
+    """A library's error text (``describe_failure``) and any message (``redact``) go through
+    one set of rules: a word one of them hides, the other hides too."""
+    from hubcore.store.http import describe_failure
+
+    assert "s3cr3tvalue" not in redact(said)
+    assert "s3cr3tvalue" not in describe_failure(RuntimeError(said))
+    assert "rejected" in describe_failure(RuntimeError(said))

@@ -50,7 +50,7 @@ from hubcore.errors import (
     causes,
 )
 from hubcore.store.addresses import is_internal_host
-from hubcore.store.redaction import public_query, redact, shown_url, url_identity
+from hubcore.store.redaction import public_query, redact, shown_url, shown_urls, url_identity
 
 if TYPE_CHECKING:
     import requests
@@ -879,15 +879,13 @@ def _cause(exc: BaseException, kind: type[HubError]) -> HubError | None:
     return next((e for e in causes(exc) if isinstance(e, kind)), None)
 
 
-_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"()<>]+")
-_SECRET = re.compile(r"(?i)(token|authorization|password|signature)[=:]\s*\S+")
-
-
 def _scrub(text: str) -> str:
+    """A library's error text as a message shows it: through the one redactor, without
+    requests' "with url: ..." (the message names the URL), with query strings of bare file
+    names dropped too and long URLs cut in their middle."""
     text = re.sub(r"with url: \S+", "", text)
-    text = _URL.sub(lambda m: shown_url(redact(m.group())), text)
-    text = re.sub(r"\?[^\s'\"()]*", "", text)  # query strings of bare paths
-    return _SECRET.sub(r"\1=<hidden>", text)
+    text = re.sub(r"\?[^\s'\"()]*", "", redact(text))  # query strings of bare paths
+    return shown_urls(text)
 
 
 def _printable(text: str | None) -> str:

@@ -13,10 +13,15 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 from hubcore.patterns import later
 
-__all__ = ["SHOWN_URL", "public_query", "redact", "shown_url", "url_identity"]
+__all__ = ["SHOWN_URL", "public_query", "redact", "shown_url", "shown_urls", "url_identity"]
 
 #: How long a URL may be in a message before its middle is cut.
 SHOWN_URL = 160
+
+
+def shown_urls(text: str, limit: int = SHOWN_URL) -> str:
+    """*text* with every URL in it redacted and cut as :func:`shown_url` shows one."""
+    return _URL_IN_TEXT().sub(lambda m: shown_url(m.group(), limit), text)
 
 
 def shown_url(url: str, limit: int = SHOWN_URL) -> str:
@@ -41,7 +46,7 @@ _SECRET_PARAM = later(
     r"hmac|hdnts|session|session[-_]?id|st|spr|srt|ss|sr|sdd)$"
 )
 _SECRET_TEXT = later(
-    r"(?i)(?<!/)\b(token|private-token|authorization|password|passwd|secret)([=:]\s*)"
+    r"(?i)(?<!/)\b(token|private-token|authorization|password|passwd|secret|signature)([=:]\s*)"
     r"(?:(?:basic|bearer|token)\s+)?[^\s,;&]+"
 )
 
