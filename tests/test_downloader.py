@@ -392,6 +392,17 @@ def test_a_host_never_reached_fails_at_once(hub_home, caplog, where, why) -> Non
     assert "retrying" not in caplog.text  # not taken for a passing network hiccup
 
 
+@pytest.mark.parametrize("url", ["http:///w.bin", "https://user:pw@/w.bin", "http://:8080/w"])
+def test_a_url_without_a_host_is_refused_at_once(hub_home, caplog, url) -> None:
+    import logging
+
+    caplog.set_level(logging.INFO, logger="hubcore")
+    with pytest.raises(DownloadError, match="names no host") as info:
+        hubcore.download(url)
+    assert "pw" not in str(info.value)
+    assert "retrying" not in caplog.text
+
+
 def test_a_dripping_server_cannot_outlast_the_stall_budget(hub_home, monkeypatch) -> None:
     """One byte every 0.2 s never trips a read timeout; the budget still ends it."""
     import socket

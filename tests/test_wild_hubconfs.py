@@ -92,6 +92,16 @@ FIXTURES = {
     ),
     "torch_main_block": Fixture("torch", (Call("detector_tiny", (True,)),)),
     "torch_import_fallback": Fixture("torch", (Call("linear", (), {"pretrained": True}),)),
+    "torch_nested_backbone": Fixture("torch", (Call("backbone", (True,)),)),
+    # its load needs the backbone repository from a git server: see the nested-load tests
+    "torch_nested_hub_load": Fixture("torch", ()),
+    "torch_unreachable_weights": Fixture(
+        "torch",
+        (
+            Call("refused", (), pretrained=False),  # without weights nothing is fetched
+            Call("unresolvable", (False,), pretrained=False),
+        ),
+    ),
     "mge_package": Fixture("megengine", (Call("tiny", (True,)),)),
     "mge_shadowing_configs": Fixture(
         "megengine",
@@ -140,6 +150,15 @@ def weights_server(tmp_path_factory) -> Iterator[FileServer]:
     server.stop()
 
 
+def refusing_port() -> int:
+    """A loopback port nothing listens on (bound once, then closed): connections are refused."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 @pytest.fixture(scope="module")
 def wild_root(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("wild")
@@ -155,6 +174,7 @@ def prepared(wild_root, weights_server) -> dict[str, Path]:
         shutil.copytree(WILD / name, target)
         for file in target.rglob("*.py"):
             text = file.read_text().replace("@@WEIGHTS@@", weights_server.url)
+            text = text.replace("@@REFUSING@@", f"127.0.0.1:{refusing_port()}")
             file.write_text(text.replace("@@HASHED@@", hashed[0] if hashed else "none.pth"))
         folders[name] = target
     if (weights_server.folder / "linear.pth").is_file():
@@ -394,3 +414,117 @@ def test_a_local_folder_handed_to_megengine_hub(hub_home, monkeypatch) -> None:
         return
     with pytest.raises(Exception, match="is invalid"):
         peer.list(folder)
+
+
+# -- a repository that loads another one through torch.hub.load (issue 12, pattern 3) ----------
+
+NESTED_INNER = "wild/torch_nested_backbone"
+
+
+@pytest.fixture
+def nested(prepared, git_server, hub_home, monkeypatch, tmp_path) -> Path:
+    """The depth repository as a local folder; the backbone repository it names
+    (``wild/torch_nested_backbone``, a GitHub reference) on the loopback git server, which
+    hubcore reaches through a mirror of github.com."""
+    framework_or_skip("torch")
+    monkeypatch.setenv(
+        "HUBCORE_MIRRORS",
+        f"https://github.com/={git_server.url}/;https://codeload.github.com/={git_server.url}/",
+    )
+    monkeypatch.setenv("HUBCORE_TRUST", NESTED_INNER)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))
+    git_server.reset_log()
+    return prepared["torch_nested_hub_load"]
+
+
+def nested_peer(prepared, monkeypatch, tmp_path) -> Any:
+    """torch.hub, with its GitHub download replaced by the fixture folders by name."""
+    hub = pytest.importorskip("torch.hub")
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home-peer"))
+
+    def local_copy(repo: str, *args: object, **kwargs: object) -> str:
+        return str(prepared[repo.split(":")[0].rpartition("/")[2]])
+
+    monkeypatch.setattr(hub, "_get_cache_or_reload", local_copy)
+    return hub
+
+
+def test_a_nested_hub_load_gives_what_the_peer_gives(
+    nested, prepared, git_server, monkeypatch, tmp_path
+) -> None:
+    results = {
+        "hubcore.load": hubcore.load(str(nested), "depth", pretrained=True),
+        "compat.torch_hub": torch_hub.load(str(nested), "depth", True, source="local"),
+    }
+    assert any(NESTED_INNER in path for path in git_server.paths())  # fetched by hubcore
+    assert not (tmp_path / "torch-home").exists()  # torch.hub's own cache never used
+    assert hubcore.load(str(nested), "backbone_names") == ["backbone"]
+    hub = nested_peer(prepared, monkeypatch, tmp_path)
+    with peer_sandbox(nested.parent):
+        results["peer"] = hub.load(str(nested), "depth", pretrained=True, source="local")
+        assert hub.load(str(nested), "backbone_names", source="local") == ["backbone"]
+    for way, model in results.items():
+        state = {k: v.detach().numpy() for k, v in model.state_dict().items()}
+        assert sorted(state) == ["backbone.bias", "backbone.weight", "scale"], way
+        np.testing.assert_array_equal(state["backbone.weight"], WEIGHT, err_msg=way)
+        np.testing.assert_array_equal(state["backbone.bias"], BIAS, err_msg=way)
+
+
+def test_a_nested_repository_is_refused_without_trust(nested, monkeypatch) -> None:
+    from hubcore.errors import UntrustedRepoError
+
+    monkeypatch.setenv("HUBCORE_TRUST", "")
+    for load in (
+        lambda: hubcore.load(str(nested), "depth"),
+        lambda: torch_hub.load(str(nested), "depth", source="local"),
+    ):
+        with pytest.raises(UntrustedRepoError, match="torch_nested_backbone") as info:
+            load()
+        assert "loaded by the code of" in str(info.value)
+        assert str(nested) in str(info.value)
+
+
+def test_a_nested_load_offline_names_the_repository(nested, git_server, monkeypatch) -> None:
+    from hubcore.errors import OfflineError
+
+    monkeypatch.setenv("HUBCORE_OFFLINE", "1")
+    with pytest.raises(OfflineError, match="torch_nested_backbone") as info:
+        hubcore.load(str(nested), "depth")
+    assert "loaded by the code of" in str(info.value)
+    assert f"hubcore list {NESTED_INNER}" in str(info.value)
+    assert not git_server.paths()  # offline: not one request
+    monkeypatch.delenv("HUBCORE_OFFLINE")
+    hubcore.list(NESTED_INNER)  # fetched ahead of time, as the message says
+    monkeypatch.setenv("HUBCORE_OFFLINE", "1")
+    assert type(hubcore.load(str(nested), "depth")).__name__ == "DepthNet"
+
+
+# -- weights on a host never reached (issue 12, pattern 4) ---------------------------------------
+
+
+@pytest.mark.parametrize(("entry", "why"), [("unresolvable", "not found"), ("refused", "refused")])
+def test_weights_on_a_host_never_reached_fail_at_once(
+    entry, why, prepared, hub_home, monkeypatch, tmp_path, caplog
+) -> None:
+    """No retries with backoff (torch.hub fails at once too): a typed error naming the host and
+    how to work without a network."""
+    import logging
+
+    from hubcore.errors import DownloadError
+
+    framework_or_skip("torch")
+    local = prepared["torch_unreachable_weights"]
+    caplog.set_level(logging.INFO, logger="hubcore")
+    for load in (
+        lambda: hubcore.load(str(local), entry, pretrained=True),
+        lambda: torch_hub.load(str(local), entry, pretrained=True, source="local"),
+    ):
+        with pytest.raises(DownloadError, match=why) as info:
+            load()
+        assert "HUBCORE_OFFLINE=1" in str(info.value)
+        assert "offline mode is on" not in str(info.value)  # the cache lookup is not the cause
+        host = "hubcore-wild-weights.invalid" if entry == "unresolvable" else "127.0.0.1"
+        assert host in str(info.value)
+    assert "retrying" not in caplog.text  # not taken for a passing network hiccup
+    with torch_peer(local, monkeypatch, tmp_path) as hub, pytest.raises(OSError):
+        hub.load(str(local), entry, pretrained=True, source="local")

@@ -127,19 +127,20 @@ def fetch_like_peer(
     leaves nothing behind); under a lock file, a URL it records must have its hash.
     """
     try:
-        file = transfer.fetch(url, offline=True)  # the lock's hash, if any, comes from the run
+        cached: WeightsFile | None = transfer.fetch(url, offline=True)  # lock's hash: the run's
     except OfflineError:
-        if target is not None and target.is_file():
-            file = WeightsFile(
-                target, target.name, transfer.file_sha256(target), target.stat().st_size, url
-            )
-            pinned, _ = runcontext.expected_sha256(url_identity(url), None)
-            if pinned and file.sha256 != pinned:
-                raise IntegrityError(str(target), pinned, file.sha256) from None
-        else:
-            file = transfer.fetch(
-                url, progress=progress_option(progress), sha256_prefix=hash_prefix
-            )
+        cached = None  # fetched below, outside the handler: its errors are not chained to this
+    if cached is not None:
+        file = cached
+    elif target is not None and target.is_file():
+        file = WeightsFile(
+            target, target.name, transfer.file_sha256(target), target.stat().st_size, url
+        )
+        pinned, _ = runcontext.expected_sha256(url_identity(url), None)
+        if pinned and file.sha256 != pinned:
+            raise IntegrityError(str(target), pinned, file.sha256)
+    else:
+        file = transfer.fetch(url, progress=progress_option(progress), sha256_prefix=hash_prefix)
     if hash_prefix and not file.sha256.startswith(hash_prefix):
         raise IntegrityError(url, f"{hash_prefix}... (check_hash)", file.sha256)
     if target is not None and not target.is_file():

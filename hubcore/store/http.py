@@ -127,6 +127,8 @@ def origin(url: str) -> Origin:
         port = parts.port
     except ValueError:
         raise DownloadError(f"{redact(url)} has an invalid port") from None
+    if scheme in ("http", "https") and not parts.hostname:  # refused at once, not retried
+        raise DownloadError(f"{redact(url)!r} names no host; write http(s)://HOST/...")
     return scheme, (parts.hostname or "").lower(), port or DEFAULT_PORTS.get(scheme)
 
 
