@@ -528,3 +528,29 @@ def test_weights_on_a_host_never_reached_fail_at_once(
     assert "retrying" not in caplog.text  # not taken for a passing network hiccup
     with torch_peer(local, monkeypatch, tmp_path) as hub, pytest.raises(OSError):
         hub.load(str(local), entry, pretrained=True, source="local")
+
+
+def test_the_dynamic_exports_fixture_through_the_command_line(prepared, hub_home) -> None:
+    """`hubcore list` says the listing is incomplete and why; `--import` completes it (by
+    running the hubconf), and `hubcore load` finds a name only importing reveals."""
+    from click.testing import CliRunner
+
+    from hubcore.cli import main
+
+    local = str(prepared["torch_dynamic_exports"])
+    listed = CliRunner().invoke(main, ["list", local], catch_exceptions=False)
+    assert listed.exit_code == 0
+    assert listed.stdout == ""
+    assert listed.stderr.startswith("listing incomplete: hubconf.py:4 globals().update(...)")
+    assert "`hubcore list --import`" in listed.stderr
+    framework_or_skip("torch")
+    completed = CliRunner().invoke(main, ["list", local, "--import"], catch_exceptions=False)
+    assert completed.exit_code == 0, completed.output
+    assert completed.stdout.split() == hubcore.list(local, imported=True)
+    assert {"linear", "linear_wide"} <= set(completed.stdout.split())
+    assert "incomplete" not in completed.stderr
+    loaded = CliRunner().invoke(
+        main, ["load", local, "linear_wide", "--kw", "bias=False"], catch_exceptions=False
+    )
+    assert loaded.exit_code == 0, loaded.output
+    assert "Linear" in loaded.stdout
