@@ -14,8 +14,9 @@ process (start-up and imports included, as a user sees it), taking turns:
 
 Targets (issue 12): the listing at least 10x faster than torch.hub's and under 0.1 s; the cold
 load no slower than torch.hub's. Each ratio is the median over the turns of one turn's pair
-(hubcore's process, then the peer's right after it), so a slow minute of the machine weighs on
-both sides of a ratio rather than on one contender's median. hubcore's modules are
+(hubcore's process and the peer's, back to back, each going first in every other turn), so a
+slow minute of the machine weighs on both sides of a ratio rather than on one contender's
+median. hubcore's modules are
 byte-compiled first, as an installation does (torch's are), and every contender runs in an
 environment laid out as an installation (``bench/installed.py``: no editable-install finders).
 hubcore remembers its scan of the installed plugins in the hub home: the first run in a fresh
@@ -137,6 +138,14 @@ def whole_process(argv: list[str], env: dict[str, str]) -> tuple[float, float]:
     return wall, (now.ru_utime - used.ru_utime) + (now.ru_stime - used.ru_stime)
 
 
+#: The ratios the targets are about: hubcore's contender, the peer's.
+PAIRS = (
+    ("hubcore list", "torch.hub.list"),
+    ("hubcore.load (cold)", "torch.hub.load (cold)"),
+    ("hubcore.load, then work", "torch.hub.load, then work"),
+)
+
+
 def run(runs: int = 7) -> dict[str, float]:
     """Median wall and CPU seconds of each contender over *runs* turns (``NAME`` and
     ``NAME, cpu``), plus the first hubcore listing in a fresh hub home."""
@@ -167,11 +176,12 @@ def run(runs: int = 7) -> dict[str, float]:
         for argv in contenders.values():  # warm the page cache for every contender alike
             whole_process(argv, env)
         times: dict[str, list[float]] = {}
-        for _ in range(runs):
-            for name, argv in contenders.items():
-                wall, cpu = whole_process(argv, env)
-                times.setdefault(name, []).append(wall)
-                times.setdefault(f"{name}, cpu", []).append(cpu)
+        for turn in range(runs):
+            for pair in PAIRS:  # back to back; who goes first alternates between turns
+                for name in pair if turn % 2 == 0 else reversed(pair):
+                    wall, cpu = whole_process(contenders[name], env)
+                    times.setdefault(name, []).append(wall)
+                    times.setdefault(f"{name}, cpu", []).append(cpu)
     result = {name: statistics.median(values) for name, values in times.items()}
     for ours, peer in PAIRS:  # each turn's pair ran back to back: drift hits both alike
         for suffix in ("", ", cpu"):
@@ -182,14 +192,6 @@ def run(runs: int = 7) -> dict[str, float]:
     result["hubcore list, first run in a fresh hub home"] = first
     result["hubcore list, first run in a fresh hub home, cpu"] = first_cpu
     return result
-
-
-#: The ratios the targets are about: hubcore's contender, the peer's.
-PAIRS = (
-    ("hubcore list", "torch.hub.list"),
-    ("hubcore.load (cold)", "torch.hub.load (cold)"),
-    ("hubcore.load, then work", "torch.hub.load, then work"),
-)
 
 
 def report(result: dict[str, float], runs: int) -> list[str]:
