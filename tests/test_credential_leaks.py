@@ -119,6 +119,11 @@ def test_no_command_shows_or_stores_url_credentials(tmp_path, file_server) -> No
             "https://a.blob.example/c/w.pth",
             "https://a.blob.example/c/w.pth",
         ),
+        (  # the same short names without a signature are the file's own parameters
+            "https://audio.example/w.pth?sr=16000&st=1",
+            "https://audio.example/w.pth",
+            "https://audio.example/w.pth?sr=16000&st=1",
+        ),
         ("git+ssh://git@host/r.git", "git+ssh://host/r.git", "git+ssh://host/r.git"),
         ("acme/models:main", "acme/models:main", "acme/models:main"),
     ],

@@ -42,9 +42,12 @@ _SECRET_PARAM = later(
     r"sktid|api[-_]?key|key|auth.*|code|policy|key-pair-id|x-amz-.*|x-goog-.*|x-oss-.*|jwt|"
     # presigned URLs of the older forms (S3, GCS, OSS): a new one for every signing
     r".*accesskeyid|googleaccessid|expires|"
-    # HMAC and edge tokens (Akamai), sessions, and the rest of an Azure SAS (new every signing)
-    r"hmac|hdnts|session|session[-_]?id|st|spr|srt|ss|sr|sdd)$"
+    # HMAC and edge tokens (Akamai), session ids
+    r"hmac|hdnts|session|session[-_]?id)$"
 )
+#: The other fields of an Azure SAS, new with every signing but no secret and short enough to
+#: name a file's own parameter (``sr=16000``): dropped only beside the signature (``sig``).
+_SAS_FIELDS = frozenset({"st", "spr", "srt", "ss", "sr", "sdd", "ske", "skt", "sks", "skv"})
 _SECRET_TEXT = later(
     r"(?i)(?<!/)\b(token|private-token|authorization|password|passwd|secret|signature)([=:]\s*)"
     r"(?:(?:basic|bearer|token)\s+)?[^\s,;&]+"
@@ -118,10 +121,13 @@ def url_identity(url: str) -> str:
 def public_query(query: str) -> str:
     """*query* without the parameters that carry credentials (``token``, ``X-Amz-Signature``,
     SAS ``sig``, ...), in its order: what an identity of a URL keeps."""
+    pairs = [p for p in re.split("[&;]", query) if p]  # ';' separates them for some servers
+    names = [unquote(p.partition("=")[0]) for p in pairs]
+    signed = any(name.lower() == "sig" for name in names)
     return "&".join(
         pair
-        for pair in re.split("[&;]", query)  # ';' separates parameters for some servers
-        if pair and not _SECRET_PARAM().match(unquote(pair.partition("=")[0]))
+        for pair, name in zip(pairs, names, strict=True)
+        if not _SECRET_PARAM().match(name) and not (signed and name.lower() in _SAS_FIELDS)
     )
 
 
