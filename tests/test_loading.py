@@ -110,6 +110,57 @@ def test_packages_of_a_virtual_environment_inside_the_project_stay_imported(
     assert sys.modules["venvpkg_for_test"] is installed
 
 
+def test_a_project_venv_package_runs_with_the_users_imports(
+    hub_home, make_hub_repo, monkeypatch, tmp_path
+) -> None:
+    """A package of the project's ``.venv`` that the repository imports is loaded as any
+    installed package: its own later imports reach the user's modules, never the
+    repository's top-level modules of the same name."""
+    import builtins
+
+    repo = make_hub_repo(
+        {
+            "hubconf.py": "import venvpkg_lazy\n\ndef get():\n    return venvpkg_lazy\n",
+            "datasets_for_test.py": "WHO = 'the repository'\n",
+            ".venv/site/venvpkg_lazy/__init__.py": (
+                "def lazy():\n    import datasets_for_test\n    return datasets_for_test.WHO\n"
+            ),
+        }
+    )
+    installed = tmp_path / "installed"
+    installed.mkdir()
+    (installed / "datasets_for_test.py").write_text("WHO = 'installed'\n")
+    monkeypatch.syspath_prepend(str(installed))
+    monkeypatch.syspath_prepend(str(repo / ".venv" / "site"))
+    for name in ("venvpkg_lazy", "datasets_for_test"):
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    package = hubcore.load(str(repo), "get")
+    assert package.__builtins__ is builtins.__dict__ or package.__builtins__ is builtins
+    assert type(package.__loader__).__name__ == "SourceFileLoader"
+    assert package.lazy() == "installed"
+    sys.modules.pop("datasets_for_test", None)
+
+
+def test_a_repository_that_changes_folder_keeps_its_modules(
+    hub_home, make_hub_repo, monkeypatch, tmp_path
+) -> None:
+    """The user's ``''`` entry means the working folder; a repository that moves into one of
+    its own folders and imports from there still has its modules moved aside."""
+    repo = make_hub_repo(
+        {
+            "hubconf.py": (
+                "import os\nos.chdir(os.path.join(os.path.dirname(__file__), 'lib'))\n"
+                "import helper_in_lib\n\ndef get():\n    return helper_in_lib.VALUE\n"
+            ),
+            "lib/helper_in_lib.py": "VALUE = 5\n",
+        }
+    )
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", ["", *sys.path])
+    assert hubcore.load(str(repo), "get") == 5
+    assert "helper_in_lib" not in sys.modules
+
+
 def test_local_repo_edits_are_picked_up(hub_home, make_hub_repo) -> None:
     repo = make_hub_repo(
         {"hubconf.py": "from helper import v\n", "helper.py": "def v():\n    return 1\n"}

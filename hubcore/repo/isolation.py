@@ -67,6 +67,9 @@ class RepoImporter:
         self._stray: dict[str, types.ModuleType] = {}
         self._contains: dict[str, bool] = {}
         self._importlib: _ImportlibView | None = None
+        #: The user's own ``sys.path`` folders inside the repository (its root excepted), as
+        #: they were when the repository's code started to run (see :meth:`owns`).
+        self._users_folders: tuple[str, ...] = ()
 
     # -- public ---------------------------------------------------------------------------------
     def import_hubconf(self, *, fresh: bool = False) -> types.ModuleType:
@@ -104,6 +107,8 @@ class RepoImporter:
         """
         with _import_lock:
             saved_path = list(sys.path)
+            outer_folders = self._users_folders
+            self._users_folders = self._folders_of(saved_path)
             shadowed = {name: sys.modules.get(name) for name in self._stray}
             sys.path[:0] = [p for p in self._extra_paths if p not in sys.path]
             sys.modules.update(self._stray)
@@ -114,7 +119,8 @@ class RepoImporter:
             finally:
                 _FINDER.running.pop()
                 self._remember_paths(sys.path, saved_path)
-                self._collect_stray(_added_since(before), saved_path)
+                self._collect_stray(_added_since(before))
+                self._users_folders = outer_folders
                 for name in self._stray:
                     previous = shadowed.get(name)
                     if previous is None:
@@ -224,52 +230,61 @@ class RepoImporter:
             if entry not in saved and entry not in self._extra_paths and self.contains(entry):
                 self._extra_paths.append(entry)
 
-    def _collect_stray(self, new_names: set[str], users_path: list[str]) -> None:
+    def _collect_stray(self, new_names: set[str]) -> None:
         """Move aside the modules the repository's code imported by their plain names from
-        inside the repository folder. A module found on the user's own ``sys.path`` entries
-        inside the folder (a virtual environment in the project, ``.venv``) is the user's:
-        it stays, as any installed package does."""
-        users_roots: list[str] | None = None
+        folders it owns (:meth:`owns`)."""
         for name in new_names:
             if name == self.package or name.startswith(PRIVATE_PREFIX):
                 continue
             module = sys.modules.get(name)
             file = getattr(module, "__file__", None)
-            if module is None or not file or not self.contains(file):
-                continue
-            if users_roots is None:
-                users_roots = self._users_roots(users_path)
-            where = _located(file)
-            if not any(where.startswith(root) for root in users_roots):
+            if module is not None and file and self.owns(file):
                 self._stray[name] = module
 
-    def _users_roots(self, users_path: list[str]) -> list[str]:
+    def owns(self, path: str) -> bool:
+        """Whether *path* (a ``sys.path`` entry, a package folder, a module's file) is the
+        repository's: inside its folder, and not under a folder the user's own ``sys.path``
+        held when the repository's code started (a virtual environment in the project,
+        ``.venv``), which stays the user's as any installed package does. What the
+        repository's code imports from its folders runs with its imports, and is moved aside
+        when it stops."""
+        if not self.contains(path):
+            return False
+        if not self._users_folders:
+            return True
+        where = os.path.realpath(os.path.abspath(path)) + os.sep
+        return not where.startswith(self._users_folders)
+
+    def _folders_of(self, users_path: list[str]) -> tuple[str, ...]:
         """The user's ``sys.path`` entries inside the repository folder but its root (and
-        the entries the repository's code added), each ending with a separator."""
+        the folders the repository's code added), resolved now, each ending with a
+        separator. Relative entries are resolved against the working folder now: the
+        repository's code may change it."""
         root = str(self.root)
-        roots = []
+        found = []
         for entry in users_path:
             if not isinstance(entry, str) or entry in self._extra_paths:
                 continue
-            if not self.contains(entry):
-                continue
-            real = _located(os.path.abspath(entry or os.curdir))
-            if real != root:
-                roots.append(real.rstrip(os.sep) + os.sep)
-        return roots
+            real = os.path.realpath(os.path.abspath(entry or os.curdir))
+            if real != root and real.startswith(root.rstrip(os.sep) + os.sep):
+                found.append(real + os.sep)
+        return tuple(found)
 
     def contains(self, path: str) -> bool:
-        """Whether *path* lies inside the repository folder (remembered per path)."""
+        """Whether *path* lies inside the repository folder (remembered per absolute path: a
+        relative one, ``''`` on ``sys.path``, means another folder once the working folder
+        changes)."""
         known = self._contains.get(path)
         if known is None:
             try:
-                real = _located(path)
+                real = _located(os.path.abspath(path) if path else os.getcwd())
             except (OSError, ValueError):
                 known = False
             else:
                 root = str(self.root)
                 known = real == root or real.startswith(root.rstrip(os.sep) + os.sep)
-            self._contains[path] = known
+            if os.path.isabs(path):
+                self._contains[path] = known
         return known
 
     def exec_builtins(self) -> dict[str, Any]:
@@ -372,7 +387,7 @@ class _RepoFinder(importlib.abc.MetaPathFinder):
             return None
         importer = self.running[-1]
         folders = path if path is not None else sys.path
-        inside = [entry for entry in folders if importer.contains(entry)]
+        inside = [entry for entry in folders if isinstance(entry, str) and importer.owns(entry)]
         if not inside:
             return None
         spec = importlib.machinery.PathFinder.find_spec(fullname, inside)
