@@ -296,3 +296,31 @@ def test_checking_a_named_replacement_imports_nothing(hub_home, tmp_path, monkey
     monkeypatch.syspath_prepend(str(tmp_path))
     Redirect("fakehub", "fetch", "heavy_framework_for_test.hub:fetch").check()
     assert "heavy_framework_for_test" not in sys.modules
+
+
+def test_another_plugin_set_gets_its_own_replacement(
+    hub_home, tmp_path, monkeypatch, make_hub_repo
+):
+    """After the plugins are loaded again with another replacement for the same function, a
+    run uses the new one, not the first one's (nor its remembered failure)."""
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "fakehub.py").write_text(FAKEHUB)
+    (site / "first_replacement.py").write_text("raise RuntimeError('broken first')\n")
+    (site / "second_replacement.py").write_text("def fetch(url):\n    return ('second', url)\n")
+    monkeypatch.syspath_prepend(str(site))
+    monkeypatch.delitem(sys.modules, "fakehub", raising=False)
+    repo = make_hub_repo({"hubconf.py": HUBCONF_LOOKS_UP_AT_CALL})
+    for target in ("first_replacement:fetch", "second_replacement:fetch"):
+
+        class Named:
+            @hookimpl
+            def hubcore_register_redirects(self, register, target=target):
+                register(Redirect("fakehub", "fetch", target))
+
+        monkeypatch.setattr(plugins, "_plugins", plugins.load_plugins(extra=[("named", Named())]))
+        if target.startswith("first"):
+            with pytest.raises(hubcore.errors.PluginError, match="broken first"):
+                hubcore.load(str(repo), "weights", url="a")
+    assert hubcore.load(str(repo), "weights", url="b") == ("second", "b")
+    sys.modules.pop("fakehub", None)

@@ -32,7 +32,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any, cast
 
 from hubcore import runcontext
-from hubcore.errors import HubError, PluginError
+from hubcore.errors import PluginError
 from hubcore.records import Record
 
 __all__ = ["Redirect", "in_repository_code", "redirecting"]
@@ -84,8 +84,6 @@ class Redirect(Record):
             named: Any = importlib.import_module(module)
             for part in function.split("."):
                 named = getattr(named, part)
-        except HubError:
-            raise
         except Exception as exc:  # the plugin's module is broken, not the repository
             problem = f"cannot be imported ({type(exc).__name__}: {exc})"
             named = None
@@ -108,16 +106,19 @@ def _resolved(redirect: Redirect) -> Callable[..., Any]:
         return redirect.replacement
     found: list[Callable[..., Any]] = []
     failed: list[PluginError] = []
+    resolving = threading.Lock()
 
     def deferred(*args: Any, **kwargs: Any) -> Any:
-        if failed:  # a broken module is not run again on every call
-            raise failed[0]
         if not found:
-            try:
-                found.append(redirect.resolve())
-            except PluginError as exc:
-                failed.append(exc)
-                raise
+            with resolving:  # one import, whichever thread calls first
+                if failed:  # a broken module is not run again on every call
+                    raise failed[0]
+                if not found:
+                    try:
+                        found.append(redirect.resolve())
+                    except PluginError as exc:
+                        failed.append(exc)
+                        raise
         return found[0](*args, **kwargs)
 
     return deferred
@@ -163,7 +164,7 @@ class _Patches:
         self._users = 0
         self._redirects: tuple[Redirect, ...] = ()
         self._applied: list[tuple[types.ModuleType, str, Any]] = []
-        self._shims: dict[tuple[str, str, int], Callable[..., Any]] = {}
+        self._shims: dict[tuple[str, str, int, object], Callable[..., Any]] = {}
         self._finder: _PatchOnImport | None = None
 
     def acquire(self, redirects: Sequence[Redirect]) -> None:
@@ -208,7 +209,9 @@ class _Patches:
         if original is None:
             return  # this version of the framework does not have it
         original = getattr(original, "__hubcore_original__", original)
-        key = (redirect.module, redirect.attribute, id(original))
+        target = redirect.replacement  # another plugin set may name another replacement
+        named = target if isinstance(target, str) else id(target)  # kept alive by the shim
+        key = (redirect.module, redirect.attribute, id(original), named)
         shim = self._shims.get(key)
         if shim is None:
             shim = self._shims[key] = _make_shim(original, _resolved(redirect))
