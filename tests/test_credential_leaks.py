@@ -150,6 +150,10 @@ def test_redactor_covers_free_text_and_request_lines() -> None:
         "passwd: s3cr3tvalue rejected",
         "Authorization: Bearer s3cr3tvalue rejected",
         "token=s3cr3tvalue rejected",
+        "Invalid credentials: access_token=s3cr3tvalue rejected",
+        "x_auth_token: s3cr3tvalue rejected",
+        "password=abc,s3cr3tvalue rejected",
+        "headers {'Authorization': 'Bearer s3cr3tvalue'} rejected",
     ],
 )
 def test_library_errors_and_messages_hide_the_same_secrets(said: str) -> None:

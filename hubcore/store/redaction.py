@@ -48,9 +48,11 @@ _SECRET_PARAM = later(
 #: The other fields of an Azure SAS, new with every signing but no secret and short enough to
 #: name a file's own parameter (``sr=16000``): dropped only beside the signature (``sig``).
 _SAS_FIELDS = frozenset({"st", "spr", "srt", "ss", "sr", "sdd", "ske", "skt", "sks", "skv"})
+#: A secret named in free text (``token=...``, ``access_token: ...``, ``'Authorization':
+#: 'Bearer ...'`` in a dict's repr): its value, up to a space or a quote, is hidden.
 _SECRET_TEXT = later(
-    r"(?i)(?<!/)\b(token|private-token|authorization|password|passwd|secret|signature)([=:]\s*)"
-    r"(?:(?:basic|bearer|token)\s+)?[^\s,;&]+"
+    r"(?i)(?<![/\w-])([\w-]*(?:token|authorization|password|passwd|secret|signature))"
+    r"([\"']?\s*[=:]\s*[\"']?)(?:(?:basic|bearer|token)\s+)?[^\s'\"]+"
 )
 
 
