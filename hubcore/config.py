@@ -91,7 +91,10 @@ def parse_mirrors(user: settings.TomlFile, variable: str) -> dict[str, str]:
     for prefix, replacement, origin in found:
         for role, url in (("prefix", prefix), ("replacement", replacement)):
             try:
-                _ = urlsplit(url).port  # what rewriting and fetching would raise later
+                parts = urlsplit(url)
+                _ = parts.port  # what rewriting and fetching would raise later
+                if parts.scheme.lower() in ("http", "https") and not parts.hostname:
+                    raise ValueError("it names no host")  # every fetch would be refused
             except ValueError as exc:
                 from hubcore.store.redaction import redact
 

@@ -50,7 +50,14 @@ def test_trust_entry_with_an_unparseable_url(hub_home) -> None:
 
 
 @pytest.mark.parametrize(
-    "mirrors", ["http://[::1=http://x", "http://a/=http://[::1/", "http://a/=http://b:port/"]
+    "mirrors",
+    [
+        "http://[::1=http://x",
+        "http://a/=http://[::1/",
+        "http://a/=http://b:port/",
+        "https:///w/=http://b/",  # no host: every fetch would be refused, not only this one's
+        "http://a/=https:///mirror/",
+    ],
 )
 def test_unparseable_mirror_in_the_environment(hub_home, monkeypatch, mirrors) -> None:
     monkeypatch.setenv("HUBCORE_MIRRORS", mirrors)
