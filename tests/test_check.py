@@ -13,6 +13,7 @@ from click.testing import CliRunner
 
 import hubcore
 from hubcore.cli import main
+from hubcore.policy import trust
 
 from .fileserver import FileServer
 
@@ -220,7 +221,7 @@ def test_untrusted_remote_repository_cannot_reach_local_files_or_addresses(
         assert b"private" not in blobs
         assert b"hello" not in blobs
     # Trusted, or allowed by the flag, the repository may reach them (the climb never).
-    key, _ = hubcore.policy.trust.identity(hubcore.open_repo(repo_url))
+    key, _ = trust.identity(hubcore.open_repo(repo_url))
     for allowance in ({"HUBCORE_TRUST": key}, {"HUBCORE_ALLOW_PRIVATE_URLS": "1"}):
         with monkeypatch.context() as patch:
             for key, value in allowance.items():

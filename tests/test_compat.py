@@ -24,6 +24,7 @@ from hubcore.errors import (
     RefNotFoundError,
     UntrustedRepoError,
 )
+from hubcore.policy import trust
 
 from .gitserver import BareRepo, GitHostServer, git
 
@@ -196,10 +197,10 @@ def test_torch_hub_trust(github_mirror, acme, monkeypatch) -> None:
     assert torch_hub.list("acme/hub") == ENTRYPOINTS  # static: nothing runs, nothing to trust
     with pytest.raises(UntrustedRepoError):
         torch_hub.load("acme/hub", "version")
-    assert "github:https://github.com/acme/hub" not in hubcore.policy.trust.entries()
+    assert "github:https://github.com/acme/hub" not in trust.entries()
     assert torch_hub.load("acme/hub", "version", trust_repo=True) == "v1"
     assert torch_hub.load("acme/hub", "version") == "v1"  # remembered
-    assert "github:https://github.com/acme/hub" in hubcore.policy.trust.entries()
+    assert "github:https://github.com/acme/hub" in trust.entries()
     other = BareRepo(github_mirror.root, "acme/other")
     other.commit(hub_files("other"), "first")
     torch_hub.list("acme/other", trust_repo=True)  # as in torch.hub, list records the trust
@@ -316,7 +317,7 @@ def test_megengine_hub_load_needs_trust(hub_home, server, acme, monkeypatch) -> 
     assert megengine_hub.list("acme/hub", git_host=server.url) == ENTRYPOINTS
     with pytest.raises(UntrustedRepoError, match="hubcore trust add"):
         megengine_hub.load("acme/hub", "version", git_host=server.url)
-    hubcore.policy.trust.add(f"git:{server.url}/acme/hub.git")
+    trust.add(f"git:{server.url}/acme/hub.git")
     assert megengine_hub.load("acme/hub", "version", git_host=server.url) == "v1"
 
 
