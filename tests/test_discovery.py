@@ -459,12 +459,16 @@ def test_megengine_hub_decorator_in_each_spelling(make_hub_repo) -> None:
 
 DYNAMIC = {
     "update": ("import zoo\nglobals().update(zoo.registry)\n", 2, "globals().update"),
-    "item": ("import zoo\nfor k in zoo.names:\n    globals()[k] = zoo.make(k)\n", 3, "globals()["),
+    "item": (
+        "import zoo\nfor _k in zoo.names:\n    globals()[_k] = zoo.make(_k)\n",
+        3,
+        "globals()[",
+    ),
     "setdefault": ("globals().setdefault('net', None)\n", 1, "globals().setdefault"),
     "vars": ("import zoo\nvars().update(zoo.registry)\n", 2, "vars().update"),
     "setattr": (
-        "import sys, zoo\nfor k in zoo.names:\n"
-        "    setattr(sys.modules[__name__], k, zoo.make(k))\n",
+        "import sys, zoo\nfor _k in zoo.names:\n"
+        "    setattr(sys.modules[__name__], _k, zoo.make(_k))\n",
         3,
         "setattr(sys.modules[__name__]",
     ),
@@ -506,6 +510,64 @@ DYNAMIC = {
         "setattr(sys.modules[__name__]",
     ),
 }
+
+
+#: Public names bound where discovery reads no value: (source, line, name, how).
+HIDDEN = {
+    "for_body": ("for _n in (1,):\n    def net():\n        x = 1\n", 2, "net", "`for` loop"),
+    "for_target": ("import zoo\nfor net in zoo.nets:\n    pass\n", 2, "net", "`for` loop"),
+    "while_body": ("while True:\n    import zoo as net\n    break\n", 2, "net", "`while`"),
+    "with_target": (
+        "import contextlib\nwith contextlib.nullcontext(print) as net:\n    pass\n",
+        2,
+        "net",
+        "`with` target",
+    ),
+    "walrus": ("if (net := print):\n    pass\n", 1, "net", "`:=`"),
+    "walrus_in_comprehension": ("_all = [net := f for f in (print,)]\n", 1, "net", "`:=`"),
+    "match": ("match 1:\n    case _:\n        net = print\n", 3, "net", "`match`"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(HIDDEN))
+def test_names_bound_where_no_value_is_read_make_the_listing_incomplete(
+    case: str, make_hub_repo
+) -> None:
+    """torch.hub lists such a name when it is callable: static reading cannot tell, so the
+    listing says where, and load imports the hubconf for it."""
+    source, line, name, how = HIDDEN[case]
+    repo = make_hub_repo({"hubconf.py": "dependencies = []\n" + source})
+    info = hubcore.discover(str(repo))
+    assert not info.complete
+    (gap,) = info.gaps
+    assert gap.where == f"hubconf.py:{line + 1}"
+    assert f"binds `{name}`" in gap.reason
+    assert how in gap.reason
+
+
+def test_names_of_functions_comprehensions_and_main_blocks_in_a_loop_are_not_gaps(
+    make_hub_repo,
+) -> None:
+    source = (
+        "dependencies = []\n"
+        "for _i in range(2):\n"
+        "    def _helper(local_variable=1):\n        inner = 2\n"
+        "    _squares = [k * k for k in range(3)]\n"
+        "    _f = lambda q: q\n"
+        "if __name__ == '__main__':\n    for main_only in range(1):\n        pass\n"
+        'def net():\n    """A net."""\n'
+    )
+    info = hubcore.discover(str(make_hub_repo({"hubconf.py": source})))
+    assert info.complete, info.gaps
+    assert list(info.entrypoints) == ["net"]
+
+
+def test_a_name_bound_in_a_loop_loads_by_importing(make_hub_repo, hub_home) -> None:
+    source = "dependencies = []\nfor _n in (1,):\n    def net():\n        return 'net'\n"
+    repo = str(make_hub_repo({"hubconf.py": source}))
+    assert hubcore.list(repo) == []
+    assert hubcore.load(repo, "net") == "net"
+    assert hubcore.list(repo, imported=True) == ["net"]
 
 
 @pytest.mark.parametrize("case", sorted(DYNAMIC))

@@ -527,6 +527,19 @@ class _Scanner:
                         "static discovery reads from one module. Nothing from the repository "
                         "was run."
                     )
+            hidden: dict[str, tuple[int, str]] = {}
+            for line, name, how in sorted(_hidden_bindings(tree.body)):
+                hidden.setdefault(name, (line, how))
+            for name, (line, how) in hidden.items():
+                if name.startswith("_") or name in scan.bindings or name in scan.never_run:
+                    continue
+                scan.gaps.append(
+                    Gap(
+                        f"{self.rel(real)}:{line}",
+                        f"binds `{name}` {how}, which static reading does not follow",
+                    )
+                )
+                scan.unsure.add(name)
             for name in scan.weighty:  # an entrypoint bound more than one way: which one runs?
                 binding = scan.bindings.get(name)
                 if scan.doubtful(name) and isinstance(binding, _Def | _Wrapped):
@@ -1361,6 +1374,84 @@ def _walk(body: list[ast.stmt]) -> Iterator[ast.AST]:
         node = pending.pop()
         yield node
         pending += _children(node)
+
+
+def _hidden_bindings(body: list[ast.stmt]) -> Iterator[tuple[int, str, str]]:
+    """``(line, name, how)`` for each name a module binds where discovery does not read
+    values: a loop's target or body, a ``with ... as`` target, a ``match`` statement, an
+    assignment expression (``:=``). Blocks that never run on import are not entered."""
+    pending: list[Iterator[ast.stmt]] = [iter(body)]
+    while pending:
+        stmt = next(pending[-1], None)
+        if stmt is None:
+            pending.pop()
+        elif isinstance(stmt, ast.If):
+            yield from _walrus_bound(stmt.test)
+            skip_body, skip_else = _never_runs(stmt.test)
+            if skip_else is None:
+                pending.append(iter(stmt.orelse))
+            if skip_body is None:
+                pending.append(iter(stmt.body))
+        elif isinstance(stmt, ast.Try | getattr(ast, "TryStar", ast.Try)):
+            handlers = [s for handler in stmt.handlers for s in handler.body]
+            pending.append(iter(stmt.body + handlers + stmt.orelse + stmt.finalbody))
+        elif isinstance(stmt, ast.With | ast.AsyncWith):
+            for item in stmt.items:
+                yield from _walrus_bound(item.context_expr)
+                if item.optional_vars is not None:
+                    for name in _stored(item.optional_vars):
+                        yield stmt.lineno, name, "as a `with` target"
+            pending.append(iter(stmt.body))
+        elif isinstance(stmt, ast.For | ast.AsyncFor | ast.While | ast.Match):
+            how = {ast.While: "in a `while` loop", ast.Match: "in a `match` statement"}
+            where = how.get(type(stmt), "in a `for` loop")
+            for node in _module_scope(stmt):
+                if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+                    yield node.lineno, node.name, where
+                for name in _names_stored_by(node):
+                    yield getattr(node, "lineno", stmt.lineno), name, where
+        else:
+            yield from _walrus_bound(stmt)
+
+
+def _module_scope(node: ast.AST) -> Iterator[ast.AST]:
+    """*node* and what beneath it runs in the module's scope: not the bodies of functions,
+    lambdas and classes, nor a comprehension's own target."""
+    pending = [node]
+    while pending:
+        current = pending.pop()
+        yield current
+        if isinstance(current, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            continue
+        if isinstance(current, ast.Lambda):
+            continue
+        if isinstance(current, ast.comprehension):
+            pending += [current.iter, *current.ifs]
+            continue
+        pending += _children(current)
+
+
+def _names_stored_by(node: ast.AST) -> Iterator[str]:
+    """The module-level names *node* itself binds, when it is a statement or pattern inside a
+    loop or ``match`` (functions' and classes' own bodies excepted by the caller's walk)."""
+    if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+        yield node.id
+    elif isinstance(node, ast.Import | ast.ImportFrom):
+        for alias in node.names:
+            if alias.name != "*":
+                yield alias.asname or alias.name.split(".")[0]
+    elif isinstance(node, ast.MatchAs | ast.MatchStar) and node.name:
+        yield node.name
+    elif isinstance(node, ast.MatchMapping) and node.rest:
+        yield node.rest
+
+
+def _walrus_bound(node: ast.AST) -> Iterator[tuple[int, str, str]]:
+    """The names ``:=`` binds in the module scope within *node*."""
+    for current in _module_scope(node):
+        if isinstance(current, ast.NamedExpr):
+            for name in _stored(current.target):
+                yield current.lineno, name, "by an assignment expression (`:=`)"
 
 
 def _stored(node: ast.AST) -> Iterator[str]:
