@@ -120,9 +120,14 @@ def test_no_command_shows_or_stores_url_credentials(tmp_path, file_server) -> No
             "https://a.blob.example/c/w.pth",
         ),
         (  # the same short names without a signature are the file's own parameters
-            "https://audio.example/w.pth?sr=16000&st=1",
+            "https://audio.example/w.pth?sr=16000&st=1&policy=v2&expires=never",
             "https://audio.example/w.pth",
-            "https://audio.example/w.pth?sr=16000&st=1",
+            "https://audio.example/w.pth?sr=16000&st=1&policy=v2&expires=never",
+        ),
+        (  # CloudFront: the policy and key pair belong to the signature
+            "https://cdn.example/w.pth?Policy=P&Signature=S&Key-Pair-Id=K&v=2",
+            "https://cdn.example/w.pth",
+            "https://cdn.example/w.pth?v=2",
         ),
         ("git+ssh://git@host/r.git", "git+ssh://host/r.git", "git+ssh://host/r.git"),
         ("acme/models:main", "acme/models:main", "acme/models:main"),

@@ -38,16 +38,20 @@ _URL_IN_TEXT = later(r"\b[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>]*[^\s'\"<>.,;:)]")
 _PIN_FRAGMENT = later(r"^sha256=[0-9a-fA-F]{8,64}$")
 #: Query parameters that carry credentials (tokens, presigned-URL signatures, SAS keys).
 _SECRET_PARAM = later(
-    r"(?i)^(.*token.*|.*secret.*|.*password.*|.*credential.*|.*signature.*|sig|se|sp|sv|skoid|"
-    r"sktid|api[-_]?key|key|auth.*|code|policy|key-pair-id|x-amz-.*|x-goog-.*|x-oss-.*|jwt|"
-    # presigned URLs of the older forms (S3, GCS, OSS): a new one for every signing
-    r".*accesskeyid|googleaccessid|expires|"
+    r"(?i)^(.*token.*|.*secret.*|.*password.*|.*credential.*|.*signature.*|sig|skoid|sktid|"
+    r"api[-_]?key|key|auth.*|code|x-amz-.*|x-goog-.*|x-oss-.*|jwt|"
+    # presigned URLs of the older forms (S3, GCS, OSS): the key's id beside the signature
+    r".*accesskeyid|googleaccessid|"
     # HMAC and edge tokens (Akamai), session ids
     r"hmac|hdnts|session|session[-_]?id)$"
 )
-#: The other fields of an Azure SAS, new with every signing but no secret and short enough to
-#: name a file's own parameter (``sr=16000``): dropped only beside the signature (``sig``).
-_SAS_FIELDS = frozenset({"st", "spr", "srt", "ss", "sr", "sdd", "ske", "skt", "sks", "skv"})
+#: A signed URL's other fields (an Azure SAS's, CloudFront's, the older presigned forms'): no
+#: secret, but new with every signing, and short enough to be a file's own parameter
+#: (``sr=16000``, ``policy=v2``): dropped only beside a signature.
+_SIGNED_FIELDS = frozenset(
+    {"se", "sp", "sv", "st", "spr", "srt", "ss", "sr", "sdd", "ske", "skt", "sks", "skv"}
+    | {"policy", "expires", "key-pair-id"}
+)
 #: A secret named in free text (``token=...``, ``access_token: ...``, ``'Authorization':
 #: 'Bearer ...'`` in a dict's repr): its value, up to a space or a quote, is hidden.
 _SECRET_TEXT = later(
@@ -125,11 +129,11 @@ def public_query(query: str) -> str:
     SAS ``sig``, ...), in its order: what an identity of a URL keeps."""
     pairs = [p for p in re.split("[&;]", query) if p]  # ';' separates them for some servers
     names = [unquote(p.partition("=")[0]) for p in pairs]
-    signed = any(name.lower() == "sig" for name in names)
+    signed = any(name.lower() == "sig" or "signature" in name.lower() for name in names)
     return "&".join(
         pair
         for pair, name in zip(pairs, names, strict=True)
-        if not _SECRET_PARAM().match(name) and not (signed and name.lower() in _SAS_FIELDS)
+        if not _SECRET_PARAM().match(name) and not (signed and name.lower() in _SIGNED_FIELDS)
     )
 
 
