@@ -153,6 +153,9 @@ def run(runs: int = 7) -> dict[str, float]:
     with tempfile.TemporaryDirectory(prefix="hubcore-bench-list-") as tmp:
         base = Path(tmp)
         repo = str(make_repo(base / "unet-hub"))
+        # the peer's own copy: each hub writes the hubconf's bytecode its own way (hubcore
+        # with the source's nanosecond time), so one folder would be recompiled every turn
+        peer_repo = str(make_repo(base / "unet-hub-peer"))
         make_repo(base / "torch-home" / "hub" / TORCH_CACHED[1])
         env = {
             **os.environ,
@@ -163,14 +166,15 @@ def run(runs: int = 7) -> dict[str, float]:
             "TORCH_HOME": str(base / "torch-home"),
         }
         env.pop("PYTHONPATH", None)
+        env.pop("PYTHONDONTWRITEBYTECODE", None)  # a user's Python caches bytecode
         py = installed_python(base / "python", CODE_PATH)
         contenders = {
             "hubcore list": [py, "-c", HUBCORE_LIST, "list", repo],
             "torch.hub.list": [py, "-c", TORCH_LIST, TORCH_CACHED[0]],
             "hubcore.load (cold)": [py, "-c", HUBCORE_LOAD, repo],
-            "torch.hub.load (cold)": [py, "-c", TORCH_LOAD, repo],
+            "torch.hub.load (cold)": [py, "-c", TORCH_LOAD, peer_repo],
             "hubcore.load, then work": [py, "-c", HUBCORE_LOAD + THEN_WORK, repo],
-            "torch.hub.load, then work": [py, "-c", TORCH_LOAD + THEN_WORK, repo],
+            "torch.hub.load, then work": [py, "-c", TORCH_LOAD + THEN_WORK, peer_repo],
         }
         first, first_cpu = whole_process(contenders["hubcore list"], env)  # scans plugins
         for argv in contenders.values():  # warm the page cache for every contender alike

@@ -62,7 +62,6 @@ def run(turns: int) -> dict[str, list[float]]:
 
     with tempfile.TemporaryDirectory(prefix="hubcore-bench-own-") as tmp:
         base = Path(tmp)
-        repo = str(make_repo(base / "unet-hub"))
         env = {
             **os.environ,
             "HUBCORE_HOME": str(base / "home"),
@@ -72,20 +71,24 @@ def run(turns: int) -> dict[str, list[float]]:
             "TORCH_HOME": str(base / "torch-home"),
         }
         env.pop("PYTHONPATH", None)
-        contenders: dict[str, tuple[str, str]] = {}
+        env.pop("PYTHONDONTWRITEBYTECODE", None)  # a user's Python caches bytecode
+        # each contender its own copy of the repository: the hubs write the hubconf's
+        # bytecode each its own way, so a shared folder would be recompiled every turn
+        contenders: dict[str, tuple[str, str, str]] = {}
         for i, code in enumerate(checkouts()):
             for folder in (code / "hubcore", code / "plugins"):
                 compileall.compile_dir(folder, quiet=1)
             python = installed_python(base / f"python-{i}", code_path(code))
-            contenders[f"hubcore.load ({code})"] = (python, HUBCORE)
-        contenders["torch.hub.load"] = (python, PEER)
-        for python, script in contenders.values():  # warm the page cache and the hub home
+            repo = str(make_repo(base / f"unet-hub-{i}"))
+            contenders[f"hubcore.load ({code})"] = (python, HUBCORE, repo)
+        contenders["torch.hub.load"] = (python, PEER, str(make_repo(base / "unet-hub-peer")))
+        for python, script, repo in contenders.values():  # warm the page cache, the hub home
             timed(python, script, repo, env)
         times: dict[str, list[float]] = {name: [] for name in contenders}
         for turn in range(turns):
             names = list(contenders)
             for name in names if turn % 2 == 0 else reversed(names):
-                python, script = contenders[name]
+                python, script, repo = contenders[name]
                 times[name].append(timed(python, script, repo, env) * 1000)
     return times
 
