@@ -167,10 +167,8 @@ class GitSource(RemoteSource):
 
         def fill(tree: Path) -> None:
             fetched = store
-            try:
-                fetched[commit.encode()]
-            except KeyError:  # cached when listed, gone since: fetch it now
-                fetched, _ = self._fetch(ref, commit)
+            if commit.encode() not in fetched:  # cached when listed, gone since: fetch it now
+                fetched, _ = self._fetch(ref, commit)  # (outside a handler: no chained cause)
             _write_tree(fetched, commit, tree, label)
 
         return commit, fill
