@@ -188,25 +188,33 @@ def fetch(url):
 """
 
 
-@pytest.fixture
-def named(hub_home, tmp_path, monkeypatch):
-    """fakehub.fetch redirected to ``fakehub_replacement:fetch``, named, not imported."""
+def redirect_by_name(tmp_path, monkeypatch, target: str, modules: dict[str, str]):
+    """Plugins where ``fakehub.fetch`` is redirected to *target* (``"module:function"``, not
+    imported), with *modules* (name: source) importable beside ``fakehub``."""
     site = tmp_path / "site"
-    site.mkdir()
+    site.mkdir(exist_ok=True)
     (site / "fakehub.py").write_text(FAKEHUB)
-    (site / "fakehub_replacement.py").write_text(NAMED_REPLACEMENT)
+    for name, source in modules.items():
+        (site / f"{name}.py").write_text(source)
     monkeypatch.syspath_prepend(str(site))
-    for module in ("fakehub", "fakehub_replacement"):
+    for module in ("fakehub", *modules):
         monkeypatch.delitem(sys.modules, module, raising=False)
 
     class Named:
         @hookimpl
         def hubcore_register_redirects(self, register):
-            register(Redirect("fakehub", "fetch", "fakehub_replacement:fetch"))
+            register(Redirect("fakehub", "fetch", target))
 
     loaded = plugins.load_plugins(extra=[("named", Named())])
     monkeypatch.setattr(plugins, "_plugins", loaded)
-    yield loaded
+    return loaded
+
+
+@pytest.fixture
+def named(hub_home, tmp_path, monkeypatch):
+    """fakehub.fetch redirected to ``fakehub_replacement:fetch``, named, not imported."""
+    modules = {"fakehub_replacement": NAMED_REPLACEMENT}
+    yield redirect_by_name(tmp_path, monkeypatch, "fakehub_replacement:fetch", modules)
     for module in ("fakehub", "fakehub_replacement"):
         sys.modules.pop(module, None)
 
@@ -259,24 +267,13 @@ def test_a_named_replacement_gone_after_registration_is_a_plugin_error(
 def test_a_broken_replacement_module_is_the_plugins_error_and_runs_once(
     hub_home, tmp_path, monkeypatch, make_hub_repo
 ) -> None:
-    site = tmp_path / "site"
-    site.mkdir()
-    (site / "fakehub.py").write_text(FAKEHUB)
-    (site / "broken_replacement.py").write_text(
+    broken = (
         "import builtins\nbuiltins.BROKEN_RUNS = getattr(builtins, 'BROKEN_RUNS', 0) + 1\n"
         "raise RuntimeError('the plugin module is broken')\n"
     )
-    monkeypatch.syspath_prepend(str(site))
-    for module in ("fakehub", "broken_replacement"):
-        monkeypatch.delitem(sys.modules, module, raising=False)
-
-    class Broken:
-        @hookimpl
-        def hubcore_register_redirects(self, register):
-            register(Redirect("fakehub", "fetch", "broken_replacement:fetch"))
-
-    loaded = plugins.load_plugins(extra=[("broken-replacement", Broken())])
-    monkeypatch.setattr(plugins, "_plugins", loaded)
+    redirect_by_name(
+        tmp_path, monkeypatch, "broken_replacement:fetch", {"broken_replacement": broken}
+    )
     repo = make_hub_repo({"hubconf.py": HUBCONF_LOOKS_UP_AT_CALL})
     import builtins
 
@@ -303,24 +300,12 @@ def test_another_plugin_set_gets_its_own_replacement(
 ):
     """After the plugins are loaded again with another replacement for the same function, a
     run uses the new one, not the first one's (nor its remembered failure)."""
-    site = tmp_path / "site"
-    site.mkdir()
-    (site / "fakehub.py").write_text(FAKEHUB)
-    (site / "first_replacement.py").write_text("raise RuntimeError('broken first')\n")
-    (site / "second_replacement.py").write_text("def fetch(url):\n    return ('second', url)\n")
-    monkeypatch.syspath_prepend(str(site))
-    monkeypatch.delitem(sys.modules, "fakehub", raising=False)
     repo = make_hub_repo({"hubconf.py": HUBCONF_LOOKS_UP_AT_CALL})
-    for target in ("first_replacement:fetch", "second_replacement:fetch"):
-
-        class Named:
-            @hookimpl
-            def hubcore_register_redirects(self, register, target=target):
-                register(Redirect("fakehub", "fetch", target))
-
-        monkeypatch.setattr(plugins, "_plugins", plugins.load_plugins(extra=[("named", Named())]))
-        if target.startswith("first"):
-            with pytest.raises(hubcore.errors.PluginError, match="broken first"):
-                hubcore.load(str(repo), "weights", url="a")
+    first = {"first_replacement": "raise RuntimeError('broken first')\n"}
+    redirect_by_name(tmp_path, monkeypatch, "first_replacement:fetch", first)
+    with pytest.raises(hubcore.errors.PluginError, match="broken first"):
+        hubcore.load(str(repo), "weights", url="a")
+    second = {"second_replacement": "def fetch(url):\n    return ('second', url)\n"}
+    redirect_by_name(tmp_path, monkeypatch, "second_replacement:fetch", second)
     assert hubcore.load(str(repo), "weights", url="b") == ("second", "b")
     sys.modules.pop("fakehub", None)
