@@ -373,11 +373,12 @@ def _accepts_pretrained(fn: Any) -> bool:
 
 def find_entrypoint(info: HubconfInfo, entry: str, repo: str) -> Entrypoint | None:
     """*entry* as discovered statically, ``None`` when the listing is incomplete and it may be
-    bound where static reading cannot see (``info.gaps``); raises
+    bound where static reading cannot see (``info.gaps``), or when it is bound where static
+    reading follows no value (``info.unread``: the imported hubconf decides); raises
     :class:`~hubcore.errors.EntrypointNotFoundError` (with close matches) when it surely does
     not exist: the listing is complete, or the name is private."""
     found = info.entrypoints.get(entry)
-    if found is None and (info.complete or entry.startswith("_")):
+    if found is None and (info.complete or entry.startswith("_")) and entry not in info.unread:
         import difflib
 
         names = list(info.entrypoints)

@@ -124,6 +124,16 @@ def test_no_command_shows_or_stores_url_credentials(tmp_path, file_server) -> No
             "https://audio.example/w.pth",
             "https://audio.example/w.pth?sr=16000&st=1&policy=v2&expires=never",
         ),
+        (  # SAS fields beside a signature of another kind are the file's own
+            "https://m.example/model?sr=16000&signature=a",
+            "https://m.example/model",
+            "https://m.example/model?sr=16000",
+        ),
+        (  # a CDN token's expiry belongs to the token: one identity across signings
+            "https://b.example/w.pth?token=T&expires=1700000000",
+            "https://b.example/w.pth",
+            "https://b.example/w.pth",
+        ),
         (  # CloudFront: the policy and key pair belong to the signature
             "https://cdn.example/w.pth?Policy=P&Signature=S&Key-Pair-Id=K&v=2",
             "https://cdn.example/w.pth",

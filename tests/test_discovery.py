@@ -512,40 +512,58 @@ DYNAMIC = {
 }
 
 
-#: Public names bound where discovery reads no value: (source, line, name, how).
-HIDDEN = {
+#: Functions and classes defined where discovery does not follow: (source, line, name, how).
+HIDDEN_DEFS = {
     "for_body": ("for _n in (1,):\n    def net():\n        x = 1\n", 2, "net", "`for` loop"),
-    "for_target": ("import zoo\nfor net in zoo.nets:\n    pass\n", 2, "net", "`for` loop"),
-    "while_body": ("while True:\n    import zoo as net\n    break\n", 2, "net", "`while`"),
-    "with_target": (
-        "import contextlib\nwith contextlib.nullcontext(print) as net:\n    pass\n",
-        2,
-        "net",
-        "`with` target",
-    ),
-    "walrus": ("if (net := print):\n    pass\n", 1, "net", "`:=`"),
-    "walrus_in_comprehension": ("_all = [net := f for f in (print,)]\n", 1, "net", "`:=`"),
-    "match": ("match 1:\n    case _:\n        net = print\n", 3, "net", "`match`"),
+    "while_body": ("while True:\n    class net:\n        pass\n    break\n", 2, "net", "`while`"),
+    "match": ("match 1:\n    case _:\n        def net():\n            pass\n", 3, "net", "`match`"),
 }
 
 
-@pytest.mark.parametrize("case", sorted(HIDDEN))
-def test_names_bound_where_no_value_is_read_make_the_listing_incomplete(
+@pytest.mark.parametrize("case", sorted(HIDDEN_DEFS))
+def test_functions_defined_where_reading_does_not_follow_make_the_listing_incomplete(
     case: str, make_hub_repo
 ) -> None:
-    """torch.hub lists such a name when it is callable: static reading cannot tell, so the
-    listing says where, and load imports the hubconf for it."""
-    source, line, name, how = HIDDEN[case]
+    """torch.hub lists such a function: the listing says where, and load imports for it."""
+    source, line, name, how = HIDDEN_DEFS[case]
     repo = make_hub_repo({"hubconf.py": "dependencies = []\n" + source})
     info = hubcore.discover(str(repo))
     assert not info.complete
     (gap,) = info.gaps
     assert gap.where == f"hubconf.py:{line + 1}"
-    assert f"binds `{name}`" in gap.reason
+    assert f"defines `{name}`" in gap.reason
     assert how in gap.reason
 
 
-def test_names_of_functions_comprehensions_and_main_blocks_in_a_loop_are_not_gaps(
+#: Other names bound where discovery reads no value: (source, line, name, how).
+UNREAD = {
+    "for_target": ("import zoo\nfor net in zoo.nets:\n    pass\n", 2, "net", "`for` loop"),
+    "for_body_assign": ("for _k in (1,):\n    net = print\n", 2, "net", "`for` loop"),
+    "with_target": (
+        "import contextlib\nwith (\n    contextlib.nullcontext(print) as net,\n):\n    pass\n",
+        3,
+        "net",
+        "`with` target",
+    ),
+    "walrus": ("if (net := print):\n    pass\n", 1, "net", "`:=`"),
+    "walrus_in_comprehension": ("_all = [net := f for f in (print,)]\n", 1, "net", "`:=`"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(UNREAD))
+def test_names_bound_where_no_value_is_read_are_accounted_for(case: str, make_hub_repo) -> None:
+    """A loop variable or a `with` target is most often data: the listing stays complete, the
+    name is listed as skipped with where and why, and load imports the hubconf for it."""
+    source, line, name, how = UNREAD[case]
+    repo = make_hub_repo({"hubconf.py": "dependencies = []\n" + source})
+    info = hubcore.discover(str(repo))
+    assert info.complete, info.gaps
+    assert name in info.unread
+    assert f"hubconf.py:{line + 1}" in info.skipped[name]
+    assert how in info.skipped[name]
+
+
+def test_names_of_functions_comprehensions_and_main_blocks_in_a_loop_are_not_listed(
     make_hub_repo,
 ) -> None:
     source = (
@@ -560,11 +578,22 @@ def test_names_of_functions_comprehensions_and_main_blocks_in_a_loop_are_not_gap
     info = hubcore.discover(str(make_hub_repo({"hubconf.py": source})))
     assert info.complete, info.gaps
     assert list(info.entrypoints) == ["net"]
+    assert not info.unread
+    assert "main_only" not in info.unread
 
 
-def test_a_name_bound_in_a_loop_loads_by_importing(make_hub_repo, hub_home) -> None:
-    source = "dependencies = []\nfor _n in (1,):\n    def net():\n        return 'net'\n"
-    repo = str(make_hub_repo({"hubconf.py": source}))
+@pytest.mark.parametrize(
+    "source",
+    [
+        "for _n in (1,):\n    def net():\n        return 'net'\n",
+        "import contextlib\nwith contextlib.nullcontext(lambda: 'net') as net:\n    pass\n",
+        "for net in (lambda: 'net',):\n    pass\n",
+    ],
+)
+def test_a_name_bound_where_no_value_is_read_loads_by_importing(
+    source, make_hub_repo, hub_home
+) -> None:
+    repo = str(make_hub_repo({"hubconf.py": "dependencies = []\n" + source}))
     assert hubcore.list(repo) == []
     assert hubcore.load(repo, "net") == "net"
     assert hubcore.list(repo, imported=True) == ["net"]

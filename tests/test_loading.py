@@ -141,6 +141,63 @@ def test_a_project_venv_package_runs_with_the_users_imports(
     sys.modules.pop("datasets_for_test", None)
 
 
+@pytest.mark.parametrize("links", ["files", "entry"])
+def test_a_project_venv_made_of_links_stays_the_users(
+    hub_home, make_hub_repo, monkeypatch, tmp_path, links
+) -> None:
+    """A `.venv` whose files link into a shared store (uv's symlink mode), or whose
+    site-packages is reached through a linked folder, is still the user's."""
+    import os
+
+    repo = make_hub_repo({"hubconf.py": "import linkedpkg_for_test\n\ndef get():\n    return 1\n"})
+    store = tmp_path / "store"
+    store.mkdir()
+    (store / "linkedpkg_for_test.py").write_text("VALUE = 3\n")
+    site = repo / ".venv" / "lib" / "site-packages"
+    site.mkdir(parents=True)
+    if links == "files":
+        os.symlink(store / "linkedpkg_for_test.py", site / "linkedpkg_for_test.py")
+        entry = site
+    else:
+        (site / "linkedpkg_for_test.py").write_text("VALUE = 3\n")
+        entry = repo / ".venv" / "site"
+        os.symlink(site, entry)
+    monkeypatch.syspath_prepend(str(entry))
+    monkeypatch.delitem(sys.modules, "linkedpkg_for_test", raising=False)
+    assert hubcore.load(str(repo), "get") == 1
+    assert sys.modules["linkedpkg_for_test"].VALUE == 3
+    sys.modules.pop("linkedpkg_for_test", None)
+
+
+def test_a_nested_load_of_the_same_repository_keeps_its_path_additions(
+    hub_home, make_hub_repo
+) -> None:
+    """The folders a repository added before loading itself again stay its own there: their
+    modules keep importing the repository's modules."""
+    repo = make_hub_repo(
+        {
+            "hubconf.py": """
+                import os, sys
+                import hubcore
+
+                HERE = os.path.dirname(__file__)
+
+                def outer():
+                    sys.path.insert(0, os.path.join(HERE, "plugins"))
+                    return hubcore.load(HERE, "inner")
+
+                def inner():
+                    import plug_for_test
+                    return plug_for_test.which()
+            """,
+            "utils.py": "WHO = 'the repository'\n",
+            "plugins/plug_for_test.py": "def which():\n    import utils\n    return utils.WHO\n",
+        }
+    )
+    assert hubcore.load(str(repo), "outer") == "the repository"
+    assert "plug_for_test" not in sys.modules
+
+
 def test_a_repository_that_changes_folder_keeps_its_modules(
     hub_home, make_hub_repo, monkeypatch, tmp_path
 ) -> None:

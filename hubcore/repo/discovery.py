@@ -215,6 +215,9 @@ class HubconfInfo(Record):
     gaps: tuple[Gap, ...] = ()
     #: Public names ``hubconf.py`` binds that are not entrypoints, with the reason.
     skipped: Mapping[str, str] = field(factory=dict)
+    #: Skipped names whose value static reading does not follow (a loop's target, a ``with``
+    #: target, ``:=``): ``load`` imports the hubconf for them, as for a gap.
+    unread: frozenset[str] = frozenset()
     #: Other findings (``dependencies`` not a literal list).
     notes: tuple[str, ...] = ()
     #: Whether ``hubconf.py`` assigns ``dependencies`` at its top level (literal or not).
@@ -323,6 +326,9 @@ class _ModuleScan:
         self.gaps: list[Gap] = []
         #: Names bound only in blocks that never run on import, with the reason.
         self.never_run: dict[str, str] = {}
+        #: Public names bound where no value is read (a loop's target, ``with ... as``,
+        #: ``:=``), with where and how: accounted for, their value known only by importing.
+        self.unread: dict[str, str] = {}
         #: Names ``sys.modules[__name__]`` is bound to (``this = sys.modules[__name__]``).
         self.module_aliases: set[str] = set()
         #: Names an ``except`` handler being read must not rebind (its ``try`` body binds them).
@@ -527,19 +533,22 @@ class _Scanner:
                         "static discovery reads from one module. Nothing from the repository "
                         "was run."
                     )
-            hidden: dict[str, tuple[int, str]] = {}
-            for line, name, how in sorted(_hidden_bindings(tree.body)):
-                hidden.setdefault(name, (line, how))
-            for name, (line, how) in hidden.items():
+            hidden: dict[str, tuple[int, str, bool]] = {}
+            for line, name, how, defined in sorted(_hidden_bindings(tree.body)):
+                hidden.setdefault(name, (line, how, defined))
+            for name, (line, how, defined) in hidden.items():
                 if name.startswith("_") or name in scan.bindings or name in scan.never_run:
                     continue
-                scan.gaps.append(
-                    Gap(
-                        f"{self.rel(real)}:{line}",
-                        f"binds `{name}` {how}, which static reading does not follow",
-                    )
-                )
                 scan.unsure.add(name)
+                where = f"{self.rel(real)}:{line}"
+                if defined:  # a function or class: an entrypoint torch.hub would list
+                    scan.gaps.append(
+                        Gap(where, f"defines `{name}` {how}, which static reading does not follow")
+                    )
+                else:  # a loop variable, a `with` target: most often data, never guessed
+                    scan.unread[name] = (
+                        f"bound {how} ({where}): its value is known only by importing the hubconf"
+                    )
             for name in scan.weighty:  # an entrypoint bound more than one way: which one runs?
                 binding = scan.bindings.get(name)
                 if scan.doubtful(name) and isinstance(binding, _Def | _Wrapped):
@@ -1195,6 +1204,7 @@ def discover_hubconf(root: Path) -> HubconfInfo:
         for name, reason in scan.never_run.items():
             if name not in scan.bindings and not name.startswith("_"):
                 skipped[name] = reason
+        skipped.update(scan.unread)
     except RecursionError:  # a last line of defence; nesting is checked before deep walks
         raise scanner.too_deep(scanner.current) from None
     return HubconfInfo(
@@ -1203,6 +1213,7 @@ def discover_hubconf(root: Path) -> HubconfInfo:
         entrypoints=entrypoints,
         gaps=tuple(scan.gaps + scanner.gaps),
         skipped=dict(sorted(skipped.items())),
+        unread=frozenset(scan.unread),
         notes=tuple(scan.warnings + scanner.warnings),
         declares_dependencies=scan.declares_dependencies,
     )
@@ -1376,10 +1387,11 @@ def _walk(body: list[ast.stmt]) -> Iterator[ast.AST]:
         pending += _children(node)
 
 
-def _hidden_bindings(body: list[ast.stmt]) -> Iterator[tuple[int, str, str]]:
-    """``(line, name, how)`` for each name a module binds where discovery does not read
-    values: a loop's target or body, a ``with ... as`` target, a ``match`` statement, an
-    assignment expression (``:=``). Blocks that never run on import are not entered."""
+def _hidden_bindings(body: list[ast.stmt]) -> Iterator[tuple[int, str, str, bool]]:
+    """``(line, name, how, defined)`` for each name a module binds where discovery does not
+    read values: a loop's target or body, a ``with ... as`` target, a ``match`` statement, an
+    assignment expression (``:=``); *defined* when a ``def`` or ``class`` binds it. Blocks that
+    never run on import are not entered."""
     pending: list[Iterator[ast.stmt]] = [iter(body)]
     while pending:
         stmt = next(pending[-1], None)
@@ -1400,16 +1412,16 @@ def _hidden_bindings(body: list[ast.stmt]) -> Iterator[tuple[int, str, str]]:
                 yield from _walrus_bound(item.context_expr)
                 if item.optional_vars is not None:
                     for name in _stored(item.optional_vars):
-                        yield stmt.lineno, name, "as a `with` target"
+                        yield item.optional_vars.lineno, name, "as a `with` target", False
             pending.append(iter(stmt.body))
         elif isinstance(stmt, ast.For | ast.AsyncFor | ast.While | ast.Match):
             how = {ast.While: "in a `while` loop", ast.Match: "in a `match` statement"}
             where = how.get(type(stmt), "in a `for` loop")
             for node in _module_scope(stmt):
                 if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
-                    yield node.lineno, node.name, where
+                    yield node.lineno, node.name, where, True
                 for name in _names_stored_by(node):
-                    yield getattr(node, "lineno", stmt.lineno), name, where
+                    yield getattr(node, "lineno", stmt.lineno), name, where, False
         else:
             yield from _walrus_bound(stmt)
 
@@ -1446,12 +1458,12 @@ def _names_stored_by(node: ast.AST) -> Iterator[str]:
         yield node.rest
 
 
-def _walrus_bound(node: ast.AST) -> Iterator[tuple[int, str, str]]:
+def _walrus_bound(node: ast.AST) -> Iterator[tuple[int, str, str, bool]]:
     """The names ``:=`` binds in the module scope within *node*."""
     for current in _module_scope(node):
         if isinstance(current, ast.NamedExpr):
             for name in _stored(current.target):
-                yield current.lineno, name, "by an assignment expression (`:=`)"
+                yield current.lineno, name, "by an assignment expression (`:=`)", False
 
 
 def _stored(node: ast.AST) -> Iterator[str]:

@@ -108,7 +108,8 @@ class RepoImporter:
         with _import_lock:
             saved_path = list(sys.path)
             outer_folders = self._users_folders
-            self._users_folders = self._folders_of(saved_path)
+            if self not in _FINDER.running:  # nested: the user's path is the outermost one's
+                self._users_folders = self._folders_of(saved_path)
             shadowed = {name: sys.modules.get(name) for name in self._stray}
             sys.path[:0] = [p for p in self._extra_paths if p not in sys.path]
             sys.modules.update(self._stray)
@@ -252,7 +253,8 @@ class RepoImporter:
             return False
         if not self._users_folders:
             return True
-        where = os.path.realpath(os.path.abspath(path)) + os.sep
+        # located as contains() locates: a module's own file may be a link (a venv of links)
+        where = _located(os.path.abspath(path)) + os.sep
         return not where.startswith(self._users_folders)
 
     def _folders_of(self, users_path: list[str]) -> tuple[str, ...]:
@@ -265,9 +267,14 @@ class RepoImporter:
         for entry in users_path:
             if not isinstance(entry, str) or entry in self._extra_paths:
                 continue
-            real = os.path.realpath(os.path.abspath(entry or os.curdir))
-            if real != root and real.startswith(root.rstrip(os.sep) + os.sep):
-                found.append(real + os.sep)
+            if not self.contains(entry):  # most entries: remembered, nothing resolved
+                continue
+            where = os.path.abspath(entry or os.curdir)
+            # as a module's file is located, and, for an entry that is itself a link (a
+            # `.venv/site` linked to its site-packages), where the files found through it are
+            for folder in {_located(where), os.path.realpath(where)}:
+                if folder != root and folder.startswith(root.rstrip(os.sep) + os.sep):
+                    found.append(folder + os.sep)
         return tuple(found)
 
     def contains(self, path: str) -> bool:

@@ -45,13 +45,12 @@ _SECRET_PARAM = later(
     # HMAC and edge tokens (Akamai), session ids
     r"hmac|hdnts|session|session[-_]?id)$"
 )
-#: A signed URL's other fields (an Azure SAS's, CloudFront's, the older presigned forms'): no
-#: secret, but new with every signing, and short enough to be a file's own parameter
-#: (``sr=16000``, ``policy=v2``): dropped only beside a signature.
-_SIGNED_FIELDS = frozenset(
-    {"se", "sp", "sv", "st", "spr", "srt", "ss", "sr", "sdd", "ske", "skt", "sks", "skv"}
-    | {"policy", "expires", "key-pair-id"}
-)
+#: An Azure SAS's other fields: no secret, but new with every signing, and short enough to be
+#: a file's own parameter (``sr=16000``): dropped only beside the SAS's signature, ``sig``.
+_SAS_FIELDS = frozenset({"se", "sp", "sv", "st", "spr", "srt", "ss", "sr", "sdd"})
+#: The other fields of a signed URL (CloudFront, the older presigned forms, CDN tokens): new
+#: with every signing, dropped only beside a credential (``Signature``, ``token``, ...).
+_SIGNED_FIELDS = frozenset({"policy", "expires", "key-pair-id"})
 #: A secret named in free text (``token=...``, ``access_token: ...``, ``'Authorization':
 #: 'Bearer ...'`` in a dict's repr): its value, up to a space or a quote, is hidden.
 _SECRET_TEXT = later(
@@ -129,11 +128,17 @@ def public_query(query: str) -> str:
     SAS ``sig``, ...), in its order: what an identity of a URL keeps."""
     pairs = [p for p in re.split("[&;]", query) if p]  # ';' separates them for some servers
     names = [unquote(p.partition("=")[0]) for p in pairs]
-    signed = any(name.lower() == "sig" or "signature" in name.lower() for name in names)
+    secret = [_SECRET_PARAM().match(name) is not None for name in names]
+    lowered = [name.lower() for name in names]
+    dropped: set[str] = set()
+    if "sig" in lowered:
+        dropped |= _SAS_FIELDS
+    if any(secret):
+        dropped |= _SIGNED_FIELDS
     return "&".join(
         pair
-        for pair, name in zip(pairs, names, strict=True)
-        if not _SECRET_PARAM().match(name) and not (signed and name.lower() in _SIGNED_FIELDS)
+        for pair, name, hidden in zip(pairs, lowered, secret, strict=True)
+        if not hidden and name not in dropped
     )
 
 
