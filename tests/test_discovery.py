@@ -593,10 +593,13 @@ def test_names_of_functions_comprehensions_and_main_blocks_in_a_loop_are_not_lis
 def test_a_name_bound_where_no_value_is_read_loads_by_importing(
     source, make_hub_repo, hub_home
 ) -> None:
+    from hubcore.compat import torch_hub
+
     repo = str(make_hub_repo({"hubconf.py": "dependencies = []\n" + source}))
     assert hubcore.list(repo) == []
     assert hubcore.load(repo, "net") == "net"
     assert hubcore.list(repo, imported=True) == ["net"]
+    assert torch_hub.list(repo, source="local") == ["net"]  # as torch.hub lists it
 
 
 @pytest.mark.parametrize("case", sorted(DYNAMIC))

@@ -105,10 +105,11 @@ def progress_option(progress: bool) -> bool | None:
 
 def list_like_peer(snapshot: Snapshot, trust_repo: TrustMode = "check") -> builtins.list[str]:
     """The entrypoints as the peers list them: read statically, or, when the hubconf binds
-    names reading cannot see, from the imported hubconf (after the trust check), as the
-    peers always do."""
-    incomplete = not api.discover(snapshot).complete
-    return api.list(snapshot, imported=incomplete, trust_repo=trust_repo)
+    names reading cannot see or whose value it does not follow (a loop's variable), from the
+    imported hubconf (after the trust check), as the peers always do."""
+    info = api.discover(snapshot)
+    imported = not info.complete or bool(info.unread)
+    return api.list(snapshot, imported=imported, trust_repo=trust_repo)
 
 
 def fetch_like_peer(
